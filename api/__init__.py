@@ -1,0 +1,1 @@
+"""Entry points: the FastAPI app and the `m2c` CLI. Ray is reached only through `cluster`."""

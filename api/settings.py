@@ -1,0 +1,53 @@
+"""Settings: the only place the environment is read (at entry points).
+
+Packages below ``api`` receive plain values (``StorageConfig``, paths, addresses)
+as arguments and never read the environment themselves.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    storage_uri: str
+    s3_endpoint: str | None
+    aws_access_key_id: str | None
+    aws_secret_access_key: str | None
+    aws_region: str
+    db_url: str
+    ray_address: str | None
+    workers: int | None
+    api_url: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        e = os.environ if env is None else env
+        home = Path(e.get("M2C_HOME", "./.m2c")).expanduser().resolve()
+        storage = e.get("M2C_STORAGE") or f"file://{home / 'store'}"
+        db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
+        workers = e.get("M2C_WORKERS")
+        return cls(
+            home=home,
+            storage_uri=storage,
+            s3_endpoint=e.get("M2C_S3_ENDPOINT") or None,
+            aws_access_key_id=e.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=e.get("AWS_SECRET_ACCESS_KEY") or None,
+            aws_region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
+            db_url=db,
+            ray_address=e.get("RAY_ADDRESS") or None,
+            workers=int(workers) if workers else None,
+            api_url=e.get("M2C_API_URL") or None,
+            api_key=e.get("M2C_API_KEY") or None,
+        )
+
+    def storage_config(self):
+        """The plain storage configuration handed to `storage` (and to Ray workers)."""
+        from storage.config import StorageConfig
+        return StorageConfig(uri=self.storage_uri, endpoint=self.s3_endpoint,
+                             access_key=self.aws_access_key_id,
+                             secret_key=self.aws_secret_access_key, region=self.aws_region)

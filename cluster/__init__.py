@@ -1,0 +1,1 @@
+"""The only package importing Ray: runtime, worker actors, executor, job runner."""

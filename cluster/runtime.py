@@ -1,0 +1,54 @@
+"""Connect to Ray: an embedded local cluster (RAY_ADDRESS unset) or an existing one.
+
+The only module that calls ``ray.init``. Settings are passed in by the entry point.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import ray
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "meter2cash"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    address: str | None = None           # None: start an embedded local Ray
+    num_cpus: int | None = None          # embedded only; None: all CPUs
+    workers: int | None = None           # worker-actor pool size; None: all CPUs Ray offers
+    object_store_memory: int | None = 256 * 1024**2   # embedded only
+    namespace: str = NAMESPACE
+
+
+def ensure_ray(config: ClusterConfig) -> None:
+    """Start or join Ray once per process; a no-op when already connected."""
+    if ray.is_initialized():
+        return
+    # Loopback embedded clusters need neither usage stats nor token auth.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if config.address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(num_cpus=config.num_cpus, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=config.object_store_memory, namespace=config.namespace,
+                 logging_level=logging.WARNING, configure_logging=False)
+        logger.info("started embedded Ray with %s CPUs", ray.cluster_resources().get("CPU"))
+    else:
+        ray.init(address=config.address, namespace=config.namespace, log_to_driver=False,
+                 logging_level=logging.WARNING, configure_logging=False)
+        logger.info("joined Ray cluster at %s", config.address)
+
+
+def pool_size(config: ClusterConfig) -> int:
+    """Worker-actor pool size: the setting, else every CPU Ray offers (at least 1)."""
+    if config.workers:
+        return config.workers
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def shutdown() -> None:
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,1 @@
+"""Pure settlement compute over numpy/Arrow: no I/O, no clock, no environment, no Ray."""

@@ -1,0 +1,86 @@
+"""The one error hierarchy of meter2cash.
+
+Every layer raises these; entry points map them: the CLI to exit codes
+(``InputError`` -> 2, anything else -> 1), the API to problem+json responses
+(``InputError`` -> 400/422, ``NotFoundError`` -> 404, ``ConflictError`` -> 409).
+Storage and Ray exceptions are translated into this tree at the layer boundary.
+
+::
+
+    M2CError
+    ├── InputError                 bad input from a user; exit 2 / HTTP 4xx
+    │   ├── ValidationError        a file, row or field is wrong (names file, line, field)
+    │   ├── UnknownReferenceError  unknown site, channel, contract, index, ...
+    │   └── ContractError          a contract document or amendment is invalid
+    ├── NotFoundError              the thing asked for does not exist (HTTP 404)
+    ├── ConflictError              state forbids it: approved invoice, terminal job (HTTP 409)
+    ├── DataMissingError           settlement inputs missing (prices, index values)
+    ├── StorageError               the object store or table format failed
+    └── JobError                   a job could not run or finish
+        └── JobCancelledError      the job was cancelled
+"""
+from __future__ import annotations
+
+
+class M2CError(Exception):
+    """Base of every meter2cash error."""
+
+
+class InputError(M2CError):
+    """Bad input from a user. CLI exit code 2; HTTP 4xx."""
+
+
+class ValidationError(InputError):
+    """A file, row or field failed validation.
+
+    ``file``, ``line`` (1-based, as an editor shows it) and ``field`` locate the
+    first problem; ``problems`` may carry more of them, each already formatted.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None, problems: list[str] | None = None):
+        self.file, self.line, self.field = file, line, field
+        self.problems = problems or []
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        fld = f"field '{field}': " if field else ""
+        super().__init__(f"{prefix}{fld}{message}")
+
+
+class UnknownReferenceError(InputError):
+    """A referenced site, channel, contract, index or price node is not known."""
+
+
+class ContractError(InputError):
+    """A contract document or amendment does not validate."""
+
+
+class NotFoundError(M2CError):
+    """The requested object does not exist."""
+
+
+class ConflictError(M2CError):
+    """The current state forbids the operation (e.g. an approved invoice is immutable)."""
+
+
+class DataMissingError(M2CError):
+    """Settlement inputs are missing; the message says which and for which intervals."""
+
+
+class StorageError(M2CError):
+    """The object store or the table format failed."""
+
+
+class JobError(M2CError):
+    """A job could not run or finish."""
+
+
+class JobCancelledError(JobError):
+    """The job was cancelled."""
+
+
+__all__ = [
+    "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
+    "NotFoundError", "ConflictError", "DataMissingError", "StorageError", "JobError",
+    "JobCancelledError",
+]

@@ -1,0 +1,120 @@
+"""The site registry model: sites, their channels, and validation of the document.
+
+A site is a metering location with a time zone, an optional market node, and
+named channels. A channel's ``kind`` fixes its direction, so ``energy_wh`` is
+always >= 0 in storage:
+
+=====================  ============================================
+kind                   meaning
+=====================  ============================================
+``generation``         energy produced by a resource on site
+``storage_discharge``  energy out of a battery
+``storage_charge``     energy into a battery
+``load``               consumption (the data center)
+``grid_import``        energy bought from the grid
+``grid_export``        energy sold to the grid
+=====================  ============================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ValidationError
+
+CHANNEL_KINDS = ("generation", "storage_discharge", "storage_charge", "load",
+                 "grid_import", "grid_export")
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    kind: str
+    resource: str | None = None
+    nameplate_kw: float | None = None
+    heat_rate_mmbtu_per_mwh: float | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    site_id: str
+    timezone: str
+    channels: dict[str, Channel]
+    iso: str | None = None
+    node: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def channel(self, name: str) -> Channel:
+        return self.channels[name]
+
+
+def parse_sites(doc: dict, source: str = "sites") -> dict[str, Site]:
+    """Validate a registry document (``{"sites": [...]}``) and build the models.
+
+    Errors name the file and the field path, e.g. ``sites[0].channels.gt1.kind``.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("sites"), list):
+        raise ValidationError("expected a top-level 'sites' list", file=source, field="sites")
+    out: dict[str, Site] = {}
+    for i, s in enumerate(doc["sites"]):
+        where = f"sites[{i}]"
+        if not isinstance(s, dict):
+            raise ValidationError("expected a mapping", file=source, field=where)
+        sid = s.get("site_id")
+        if not isinstance(sid, str) or not sid:
+            raise ValidationError("site_id is required", file=source, field=f"{where}.site_id")
+        if sid in out:
+            raise ValidationError(f"duplicate site_id {sid!r}", file=source, field=f"{where}.site_id")
+        tz = s.get("timezone")
+        try:
+            ZoneInfo(str(tz))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown time zone {tz!r}", file=source,
+                                  field=f"{where}.timezone") from None
+        market = s.get("market") or {}
+        chans = s.get("channels")
+        if not isinstance(chans, dict) or not chans:
+            raise ValidationError("at least one channel is required", file=source,
+                                  field=f"{where}.channels")
+        channels: dict[str, Channel] = {}
+        for name, c in chans.items():
+            cw = f"{where}.channels.{name}"
+            if not isinstance(c, dict):
+                raise ValidationError("expected a mapping", file=source, field=cw)
+            kind = c.get("kind")
+            if kind not in CHANNEL_KINDS:
+                raise ValidationError(f"kind must be one of {', '.join(CHANNEL_KINDS)}; got {kind!r}",
+                                      file=source, field=f"{cw}.kind")
+            npk = c.get("nameplate_kw")
+            if npk is not None and (not isinstance(npk, (int, float)) or npk <= 0):
+                raise ValidationError("nameplate_kw must be a positive number", file=source,
+                                      field=f"{cw}.nameplate_kw")
+            hr = c.get("heat_rate_mmbtu_per_mwh")
+            channels[str(name)] = Channel(str(name), kind, c.get("resource"),
+                                          float(npk) if npk is not None else None,
+                                          float(hr) if hr is not None else None)
+        out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"))
+    return out
+
+
+def sites_to_doc(sites: dict[str, Site]) -> dict:
+    """Inverse of ``parse_sites`` (canonical order, for storage and hashing)."""
+    docs = []
+    for sid in sorted(sites):
+        s = sites[sid]
+        chans = {}
+        for name in sorted(s.channels):
+            c = s.channels[name]
+            d = {"kind": c.kind}
+            if c.resource is not None:
+                d["resource"] = c.resource
+            if c.nameplate_kw is not None:
+                d["nameplate_kw"] = c.nameplate_kw
+            if c.heat_rate_mmbtu_per_mwh is not None:
+                d["heat_rate_mmbtu_per_mwh"] = c.heat_rate_mmbtu_per_mwh
+            chans[name] = d
+        entry = {"site_id": sid, "timezone": s.timezone, "channels": chans}
+        if s.iso or s.node:
+            entry["market"] = {"iso": s.iso, "node": s.node}
+        docs.append(entry)
+    return {"sites": docs}

@@ -1,0 +1,1 @@
+"""Contract term kinds, one module each."""

@@ -1,0 +1,1 @@
+"""Job specs, planning and runners: what to run (no Ray, no FastAPI)."""

@@ -1,0 +1,64 @@
+"""Session fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session.
+
+Both start lazily, only when a test asks for them, so engine-only runs stay fast.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+import pytest
+
+from storage.config import StorageConfig
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+NEM12_DIR = SHARED / "data" / "nem12"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def nem12_dir() -> Path:
+    if not NEM12_DIR.is_dir():
+        pytest.fail(f"NEM12 samples not found at {NEM12_DIR}")
+    return NEM12_DIR
+
+
+@pytest.fixture(scope="session")
+def seaweed():
+    from tests.support.seaweed import start_seaweed
+    server = start_seaweed(bucket="m2c-test")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_storage(tmp_path) -> StorageConfig:
+    return StorageConfig(uri=f"file://{tmp_path / 'store'}")
+
+
+@pytest.fixture
+def s3_storage(seaweed) -> StorageConfig:
+    """A fresh prefix in the session bucket for each test."""
+    return StorageConfig(uri=f"s3://m2c-test/t-{uuid.uuid4().hex[:12]}", endpoint=seaweed.endpoint,
+                         access_key=seaweed.access_key, secret_key=seaweed.secret_key)
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_config(request) -> StorageConfig:
+    """Runs a test against both backends: a local folder and the real S3 server."""
+    return request.getfixturevalue(f"{request.param}_storage")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray per test session (2 CPUs, no dashboard)."""
+    from cluster.runtime import ClusterConfig, ensure_ray, shutdown
+    config = ClusterConfig(num_cpus=2, object_store_memory=256 * 1024**2, namespace="m2c-tests")
+    ensure_ray(config)
+    yield config
+    shutdown()
