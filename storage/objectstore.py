@@ -1,0 +1,325 @@
+"""``ObjectStore``: the one door to the storage root, local folder or S3.
+
+Two backends behind one interface, chosen by the URI of a :class:`StorageConfig`:
+
+* ``file:///abs/path`` -- a local folder (the embedded default). ``put`` writes a
+  temporary file next to the target and ``os.replace``-s it, so readers see the old
+  or the new object, never a torn one. ``put_if_absent`` hard-links a fully written
+  temporary file to the target name (``os.link`` fails if the name exists), which is
+  atomic on POSIX file systems.
+* ``s3://bucket/prefix`` -- any S3-compatible server (AWS, SeaweedFS, MinIO) through
+  boto3, the client that can send ``If-None-Match: *`` (minio-py cannot).
+  ``put_if_absent`` answers False on 412 PreconditionFailed and retries on 409
+  ConditionalRequestConflict, as AWS documents.
+
+Keys are ``/``-separated paths relative to the root (``registry/sites/v1.json``);
+``..`` segments and absolute keys are refused. The store holds no state beyond its
+config and lazily built clients, so it pickles as its config and Ray workers rebuild
+it cheaply (``ObjectStore.from_config(cfg)``).
+
+For bulk data the store also hands out a ``pyarrow.fs`` file system
+(:meth:`arrow_filesystem`) and the Delta Lake URI and storage options
+(:meth:`delta_table_uri`, :meth:`delta_storage_options`); Delta commits on S3 rely on
+conditional puts (``conditional_put: etag``), so no external lock is needed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from engine.errors import NotFoundError, StorageError
+
+from .config import StorageConfig
+from .errors import (S3_CONDITIONAL_CONFLICT, S3_PRECONDITION_FAILED, s3_error_code,
+                     storage_errors)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow.fs
+
+log = logging.getLogger(__name__)
+
+_TMP_SUFFIX = ".m2c-tmp"
+_CONFLICT_RETRIES = 8
+
+
+def _check_key(key: str) -> str:
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise StorageError(f"invalid object key {key!r}: must be a relative path to an object")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError(f"invalid object key {key!r}: empty, '.' or '..' segment")
+    return key
+
+
+def _check_prefix(prefix: str) -> str:
+    if prefix.startswith("/") or ".." in prefix.split("/"):
+        raise StorageError(f"invalid key prefix {prefix!r}")
+    return prefix
+
+
+class ObjectStore:
+    """Objects under one storage root (see the module docstring for the semantics).
+
+    Build it with :meth:`from_config`; it is safe to share between threads.
+    """
+
+    def __init__(self, config: StorageConfig):
+        self.config = config
+        parsed = urlparse(config.uri)
+        if parsed.scheme == "file":
+            self.backend = "file"
+            path = parsed.path
+            if parsed.netloc not in ("", "localhost") or not path or not os.path.isabs(path):
+                raise StorageError(f"file storage URI must be absolute: {config.uri!r}")
+            self.root = Path(path).resolve()
+            self.bucket, self.prefix = "", ""
+        elif parsed.scheme == "s3":
+            self.backend = "s3"
+            if not parsed.netloc:
+                raise StorageError(f"S3 storage URI needs a bucket: {config.uri!r}")
+            self.bucket = parsed.netloc
+            self.prefix = parsed.path.strip("/")
+            self.root = None
+        else:
+            raise StorageError(f"unsupported storage URI {config.uri!r}: use file:///abs/path "
+                               "or s3://bucket/prefix")
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    # -- construction / pickling ------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: StorageConfig) -> "ObjectStore":
+        return cls(cfg)
+
+    def __getstate__(self) -> dict:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["config"])
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.config.uri!r})"
+
+    @property
+    def is_s3(self) -> bool:
+        return self.backend == "s3"
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / _check_key(key)
+
+    def _s3_key(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    @property
+    def s3(self) -> Any:
+        """The boto3 S3 client (built once, lazily; boto3 clients are thread-safe)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+                    self._client = boto3.session.Session().client(
+                        "s3", endpoint_url=self.config.endpoint,
+                        aws_access_key_id=self.config.access_key,
+                        aws_secret_access_key=self.config.secret_key,
+                        region_name=self.config.region,
+                        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                                      s3={"addressing_style": "path"} if self.config.endpoint else None,
+                                      max_pool_connections=32))
+        return self._client
+
+    def _tmp_path(self, target: Path) -> Path:
+        return target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
+
+    def _write_tmp(self, target: Path, data: bytes) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_path(target)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return tmp
+
+    # -- object operations ------------------------------------------------------------
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; ``NotFoundError`` if it does not exist."""
+        with storage_errors("get", key):
+            if self.backend == "file":
+                return self._path(key).read_bytes()
+            return self.s3.get_object(Bucket=self.bucket, Key=self._s3_key(key))["Body"].read()
+
+    def put(self, key: str, data: bytes) -> None:
+        """Create or replace an object atomically (readers never see a partial object)."""
+        with storage_errors("put", key):
+            if self.backend == "file":
+                target = self._path(key)
+                tmp = self._write_tmp(target, data)
+                try:
+                    os.replace(tmp, target)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+                return
+            self.s3.put_object(Bucket=self.bucket, Key=self._s3_key(key), Body=data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create-only write: True if this call created the object, False if it existed.
+
+        Exactly one of any number of concurrent callers for the same key gets True;
+        the object's content is then that caller's ``data``, complete.
+        """
+        with storage_errors("put_if_absent", key):
+            if self.backend == "file":
+                target = self._path(key)
+                tmp = self._write_tmp(target, data)
+                try:
+                    os.link(tmp, target)
+                    return True
+                except FileExistsError:
+                    return False
+                finally:
+                    tmp.unlink(missing_ok=True)
+            from botocore.exceptions import ClientError
+            s3_key = self._s3_key(key)
+            for attempt in range(_CONFLICT_RETRIES):
+                try:
+                    self.s3.put_object(Bucket=self.bucket, Key=s3_key, Body=data, IfNoneMatch="*")
+                    return True
+                except ClientError as exc:
+                    code = s3_error_code(exc)
+                    if code in S3_PRECONDITION_FAILED:
+                        return False
+                    if code in S3_CONDITIONAL_CONFLICT and attempt + 1 < _CONFLICT_RETRIES:
+                        time.sleep(0.02 * 2 ** attempt)
+                        continue
+                    raise
+            raise StorageError(f"put_if_absent {key!r}: conditional write kept conflicting")
+
+    def exists(self, key: str) -> bool:
+        with storage_errors("exists", key):
+            if self.backend == "file":
+                return self._path(key).is_file()
+            from botocore.exceptions import ClientError
+            try:
+                self.s3.head_object(Bucket=self.bucket, Key=self._s3_key(key))
+                return True
+            except ClientError as exc:
+                if s3_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Sorted keys (relative to the root) starting with ``prefix`` (a string prefix,
+        not necessarily a folder: ``"registry/sites/v"`` is fine)."""
+        with storage_errors("list", prefix):
+            if self.backend == "file":
+                return self._list_local(prefix)
+            _check_prefix(prefix)
+            full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+            strip = len(self.prefix) + 1 if self.prefix else 0
+            keys: list[str] = []
+            paginator = self.s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+            return sorted(keys)
+
+    def _list_local(self, prefix: str) -> list[str]:
+        assert self.root is not None
+        _check_prefix(prefix)
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root / head if head else self.root
+        if not base.is_dir():
+            return []
+        out = []
+        for dirpath, _dirs, files in os.walk(base):
+            rel_dir = os.path.relpath(dirpath, self.root)
+            for name in files:
+                if name.endswith(_TMP_SUFFIX):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+                if key.startswith(prefix):
+                    out.append(key)
+        return sorted(out)
+
+    def delete(self, key: str) -> None:
+        """Remove an object; deleting a missing object is not an error (as on S3)."""
+        with storage_errors("delete", key):
+            if self.backend == "file":
+                self._path(key).unlink(missing_ok=True)
+                return
+            self.s3.delete_object(Bucket=self.bucket, Key=self._s3_key(key))
+
+    def get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.get(key)
+        except NotFoundError:
+            return None
+
+    # -- bulk data: pyarrow and Delta Lake --------------------------------------------
+
+    def arrow_filesystem(self) -> "tuple[pyarrow.fs.FileSystem, str]":
+        """``(filesystem, base_path)`` for pyarrow: object ``k`` is at ``base_path/k``."""
+        import pyarrow.fs as pafs
+        if self.backend == "file":
+            assert self.root is not None
+            return pafs.LocalFileSystem(), str(self.root)
+        endpoint = self.config.endpoint
+        kwargs: dict[str, Any] = {"region": self.config.region}
+        if self.config.access_key:
+            kwargs.update(access_key=self.config.access_key, secret_key=self.config.secret_key)
+        if endpoint:
+            parsed = urlparse(endpoint)
+            kwargs.update(endpoint_override=parsed.netloc or endpoint,
+                          scheme=parsed.scheme or "https", force_virtual_addressing=False)
+        base = f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+        return pafs.S3FileSystem(**kwargs), base
+
+    def arrow_path(self, uri_or_key: str) -> str:
+        """A Delta file URI (``s3://b/p/x`` or ``file:///p/x`` or ``/p/x``) as a path
+        for :meth:`arrow_filesystem`."""
+        if uri_or_key.startswith("s3://"):
+            return uri_or_key[len("s3://"):]
+        if uri_or_key.startswith("file://"):
+            return urlparse(uri_or_key).path
+        return uri_or_key
+
+    def delta_table_uri(self, name: str) -> str:
+        """URI of the Delta table ``tables/<name>`` under this root."""
+        _check_key(name)
+        if self.backend == "file":
+            return str(self.root / "tables" / name)
+        base = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        return f"{base}/tables/{name}"
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """Storage options for ``deltalake`` (empty for local folders).
+
+        On S3, commits use conditional puts (``conditional_put: etag`` -- verified against
+        SeaweedFS and AWS), so concurrent writers need no DynamoDB lock.
+        """
+        if self.backend == "file":
+            return {}
+        opts = {"AWS_REGION": self.config.region, "conditional_put": "etag"}
+        if self.config.endpoint:
+            opts["AWS_ENDPOINT_URL"] = self.config.endpoint
+            if self.config.endpoint.startswith("http://"):
+                opts["AWS_ALLOW_HTTP"] = "true"
+            opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+        if self.config.access_key:
+            opts["AWS_ACCESS_KEY_ID"] = self.config.access_key
+            opts["AWS_SECRET_ACCESS_KEY"] = self.config.secret_key or ""
+        return opts
+
+
+__all__ = ["ObjectStore"]
