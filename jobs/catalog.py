@@ -1,0 +1,447 @@
+"""The job catalog: the system of record for jobs (SQLite, stdlib ``sqlite3``).
+
+Ray keeps no durable job table (its job info lives in GCS memory, has no progress
+field and no domain states), so the catalog owns the truth: state, progress, attempt,
+error and result of every job, plus Idempotency-Key and natural-key dedupe.
+
+State machine (every transition is one guarded ``UPDATE ... WHERE state IN (...)``;
+a transition not in this table raises ``ConflictError``)::
+
+    queued ──► running ──► succeeded | failed | cancelled
+       │          │  ▲
+       │          │  └── running (a new attempt after the runner died: reconcile)
+       │          └──► cancelling ──► cancelled
+       └──► cancelled | failed
+
+Two documented extensions of the basic machine:
+
+* ``cancelling -> succeeded | failed``: a cancel that arrives while the result is
+  being published (an atomic, create-only commit) is too late; the catalog then
+  records what actually happened rather than claim "cancelled" for published work.
+* ``queued -> failed``: the job could not even be handed to a runner.
+
+Terminal states (succeeded, failed, cancelled) never change.
+
+Concurrency: the same file is opened by the API process, Ray job-runner actors and
+the CLI. Each call opens its own connection (``sqlite3`` connections are not shared
+across threads or processes), the database is in WAL mode (readers never block the
+writer), writers take the lock up front with ``BEGIN IMMEDIATE`` so read-then-write
+sequences (submit) are serialised across processes, and ``busy_timeout`` makes a
+writer wait for the lock instead of failing. Uniqueness is also enforced by indexes:
+one job per (principal, idempotency key) and one live-or-succeeded job per natural
+key, so even a buggy caller cannot create duplicates.
+
+SQLite is for one host (the embedded default and small deployments: every process
+that opens the file must see the same local file system). ``postgresql://`` is the
+production catalog and is not implemented here yet.
+
+Times are stored as int64 microseconds since the epoch (UTC) and returned as aware
+UTC datetimes; ``JobRecord.to_dict`` renders them as ISO 8601 with ``Z``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.errors import ConflictError, InputError, NotFoundError
+from engine.timebase import from_us, to_us
+
+from .specs import JobSpec, natural_key, parse_spec, spec_fingerprint, spec_to_dict
+
+log = logging.getLogger(__name__)
+
+__all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict", "STATES", "TERMINAL_STATES",
+           "ACTIVE_STATES", "TRANSITIONS"]
+
+QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STATES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+ACTIVE_STATES = frozenset({QUEUED, RUNNING, CANCELLING})
+# target state -> the states it may be entered from
+TRANSITIONS: dict[str, frozenset[str]] = {
+    RUNNING: frozenset({QUEUED, RUNNING}),
+    CANCELLING: frozenset({RUNNING}),
+    SUCCEEDED: frozenset({RUNNING, CANCELLING}),
+    FAILED: frozenset({QUEUED, RUNNING, CANCELLING}),
+    CANCELLED: frozenset({QUEUED, RUNNING, CANCELLING}),
+}
+MAX_PAGE = 500
+BUSY_TIMEOUT_MS = 30_000
+
+
+class IdempotencyConflict(ConflictError):
+    """The Idempotency-Key was already used with a different request body (HTTP 422)."""
+
+
+def new_job_id() -> str:
+    """``job-`` + 12 random hex characters (48 bits); names Ray actors and object paths."""
+    return "job-" + secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    spec: dict
+    state: str
+    progress_done: int
+    progress_total: int
+    attempt: int
+    runner: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    error: str | None
+    error_type: str | None
+    result: dict | None
+    principal: str | None
+    idempotency_key: str | None
+    natural_key: str | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def parsed_spec(self) -> JobSpec:
+        return parse_spec(self.spec, source=f"job {self.id}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; times as ISO 8601 UTC with ``Z``; progress also as a fraction."""
+        def iso(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat().replace("+00:00", "Z")
+        total = self.progress_total
+        return {
+            "id": self.id, "kind": self.kind, "spec": self.spec, "state": self.state,
+            "progress": {"done": self.progress_done, "total": total,
+                         "fraction": (self.progress_done / total) if total else None},
+            "attempt": self.attempt, "runner": self.runner,
+            "created_at": iso(self.created_at), "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at), "updated_at": iso(self.updated_at),
+            "error": self.error, "error_type": self.error_type, "result": self.result,
+            "principal": self.principal, "idempotency_key": self.idempotency_key,
+            "natural_key": self.natural_key,
+        }
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    id               TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    spec_json        TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,          -- sha256 of the canonical spec JSON
+    state            TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in STATES)})),
+    progress_done    INTEGER NOT NULL DEFAULT 0,
+    progress_total   INTEGER NOT NULL DEFAULT 0,
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    runner           TEXT,
+    created_us       INTEGER NOT NULL,       -- UTC microseconds since the epoch
+    started_us       INTEGER,
+    finished_us      INTEGER,
+    updated_us       INTEGER NOT NULL,
+    error            TEXT,
+    error_type       TEXT,
+    result_json      TEXT,
+    principal        TEXT,
+    idempotency_key  TEXT,
+    natural_key      TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency
+    ON jobs (COALESCE(principal, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_natural_key_live
+    ON jobs (natural_key) WHERE natural_key IS NOT NULL AND state NOT IN ('failed', 'cancelled');
+CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_us DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+"""
+
+_COLUMNS = ("id, kind, spec_json, state, progress_done, progress_total, attempt, runner, "
+            "created_us, started_us, finished_us, updated_us, error, error_type, result_json, "
+            "principal, idempotency_key, natural_key")
+
+
+def _opt_dt(us: int | None) -> datetime | None:
+    return None if us is None else from_us(us)
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"], kind=row["kind"], spec=json.loads(row["spec_json"]), state=row["state"],
+        progress_done=row["progress_done"], progress_total=row["progress_total"],
+        attempt=row["attempt"], runner=row["runner"], created_at=from_us(row["created_us"]),
+        started_at=_opt_dt(row["started_us"]), finished_at=_opt_dt(row["finished_us"]),
+        updated_at=from_us(row["updated_us"]), error=row["error"], error_type=row["error_type"],
+        result=None if row["result_json"] is None else json.loads(row["result_json"]),
+        principal=row["principal"], idempotency_key=row["idempotency_key"],
+        natural_key=row["natural_key"])
+
+
+def _encode_cursor(created_us: int, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split(":", 1)
+        return int(created), job_id
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"invalid cursor {cursor!r}: pass back a next_cursor value") from None
+
+
+class JobCatalog:
+    """Jobs in one SQLite file; safe to open from many threads and processes at once."""
+
+    def __init__(self, db_url: str):
+        prefix = "sqlite:///"
+        if not db_url.startswith(prefix):
+            raise InputError(f"unsupported job catalog URL {db_url!r}: expected sqlite:///abs/path.db")
+        rest = db_url[len(prefix):]
+        if not rest.strip("/"):
+            raise InputError(f"job catalog URL {db_url!r} names no file")
+        self.db_url = db_url
+        # ``sqlite:///abs/path.db`` and SQLAlchemy's ``sqlite:////abs/path.db`` both name
+        # the absolute path /abs/path.db (settings always build absolute paths).
+        self.path = Path("/" + rest.lstrip("/"))
+
+    def __repr__(self) -> str:
+        return f"JobCatalog({self.db_url!r})"
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = NORMAL")     # durable at checkpoints under WAL
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the write lock from its first statement."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def init_schema(self) -> None:
+        """Create the file, WAL mode, table and indexes; safe to call any number of times."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")    # persistent: set once per file
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+
+    # -- submit and read -------------------------------------------------------------------
+    def submit(self, spec: JobSpec, *, principal: str | None = None,
+               idempotency_key: str | None = None, now_utc: datetime) -> tuple[JobRecord, bool]:
+        """Create a queued job, or return the job this request is a repeat of.
+
+        Returns ``(record, created)``. In one write transaction:
+
+        1. same ``(principal, idempotency_key)`` and same spec fingerprint -> that job;
+           same key and a different fingerprint -> ``IdempotencyConflict``;
+        2. a live (queued/running/cancelling) or succeeded job with the same
+           :func:`natural_key` -> that job;
+        3. otherwise a new ``queued`` job.
+        """
+        fingerprint = spec_fingerprint(spec)
+        nkey = natural_key(spec)
+        now = to_us(now_utc)
+        with self._write() as conn:
+            if idempotency_key is not None:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS}, fingerprint FROM jobs WHERE COALESCE(principal, '') = ? "
+                    "AND idempotency_key = ?", (principal or "", idempotency_key)).fetchone()
+                if row is not None:
+                    if row["fingerprint"] != fingerprint:
+                        raise IdempotencyConflict(
+                            f"Idempotency-Key {idempotency_key!r} was already used for job "
+                            f"{row['id']} with a different request body")
+                    return _record(row), False
+            if nkey is not None:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE natural_key = ? "
+                    "AND state NOT IN ('failed', 'cancelled')", (nkey,)).fetchone()
+                if row is not None:
+                    return _record(row), False
+            job_id = new_job_id()
+            conn.execute(
+                "INSERT INTO jobs (id, kind, spec_json, fingerprint, state, created_us, updated_us, "
+                "principal, idempotency_key, natural_key) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, spec.kind, json.dumps(spec_to_dict(spec), sort_keys=True), fingerprint,
+                 now, now, principal, idempotency_key, nkey))
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        log.info("job %s submitted: %s", job_id, spec.kind)
+        return _record(row), True
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        return _record(row)
+
+    def list(self, *, kind: str | None = None, state: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> tuple[list[JobRecord], str | None]:
+        """Jobs newest first, keyset-paginated on ``(created_at, id)``.
+
+        ``next_cursor`` is None on the last page. Pages stay stable while jobs are
+        inserted: new jobs sort before the cursor and never shift later pages.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        if state is not None and state not in STATES:
+            raise InputError(f"unknown state {state!r}; one of {list(STATES)}")
+        where, params = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if cursor is not None:
+            created_us, job_id = _decode_cursor(cursor)
+            where.append("(created_us < ? OR (created_us = ? AND id < ?))")
+            params += [created_us, created_us, job_id]
+        sql = (f"SELECT {_COLUMNS} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} "
+               "ORDER BY created_us DESC, id DESC LIMIT ?")
+        with self._read() as conn:
+            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+        records = [_record(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(last["created_us"], last["id"])
+        return records, next_cursor
+
+    def nonterminal(self) -> list[JobRecord]:
+        """Queued, running and cancelling jobs, oldest first (for reconciliation)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'cancelling') "
+                "ORDER BY created_us, id").fetchall()
+        return [_record(r) for r in rows]
+
+    def counts_by_state(self) -> dict[str, int]:
+        """Number of jobs in every state (zeros included), for /metrics."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({r["state"]: r["n"] for r in rows})
+        return counts
+
+    # -- transitions -------------------------------------------------------------------------
+    def _transition(self, conn: sqlite3.Connection, job_id: str, target: str,
+                    assignments: str = "", params: tuple = (), *, now_us: int) -> JobRecord:
+        sources = sorted(TRANSITIONS[target])
+        cur = conn.execute(
+            f"UPDATE jobs SET state = ?, updated_us = ?{', ' + assignments if assignments else ''} "
+            f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))})",
+            (target, now_us, *params, job_id, *sources))
+        row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no job {job_id!r}")
+        if cur.rowcount != 1:
+            raise ConflictError(f"job {job_id} is {row['state']}: cannot become {target}")
+        return _record(row)
+
+    def mark_running(self, job_id: str, *, attempt: int, runner: str, now_utc: datetime) -> JobRecord:
+        """A runner starts attempt ``attempt`` (1, 2, ... ; must exceed the recorded one).
+
+        From queued or running (a new attempt after a lost runner). A job already
+        ``cancelling`` stays so (the new runner must finish the cancel); the attempt and
+        runner are still recorded. The returned record tells the runner which it is.
+        """
+        now = to_us(now_utc)
+        with self._write() as conn:
+            row = conn.execute("SELECT state, attempt FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no job {job_id!r}")
+            if attempt <= row["attempt"]:
+                raise ConflictError(f"job {job_id} is already at attempt {row['attempt']}; "
+                                    f"attempt {attempt} is stale")
+            if row["state"] == CANCELLING:
+                conn.execute("UPDATE jobs SET attempt = ?, runner = ?, updated_us = ? WHERE id = ?",
+                             (attempt, runner, now, job_id))
+                return _record(conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
+                                            (job_id,)).fetchone())
+            return self._transition(
+                conn, job_id, RUNNING, "attempt = ?, runner = ?, started_us = COALESCE(started_us, ?)",
+                (attempt, runner, now), now_us=now)
+
+    def set_progress(self, job_id: str, done: int, total: int, now_utc: datetime) -> None:
+        """Record progress (partitions done / total) of a running or cancelling job.
+
+        Progress is advisory: on a job in any other state this is a no-op, so a runner
+        racing a cancel never fails because of a progress write.
+        """
+        if not 0 <= done <= total:
+            raise ValueError(f"progress {done}/{total} out of range")
+        with self._write() as conn:
+            conn.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, updated_us = ? "
+                         "WHERE id = ? AND state IN ('running', 'cancelling')",
+                         (done, total, to_us(now_utc), job_id))
+
+    def mark_succeeded(self, job_id: str, result: dict, now_utc: datetime) -> JobRecord:
+        now = to_us(now_utc)
+        with self._write() as conn:
+            return self._transition(
+                conn, job_id, SUCCEEDED,
+                "result_json = ?, finished_us = ?, progress_done = progress_total, error = NULL, "
+                "error_type = NULL", (json.dumps(result, sort_keys=True), now), now_us=now)
+
+    def mark_failed(self, job_id: str, error: str, error_type: str, now_utc: datetime) -> JobRecord:
+        now = to_us(now_utc)
+        with self._write() as conn:
+            return self._transition(conn, job_id, FAILED,
+                                    "error = ?, error_type = ?, finished_us = ?",
+                                    (error, error_type, now), now_us=now)
+
+    def request_cancel(self, job_id: str, now_utc: datetime) -> JobRecord:
+        """Ask a job to stop: queued -> cancelled at once; running -> cancelling (the
+        runner finishes the cancel); cancelling -> unchanged (idempotent); a terminal
+        job -> ``ConflictError``."""
+        now = to_us(now_utc)
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no job {job_id!r}")
+            state = row["state"]
+            if state == QUEUED:
+                return self._transition(conn, job_id, CANCELLED, "finished_us = ?", (now,), now_us=now)
+            if state == RUNNING:
+                return self._transition(conn, job_id, CANCELLING, now_us=now)
+            if state == CANCELLING:
+                return _record(conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
+                                            (job_id,)).fetchone())
+            raise ConflictError(f"job {job_id} is already {state}")
+
+    def mark_cancelled(self, job_id: str, now_utc: datetime) -> JobRecord:
+        now = to_us(now_utc)
+        with self._write() as conn:
+            return self._transition(conn, job_id, CANCELLED, "finished_us = ?", (now,), now_us=now)

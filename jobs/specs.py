@@ -1,0 +1,250 @@
+"""Job specifications: what a user asks the cluster to do, as validated data.
+
+A spec is a pydantic v2 model with a ``kind`` discriminator; :data:`JobSpec` is the
+union the API, the CLI and the catalog accept. Specs are frozen and canonical: list
+fields that are sets in meaning (contracts, sites) are sorted and de-duplicated on
+validation, so two requests that mean the same thing have the same
+:func:`spec_fingerprint` (used for Idempotency-Key replay) and the same
+:func:`natural_key` (used to run a month-end settlement once).
+
+Kinds:
+
+``settlement``
+    Month-end settlement of one billing period (``YYYY-MM``, contract-local month)
+    for the named contracts, or every contract active in the period (``None``).
+    ``as_of`` optionally pins table data versions, e.g. ``{"meter": 7, "prices": 3}``.
+``rebill``
+    Re-settle ``from_period`` .. ``to_period`` (inclusive) of one contract against the
+    data as of ``as_of`` (a data version, an ISO 8601 instant, or ``None`` = latest).
+``meter_totals``
+    An inventory/audit job: exact integer energy totals (Wh) per site, channel and
+    site-local month straight from the stored meter table, for reconciling against a
+    utility's or meter vendor's own totals after ingest. It settles nothing.
+
+New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobKind`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo,
+                      field_validator)
+
+from engine.errors import ValidationError
+from engine.timebase import parse_period
+
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "JobSpec", "parse_spec",
+           "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
+
+# Table names whose data versions a spec may pin (storage/tables.py).
+DATA_TABLES = ("meter", "prices", "index")
+
+
+def _check_period(value: str) -> str:
+    try:
+        parse_period(value)
+    except (ValueError, AttributeError):
+        raise ValueError(f"must be a billing period YYYY-MM, got {value!r}") from None
+    return value
+
+
+def _check_order(to_period: str, info: ValidationInfo) -> str:
+    """``to_period`` validator: not before ``from_period`` (when that one was valid)."""
+    first = info.data.get("from_period")
+    if first is not None and parse_period(first) > parse_period(to_period):
+        raise ValueError(f"{to_period} is before from_period {first}")
+    return to_period
+
+
+def _sorted_unique(values: list[str] | None, what: str) -> list[str] | None:
+    if values is None:
+        return None
+    cleaned = [v.strip() for v in values]
+    if not cleaned:
+        raise ValueError(f"give at least one {what}, or omit the field for all")
+    if any(not v for v in cleaned):
+        raise ValueError(f"{what} ids must be non-empty")
+    return sorted(set(cleaned))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SettlementSpec(_Spec):
+    """Month-end settlement of one billing period."""
+
+    kind: Literal["settlement"] = "settlement"
+    period: str = Field(description="billing period, contract-local month YYYY-MM")
+    contracts: list[str] | None = Field(
+        default=None, description="contract ids; omitted = every contract active in the period")
+    as_of: dict[str, int] | None = Field(
+        default=None, description="pinned table data versions, e.g. {\"meter\": 7}")
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        return _check_period(v)
+
+    @field_validator("contracts")
+    @classmethod
+    def _contracts(cls, v: list[str] | None) -> list[str] | None:
+        return _sorted_unique(v, "contract")
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        if v is None:
+            return None
+        unknown = sorted(set(v) - set(DATA_TABLES))
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; known: {list(DATA_TABLES)}")
+        if any(version < 0 for version in v.values()):
+            raise ValueError("data versions are >= 0")
+        return dict(sorted(v.items()))
+
+
+class RebillSpec(_Spec):
+    """Re-settle a range of past periods of one contract; adjustments against what was billed."""
+
+    kind: Literal["rebill"] = "rebill"
+    contract: str = Field(min_length=1, description="contract id")
+    from_period: str = Field(description="first period, YYYY-MM")
+    to_period: str = Field(description="last period (inclusive), YYYY-MM")
+    as_of: int | str | None = Field(
+        default=None, description="data version (int) or ISO 8601 instant; omitted = latest")
+    reason: str | None = Field(default=None, max_length=2000, description="why, for the audit trail")
+
+    @field_validator("from_period", "to_period")
+    @classmethod
+    def _periods(cls, v: str) -> str:
+        return _check_period(v)
+
+    @field_validator("to_period")
+    @classmethod
+    def _ordered(cls, v: str, info: ValidationInfo) -> str:
+        return _check_order(v, info)
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, v: int | str | None) -> int | str | None:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("a data version is >= 0")
+        if isinstance(v, str):
+            try:
+                instant = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"expected a data version or an ISO 8601 instant, got {v!r}") from None
+            if instant.tzinfo is None:
+                raise ValueError(f"instant {v!r} needs an offset (Z or +hh:mm)")
+        return v
+
+
+class MeterTotalsSpec(_Spec):
+    """Inventory/audit: exact energy totals per site, channel and month from stored data."""
+
+    kind: Literal["meter_totals"] = "meter_totals"
+    from_period: str = Field(description="first site-local month, YYYY-MM")
+    to_period: str = Field(description="last site-local month (inclusive), YYYY-MM")
+    sites: list[str] | None = Field(default=None, description="site ids; omitted = all sites")
+    as_of: int | None = Field(default=None, ge=0, description="meter table data version")
+
+    @field_validator("from_period", "to_period")
+    @classmethod
+    def _periods(cls, v: str) -> str:
+        return _check_period(v)
+
+    @field_validator("sites")
+    @classmethod
+    def _sites(cls, v: list[str] | None) -> list[str] | None:
+        return _sorted_unique(v, "site")
+
+    @field_validator("to_period")
+    @classmethod
+    def _ordered(cls, v: str, info: ValidationInfo) -> str:
+        return _check_order(v, info)
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec], Field(discriminator="kind")]
+JOB_KINDS = ("settlement", "rebill", "meter_totals")
+
+_ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    """pydantic error location -> field path, e.g. ``contracts[0]``; drops the union tag."""
+    out = ""
+    for i, part in enumerate(loc):
+        if i == 0 and isinstance(part, str) and part in JOB_KINDS:
+            continue          # the discriminated-union branch name, not a field
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "kind"
+
+
+def _msg(error: dict) -> str:
+    msg = error["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def parse_spec(obj: Any, source: str = "spec") -> JobSpec:
+    """Validate a job request body into its spec model.
+
+    Raises ``ValidationError`` (an ``InputError``) naming the first bad field, with
+    every problem in ``problems``; ``source`` names the file or request it came from.
+    """
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    if not isinstance(obj, dict):
+        raise ValidationError("a job spec is a JSON object", file=source, field="kind")
+    if "kind" not in obj:
+        raise ValidationError(f"missing; one of {list(JOB_KINDS)}", file=source, field="kind")
+    if obj["kind"] not in JOB_KINDS:
+        raise ValidationError(f"unknown job kind {obj['kind']!r}; one of {list(JOB_KINDS)}",
+                              file=source, field="kind")
+    try:
+        return _ADAPTER.validate_python(obj)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = [f"{_loc(e['loc'])}: {_msg(e)}" for e in errors]
+        first = errors[0]
+        raise ValidationError(_msg(first), file=source, field=_loc(first["loc"]),
+                              problems=problems) from None
+
+
+def spec_to_dict(spec: JobSpec) -> dict:
+    """The canonical JSON-able form of a spec (what the catalog stores)."""
+    return spec.model_dump(mode="json")
+
+
+def spec_fingerprint(spec: JobSpec) -> str:
+    """SHA-256 (hex) of the canonical JSON of the spec: sorted keys, no whitespace.
+
+    Defaults are included, so ``{"kind": "settlement", "period": "2026-10"}`` and the
+    same body with ``"contracts": null`` have one fingerprint.
+    """
+    canonical = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def natural_key(spec: JobSpec) -> str | None:
+    """The key under which at most one live-or-successful job of this spec may exist.
+
+    Month-end settlement is idempotent by itself:
+    ``settlement:<period>:<sorted contracts joined by ','>`` or ``...:*`` for all
+    contracts. A run pinned to data versions (``as_of``) is a different run and gets
+    the suffix ``@meter=7,prices=3``. Rebills and audits are deliberate re-runs: None.
+    """
+    if isinstance(spec, SettlementSpec):
+        key = f"settlement:{spec.period}:{','.join(spec.contracts or []) or '*'}"
+        if spec.as_of:
+            key += "@" + ",".join(f"{t}={v}" for t, v in sorted(spec.as_of.items()))
+        return key
+    return None
