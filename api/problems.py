@@ -1,0 +1,170 @@
+"""RFC 9457 problem details: every error the API returns is ``application/problem+json``.
+
+One place maps the meter2cash error tree (``engine.errors``) and the framework's own
+errors to HTTP:
+
+======================================  ======  ==========================================
+error                                   status  problem ``type``
+======================================  ======  ==========================================
+request body/query fails its schema     422     ``…/problems/invalid-request``
+``InputError`` (and subclasses)         400     ``…/problems/invalid-input``
+``IdempotencyConflict``                 422     ``…/problems/idempotency-key-reuse``
+``NotFoundError``                       404     ``…/problems/not-found``
+``ConflictError``                       409     ``…/problems/conflict``
+missing/unknown API key                 401     ``…/problems/unauthenticated``
+role may not do this                    403     ``…/problems/forbidden``
+anything else                           500     ``…/problems/internal`` (no traceback)
+plain HTTP errors (404 route, 405)      …       ``about:blank`` (RFC 9457 §4.2.1)
+======================================  ======  ==========================================
+
+Tracebacks are logged server side with the request id; the body never carries one.
+"""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import ConflictError, InputError, M2CError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://meter2cash.dev/problems/"
+
+
+def problem_type(slug: str) -> str:
+    """The absolute problem-type URI for ``slug`` (e.g. ``idempotency-key-reuse``)."""
+    return PROBLEM_BASE + slug
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem-details document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field("about:blank", description="URI identifying the problem type.")
+    title: str = Field(description="Short, human-readable summary of the problem type.")
+    status: int = Field(description="HTTP status code of this occurrence.")
+    detail: str | None = Field(None, description="Explanation specific to this occurrence.")
+    instance: str | None = Field(None, description="URI reference of the request that failed.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="Field-level errors (location, message) for invalid requests.")
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a specific problem document."""
+
+    def __init__(self, status: int, slug: str | None, detail: str | None = None, *,
+                 title: str | None = None, headers: dict[str, str] | None = None,
+                 **extensions: Any):
+        self.status = status
+        self.type = problem_type(slug) if slug else "about:blank"
+        self.title = title or HTTPStatus(status).phrase
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+        super().__init__(detail or self.title)
+
+
+def problem_response(status: int, *, type_: str = "about:blank", title: str | None = None,
+                     detail: str | None = None, instance: str | None = None,
+                     headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title or HTTPStatus(status).phrase,
+                            "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers,
+                        media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting ``statuses`` as problem+json in OpenAPI."""
+    return {s: {"model": Problem, "description": HTTPStatus(s).phrase,
+                "content": {PROBLEM_MEDIA_TYPE: {}}} for s in statuses}
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def _status_for(exc: M2CError) -> tuple[int, str]:
+    # Imported lazily so this module does not force jobs/ on importers.
+    try:
+        from jobs.catalog import IdempotencyConflict
+    except ImportError:          # pragma: no cover - jobs/ always ships with api/
+        IdempotencyConflict = ()  # type: ignore[assignment]
+    if IdempotencyConflict and isinstance(exc, IdempotencyConflict):
+        return 422, "idempotency-key-reuse"
+    if isinstance(exc, InputError):
+        return 400, "invalid-input"
+    if isinstance(exc, NotFoundError):
+        return 404, "not-found"
+    if isinstance(exc, ConflictError):
+        return 409, "conflict"
+    return 500, "internal"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.status, type_=exc.type, title=exc.title, detail=exc.detail,
+                                instance=_instance(request), headers=exc.headers,
+                                **exc.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else None
+        detail = (f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first
+                  else "the request does not match its schema")
+        return problem_response(422, type_=problem_type("invalid-request"),
+                                title="Invalid request", detail=detail,
+                                instance=_instance(request), errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if detail == HTTPStatus(exc.status_code).phrase:
+            detail = None
+        return problem_response(exc.status_code, detail=detail, instance=_instance(request),
+                                headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(M2CError)
+    async def _domain(request: Request, exc: M2CError) -> JSONResponse:
+        status, slug = _status_for(exc)
+        if status >= 500:
+            logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            return problem_response(500, type_=problem_type("internal"),
+                                    title="Internal server error",
+                                    detail="the server failed to process the request; "
+                                           "the error was logged",
+                                    instance=_instance(request))
+        fields = {}
+        for attr in ("file", "line", "field"):
+            value = getattr(exc, attr, None)
+            if value is not None:
+                fields[attr] = value
+        return problem_response(status, type_=problem_type(slug), detail=str(exc),
+                                instance=_instance(request), **fields)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(500, type_=problem_type("internal"),
+                                title="Internal server error",
+                                detail="the server failed to process the request; the error was logged",
+                                instance=_instance(request))
