@@ -98,6 +98,14 @@ def _instance(request: Request) -> str:
     return request.url.path
 
 
+_TITLES = {
+    "idempotency-key-reuse": "Idempotency-Key reused with a different request",
+    "invalid-input": "Invalid input",
+    "not-found": "Not found",
+    "conflict": "Conflict with the current state",
+}
+
+
 def _status_for(exc: M2CError) -> tuple[int, str]:
     # Imported lazily so this module does not force jobs/ on importers.
     try:
@@ -158,7 +166,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             value = getattr(exc, attr, None)
             if value is not None:
                 fields[attr] = value
-        return problem_response(status, type_=problem_type(slug), detail=str(exc),
+        return problem_response(status, type_=problem_type(slug), title=_TITLES.get(slug),
+                                detail=str(exc),
                                 instance=_instance(request), **fields)
 
     @app.exception_handler(Exception)

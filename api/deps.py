@@ -1,0 +1,43 @@
+"""What the routes get injected: the per-app context, built by :func:`api.app.create_app`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from .dispatch import JobDispatcher
+from .keystore import KeyStore
+from .settings import Settings
+from .telemetry import ApiMetrics
+
+
+@dataclass
+class AppContext:
+    """Everything one API process holds; ``app.state.ctx``."""
+
+    settings: Settings
+    catalog: Any                         # jobs.catalog.JobCatalog
+    keys: KeyStore
+    dispatcher: JobDispatcher
+    metrics: ApiMetrics
+    clock: Callable[[], datetime]        # aware UTC "now"; read here, passed down as now_utc
+    executor_connected: bool = False
+    _invoices: Any = field(default=None, repr=False)
+
+    def invoices(self) -> Any:
+        """The invoice store over the configured object store (built on first use)."""
+        if self._invoices is None:
+            from storage.invoices import InvoiceStore
+            from storage.objectstore import ObjectStore
+            self._invoices = InvoiceStore(ObjectStore.from_config(self.settings.storage_config()))
+        return self._invoices
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]

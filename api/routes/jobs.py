@@ -1,0 +1,163 @@
+"""``/v1/jobs``: submit, track, list and cancel jobs.
+
+The catalog owns jobs; this router only records intent and hands off. ``POST`` commits
+the row (atomically, honouring ``Idempotency-Key`` and the spec's natural key) and
+*then* asks the dispatcher to start a runner; a failed hand-off leaves the job queued
+for the reconciler, so an accepted job is never lost.
+
+Routes are plain ``def``: catalog calls are short blocking SQLite transactions and run
+in the server's thread pool, off the event loop.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+
+from engine.errors import NotFoundError
+
+from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
+from ..deps import Ctx
+from ..models import API_PREFIX, JobCreate, JobPublic, JobsPublic, JobStateName
+from ..problems import ProblemError, problem_responses
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# draft-ietf-httpapi-idempotency-key-header: an sf-string; bare tokens are accepted too.
+_KEY_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]{1,255}$')
+JOB_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+JobId = Annotated[str, Path(description="Job id as returned by POST /v1/jobs.",
+                            pattern=JOB_ID_PATTERN)]
+
+
+def parse_idempotency_key(raw: str | None) -> str | None:
+    """The key of an ``Idempotency-Key`` header (``"abc"`` or ``abc``); 400 if malformed."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not _KEY_RE.match(value):
+        raise ProblemError(400, "invalid-idempotency-key",
+                           "Idempotency-Key must be 1-255 visible ASCII characters "
+                           "(a structured-field string, e.g. \"settlement:2026-10\")",
+                           title="Invalid Idempotency-Key")
+    return value
+
+
+def _visible_job(ctx: Ctx, principal: Principal, job_id: str):
+    """The job, or 404 if it does not exist or the caller's role may not see its kind."""
+    rec = ctx.catalog.get(job_id)
+    if not principal.can_read(rec.kind):
+        raise NotFoundError(f"no job {job_id!r}")
+    return rec
+
+
+def _job_response(response: Response, rec) -> JobPublic:
+    body = JobPublic.from_record(rec)
+    response.headers["Location"] = body.links.self
+    return body
+
+
+@router.post(
+    "", status_code=202, response_model=JobPublic,
+    summary="Submit a job",
+    description=(
+        "Validates the spec, records the job and hands it to the cluster. **202** with "
+        "`Location` for a new job. **200** with the existing job when the request repeats "
+        "an earlier one: the same `Idempotency-Key` and body from the same API key, or a "
+        "month-end settlement of a period (and contract set) that already has a live or "
+        "successful job — settlement runs once per natural key. Reusing an "
+        "`Idempotency-Key` with a different body is **422** "
+        "(`https://meter2cash.dev/problems/idempotency-key-reuse`). Keys do not expire."),
+    responses={200: {"model": JobPublic, "description": "The job this request repeats."},
+               **problem_responses(400, 401, 403, 422, 500)},
+)
+def submit_job(
+    ctx: Ctx, principal: CurrentPrincipal, response: Response,
+    spec: Annotated[JobCreate, Body(description="Job spec; `kind` selects the schema.")],
+    idempotency_key: Annotated[str | None, Header(
+        alias=IDEMPOTENCY_HEADER,
+        description="Makes retries safe: a repeat with the same key and body returns the "
+                    "original job. Structured-field string, e.g. `\"settle-2026-10\"`.")] = None,
+) -> JobPublic:
+    if not principal.can_submit(spec.kind):
+        raise forbidden(f"role {principal.role.value!r} may not submit {spec.kind} jobs")
+    key = parse_idempotency_key(idempotency_key)
+    rec, created = ctx.catalog.submit(spec, principal=principal.key_id, idempotency_key=key,
+                                      now_utc=ctx.clock())
+    if created:
+        try:
+            ctx.dispatcher.submit(rec.id)
+        except Exception:
+            # The row is committed: the reconciler will start it. Accepting is correct.
+            logger.warning("hand-off of job %s failed; left queued for the reconciler",
+                           rec.id, exc_info=True)
+    else:
+        response.status_code = 200
+        logger.info("job request by %s matched existing job %s (%s)", principal.key_id, rec.id,
+                    "idempotency key" if key else "natural key")
+    return _job_response(response, rec)
+
+
+@router.get(
+    "/{job_id}", response_model=JobPublic, summary="Get a job",
+    description="State, partition progress, timestamps, error and result links of one job.",
+    responses=problem_responses(401, 403, 404, 422, 500),
+)
+def get_job(ctx: Ctx, principal: CurrentPrincipal, job_id: JobId) -> JobPublic:
+    rec = _visible_job(ctx, principal, job_id)
+    return JobPublic.from_record(rec)
+
+
+@router.get(
+    "", response_model=JobsPublic, summary="List jobs",
+    description="Newest first, cursor-paginated on (created_at, id): pass `next_cursor` back "
+                "as `cursor`. Roles that see only some kinds get only those.",
+    responses=problem_responses(400, 401, 403, 422, 500),
+)
+def list_jobs(
+    ctx: Ctx, principal: Annotated[Principal, Depends(require_any_job_access)],
+    kind: Annotated[str | None, Query(description="Only jobs of this kind.",
+                                      pattern=r"^[a-z_]{1,32}$")] = None,
+    state: Annotated[JobStateName | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")] = 50,
+    cursor: Annotated[str | None, Query(max_length=512,
+                                        description="`next_cursor` of the previous page.")] = None,
+) -> JobsPublic:
+    readable = principal.policy.read_kinds
+    if kind is not None and kind not in readable:
+        raise forbidden(f"role {principal.role.value!r} may not list {kind} jobs")
+    if kind is None and len(readable) == 1:
+        (kind,) = readable
+    records, next_cursor = ctx.catalog.list(kind=kind, state=state, limit=limit, cursor=cursor)
+    data = [JobPublic.from_record(r) for r in records if principal.can_read(r.kind)]
+    return JobsPublic(data=data, next_cursor=next_cursor)
+
+
+@router.post(
+    "/{job_id}/cancel", status_code=202, response_model=JobPublic, summary="Cancel a job",
+    description="A queued job is cancelled at once; a running one moves to `cancelling` and "
+                "its runner stops at the next partition boundary, publishing nothing. **409** "
+                "if the job already finished.",
+    responses=problem_responses(401, 403, 404, 409, 422, 500),
+)
+def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
+               job_id: JobId) -> JobPublic:
+    rec = _visible_job(ctx, principal, job_id)
+    if not principal.can_submit(rec.kind):
+        raise forbidden(f"role {principal.role.value!r} may not cancel {rec.kind} jobs")
+    rec = ctx.catalog.request_cancel(job_id, now_utc=ctx.clock())
+    if rec.state == "cancelling":
+        try:
+            ctx.dispatcher.cancel(job_id)
+        except Exception:
+            # The runner also polls the catalog's cancel flag; forwarding only makes it faster.
+            logger.warning("could not forward cancel of %s to its runner", job_id, exc_info=True)
+    return _job_response(response, rec)
