@@ -1,0 +1,146 @@
+"""The FastAPI application: ``create_app(settings) -> FastAPI``.
+
+Jobs belong to the catalog, not to this process. Start-up (the lifespan):
+
+1. open the catalog and the key store (tables created if missing);
+2. connect to Ray through ``cluster.runtime.ensure_ray`` (embedded when
+   ``RAY_ADDRESS`` is unset) — if that fails the API still serves reads, ``/readyz``
+   answers 503 and the reconciler keeps trying;
+3. reconcile once: queued jobs without a runner are started, running jobs whose
+   runner died are resumed (committed partitions are not recomputed); runners that are
+   alive are left alone, so jobs keep running across API restarts;
+4. start the reconciler task: every ``reconcile_interval_s`` it re-submits queued jobs
+   older than ``stale_after_s`` (a crash between commit and hand-off), resumes running
+   jobs whose runner is gone, and feeds the job metrics.
+
+Shutdown stops the reconciler and nothing else: runners are detached and outlive us.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta, timezone
+
+from fastapi import FastAPI
+
+from .deps import AppContext
+from .dispatch import JobDispatcher, RayDispatcher
+from .keystore import KeyStore
+from .problems import install_problem_handlers
+from .routes import health, invoices, jobs, metrics
+from .settings import Settings
+from .telemetry import ApiMetrics, HttpMetricsMiddleware
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_dispatcher(settings: Settings) -> RayDispatcher:
+    from cluster.runtime import ClusterConfig
+    return RayDispatcher(storage_config=settings.storage_config(), db_url=settings.db_url,
+                         cluster_config=ClusterConfig(address=settings.ray_address,
+                                                      workers=settings.workers))
+
+
+def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
+               clock: Callable[[], datetime] = utc_now, reconcile_interval_s: float = 5.0,
+               stale_after_s: float = 10.0) -> FastAPI:
+    """Build the API for ``settings``.
+
+    ``dispatcher`` defaults to detached JobRunner actors on Ray; ``clock`` returns aware
+    UTC and is the only clock the routes read; a queued job older than ``stale_after_s``
+    is re-submitted by the reconciler, which runs every ``reconcile_interval_s``.
+    """
+    from jobs.catalog import JobCatalog
+
+    catalog = JobCatalog(settings.db_url)
+    ctx = AppContext(settings=settings, catalog=catalog, keys=KeyStore(settings.db_url),
+                     dispatcher=dispatcher or default_dispatcher(settings),
+                     metrics=ApiMetrics(lambda: catalog), clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(_open_stores, ctx)
+        await asyncio.to_thread(_connect_and_reconcile, ctx)
+        task = asyncio.create_task(
+            _reconcile_forever(ctx, reconcile_interval_s, timedelta(seconds=stale_after_s)),
+            name="m2c-reconciler")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="meter2cash", version=API_VERSION, lifespan=lifespan,
+        description="Settlement jobs on Ray and the invoices they produce. Authenticate "
+                    "with an `X-API-Key` created by `m2c keys create --role ROLE`. Errors "
+                    "are RFC 9457 `application/problem+json`.",
+    )
+    app.state.ctx = ctx
+    install_problem_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware, metrics=ctx.metrics)
+    app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
+    app.include_router(invoices.router)    # route templates (metrics labels) are complete
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app
+
+
+def _open_stores(ctx: AppContext) -> None:
+    ctx.catalog.init_schema()
+    ctx.keys.init_schema()
+
+
+def _connect_and_reconcile(ctx: AppContext) -> bool:
+    """Connect to the executor if not yet connected, then reconcile; False if unreachable."""
+    if not ctx.executor_connected:
+        try:
+            ctx.dispatcher.start()
+        except Exception:
+            logger.warning("cannot reach the executor; serving without it and retrying",
+                           exc_info=True)
+            return False
+        ctx.executor_connected = True
+        ctx.dispatcher.reconcile(ctx.catalog, now_utc=ctx.clock())
+        logger.info("connected to the executor and reconciled the job catalog")
+    return True
+
+
+def reconcile_tick(ctx: AppContext, stale_after: timedelta) -> None:
+    """One pass of the periodic reconciler (blocking; run off the event loop)."""
+    if not _connect_and_reconcile(ctx):
+        return
+    now = ctx.clock()
+    live = ctx.catalog.nonterminal()
+    orphaned = False
+    for rec in live:
+        if rec.state == "queued" and now - rec.created_at > stale_after:
+            logger.info("re-submitting job %s, queued since %s", rec.id, rec.created_at)
+            ctx.dispatcher.submit(rec.id)
+        elif (rec.state in ("running", "cancelling") and now - rec.updated_at > stale_after
+              and not ctx.dispatcher.is_running(rec.id)):
+            orphaned = True
+    if orphaned:
+        logger.info("a running job lost its runner; reconciling")
+        ctx.dispatcher.reconcile(ctx.catalog, now_utc=now)
+    recent, _ = ctx.catalog.list(limit=100)
+    ctx.metrics.observe_jobs(recent)
+
+
+async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(reconcile_tick, ctx, stale_after)
+        except Exception:
+            logger.exception("reconciler pass failed; retrying in %.0f s", interval_s)
+
