@@ -1,0 +1,506 @@
+"""Validation, estimation and editing (VEE) of one site's interval meter data.
+
+``run_vee(rows, site, start_us, end_us)`` takes the canonical meter rows of one
+site (``engine.schema.METER_SCHEMA`` columns, or ``MeterRows`` arrays) and returns,
+for every channel of the site, a **regular grid** over ``[start_us, end_us)`` of
+validated and estimated interval energy, plus findings and counts. It is pure:
+no I/O, no clock; the raw rows are never changed (storage keeps them as read).
+
+Steps per channel
+-----------------
+1. **Grid.** The channel's interval is its most common ``interval_minutes`` in the
+   range (ties: the shorter). Rows of other lengths are split or summed onto it
+   (``engine.vee_grid``: exact integer split, remainder Wh to the earliest parts).
+   Exact duplicates keep the row of the higher quality rank (A > F > S > E).
+2. **Validation.** ``negative`` (Wh < 0) and ``impossible`` (Wh above
+   ``nameplate_tolerance x nameplate_kw x minutes / 60 x 1000``) values are
+   invalid and replaced by estimates. ``spike``: a value more than
+   ``spike_ratio`` times the last valid interval (when that one is at least
+   ``spike_floor_fraction`` of the channel's reference level: the nameplate
+   interval energy, or the median of the channel's positive values) is flagged
+   but kept. ``gap``: intervals without a row.
+3. **Estimation** of every gap or invalid interval (``engine.vee_estimate``):
+   ``LIN`` when the run is at most ``max_interp_minutes`` long and both neighbours
+   are valid actuals; ``FLAT`` when it is that short but only one neighbour is a
+   valid actual; else ``LIKEDAY`` (mean of the ``like_days`` nearest like days
+   that are complete, valid and unestimated); else ``MISSING`` (energy 0, quality
+   ``N``, a finding of severity ``error``). Estimates are exact integers, rounded
+   once half-even. Gaps in the history before ``start_us`` are not estimated;
+   history only supplies neighbours and like days.
+4. **DST.** Local days of 23 or 25 hours are reported as ``info`` findings; the
+   grid is in UTC, so such a day simply has fewer or more intervals.
+
+Output codes
+------------
+quality: ``A`` actual, ``E`` estimated (by VEE or by the source), ``S``
+substituted and ``F`` final substitute (source flags, kept), ``N`` missing.
+method: ``ACT`` actual as read, ``SRC`` source-estimated as read, ``SPLIT`` part
+of a longer interval, ``SUM`` sum of shorter ones, ``LIN``, ``FLAT``, ``LIKEDAY``,
+``MISSING``.
+
+Counts (the invoice's ``vee`` block): ``intervals_expected`` = grid intervals in
+the range; ``actual`` = quality A; ``missing`` = method MISSING; ``estimated`` =
+the rest (VEE estimates and source E/S/F rows). ``actual + estimated + missing ==
+intervals_expected`` always.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+from .money import sum_exact
+from .schema import UTC_TS, Column
+from .sites import Channel, Site
+from .timebase import (US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, from_us, local_day_bounds_us,
+                       local_fields, local_midnight_us)
+from .vee_estimate import LikeDayTable, day_types, linear_fill
+from .vee_grid import ChannelRows, Issue, place_on_grid, target_interval_minutes
+from .vee_report import format_report, report
+
+METHOD_LIN = "LIN"
+METHOD_FLAT = "FLAT"
+METHOD_LIKEDAY = "LIKEDAY"
+METHOD_MISSING = "MISSING"
+QUALITY_ESTIMATED = "E"
+QUALITY_MISSING = "N"
+_EPOCH_DATE = date(1970, 1, 1)
+
+#: Columns of ``VeeResult.to_arrow()`` (the validated grid of every channel).
+VEE_COLUMNS = [
+    Column("site_id", pa.string(), "site identifier from the site registry"),
+    Column("channel", pa.string(), "channel name within the site"),
+    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC, on the channel's grid"),
+    Column("interval_minutes", pa.int16(), "grid interval length in minutes"),
+    Column("energy_wh", pa.int64(), "validated or estimated energy in the interval, Wh (>= 0)"),
+    Column("quality", pa.string(), "A actual, E estimated, S substituted, F final substitute, N missing"),
+    Column("method", pa.string(), "ACT, SRC, SPLIT, SUM, LIN, FLAT, LIKEDAY or MISSING"),
+]
+VEE_SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable,
+                                 metadata={"description": c.description}) for c in VEE_COLUMNS])
+
+
+@dataclass(frozen=True)
+class VeeConfig:
+    """VEE parameters (defaults follow CA DASMMD / Itron practice; see the module doc)."""
+    max_interp_minutes: int = 120        # longest run filled by linear interpolation
+    like_days: int = 3                   # like days averaged by LIKEDAY
+    spike_ratio: float = 3.0             # value / last valid value above this -> spike
+    spike_floor_fraction: float = 0.05   # ignore jumps from below this share of the reference level
+    nameplate_tolerance: float = 1.05    # impossible above tolerance x nameplate energy
+    default_interval_minutes: int = 60   # grid of a channel with no rows at all
+
+    def __post_init__(self) -> None:
+        if self.max_interp_minutes < 0:
+            raise ValueError("max_interp_minutes must be >= 0")
+        if self.like_days < 1:
+            raise ValueError("like_days must be >= 1")
+        if self.spike_ratio <= 1:
+            raise ValueError("spike_ratio must be > 1")
+        if self.spike_floor_fraction < 0:
+            raise ValueError("spike_floor_fraction must be >= 0")
+        if self.nameplate_tolerance < 1:
+            raise ValueError("nameplate_tolerance must be >= 1")
+        if self.default_interval_minutes not in (1, 5, 15, 30, 60):
+            raise ValueError("default_interval_minutes must be 1, 5, 15, 30 or 60")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something VEE found, for one channel (``None``: the whole site) and UTC range."""
+    check: str              # gap, duplicate, overlap, misaligned, negative, impossible, spike,
+                            # interval_length, dst_day, unknown_channel, no_data
+    channel: str | None
+    start_utc: datetime     # aware UTC, inclusive
+    end_utc: datetime       # aware UTC, exclusive
+    detail: str
+    severity: str = "warning"   # info | warning | error
+    intervals: int = 0          # grid intervals (or rows) concerned
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "channel": self.channel, "severity": self.severity,
+                "start_utc": _iso(self.start_utc), "end_utc": _iso(self.end_utc),
+                "intervals": self.intervals, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class VeeCounts:
+    """Interval counts; ``actual + estimated + missing == intervals_expected``."""
+    intervals_expected: int = 0
+    actual: int = 0
+    estimated: int = 0
+    missing: int = 0
+
+    def __add__(self, other: VeeCounts) -> VeeCounts:
+        return VeeCounts(self.intervals_expected + other.intervals_expected,
+                         self.actual + other.actual, self.estimated + other.estimated,
+                         self.missing + other.missing)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"intervals_expected": self.intervals_expected, "actual": self.actual,
+                "estimated": self.estimated, "missing": self.missing}
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelVee:
+    """The validated grid of one channel over the range (arrays of equal length)."""
+    channel: str
+    kind: str
+    interval_minutes: int
+    grid_us: np.ndarray          # int64 UTC interval-beginning instants
+    energy_wh: np.ndarray        # int64 validated / estimated energy, Wh
+    quality: np.ndarray          # '<U1' codes
+    method: np.ndarray           # '<U7' codes
+    counts: VeeCounts
+
+    @property
+    def energy_total_wh(self) -> int:
+        return sum_exact(self.energy_wh)
+
+
+@dataclass(frozen=True, eq=False)
+class VeeResult:
+    site_id: str
+    timezone: str
+    start_us: int
+    end_us: int
+    config: VeeConfig
+    channels: dict[str, ChannelVee]
+    findings: tuple[Finding, ...]
+    counts: VeeCounts
+
+    def findings_by_check(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.check] = out.get(f.check, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_arrow(self) -> pa.Table:
+        """All channels' grids as one table (``VEE_SCHEMA``), ordered by channel, time."""
+        parts = [self.channels[c] for c in sorted(self.channels)]
+        n = [p.grid_us.size for p in parts]
+        total = sum(n)
+        def cat(arrs, dtype):
+            return np.concatenate(arrs).astype(dtype) if arrs else np.zeros(0, dtype)
+        cols = {
+            "site_id": pa.array([self.site_id] * total, pa.string()),
+            "channel": pa.array(np.repeat(np.array([p.channel for p in parts] or [""]),
+                                          n or [0]).astype(str), pa.string()),
+            "interval_start_utc": pa.array(cat([p.grid_us for p in parts], np.int64)
+                                           .view("datetime64[us]"), UTC_TS),
+            "interval_minutes": pa.array(np.repeat([p.interval_minutes for p in parts] or [0],
+                                                   n or [0]).astype(np.int16), pa.int16()),
+            "energy_wh": pa.array(cat([p.energy_wh for p in parts], np.int64), pa.int64()),
+            "quality": pa.array(cat([p.quality for p in parts], "<U1"), pa.string()),
+            "method": pa.array(cat([p.method for p in parts], "<U7"), pa.string()),
+        }
+        return pa.Table.from_pydict(cols, schema=VEE_SCHEMA)
+
+
+@dataclass(frozen=True, eq=False)
+class MeterRows:
+    """Canonical meter rows as plain arrays (equal length, any order)."""
+    channel: np.ndarray          # str
+    start_us: np.ndarray         # int64 UTC interval-beginning
+    minutes: np.ndarray          # int64
+    energy_wh: np.ndarray        # int64
+    quality: np.ndarray          # '<U1'
+    ingested_us: np.ndarray      # int64, 0 when unknown
+
+    @classmethod
+    def from_arrays(cls, channel, start_us, minutes, energy_wh, quality=None,
+                    ingested_us=None) -> MeterRows:
+        n = len(start_us)
+        return cls(np.asarray(channel).astype(str), np.asarray(start_us, dtype=np.int64),
+                   np.asarray(minutes, dtype=np.int64), np.asarray(energy_wh, dtype=np.int64),
+                   (np.full(n, "A", "<U1") if quality is None
+                    else np.asarray(quality).astype("<U1")),
+                   (np.zeros(n, np.int64) if ingested_us is None
+                    else np.asarray(ingested_us, dtype=np.int64)))
+
+    @classmethod
+    def from_table(cls, table: pa.Table, site_id: str | None = None) -> MeterRows:
+        """From a table with ``METER_SCHEMA`` columns (provenance columns optional)."""
+        if site_id is not None and "site_id" in table.column_names and table.num_rows:
+            other = set(table.column("site_id").unique().to_pylist()) - {site_id}
+            if other:
+                raise ValueError(f"rows of other sites {sorted(other)} passed to VEE of {site_id}")
+
+        def ts(name: str) -> np.ndarray:
+            return table.column(name).cast(pa.int64()).to_numpy()
+        quality = (table.column("quality").fill_null("A").to_numpy(zero_copy_only=False)
+                   if "quality" in table.column_names else None)
+        ingested = ts("ingested_at_utc") if "ingested_at_utc" in table.column_names else None
+        return cls.from_arrays(table.column("channel").to_numpy(zero_copy_only=False),
+                               ts("interval_start_utc"),
+                               table.column("interval_minutes").to_numpy(),
+                               table.column("energy_wh").to_numpy(), quality, ingested)
+
+    @classmethod
+    def coerce(cls, rows: MeterRows | pa.Table, site_id: str | None = None) -> MeterRows:
+        return rows if isinstance(rows, MeterRows) else cls.from_table(rows, site_id)
+
+    def concat(self, other: MeterRows) -> MeterRows:
+        return MeterRows(*(np.concatenate([a, b]) for a, b in zip(
+            (self.channel, self.start_us, self.minutes, self.energy_wh, self.quality,
+             self.ingested_us),
+            (other.channel, other.start_us, other.minutes, other.energy_wh, other.quality,
+             other.ingested_us))))
+
+    def select(self, mask: np.ndarray) -> ChannelRows:
+        return ChannelRows(self.start_us[mask], self.minutes[mask], self.energy_wh[mask],
+                           self.quality[mask], self.ingested_us[mask])
+
+
+def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, *,
+            history: MeterRows | pa.Table | None = None, config: VeeConfig | None = None,
+            holidays: Iterable[date] = ()) -> VeeResult:
+    """Validate and estimate every channel of ``site`` over UTC ``[start_us, end_us)``.
+
+    ``rows`` may already contain history before ``start_us``; ``history`` adds more.
+    ``holidays`` (local dates) are treated as Sundays when choosing like days.
+    """
+    if end_us <= start_us:
+        raise ValueError("end_us must be after start_us")
+    config = config or VeeConfig()
+    data = MeterRows.coerce(rows, site.site_id)
+    if history is not None:
+        data = data.concat(MeterRows.coerce(history, site.site_id))
+    hol = np.array(sorted({(d - _EPOCH_DATE).days for d in holidays}), dtype=np.int64)
+    findings: list[Finding] = []
+
+    known = np.isin(data.channel, list(site.channels))
+    for name in sorted(set(np.unique(data.channel[~known]).tolist())):
+        sel = data.channel == name
+        findings.append(Finding(
+            "unknown_channel", name, from_us(int(data.start_us[sel].min())),
+            from_us(int(data.start_us[sel].max())), f"{int(sel.sum())} rows for a channel that "
+            f"is not in the registry of site {site.site_id}; ignored", "warning", int(sel.sum())))
+
+    in_range = known & (data.start_us >= start_us) & (data.start_us < end_us)
+    site_default = target_interval_minutes(
+        data.minutes[in_range] if in_range.any() else data.minutes[known],
+        config.default_interval_minutes)
+    before = known & (data.start_us < start_us)
+    history_start = int(data.start_us[before].min()) if before.any() else start_us
+
+    grids = _GridCache(site.timezone)
+    channels: dict[str, ChannelVee] = {}
+    for name in sorted(site.channels):
+        cv, ch_findings = _channel_vee(site.channels[name], data.select(data.channel == name),
+                                       start_us, end_us, history_start, site_default,
+                                       config, hol, grids)
+        channels[name] = cv
+        findings += ch_findings
+    findings += _dst_findings(site.timezone, start_us, end_us,
+                              sorted({c.interval_minutes for c in channels.values()}))
+    findings.sort(key=lambda f: (f.start_utc, f.channel or "", f.check, f.end_utc))
+    counts = sum((c.counts for c in channels.values()), VeeCounts())
+    return VeeResult(site.site_id, site.timezone, start_us, end_us, config, channels,
+                     tuple(findings), counts)
+
+
+# --------------------------------------------------------------------------- internals
+
+class _GridCache:
+    """Local calendar fields of a grid, shared by channels with the same grid."""
+
+    def __init__(self, tz: str):
+        self.tz = tz
+        self._cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def day_and_tod(self, origin_us: int, n: int, minutes: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (origin_us, n, minutes)
+        if key not in self._cache:
+            grid = origin_us + np.arange(n, dtype=np.int64) * (minutes * US_PER_MINUTE)
+            lf = local_fields(grid, self.tz)
+            tod = (lf.local_us - lf.day * US_PER_DAY) // (minutes * US_PER_MINUTE)
+            self._cache[key] = (lf.day, np.clip(tod, 0, 1440 // minutes - 1))
+        return self._cache[key]
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and (exclusive) ends of the runs of True in ``mask``."""
+    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _local_date(us: int, tz: str) -> date:
+    return _EPOCH_DATE + timedelta(days=int(local_fields(np.array([us], np.int64), tz).day[0]))
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
+                 history_start_us: int, site_default: int, config: VeeConfig,
+                 holidays: np.ndarray, grids: _GridCache) -> tuple[ChannelVee, list[Finding]]:
+    tz = grids.tz
+    in_p = (rows.start_us >= start_us) & (rows.start_us < end_us)
+    T = target_interval_minutes(rows.minutes[in_p] if in_p.any() else rows.minutes, site_default)
+    step = T * US_PER_MINUTE
+    origin = start_us
+    if history_start_us < start_us:      # back to the local midnight of the first history day
+        midnight = local_midnight_us(_local_date(history_start_us, tz), tz)
+        origin = start_us - -(-(start_us - midnight) // step) * step
+    n = -(-(end_us - origin) // step)
+    p0 = (start_us - origin) // step                 # first slot of the range
+    grid = origin + np.arange(n, dtype=np.int64) * step
+
+    limit = (None if ch.nameplate_kw is None
+             else config.nameplate_tolerance * ch.nameplate_kw * 1000.0 / 60.0)
+    placed = place_on_grid(rows, origin, n, T, limit)
+    value = placed.value_wh
+    valid = placed.present & ~placed.negative & ~placed.impossible
+    actual = valid & (placed.quality == "A")
+    needs = ~valid
+
+    # ---- spikes (flagged, kept)
+    ref = (ch.nameplate_kw * T / 60.0 * 1000.0 if ch.nameplate_kw is not None
+           else float(np.median(value[valid & (value > 0)])) if (valid & (value > 0)).any() else 0.0)
+    floor = config.spike_floor_fraction * ref
+    idx = np.where(valid, np.arange(n), -1)
+    prev = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if n else idx
+    prev_val = value[np.maximum(prev, 0)]
+    spike = valid & (prev >= 0) & (prev_val > 0) & (prev_val >= floor) & \
+        (value > config.spike_ratio * prev_val)
+
+    # ---- like-day material: complete, valid, actual local days
+    day, tod = grids.day_and_tod(origin, n, T)
+    day0 = int(day[0]) if n else 0
+    n_days = int(day[-1]) - day0 + 1 if n else 0
+    clean_count = np.bincount(day[actual] - day0, minlength=n_days)
+    full_count = np.array([
+        (lambda b: (b[1] - b[0]) // step)(local_day_bounds_us(_EPOCH_DATE + timedelta(days=day0 + d), tz))
+        for d in range(n_days)], dtype=np.int64)
+    clean_day = clean_count == full_count
+    table = LikeDayTable(day, tod, value, actual, clean_day, day0, 1440 // T,
+                         day_types(day0 + np.arange(n_days), holidays))
+
+    # ---- estimation of every run that needs a value
+    out_value = np.where(needs, 0, value)
+    out_quality = placed.quality.copy()
+    out_method = placed.method.copy()
+    max_slots = config.max_interp_minutes // T
+    starts, ends = _runs(needs)
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        if e <= p0:
+            continue                                  # history gap: not estimated
+        length = e - s
+        lo = max(s, p0)
+        left = s - 1 if s > 0 and actual[s - 1] else None
+        right = e if e < n and actual[e] else None
+        if length <= max_slots and left is not None and right is not None:
+            vals = linear_fill(int(value[left]), int(value[right]), length)[lo - s:]
+            _assign(out_value, out_quality, out_method, slice(lo, e), vals, METHOD_LIN)
+        elif length <= max_slots and (left is not None or right is not None):
+            v = int(value[left if left is not None else right])
+            _assign(out_value, out_quality, out_method, slice(lo, e),
+                    np.full(e - lo, v, np.int64), METHOD_FLAT)
+        else:
+            seg = np.arange(lo, e)
+            for d in np.unique(day[seg]).tolist():
+                part = seg[day[seg] == d]
+                chosen = table.choose(d, config.like_days)
+                ok = np.zeros(part.size, dtype=bool)
+                if chosen.size:
+                    vals, ok = table.estimate(chosen, tod[part])
+                    _assign(out_value, out_quality, out_method, part[ok], vals[ok], METHOD_LIKEDAY)
+                _assign(out_value, out_quality, out_method, part[~ok],
+                        np.zeros(int((~ok).sum()), np.int64), METHOD_MISSING)
+
+    p = slice(p0, n)
+    findings = _channel_findings(ch, T, grid, p0, placed, spike, prev_val, out_method, limit,
+                                 config, start_us, end_us)
+    q = out_quality[p]
+    n_exp = n - p0
+    n_act = int((q == "A").sum())
+    n_mis = int((out_method[p] == METHOD_MISSING).sum())
+    counts = VeeCounts(n_exp, n_act, n_exp - n_act - n_mis, n_mis)
+    if not placed.present[p0:].any():
+        findings.append(Finding("no_data", ch.name, from_us(start_us), from_us(end_us),
+                                f"no usable rows for this channel in the range; "
+                                f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated", "error", n_exp))
+    cv = ChannelVee(ch.name, ch.kind, T, grid[p].copy(), out_value[p].copy(), q.copy(),
+                    out_method[p].copy(), counts)
+    return cv, findings
+
+
+def _assign(value: np.ndarray, quality: np.ndarray, method: np.ndarray, where, vals: np.ndarray,
+            code: str) -> None:
+    value[where] = vals
+    quality[where] = QUALITY_MISSING if code == METHOD_MISSING else QUALITY_ESTIMATED
+    method[where] = code
+
+
+def _channel_findings(ch: Channel, T: int, grid: np.ndarray, p0: int, placed, spike: np.ndarray,
+                      prev_val: np.ndarray, method: np.ndarray, limit: float | None,
+                      config: VeeConfig, start_us: int, end_us: int) -> list[Finding]:
+    step = T * US_PER_MINUTE
+    out: list[Finding] = []
+
+    def methods(a: int, b: int) -> tuple[str, bool]:
+        used = sorted(set(method[a:b].tolist()))
+        return "+".join(used), METHOD_MISSING in used
+
+    def each_run(mask: np.ndarray):
+        starts, ends = _runs(mask[p0:])
+        for a, b in zip((starts + p0).tolist(), (ends + p0).tolist()):
+            yield a, b, from_us(int(grid[a])), from_us(int(grid[b - 1]) + step)
+
+    period_empty = not placed.present[p0:].any()      # reported once, as no_data
+    for a, b, t0, t1 in ([] if period_empty else each_run(~placed.present)):
+        used, missing = methods(a, b)
+        what = ("not estimable (no valid neighbour or like day): energy set to 0"
+                if used == METHOD_MISSING else f"estimated by {used}")
+        out.append(Finding("gap", ch.name, t0, t1, f"{b - a} intervals ({(b - a) * T} min) "
+                           f"without data; {what}", "error" if missing else "warning", b - a))
+    for a, b, t0, t1 in each_run(placed.present & placed.negative):
+        used, missing = methods(a, b)
+        out.append(Finding("negative", ch.name, t0, t1,
+                           f"negative energy (min {int(placed.value_wh[a:b].min())} Wh); "
+                           f"replaced by {used}", "error" if missing else "warning", b - a))
+    for a, b, t0, t1 in each_run(placed.present & placed.impossible & ~placed.negative):
+        used, missing = methods(a, b)
+        out.append(Finding(
+            "impossible", ch.name, t0, t1,
+            f"above the physical limit of {limit * T:.0f} Wh per {T} min ({config.nameplate_tolerance} "
+            f"x nameplate {ch.nameplate_kw:g} kW; max {int(placed.value_wh[a:b].max())} Wh); "
+            f"replaced by {used}", "error" if missing else "warning", b - a))
+    for a, b, t0, t1 in each_run(spike):
+        out.append(Finding(
+            "spike", ch.name, t0, t1,
+            f"jump above {config.spike_ratio:g}x the last valid interval "
+            f"({int(prev_val[a])} Wh -> {int(placed.value_wh[a])} Wh); flagged, not changed",
+            "warning", b - a))
+    out += [_issue_finding(ch.name, i) for i in placed.issues
+            if i.end_us > start_us and i.start_us < end_us]
+    return out
+
+
+def _issue_finding(channel: str, issue: Issue) -> Finding:
+    return Finding(issue.check, channel, from_us(issue.start_us), from_us(issue.end_us),
+                   f"{issue.count} rows: {issue.detail}", issue.severity, issue.count)
+
+
+def _dst_findings(tz: str, start_us: int, end_us: int, minutes: list[int]) -> list[Finding]:
+    out = []
+    d, last = _local_date(start_us, tz), _local_date(end_us - 1, tz)
+    while d <= last:
+        s, e = local_day_bounds_us(d, tz)
+        if e - s != 24 * US_PER_HOUR:
+            per = ", ".join(f"{(e - s) // (m * US_PER_MINUTE)} intervals of {m} min" for m in minutes)
+            out.append(Finding("dst_day", None, from_us(s), from_us(e),
+                               f"local day {d.isoformat()} in {tz} has {(e - s) // US_PER_HOUR} "
+                               f"hours ({per}); not an error", "info", 0))
+        d += timedelta(days=1)
+    return out
+
+
+__all__ = ["VeeConfig", "Finding", "VeeCounts", "ChannelVee", "VeeResult", "MeterRows",
+           "run_vee", "report", "format_report", "VEE_COLUMNS", "VEE_SCHEMA", "METHOD_LIN", "METHOD_FLAT",
+           "METHOD_LIKEDAY", "METHOD_MISSING", "QUALITY_ESTIMATED", "QUALITY_MISSING"]
