@@ -1,0 +1,149 @@
+"""Typed HTTP client of the meter2cash API (``m2c --api URL``).
+
+Problem responses map back onto the one error tree, so a CLI command behaves the same
+locally and remotely: 400/422 -> ``InputError`` (exit 2), 404 -> ``NotFoundError``,
+409 -> ``ConflictError``, anything else -> :class:`ApiError` (an ``M2CError``, exit 1).
+Connection failures are ``ApiError`` too, naming the URL.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from engine.errors import ConflictError, InputError, M2CError, NotFoundError
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _seg(value: str) -> str:
+    """One URL path segment, percent-encoded."""
+    return quote(str(value), safe="")
+
+
+class ApiError(M2CError):
+    """The API answered with an error outside the input/not-found/conflict classes."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 problem: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.problem = problem or {}
+
+
+def _problem_message(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    detail = body.get("detail") or body.get("title") or response.reason_phrase
+    return f"{detail} (HTTP {response.status_code})", body
+
+
+def raise_for_problem(response: httpx.Response) -> None:
+    """Raise the ``engine.errors`` exception matching an error response."""
+    if response.is_success:
+        return
+    message, body = _problem_message(response)
+    status = response.status_code
+    if status in (400, 422):
+        raise InputError(message)
+    if status == 404:
+        raise NotFoundError(message)
+    if status == 409:
+        raise ConflictError(message)
+    raise ApiError(message, status=status, problem=body)
+
+
+class ApiClient:
+    """A small synchronous client; one connection pool per instance (use as a context manager)."""
+
+    def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        if not base_url:
+            raise InputError("no API URL: pass --api URL or set M2C_API_URL")
+        headers = {"Accept": "application/json", "User-Agent": "m2c-client"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "ApiClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(f"cannot reach the m2c API at {self.base_url}: {exc}") from exc
+        raise_for_problem(response)
+        return response
+
+    # -- jobs ---------------------------------------------------------------------------
+    def submit_job(self, spec: dict[str, Any], idempotency_key: str | None = None) -> dict:
+        """Submit a job spec; returns the job (new, or the one this request repeats)."""
+        headers = {"Idempotency-Key": f'"{idempotency_key}"'} if idempotency_key else None
+        return self._request("POST", "/v1/jobs", json=spec, headers=headers).json()
+
+    def get_job(self, job_id: str) -> dict:
+        return self._request("GET", f"/v1/jobs/{_seg(job_id)}").json()
+
+    def list_jobs(self, kind: str | None = None, state: str | None = None, limit: int = 50,
+                  cursor: str | None = None) -> dict:
+        """One page: ``{"data": [...], "next_cursor": str | None}``."""
+        params = {k: v for k, v in {"kind": kind, "state": state, "limit": limit,
+                                    "cursor": cursor}.items() if v is not None}
+        return self._request("GET", "/v1/jobs", params=params).json()
+
+    def cancel_job(self, job_id: str) -> dict:
+        return self._request("POST", f"/v1/jobs/{_seg(job_id)}/cancel").json()
+
+    def wait_job(self, job_id: str, poll_s: float = 0.5,
+                 on_progress: Callable[[dict], None] | None = None,
+                 timeout_s: float | None = None) -> dict:
+        """Poll until the job is terminal; ``on_progress(job)`` after every poll.
+
+        Returns the terminal job document (its ``state`` says how it ended; this does not
+        raise for a failed job). ``timeout_s`` bounds the wait (``ApiError``).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            job = self.get_job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job["state"] in TERMINAL_STATES:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise ApiError(f"job {job_id} still {job['state']} after {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+    # -- invoices -----------------------------------------------------------------------
+    def get_invoice(self, contract: str, period: str, version: int | None = None,
+                    fmt: str = "json") -> dict | str:
+        """The invoice document (``fmt='json'``) or its HTML (``fmt='html'``)."""
+        if fmt not in ("json", "html"):
+            raise InputError(f"invoice format must be json or html, got {fmt!r}")
+        params: dict[str, Any] = {"format": fmt}
+        if version is not None:
+            params["version"] = version
+        response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
+        return response.text if fmt == "html" else response.json()
+
+    # -- health -------------------------------------------------------------------------
+    def ready(self) -> bool:
+        try:
+            return self._http.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
