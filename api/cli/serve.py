@@ -1,0 +1,30 @@
+"""``m2c serve``: run the HTTP API with uvicorn (one process; jobs run on Ray)."""
+from __future__ import annotations
+
+import argparse
+
+from ..settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP API (OpenAPI at /docs)",
+                              description="Serve the meter2cash HTTP API. Jobs are recorded in "
+                                          "M2C_DB and run on Ray (RAY_ADDRESS, or an embedded "
+                                          "local Ray when unset).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1; use 0.0.0.0 behind a proxy)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(handler=serve)
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from ..app import create_app
+
+    app = create_app(settings)
+    # log_config=None: keep the logging the CLI entry point configured.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None,
+                access_log=args.access_log, timeout_graceful_shutdown=10)
+    return 0
