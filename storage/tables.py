@@ -1,0 +1,494 @@
+"""Versioned tables ``meter``, ``prices`` and ``index`` on Delta Lake.
+
+Layout (under the storage root; schemas in ``engine/schema.py``)::
+
+    tables/meter/    partitioned by site_id, month   (month = SITE-LOCAL YYYY-MM)
+    tables/prices/   partitioned by market_run, month (month = UTC YYYY-MM)
+    tables/index/    partitioned by index
+
+Conventions
+-----------
+* **Append-only.** Every ingest is exactly one Delta commit, and one commit is one
+  *data version* (the Delta version number, 0, 1, 2, ...). Nothing is ever updated
+  or deleted (the tables carry ``delta.appendOnly=true``), so every past version
+  stays readable for audit and rebills.
+* **Supersession is dedupe-on-read.** A corrected value is a new row with the same
+  key. When reading, for each key -- meter ``(site_id, channel, interval_start_utc)``,
+  prices ``(iso, node, market_run, interval_start_utc)``, index
+  ``(index, period_start)`` -- the row with the latest ``ingested_at_utc`` wins,
+  ties broken by the larger ``source_sha256`` (deterministic whatever the file order).
+* **As-of.** Every read takes ``as_of``: ``None`` (current version), an ``int``
+  (that data version) or an aware ``datetime`` (the latest version committed at or
+  before that instant). Reading as of version *N* sees exactly the rows committed
+  in versions ``0..N``, deduped; a rebill pinned to *N* is reproducible forever.
+* **Partition pruning.** Reads take the file list of the snapshot from the Delta log
+  (cached per immutable version), keep the files of the partitions overlapping the
+  request, and read those with pyarrow -- no listing of the bucket, no scan of
+  other sites or months.
+
+Concurrent writers are safe: delta-rs commits with a create-only put of the next
+log entry (``conditional_put: etag`` on S3) and retries append/append conflicts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from engine.errors import InputError, StorageError
+from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, UTC_TS
+from engine.timebase import local_month_labels, periods_between
+
+from .errors import storage_errors
+from .objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+#: columns that break ties between rows of the same key (latest ingest wins)
+TIEBREAK = ("ingested_at_utc", "source_sha256")
+#: Delta table properties set at creation: append-only, and the log is kept forever
+#: (every version must stay readable for as-of reads and multi-decade rebills);
+#: delta-rs writes a checkpoint every ``delta.checkpointInterval`` commits.
+TABLE_CONFIGURATION = {
+    "delta.appendOnly": "true",
+    "delta.enableExpiredLogCleanup": "false",
+    "delta.logRetentionDuration": "interval 36500 days",
+    "delta.deletedFileRetentionDuration": "interval 36500 days",
+    "delta.checkpointInterval": "50",
+}
+_SNAPSHOT_CACHE = 32
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One stored table: schema, Delta partition columns and dedupe key."""
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...]
+    key: tuple[str, ...]
+
+    @property
+    def file_schema(self) -> pa.Schema:
+        """Columns stored inside the Parquet files (Delta keeps partition values in the log)."""
+        return pa.schema([f for f in self.schema if f.name not in self.partition_by])
+
+
+TABLES: dict[str, TableSpec] = {
+    "meter": TableSpec("meter", METER_SCHEMA, ("site_id", "month"),
+                       ("site_id", "channel", "interval_start_utc")),
+    "prices": TableSpec("prices", PRICE_SCHEMA, ("market_run", "month"),
+                        ("iso", "node", "market_run", "interval_start_utc")),
+    "index": TableSpec("index", INDEX_SCHEMA, ("index",), ("index", "period_start")),
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise InputError(f"unknown table {name!r}; tables are {', '.join(TABLES)}") from None
+
+
+def utc_month_labels(utc_us: np.ndarray) -> np.ndarray:
+    """``YYYY-MM`` UTC month of each instant (object array), vectorised."""
+    months = np.asarray(utc_us, dtype="int64").astype("datetime64[us]").astype("datetime64[M]")
+    uniq, inv = np.unique(months, return_inverse=True)
+    return np.array([str(m) for m in uniq], dtype=object)[inv]
+
+
+def _months_overlapping(start_us: int, end_us: int, tz: str | None) -> list[str]:
+    """Month labels (local in ``tz``, or UTC if None) overlapping ``[start, end)``."""
+    if end_us <= start_us:
+        return []
+    edges = np.array([start_us, end_us - 1], dtype=np.int64)
+    first, last = (local_month_labels(edges, tz) if tz else utc_month_labels(edges))
+    return periods_between(str(first), str(last))
+
+
+def dedupe_latest(table: pa.Table, keys: list[str]) -> pa.Table:
+    """Keep, per ``keys``, the row with the greatest ``(ingested_at_utc, source_sha256)``;
+    the result is sorted by ``keys``.
+
+    Fast path: rows already strictly increasing by ``keys`` (one file written sorted,
+    the common case) are returned as they are, without sorting.
+    """
+    n = table.num_rows
+    if n <= 1 or _strictly_increasing(table, keys):
+        return table
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in (*keys, *TIEBREAK)])
+    table = table.take(order)
+    # keep the last row of each run of equal keys
+    differs = None
+    for k in keys:
+        col = table.column(k)
+        ne = pc.not_equal(col.slice(0, n - 1), col.slice(1))
+        differs = ne if differs is None else pc.or_(differs, ne)
+    keep = pa.concat_arrays([differs.combine_chunks() if isinstance(differs, pa.ChunkedArray)
+                             else differs, pa.array([True])])
+    return table.filter(keep)
+
+
+def _strictly_increasing(table: pa.Table, keys: list[str]) -> bool:
+    """True if rows are strictly increasing by the lexicographic ``keys`` (no duplicates)."""
+    n = table.num_rows
+    greater = None     # row i+1 > row i on the keys compared so far
+    equal = None       # row i+1 == row i on the keys compared so far
+    for k in keys:
+        col = table.column(k)
+        a, b = col.slice(0, n - 1), col.slice(1)
+        gt, eq = pc.greater(b, a), pc.equal(b, a)
+        if greater is None:
+            greater, equal = gt, eq
+        else:
+            greater = pc.or_(greater, pc.and_(equal, gt))
+            equal = pc.and_(equal, eq)
+    return bool(pc.all(greater).as_py())
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The file list of one table version (immutable, so cached)."""
+    version: int
+    files: pa.Table        # columns: path (filesystem path), num_records, partition values
+
+
+class Tables:
+    """The versioned tables of one object store (see the module docstring).
+
+    Cheap to build; pickles as its store, so Ray workers rebuild it. Snapshots (file
+    lists per version) are cached in memory per instance.
+    """
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+        self._lock = threading.RLock()
+        self._snapshots: OrderedDict[tuple[str, int], _Snapshot] = OrderedDict()
+        self._heads: dict[str, Any] = {}
+        self._commits: dict[tuple[str, int], dict | None] = {}
+        self._fs = None
+
+    def __getstate__(self) -> dict:
+        return {"store": self.store}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["store"])
+
+    # -- Delta plumbing ---------------------------------------------------------------
+
+    def uri(self, name: str) -> str:
+        return self.store.delta_table_uri(table_spec(name).name)
+
+    def _filesystem(self):
+        if self._fs is None:
+            self._fs = self.store.arrow_filesystem()
+        return self._fs
+
+    def _head(self, name: str):
+        """The latest snapshot's DeltaTable (kept and updated incrementally), or None."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+        with self._lock, storage_errors("open table", name):
+            dt = self._heads.get(name)
+            if dt is not None:
+                dt.update_incremental()
+                return dt
+            try:
+                dt = DeltaTable(self.uri(name), storage_options=self.store.delta_storage_options())
+            except TableNotFoundError:
+                return None
+            self._heads[name] = dt
+            return dt
+
+    def version(self, table: str) -> int | None:
+        """The current data version of ``table``; None if nothing was ever written."""
+        dt = self._head(table)
+        return None if dt is None else int(dt.version())
+
+    def resolve_as_of(self, table: str, as_of: int | datetime | None) -> int | None:
+        """The data version an ``as_of`` designates (see the module docstring).
+
+        ``None`` -> current version (None if the table does not exist yet). A version
+        number that does not exist, or an instant before the first commit, raises
+        ``InputError``.
+        """
+        current = self.version(table)
+        if as_of is None:
+            return current
+        if isinstance(as_of, bool) or not isinstance(as_of, (int, datetime)):
+            raise InputError(f"as_of must be a data version (int) or an aware datetime, "
+                             f"got {as_of!r}")
+        if current is None:
+            raise InputError(f"table {table!r} has no data yet (asked as of {as_of!r})")
+        if isinstance(as_of, int):
+            if not 0 <= as_of <= current:
+                raise InputError(f"{table} data version {as_of} does not exist "
+                                 f"(versions are 0..{current})")
+            return as_of
+        if as_of.tzinfo is None:
+            raise InputError(f"as_of datetime {as_of!r} must be timezone-aware")
+        at_ms = int(as_of.timestamp() * 1000)
+        candidates = [h["version"] for h in self._raw_history(table) if h["timestamp"] <= at_ms]
+        if not candidates:
+            raise InputError(f"{table} has no data version committed at or before "
+                             f"{as_of.isoformat()}")
+        return max(candidates)
+
+    def _commit_info(self, table: str, version: int) -> dict | None:
+        """The ``commitInfo`` of one log entry, read from ``_delta_log`` (cached: immutable).
+
+        Read from the log files rather than ``DeltaTable.history()``, whose version
+        labels are wrong when a commit lands while the table is being loaded
+        (observed with deltalake 1.6 under concurrent appends).
+        """
+        key = (table, version)
+        with self._lock:
+            if key in self._commits:
+                return self._commits[key]
+        raw = self.store.get_or_none(f"tables/{table}/_delta_log/{version:020d}.json")
+        info = None
+        if raw is not None:
+            for line in raw.splitlines():
+                if b'"commitInfo"' in line:
+                    info = {**json.loads(line)["commitInfo"], "version": version}
+                    break
+            with self._lock:
+                self._commits[key] = info
+        return info
+
+    def _raw_history(self, table: str) -> list[dict]:
+        """commitInfo of every version up to the current one, oldest first."""
+        current = self.version(table)
+        if current is None:
+            return []
+        with storage_errors("history", table):
+            return [c for v in range(current + 1) if (c := self._commit_info(table, v))]
+
+    def _snapshot(self, name: str, version: int) -> _Snapshot:
+        key = (name, version)
+        with self._lock:
+            snap = self._snapshots.get(key)
+            if snap is not None:
+                self._snapshots.move_to_end(key)
+                return snap
+        from deltalake import DeltaTable
+        spec = table_spec(name)
+        with storage_errors("read table log", f"{name}@v{version}"):
+            head = self._head(name)
+            if head is not None and head.version() == version:
+                dt = head
+            else:
+                dt = DeltaTable(self.uri(name), version=version,
+                                storage_options=self.store.delta_storage_options())
+            adds = pa.table(dt.get_add_actions(flatten=True))
+        table_base = self.store.arrow_path(self.uri(name)) if self.store.is_s3 else self.uri(name)
+        paths = [f"{table_base}/{unquote(p)}" for p in adds.column("path").to_pylist()]
+        cols = {"path": pa.array(paths, pa.string()), "num_records": adds.column("num_records")}
+        for p in spec.partition_by:
+            cols[p] = adds.column(f"partition.{p}").cast(pa.string())
+        snap = _Snapshot(version, pa.table(cols))
+        with self._lock:
+            self._snapshots[key] = snap
+            while len(self._snapshots) > _SNAPSHOT_CACHE:
+                self._snapshots.popitem(last=False)
+        return snap
+
+    # -- writing ----------------------------------------------------------------------
+
+    def append(self, table: str, data: pa.Table, *, metadata: dict[str, Any] | None = None) -> int:
+        """Append ``data`` as ONE commit and return the new data version.
+
+        ``data`` must carry the table's columns (it is cast to the schema). Rows are
+        written sorted by partition then key, so a single file per partition reads back
+        without a sort. ``metadata`` (JSON-serialisable) is recorded in the commit and
+        returned by :meth:`history`.
+        """
+        from deltalake import CommitProperties, PostCommitHookProperties, write_deltalake
+        spec = table_spec(table)
+        data = data.select(spec.schema.names).cast(spec.schema)
+        data = data.sort_by([(c, "ascending") for c in (*spec.partition_by, *spec.key)
+                             if c in data.column_names])
+        commit_id = uuid.uuid4().hex
+        custom = {"m2c.commit_id": commit_id,
+                  "m2c.metadata": json.dumps(metadata or {}, sort_keys=True, default=str)}
+        with self._lock, storage_errors("append", table):
+            dt = self._head(table)
+            target = dt if dt is not None else self.uri(table)
+            write_deltalake(target, data, mode="append", partition_by=list(spec.partition_by),
+                            storage_options=self.store.delta_storage_options(),
+                            configuration=TABLE_CONFIGURATION if dt is None else None,
+                            commit_properties=CommitProperties(custom_metadata=custom),
+                            post_commithook_properties=PostCommitHookProperties(
+                                create_checkpoint=True, cleanup_expired_logs=False))
+            version = self._find_commit(table, commit_id)
+        log.info("appended %d rows to %s as version %d", data.num_rows, table, version)
+        return version
+
+    def _find_commit(self, table: str, commit_id: str) -> int:
+        """The version our commit landed at (other writers may have committed around it)."""
+        head = self.version(table)
+        if head is None:
+            raise StorageError(f"append to {table}: table missing after commit")
+        for v in range(head, -1, -1):
+            info = self._commit_info(table, v)
+            if info and info.get("m2c.commit_id") == commit_id:
+                return v
+        raise StorageError(f"append to {table}: commit {commit_id} not found in the log")
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _read(self, name: str, version: int, partitions: dict[str, list[str]],
+              row_filter: ds.Expression | None) -> pa.Table:
+        """Rows of the files in the selected partitions (not deduped), full schema."""
+        spec = table_spec(name)
+        files = self._snapshot(name, version).files
+        mask = None
+        for col, values in partitions.items():
+            m = pc.is_in(files.column(col), value_set=pa.array(values, pa.string()))
+            mask = m if mask is None else pc.and_(mask, m)
+        if mask is not None:
+            files = files.filter(mask)
+        if files.num_rows == 0:
+            return spec.schema.empty_table()
+        fs, _ = self._filesystem()
+        file_schema = spec.file_schema
+        # group files by partition values: those become constant columns
+        groups: dict[tuple, list[str]] = {}
+        pvals = list(zip(*(files.column(p).to_pylist() for p in spec.partition_by)))
+        for path, pv in zip(files.column("path").to_pylist(), pvals):
+            groups.setdefault(pv, []).append(path)
+        parts = []
+        with storage_errors("read", name):
+            for pv, paths in sorted(groups.items()):
+                dataset = ds.FileSystemDataset.from_paths(
+                    paths, schema=file_schema, format=ds.ParquetFileFormat(), filesystem=fs)
+                t = dataset.to_table(filter=row_filter)
+                n = t.num_rows
+                if n == 0:
+                    continue
+                cols = {}
+                for f in spec.schema:
+                    if f.name in spec.partition_by:
+                        value = pv[spec.partition_by.index(f.name)]
+                        cols[f.name] = _constant(value, n)
+                    else:
+                        cols[f.name] = t.column(f.name)
+                parts.append(pa.table(cols, schema=spec.schema))
+        if not parts:
+            return spec.schema.empty_table()
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+    def read_meter(self, site_id: str, tz: str, start_us: int, end_us: int, *,
+                   channels: list[str] | None = None,
+                   as_of: int | datetime | None = None) -> pa.Table:
+        """Deduped meter rows of one site with ``interval_start_utc`` in ``[start, end)``
+        (UTC us), sorted by ``(channel, interval_start_utc)``; METER_SCHEMA.
+
+        ``tz`` is the site's zone: it maps the range to the site-local month
+        partitions to read. ``channels`` limits the channels (None = all).
+        """
+        version = self.resolve_as_of("meter", as_of)
+        months = _months_overlapping(start_us, end_us, tz)
+        if version is None or not months:
+            return METER_SCHEMA.empty_table()
+        flt = _time_filter(start_us, end_us)
+        if channels is not None:
+            flt = flt & pc.field("channel").isin(pa.array(list(channels), pa.string()))
+        rows = self._read("meter", version, {"site_id": [site_id], "month": months}, flt)
+        if len(months) > 1 and rows.num_rows:
+            rows = rows.combine_chunks()
+        return dedupe_latest(rows, ["channel", "interval_start_utc"])
+
+    def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
+                    as_of: int | datetime | None = None) -> pa.Table:
+        """Deduped prices of one node and market run in ``[start, end)`` (UTC us),
+        sorted by ``interval_start_utc``; PRICE_SCHEMA."""
+        version = self.resolve_as_of("prices", as_of)
+        months = _months_overlapping(start_us, end_us, None)
+        if version is None or not months:
+            return PRICE_SCHEMA.empty_table()
+        flt = (_time_filter(start_us, end_us) & (pc.field("iso") == iso)
+               & (pc.field("node") == node))
+        rows = self._read("prices", version, {"market_run": [market_run], "month": months}, flt)
+        return dedupe_latest(rows, ["interval_start_utc"])
+
+    def read_index(self, index: str, start: date, end: date, *,
+                   as_of: int | datetime | None = None) -> pa.Table:
+        """Deduped values of one index with ``period_start`` in ``[start, end)``, sorted
+        by ``period_start``; INDEX_SCHEMA."""
+        version = self.resolve_as_of("index", as_of)
+        if version is None or end <= start:
+            return INDEX_SCHEMA.empty_table()
+        flt = ((pc.field("period_start") >= pa.scalar(start, pa.date32()))
+               & (pc.field("period_start") < pa.scalar(end, pa.date32())))
+        rows = self._read("index", version, {"index": [index]}, flt)
+        return dedupe_latest(rows, ["period_start"])
+
+    def read_partition(self, table: str, partition: dict[str, str], *,
+                       as_of: int | datetime | None = None) -> pa.Table:
+        """All deduped rows of one partition (e.g. ``{"site_id": s, "month": m}``), sorted
+        by the key. Used by ingest to compare new rows with current values."""
+        spec = table_spec(table)
+        version = self.resolve_as_of(table, as_of)
+        if version is None:
+            return spec.schema.empty_table()
+        rows = self._read(table, version, {k: [v] for k, v in partition.items()}, None)
+        keys = [k for k in spec.key if k not in partition]
+        return dedupe_latest(rows.combine_chunks() if rows.num_rows else rows, keys)
+
+    def partitions(self, table: str, *, as_of: int | datetime | None = None) -> list[tuple[str, ...]]:
+        """Sorted distinct partition values of ``table`` at a version, from the Delta log."""
+        spec = table_spec(table)
+        version = self.resolve_as_of(table, as_of)
+        if version is None:
+            return []
+        files = self._snapshot(table, version).files
+        return sorted(set(zip(*(files.column(p).to_pylist() for p in spec.partition_by))))
+
+    def meter_partitions(self, *, as_of: int | datetime | None = None) -> list[tuple[str, str]]:
+        """``(site_id, local month)`` inventory of the meter table (from the log)."""
+        return self.partitions("meter", as_of=as_of)  # type: ignore[return-value]
+
+    def history(self, table: str) -> list[dict]:
+        """Commits of ``table``, oldest first: ``version``, ``timestamp`` (ISO UTC),
+        ``operation``, ``rows_added`` and the ingest ``metadata`` (source files ...)."""
+        out = []
+        for h in self._raw_history(table):
+            meta = h.get("m2c.metadata")
+            try:
+                meta = json.loads(meta) if meta else {}
+            except (TypeError, ValueError):
+                meta = {"raw": meta}
+            ts = datetime.fromtimestamp(h["timestamp"] / 1000, tz=timezone.utc)
+            out.append({"version": int(h["version"]),
+                        "timestamp": ts.isoformat().replace("+00:00", "Z"),
+                        "operation": h.get("operation"),
+                        "rows_added": (h.get("operationMetrics") or {}).get("num_added_rows"),
+                        "commit_id": h.get("m2c.commit_id"),
+                        "metadata": meta})
+        return sorted(out, key=lambda d: d["version"])
+
+
+def _time_filter(start_us: int, end_us: int) -> ds.Expression:
+    return ((pc.field("interval_start_utc") >= pa.scalar(start_us, UTC_TS))
+            & (pc.field("interval_start_utc") < pa.scalar(end_us, UTC_TS)))
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    """A string column of ``n`` copies of ``value`` (built in C++, not in Python)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                          pa.array([value], pa.string())).cast(pa.string())
+
+
+__all__ = ["Tables", "TableSpec", "TABLES", "table_spec", "dedupe_latest", "utc_month_labels",
+           "TIEBREAK", "TABLE_CONFIGURATION"]

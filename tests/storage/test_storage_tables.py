@@ -1,0 +1,181 @@
+"""Delta tables: append-only versions, as-of reads, dedupe-on-read, partition pruning."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+
+from engine.errors import InputError
+from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA
+from engine.timebase import local_month_bounds_us, to_us
+from storage.objectstore import ObjectStore
+from storage.tables import Tables, dedupe_latest
+
+TZ = "America/Chicago"
+T0 = datetime(2026, 10, 1, 5, 0, tzinfo=timezone.utc)       # 2026-10-01 00:00 CDT
+
+
+def meter_rows(site: str, channel: str, start: datetime, values: list[int], *, minutes: int = 60,
+               ingested: datetime = T0, sha: str = "a" * 64, month: str | None = None,
+               quality: str = "A") -> pa.Table:
+    n = len(values)
+    starts = [to_us(start) + i * minutes * 60_000_000 for i in range(n)]
+    from engine.timebase import local_month_labels
+    import numpy as np
+    months = list(local_month_labels(np.array(starts), TZ)) if month is None else [month] * n
+    return pa.table({
+        "site_id": [site] * n, "channel": [channel] * n,
+        "interval_start_utc": pa.array(starts, pa.timestamp("us", tz="UTC")),
+        "interval_minutes": pa.array([minutes] * n, pa.int16()),
+        "energy_wh": pa.array(values, pa.int64()), "quality": [quality] * n,
+        "method": pa.array([None] * n, pa.string()), "source_file": ["f.csv"] * n,
+        "source_sha256": [sha] * n,
+        "ingested_at_utc": pa.array([to_us(ingested)] * n, pa.timestamp("us", tz="UTC")),
+        "month": months}, schema=METER_SCHEMA)
+
+
+@pytest.fixture
+def tables(storage_config) -> Tables:
+    return Tables(ObjectStore.from_config(storage_config))
+
+
+def test_empty_table(tables):
+    assert tables.version("meter") is None
+    assert tables.resolve_as_of("meter", None) is None
+    assert tables.read_meter("S", TZ, 0, 10**12).num_rows == 0
+    assert tables.meter_partitions() == []
+    with pytest.raises(InputError):
+        tables.resolve_as_of("meter", 0)
+
+
+def test_append_versions_and_as_of_by_version(tables):
+    start, end = local_month_bounds_us("2026-10", TZ)
+    v0 = tables.append("meter", meter_rows("S1", "gt1", T0, [10, 20, 30]))
+    assert v0 == 0 and tables.version("meter") == 0
+    later = T0 + timedelta(days=1)
+    v1 = tables.append("meter", meter_rows("S1", "gt1", T0 + timedelta(hours=1), [99],
+                                           ingested=later, sha="b" * 64))
+    assert v1 == 1
+    now = tables.read_meter("S1", TZ, start, end)
+    assert now.schema == METER_SCHEMA
+    assert now.column("energy_wh").to_pylist() == [10, 99, 30]           # superseded
+    old = tables.read_meter("S1", TZ, start, end, as_of=0)
+    assert old.column("energy_wh").to_pylist() == [10, 20, 30]           # as of version 0
+    assert now.column("month").to_pylist() == ["2026-10"] * 3
+    with pytest.raises(InputError, match="version 5 does not exist"):
+        tables.read_meter("S1", TZ, start, end, as_of=5)
+
+
+def test_as_of_by_time(tables):
+    tables.append("meter", meter_rows("S1", "gt1", T0, [1]))
+    time.sleep(0.02)
+    between = datetime.now(timezone.utc)
+    time.sleep(0.02)
+    tables.append("meter", meter_rows("S1", "gt1", T0, [2], ingested=T0 + timedelta(hours=1)))
+    assert tables.resolve_as_of("meter", between) == 0
+    assert tables.resolve_as_of("meter", datetime.now(timezone.utc)) == 1
+    start, end = local_month_bounds_us("2026-10", TZ)
+    assert tables.read_meter("S1", TZ, start, end, as_of=between).column("energy_wh").to_pylist() == [1]
+    with pytest.raises(InputError, match="at or before"):
+        tables.resolve_as_of("meter", datetime(2000, 1, 1, tzinfo=timezone.utc))
+    with pytest.raises(InputError, match="timezone-aware"):
+        tables.resolve_as_of("meter", datetime(2030, 1, 1))
+
+
+def test_tie_on_ingested_at_is_broken_by_sha(tables):
+    tables.append("meter", meter_rows("S1", "gt1", T0, [5], sha="b" * 64))
+    tables.append("meter", meter_rows("S1", "gt1", T0, [7], sha="a" * 64))
+    start, end = local_month_bounds_us("2026-10", TZ)
+    assert tables.read_meter("S1", TZ, start, end).column("energy_wh").to_pylist() == [5]
+
+
+def test_read_meter_range_channels_and_local_month_partitions(tables):
+    # 2026-10-31 23:00 CDT .. 2026-11-01 01:00 CDT spans two site-local months
+    late_oct = datetime(2026, 11, 1, 4, 0, tzinfo=timezone.utc)
+    tables.append("meter", pa.concat_tables([
+        meter_rows("S1", "gt1", late_oct, [1, 2, 3]),
+        meter_rows("S1", "dc", late_oct, [4, 5, 6]),
+        meter_rows("S2", "gt1", late_oct, [7, 8, 9])]))
+    assert tables.meter_partitions() == [("S1", "2026-10"), ("S1", "2026-11"),
+                                         ("S2", "2026-10"), ("S2", "2026-11")]
+    lo, hi = to_us(late_oct), to_us(late_oct + timedelta(hours=3))
+    both = tables.read_meter("S1", TZ, lo, hi)
+    assert both.column("channel").to_pylist() == ["dc"] * 3 + ["gt1"] * 3
+    assert both.column("energy_wh").to_pylist() == [4, 5, 6, 1, 2, 3]
+    assert both.column("month").to_pylist() == ["2026-10", "2026-11", "2026-11"] * 2
+    only = tables.read_meter("S1", TZ, lo + 3_600_000_000, hi, channels=["gt1"])
+    assert only.column("energy_wh").to_pylist() == [2, 3]
+    nov_start, nov_end = local_month_bounds_us("2026-11", TZ)
+    assert tables.read_meter("S2", TZ, nov_start, nov_end).column("energy_wh").to_pylist() == [8, 9]
+
+
+def test_concurrent_appends_both_commit(tables):
+    errors: list[BaseException] = []
+    versions: list[int] = []
+
+    def writer(i: int) -> None:
+        try:
+            # separate Tables instances = separate writers sharing only the store
+            t = Tables(ObjectStore.from_config(tables.store.config))
+            versions.append(t.append("meter", meter_rows("S1", f"ch{i}", T0, [i]),
+                                     metadata={"writer": i}))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sorted(versions) == [0, 1]
+    start, end = local_month_bounds_us("2026-10", TZ)
+    rows = tables.read_meter("S1", TZ, start, end)
+    assert rows.column("channel").to_pylist() == ["ch0", "ch1"]
+    hist = tables.history("meter")
+    assert [h["version"] for h in hist] == [0, 1]
+    assert {h["metadata"]["writer"] for h in hist} == {0, 1}
+
+
+def test_prices_and_index(tables):
+    ts = pa.array([to_us(T0), to_us(T0 + timedelta(hours=1))], pa.timestamp("us", tz="UTC"))
+    prov = {"source_file": ["p.csv"] * 2, "source_sha256": ["c" * 64] * 2,
+            "ingested_at_utc": pa.array([to_us(T0)] * 2, pa.timestamp("us", tz="UTC"))}
+    tables.append("prices", pa.table({
+        "iso": ["ERCOT"] * 2, "node": ["HB_NORTH", "HB_WEST"], "market_run": ["DA"] * 2,
+        "interval_start_utc": ts, "interval_minutes": pa.array([60] * 2, pa.int16()),
+        "lmp_microusd_per_mwh": pa.array([-1_500_000, 30_000_000], pa.int64()),
+        "energy_microusd_per_mwh": pa.array([None, None], pa.int64()),
+        "congestion_microusd_per_mwh": pa.array([None, None], pa.int64()),
+        "loss_microusd_per_mwh": pa.array([None, None], pa.int64()),
+        **prov, "month": ["2026-10"] * 2}, schema=PRICE_SCHEMA))
+    p = tables.read_prices("ERCOT", "HB_NORTH", "DA", to_us(T0), to_us(T0) + 86_400_000_000)
+    assert p.column("lmp_microusd_per_mwh").to_pylist() == [-1_500_000]
+    assert tables.read_prices("ERCOT", "HB_NORTH", "RT", to_us(T0), to_us(T0) + 10**9).num_rows == 0
+    tables.append("index", pa.table({
+        "index": ["HENRY_HUB"] * 2, "period_start": [date(2026, 10, 1), date(2026, 10, 2)],
+        "value_micro": pa.array([3_120_000, 3_200_000], pa.int64()), "unit": ["usd_per_mmbtu"] * 2,
+        **prov}, schema=INDEX_SCHEMA))
+    idx = tables.read_index("HENRY_HUB", date(2026, 10, 2), date(2026, 11, 1))
+    assert idx.column("value_micro").to_pylist() == [3_200_000]
+    assert tables.partitions("index") == [("HENRY_HUB",)]
+
+
+def test_dedupe_latest_unit():
+    t = pa.table({"k": [2, 1, 2, 1],
+                  "ingested_at_utc": pa.array([1, 1, 2, 1], pa.timestamp("us", tz="UTC")),
+                  "source_sha256": ["a", "a", "a", "b"], "v": [10, 11, 12, 13]})
+    out = dedupe_latest(t, ["k"])
+    assert out.column("k").to_pylist() == [1, 2] and out.column("v").to_pylist() == [13, 12]
+    sorted_unique = pa.table({"k": [1, 2, 3], "ingested_at_utc": pa.array([0, 0, 0], pa.timestamp("us", tz="UTC")),
+                              "source_sha256": ["a"] * 3})
+    assert dedupe_latest(sorted_unique, ["k"]) is sorted_unique          # fast path
+
+
+def test_tables_pickle(tables):
+    import pickle
+    tables.append("meter", meter_rows("S1", "gt1", T0, [1]))
+    clone = pickle.loads(pickle.dumps(tables))
+    assert clone.version("meter") == 0
