@@ -1,0 +1,189 @@
+"""The job-kind registry: the pure-Python pieces of every kind of job, so ``cluster/``
+stays generic (it knows partitions, not settlement).
+
+A :class:`JobKind` has three functions:
+
+``plan(spec, ctx: JobContext) -> list[Partition]``
+    Runs once per attempt in the job runner. Cheap: reads inventories (which
+    site-months have data), never the data itself.
+``run_partition(partition, ctx: WorkerContext) -> dict``
+    Runs on a warm worker actor, which reads its own inputs from the object store
+    (never through the driver). Must be **deterministic and idempotent**: a partition
+    may run more than once (its worker died, the job resumed), and the result must be
+    the same bytes each time. Returns a small JSON-able partial result; big outputs are
+    written under ``ctx.part_prefix(partition)`` and only referenced. Long partitions
+    call ``ctx.check_cancelled()`` between chunks. A data problem raises an
+    ``InputError`` / ``DataMissingError`` naming what is missing; the job then fails
+    with that message (it is not retried: the same data gives the same error).
+``reduce(spec, results: dict[key, dict], ctx: JobContext) -> dict``
+    Runs once, in the job runner, over every partition's result. Must iterate keys in
+    sorted order (results arrive in completion order), publish atomically, and return
+    the job's ``result`` document (JSON-able).
+
+``KINDS`` maps a kind name to its :class:`JobKind`. Built in: ``meter_totals`` (an
+audit job) and ``probe`` (a synthetic job for benchmarks and fault-injection tests,
+not part of the public :data:`jobs.specs.JobSpec` union); the integrator registers
+``settlement`` and ``rebill`` with :func:`register`. Look kinds up with
+:func:`get_kind` (it loads the built-in kinds on first use).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from pydantic import BaseModel
+
+from engine.errors import JobCancelledError, JobError
+
+from .specs import parse_spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from storage.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Partition", "JobContext", "WorkerContext", "JobKind", "KINDS", "register",
+           "get_kind", "parse_job_spec", "part_prefix", "encode_key"]
+
+_KEY_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=+")
+
+
+def encode_key(key: str) -> str:
+    """A partition key as one object-key segment: bytes outside ``[A-Za-z0-9-_.=+]`` are
+    percent-encoded (``TX-DC1|2026-10`` -> ``TX-DC1%7C2026-10``); reversible, no ``/``."""
+    return "".join(ch if ch in _KEY_SAFE else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+                   for ch in key)
+
+
+def part_prefix(job_id: str, key: str) -> str:
+    """Where a partition's outputs and commit marker live: ``runs/<job_id>/parts/<key>/``.
+
+    Not attempt-scoped on purpose: a committed partition is valid for every later
+    attempt of the same job (partitions are deterministic), which is what makes resume
+    recompute nothing committed.
+    """
+    return f"runs/{job_id}/parts/{encode_key(key)}/"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One unit of parallel work: a stable, unique ``key`` (e.g. ``"TX-DC1|2026-10"``),
+    JSON-able ``params`` and a relative cost ``weight`` (heaviest are dispatched first)."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    weight: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.key or any(ord(c) < 32 for c in self.key):
+            raise ValueError(f"invalid partition key {self.key!r}")
+        if self.weight < 1:
+            raise ValueError(f"partition {self.key}: weight must be >= 1, got {self.weight}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "params": dict(self.params), "weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Partition":
+        return cls(key=d["key"], params=dict(d.get("params") or {}), weight=int(d.get("weight", 1)))
+
+
+def _open_tables(store: "ObjectStore") -> Any:
+    from storage.tables import Tables          # storage owns the table format
+    return Tables(store)
+
+
+@dataclass
+class JobContext:
+    """What ``plan`` and ``reduce`` get, in the job runner. ``partition_size`` is an
+    execution hint (items per partition) for kinds that can group work; it never
+    changes a job's result."""
+
+    store: "ObjectStore"
+    job_id: str
+    now_utc: datetime
+    attempt: int = 1
+    partition_size: int = 1
+    _tables: Any = field(default=None, repr=False)
+
+    @property
+    def tables(self) -> Any:
+        """``storage.tables.Tables`` over the same store, opened on first use."""
+        if self._tables is None:
+            self._tables = _open_tables(self.store)
+        return self._tables
+
+
+@dataclass
+class WorkerContext:
+    """What ``run_partition`` gets, on a worker actor. ``cache`` lives as long as the
+    warm worker: reference data (registry, contracts, price curves) loaded once and
+    reused by every partition the worker runs."""
+
+    store: "ObjectStore"
+    job_id: str
+    attempt: int
+    is_cancelled: Callable[[], bool] = lambda: False
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _tables: Any = field(default=None, repr=False)
+
+    @property
+    def tables(self) -> Any:
+        if self._tables is None:
+            self._tables = _open_tables(self.store)
+        return self._tables
+
+    def check_cancelled(self) -> None:
+        """Raise ``JobCancelledError`` if the job was cancelled; call between chunks."""
+        if self.is_cancelled():
+            raise JobCancelledError(f"job {self.job_id} was cancelled")
+
+    def part_prefix(self, partition: Partition) -> str:
+        return part_prefix(self.job_id, partition.key)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    spec_type: type[BaseModel]
+    plan: Callable[[Any, JobContext], list[Partition]]
+    run_partition: Callable[[Partition, WorkerContext], dict]
+    reduce: Callable[[Any, dict[str, dict], JobContext], dict]
+    description: str = ""
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Add (or replace, e.g. on module reload) a job kind."""
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> JobKind:
+    _register_builtin()
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise JobError(f"no runner for job kind {name!r}; registered: {sorted(KINDS)}") from None
+
+
+def parse_job_spec(obj: Mapping[str, Any] | BaseModel) -> BaseModel:
+    """Parse a stored spec with its kind's model: the public union first, then the
+    registry (kinds such as ``probe`` that are not offered to users)."""
+    if isinstance(obj, BaseModel):
+        return obj
+    _register_builtin()
+    kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    if kind in KINDS and kind not in ("settlement", "rebill", "meter_totals"):
+        return KINDS[kind].spec_type.model_validate(dict(obj))
+    return parse_spec(dict(obj))
+
+
+def _register_builtin() -> None:
+    """Import the built-in kinds (each module registers itself). Lazy, because those
+    modules import this one."""
+    from . import meter_totals, probe  # noqa: F401
