@@ -1,0 +1,451 @@
+"""Contract documents: model, JSON-Schema validation, amendments and version selection.
+
+The document (YAML or JSON -> dict), one per contract *version*::
+
+    contract_id: PPA-TX-DC1          # [A-Za-z0-9_.-], <= 64 chars
+    version: 2                       # >= 1; an amendment is the next version
+    effective_from: 2027-07-01       # local date (contract tz) this version applies from;
+                                     # version 1's is term.start
+    parties: {seller: "Lone Star Onsite Power LLC", buyer: "Prairie Compute Inc."}
+    sites: [TX-DC1]                  # site_ids of the site registry
+    timezone: America/Chicago        # billing periods, TOU and amendment dates are local
+    term: {start: 2026-01-01, end: 2045-12-31}   # local dates, both inclusive
+    billing_period: month
+    currency: USD
+    delivered:                       # delivered energy per interval, per site (Wh):
+      add: [kind:generation, bess_dis]           #   max(0, sum(add) - sum(subtract)),
+      subtract: [bess_chg]                       #   then min(., sum(cap_at)) if cap_at
+      cap_at: [kind:load]                        #   (floor_zero: false keeps negatives)
+    pricing:
+      hub: {iso: ERCOT, node: HB_NORTH, market_run: RT}   # vppa (and curtailment trigger)
+      site_node: {market_run: RT}    # export_share: each site's registry node, this run
+    terms:                           # each {id, kind, ...}; id is the line-id prefix
+      - {id: energy_fixed, kind: energy_fixed, price_usd_per_mwh: "64.00",
+         escalator_pct_per_year: "2.0",
+         tou: {factors: {on_peak: "1.10", off_peak: "0.90"}}}
+      - {id: vppa, kind: vppa, strike_usd_per_mwh: "42.50", hedge_share: "0.75",
+         negative_price_rule: zero_floor}
+
+A channel reference is a channel name (``gt1``) or ``kind:<channel kind>`` (every
+channel of that kind at the site, e.g. ``kind:generation``). Money parameters are
+decimal strings (``"64.00"``) so no float ever touches a price; YAML dates are
+accepted and normalised to ISO strings. The term parameters of each kind are in
+``contract_schema.json`` and in the docstring of ``engine/terms/<kind>.py``.
+
+Validation is against the published JSON Schema (draft 2020-12,
+``contract_schema()``), by a small in-house evaluator of the keyword subset the
+schema uses (the engine depends on the standard library only; a test checks that
+the ``jsonschema`` package agrees), then by semantic checks (dates, zones, term
+parameter ranges, cross-references). Every error names the contract, version and
+field path: ``contract PPA-TX-DC1 v2: terms[1].strike_usd_per_mwh: required``.
+
+Versions. ``effective_from`` is a local date; version ``k`` applies from local
+midnight of its ``effective_from`` until local midnight of the next version's, and
+the last version until the end of the term. ``versions_in_force`` turns that into
+UTC sub-ranges.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ContractError, UnknownReferenceError
+from .sites import CHANNEL_KINDS, Site
+from .terms.base import FieldError
+from .timebase import local_midnight_us, local_month_bounds_us
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Parties:
+    seller: str
+    buyer: str
+
+
+@dataclass(frozen=True)
+class Term:
+    id: str
+    kind: str
+    params: Any                # the kind's frozen Params dataclass
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveredDef:
+    """``max(0, sum(add) - sum(subtract))``, capped at ``sum(cap_at)`` (per interval)."""
+    add: tuple[str, ...]
+    subtract: tuple[str, ...] = ()
+    cap_at: tuple[str, ...] = ()
+    floor_zero: bool = True
+
+    def refs(self) -> tuple[str, ...]:
+        return self.add + self.subtract + self.cap_at
+
+
+@dataclass(frozen=True)
+class PriceNode:
+    iso: str
+    node: str
+    market_run: str           # DA | RT
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.iso, self.node, self.market_run)
+
+
+@dataclass(frozen=True)
+class ContractVersion:
+    contract_id: str
+    version: int
+    effective_from: date
+    parties: Parties
+    sites: tuple[str, ...]
+    timezone: str
+    term_start: date
+    term_end: date                       # inclusive last local date
+    delivered: DeliveredDef
+    terms: tuple[Term, ...]
+    hub: PriceNode | None = None
+    site_node_market_run: str | None = None
+    billing_period: str = "month"
+    currency: str = "USD"
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"contract {self.contract_id} v{self.version}"
+
+    def term(self, term_id: str) -> Term:
+        for t in self.terms:
+            if t.id == term_id:
+                return t
+        raise KeyError(term_id)
+
+    def term_bounds_us(self) -> tuple[int, int]:
+        """UTC [start, end) of the whole term."""
+        return (local_midnight_us(self.term_start, self.timezone),
+                local_midnight_us(self.term_end + timedelta(days=1), self.timezone))
+
+
+# --------------------------------------------------------------------------- schema
+@lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return resources.files("engine").joinpath("contract_schema.json").read_text("utf-8")
+
+
+def contract_schema() -> dict:
+    """The published JSON Schema (draft 2020-12) of a contract version document."""
+    return json.loads(_schema_text())
+
+
+SUPPORTED_KEYWORDS = frozenset({
+    "$schema", "$id", "$defs", "$ref", "title", "description", "type", "required", "properties",
+    "additionalProperties", "enum", "const", "pattern", "format", "minimum", "maximum",
+    "minLength", "minItems", "maxItems", "uniqueItems", "items", "allOf", "if", "then",
+})
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
+
+
+def _fmt_path(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(document)"
+
+
+class _Validator:
+    """Evaluates the schema keyword subset listed in ``SUPPORTED_KEYWORDS``."""
+
+    def __init__(self, schema: dict):
+        self.root = schema
+
+    def resolve(self, ref: str) -> dict:
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref are supported: {ref}")
+        node: Any = self.root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+
+    def errors(self, inst: Any, schema: dict, path: tuple = ()) -> list[tuple[tuple, str]]:
+        errs: list[tuple[tuple, str]] = []
+        if "$ref" in schema:
+            errs += self.errors(inst, self.resolve(schema["$ref"]), path)
+        t = schema.get("type")
+        if t is not None:
+            ok = (isinstance(inst, int) and not isinstance(inst, bool)) if t == "integer" else \
+                isinstance(inst, _TYPES[t]) and not (t != "boolean" and isinstance(inst, bool))
+            if not ok:
+                return errs + [(path, f"expected {t}, got {type(inst).__name__} {inst!r}"[:160])]
+        if "const" in schema and inst != schema["const"]:
+            errs.append((path, f"must be {schema['const']!r}; got {inst!r}"))
+        if "enum" in schema and inst not in schema["enum"]:
+            errs.append((path, f"must be one of {', '.join(map(str, schema['enum']))}; got {inst!r}"))
+        if isinstance(inst, str):
+            if len(inst) < schema.get("minLength", 0):
+                errs.append((path, "must not be empty"))
+            if "pattern" in schema and not re.search(schema["pattern"], inst):
+                errs.append((path, f"{inst!r} does not match {schema['pattern']}"))
+            if schema.get("format") == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", inst):
+                try:
+                    date.fromisoformat(inst)
+                except ValueError:
+                    errs.append((path, f"not a valid date: {inst!r}"))
+        if isinstance(inst, int) and not isinstance(inst, bool):
+            if "minimum" in schema and inst < schema["minimum"]:
+                errs.append((path, f"must be >= {schema['minimum']}; got {inst}"))
+            if "maximum" in schema and inst > schema["maximum"]:
+                errs.append((path, f"must be <= {schema['maximum']}; got {inst}"))
+        if isinstance(inst, dict):
+            for req in schema.get("required", ()):
+                if req not in inst:
+                    errs.append((path + (req,), "required"))
+            props = schema.get("properties", {})
+            for k, v in inst.items():
+                if k in props:
+                    errs += self.errors(v, props[k], path + (k,))
+                elif schema.get("additionalProperties") is False:
+                    errs.append((path + (k,), "unknown field"))
+        if isinstance(inst, list):
+            if len(inst) < schema.get("minItems", 0):
+                errs.append((path, f"needs at least {schema['minItems']} item(s)"))
+            if "maxItems" in schema and len(inst) > schema["maxItems"]:
+                errs.append((path, f"allows at most {schema['maxItems']} item(s)"))
+            if schema.get("uniqueItems"):
+                seen: list = []
+                for i, x in enumerate(inst):
+                    if x in seen:
+                        errs.append((path + (i,), f"duplicate item {x!r}"))
+                    seen.append(x)
+            if "items" in schema:
+                for i, x in enumerate(inst):
+                    errs += self.errors(x, schema["items"], path + (i,))
+        for sub in schema.get("allOf", ()):
+            if "if" in sub:
+                if not self.errors(inst, sub["if"], path):
+                    if "then" in sub:
+                        errs += self.errors(inst, sub["then"], path)
+            else:
+                errs += self.errors(inst, sub, path)
+        return errs
+
+
+def _normalise(obj: Any) -> Any:
+    """YAML scalars -> JSON types: dates to ISO strings; recurse into containers."""
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {str(k): _normalise(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_normalise(v) for v in obj]
+    return obj
+
+
+def _fail(doc: Any, source: str, field: str, message: str,
+          problems: list[str] | None = None) -> ContractError:
+    cid = doc.get("contract_id", "?") if isinstance(doc, dict) else "?"
+    ver = doc.get("version", "?") if isinstance(doc, dict) else "?"
+    prefix = "" if source == "contract" else f"{source}: "
+    err = ContractError(f"{prefix}contract {cid} v{ver}: {field}: {message}")
+    err.file, err.field, err.problems = source, field, problems or []  # type: ignore[attr-defined]
+    return err
+
+
+def schema_errors(doc: dict) -> list[tuple[str, str]]:
+    """All (field path, message) schema violations of a normalised document."""
+    return [(_fmt_path(p), m) for p, m in _Validator(contract_schema()).errors(doc, contract_schema())]
+
+
+# --------------------------------------------------------------------------- parsing
+def parse_contract(doc: dict, source: str = "contract") -> ContractVersion:
+    """Validate a contract-version document and build the frozen model.
+
+    Raises ``ContractError`` whose message names ``source`` (unless it is the
+    default), the contract id and version, and the field path of the first problem;
+    ``.problems`` lists every schema problem found.
+    """
+    from .terms import TERM_KINDS
+
+    if not isinstance(doc, dict):
+        raise _fail({}, source, "(document)", "expected a mapping")
+    doc = _normalise(doc)
+    errs = schema_errors(doc)
+    if errs:
+        raise _fail(doc, source, errs[0][0], errs[0][1], [f"{p}: {m}" for p, m in errs])
+    try:
+        ZoneInfo(doc["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(doc, source, "timezone", f"unknown time zone {doc['timezone']!r}") from None
+    start = date.fromisoformat(doc["term"]["start"])
+    end = date.fromisoformat(doc["term"]["end"])
+    eff = date.fromisoformat(doc["effective_from"])
+    if end < start:
+        raise _fail(doc, source, "term.end", f"{end} is before term.start {start}")
+    if not start <= eff <= end:
+        raise _fail(doc, source, "effective_from", f"{eff} is outside the term {start}..{end}")
+    if doc["version"] == 1 and eff != start:
+        raise _fail(doc, source, "effective_from", f"version 1 must take effect at term.start {start}")
+    d = doc["delivered"]
+    delivered = DeliveredDef(tuple(d["add"]), tuple(d.get("subtract", ())), tuple(d.get("cap_at", ())),
+                             bool(d.get("floor_zero", True)))
+    pricing = doc.get("pricing", {})
+    hub = PriceNode(**pricing["hub"]) if "hub" in pricing else None
+    site_run = pricing.get("site_node", {}).get("market_run")
+    terms: list[Term] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(doc["terms"]):
+        where = f"terms[{i}]"
+        if raw["id"] in seen:
+            raise _fail(doc, source, f"{where}.id",
+                        f"duplicate term id {raw['id']!r} (also terms[{seen[raw['id']]}])")
+        seen[raw["id"]] = i
+        module = TERM_KINDS[raw["kind"]]
+        try:
+            params = module.parse(raw, where)
+        except FieldError as exc:
+            raise _fail(doc, source, exc.path, exc.message) from None
+        terms.append(Term(raw["id"], raw["kind"], params, raw.get("description", "")))
+    cv = ContractVersion(
+        contract_id=doc["contract_id"], version=doc["version"], effective_from=eff,
+        parties=Parties(doc["parties"]["seller"], doc["parties"]["buyer"]), sites=tuple(doc["sites"]),
+        timezone=doc["timezone"], term_start=start, term_end=end, delivered=delivered,
+        terms=tuple(terms), hub=hub, site_node_market_run=site_run,
+        description=doc.get("description", ""))
+    # cross-term checks: references to other terms and to pricing nodes
+    for i, t in enumerate(cv.terms):
+        where = f"terms[{i}]"
+        for path, msg in TERM_KINDS[t.kind].check(t, cv, where):
+            raise _fail(doc, source, path, msg)
+    return cv
+
+
+def validate_contract_sites(cv: ContractVersion, sites: dict[str, Site]) -> None:
+    """Every site exists and every channel reference resolves at every site.
+
+    Raises ``UnknownReferenceError`` naming the contract, version and field.
+    """
+    from .terms import TERM_KINDS
+
+    for i, sid in enumerate(cv.sites):
+        if sid not in sites:
+            raise UnknownReferenceError(f"{cv.label}: sites[{i}]: unknown site {sid!r}")
+    fields: list[tuple[str, str]] = []
+    for key in ("add", "subtract", "cap_at"):
+        fields += [(f"delivered.{key}[{j}]", r) for j, r in enumerate(getattr(cv.delivered, key))]
+    for i, t in enumerate(cv.terms):
+        for fld, ref in TERM_KINDS[t.kind].refs(t.params):
+            fields.append((f"terms[{i}].{fld}", ref))
+    for sid in cv.sites:
+        site = sites[sid]
+        for fld, ref in fields:
+            if ref.startswith("kind:"):
+                if ref[5:] not in CHANNEL_KINDS:
+                    raise UnknownReferenceError(f"{cv.label}: {fld}: unknown channel kind {ref!r}")
+            elif ref not in site.channels:
+                raise UnknownReferenceError(
+                    f"{cv.label}: {fld}: site {sid} has no channel {ref!r} "
+                    f"(channels: {', '.join(sorted(site.channels))})")
+        if any(t.kind == "export_share" for t in cv.terms) and not (site.iso and site.node):
+            raise UnknownReferenceError(
+                f"{cv.label}: sites: site {sid} has no market node (export_share prices at it)")
+
+
+def check_amendments(versions: list[ContractVersion]) -> None:
+    """A contract's versions form a valid amendment chain.
+
+    Same contract_id, time zone and term start; versions 1..N consecutive;
+    effective_from strictly increasing; version 1 effective at term.start.
+    Raises ``ContractError`` naming the version and field.
+    """
+    if not versions:
+        raise ContractError("no contract versions")
+    vs = sorted(versions, key=lambda v: v.version)
+    first = vs[0]
+    for i, v in enumerate(vs):
+        if v.contract_id != first.contract_id:
+            raise ContractError(f"{v.label}: contract_id: differs from {first.contract_id!r}")
+        if v.version != i + 1:
+            what = "duplicate" if i and v.version == vs[i - 1].version else "missing version"
+            raise ContractError(f"{v.label}: version: {what} (versions must be 1..N consecutive)")
+        if v.timezone != first.timezone:
+            raise ContractError(f"{v.label}: timezone: an amendment cannot change the time zone "
+                                f"({first.timezone} in v1)")
+        if v.term_start != first.term_start:
+            raise ContractError(f"{v.label}: term.start: an amendment cannot move the term start")
+        if i == 0 and v.effective_from != v.term_start:
+            raise ContractError(f"{v.label}: effective_from: version 1 must take effect at "
+                                f"term.start {v.term_start}")
+        if i and v.effective_from <= vs[i - 1].effective_from:
+            raise ContractError(
+                f"{v.label}: effective_from: {v.effective_from} overlaps v{vs[i - 1].version} "
+                f"(effective {vs[i - 1].effective_from}); dates must strictly increase")
+
+
+def canonical_contract_json(doc: dict) -> bytes:
+    return json.dumps(_normalise(doc), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def contract_sha256(doc: dict) -> str:
+    """SHA-256 of the canonical JSON of a contract document (sorted keys, no spaces)."""
+    return hashlib.sha256(canonical_contract_json(doc)).hexdigest()
+
+
+def versions_in_force(versions: list[ContractVersion], start_us: int, end_us: int
+                      ) -> list[tuple[ContractVersion, int, int]]:
+    """Which version applies to which UTC sub-range of ``[start_us, end_us)``.
+
+    Version boundaries are local midnights of ``effective_from`` in the contract
+    zone; nothing applies outside the term. The term end is the last version's
+    ``term_end`` (an amendment may extend or shorten the term).
+    """
+    vs = sorted(versions, key=lambda v: v.version)
+    if not vs:
+        return []
+    out = []
+    for i, v in enumerate(vs):
+        lo = local_midnight_us(v.effective_from, v.timezone)
+        hi = (local_midnight_us(vs[i + 1].effective_from, v.timezone) if i + 1 < len(vs)
+              else vs[-1].term_bounds_us()[1])
+        hi = min(hi, vs[-1].term_bounds_us()[1])
+        s, e = max(lo, start_us), min(hi, end_us)
+        if s < e:
+            out.append((v, s, e))
+    return out
+
+
+def active_in_period(versions: list[ContractVersion], period: str) -> bool:
+    """Does any version apply to part of the local billing month ``period``?"""
+    if not versions:
+        return False
+    b0, b1 = local_month_bounds_us(period, versions[0].timezone)
+    return bool(versions_in_force(versions, b0, b1))
+
+
+def version_at_period_end(versions: list[ContractVersion], period: str) -> ContractVersion:
+    """The version in force on the last local instant of ``period`` within the term.
+
+    Period-level terms (capacity, min_delivery, take_or_pay) use this version.
+    """
+    b0, b1 = local_month_bounds_us(period, versions[0].timezone)
+    vif = versions_in_force(versions, b0, b1)
+    if not vif:
+        raise ContractError(f"contract {versions[0].contract_id}: not in force in {period}")
+    return vif[-1][0]
+
+
+__all__ = [
+    "Parties", "Term", "DeliveredDef", "PriceNode", "ContractVersion", "contract_schema",
+    "schema_errors", "parse_contract", "validate_contract_sites", "check_amendments",
+    "contract_sha256", "canonical_contract_json", "versions_in_force", "active_in_period",
+    "version_at_period_end",
+]

@@ -1,0 +1,122 @@
+"""``energy_indexed``: delivered MWh x an index-linked price, with floor and cap.
+
+Parameters (``formula: heat_rate``)::
+
+    index: HENRY_HUB                  # USD/MMBtu, daily
+    heat_rate_mmbtu_per_mwh: "7.2"    # HR
+    adder_usd_per_mwh: "4.50"         # A (default 0)
+    index_frequency: daily            # default daily for heat_rate, monthly for cpi
+    carry_forward_days: 3             # use the last published value up to 3 days back
+    floor_usd_per_mwh / cap_usd_per_mwh  # optional
+
+``price = HR x index_value + A``.
+
+Parameters (``formula: cpi``)::
+
+    index: CPI_U                      # monthly, applies to every day of its month
+    base_price_usd_per_mwh: "55.00"   # P_base
+    base_index_value: "310.326"       # CPI_base
+
+``price = P_base x CPI_t / CPI_base``.
+
+Either way the price is clamped to [floor, cap] and rounded half-even once per
+distinct index value to 1e-6 USD/MWh (the rate definition). The index value of an
+interval is the one applying to its local date in the contract zone
+(``engine.pricing.align_index``). One line ``<id>``; its invoice rate is the
+energy-weighted average.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ..units import MICRO
+from .base import (IntervalOutput, choice, dec, frac_str, line, no_period, quantise_micro,
+                   rates_by_distinct)
+
+KIND = "energy_indexed"
+
+
+@dataclass(frozen=True)
+class Params:
+    formula: str
+    index: str
+    frequency: str
+    carry_forward_days: int
+    heat_rate: Fraction | None
+    adder: Fraction
+    base_price: Fraction | None
+    base_index_value: Fraction | None
+    floor: Fraction | None
+    cap: Fraction | None
+
+    def price(self, value_micro: int) -> Fraction:
+        """Exact USD/MWh for an index value (x1e6), clamped, before quantisation."""
+        v = Fraction(value_micro, MICRO)
+        if self.formula == "heat_rate":
+            p = self.heat_rate * v + self.adder
+        else:
+            p = self.base_price * v / self.base_index_value
+        if self.floor is not None:
+            p = max(p, self.floor)
+        if self.cap is not None:
+            p = min(p, self.cap)
+        return p
+
+    def rate_micro(self, value_micro: int) -> int:
+        return quantise_micro(self.price(value_micro))
+
+
+def parse(raw: dict, where: str) -> Params:
+    formula = choice(raw, "formula", where, ("heat_rate", "cpi"), "heat_rate")
+    freq = choice(raw, "index_frequency", where, ("daily", "monthly"),
+                  "daily" if formula == "heat_rate" else "monthly")
+    return Params(formula, raw["index"], freq, int(raw.get("carry_forward_days", 0)),
+                  dec(raw, "heat_rate_mmbtu_per_mwh", where, required=formula == "heat_rate", lo=0),
+                  dec(raw, "adder_usd_per_mwh", where, default="0"),
+                  dec(raw, "base_price_usd_per_mwh", where, required=formula == "cpi"),
+                  dec(raw, "base_index_value", where, required=formula == "cpi"),
+                  dec(raw, "floor_usd_per_mwh", where), dec(raw, "cap_usd_per_mwh", where))
+
+
+def refs(params: Params) -> list[tuple[str, str]]:
+    return []
+
+
+def check(term, cv, where: str) -> list[tuple[str, str]]:
+    p: Params = term.params
+    out = []
+    if p.formula == "cpi" and not p.base_index_value:
+        out.append((f"{where}.base_index_value", "must be > 0"))
+    if p.floor is not None and p.cap is not None and p.floor > p.cap:
+        out.append((f"{where}.cap_usd_per_mwh", f"cap {frac_str(p.cap)} is below floor {frac_str(p.floor)}"))
+    return out
+
+
+def needs(term, cv, site) -> list[tuple]:
+    p: Params = term.params
+    return [("index", p.index, p.frequency, p.carry_forward_days)]
+
+
+def describe(p: Params) -> str:
+    if p.formula == "heat_rate":
+        s = f"{frac_str(p.heat_rate)} MMBtu/MWh x {p.index} + ${frac_str(p.adder)}/MWh"
+    else:
+        s = f"${frac_str(p.base_price)}/MWh x {p.index} / {frac_str(p.base_index_value)}"
+    if p.floor is not None:
+        s += f", floor ${frac_str(p.floor)}"
+    if p.cap is not None:
+        s += f", cap ${frac_str(p.cap)}"
+    return s
+
+
+def interval(term, ctx) -> IntervalOutput:
+    import numpy as np
+    p: Params = term.params
+    values = ctx.index(p.index, p.frequency, p.carry_forward_days)
+    rate = rates_by_distinct(values, p.rate_micro)
+    desc = term.description or f"Energy at indexed price ({describe(p)})"
+    return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.delivered_wh, rate)])
+
+
+period = no_period
