@@ -11,10 +11,10 @@ Roles and what they may do (one table, :data:`POLICY`):
 role       submit / cancel job kinds   sees jobs of kinds      invoices  interval detail
 =========  ==========================  ======================  ========  ==============
 scheduler  settlement                  settlement              no        no
-analyst    settlement, rebill,         all                     yes       yes
+analyst    settlement, rebill,         every kind              yes       yes
            meter_totals, scenario
 investor   bankability                 bankability             summary   no
-admin      all                         all                     yes       yes
+admin      every kind                  every kind              yes       yes
 =========  ==========================  ======================  ========  ==============
 
 Job visibility is by kind, not by submitting key: month-end settlement is idempotent
@@ -44,13 +44,12 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-ALL_KINDS = frozenset({"settlement", "rebill", "meter_totals", "scenario", "bankability"})
 
 
 @dataclass(frozen=True)
 class RolePolicy:
-    submit_kinds: frozenset[str]     # kinds the role may submit and cancel
-    read_kinds: frozenset[str]       # kinds of jobs the role may see
+    submit_kinds: frozenset[str] | None  # kinds the role may submit and cancel; None: every kind
+    read_kinds: frozenset[str] | None    # kinds of jobs the role may see; None: every kind
     invoices: bool                   # may read invoices (lines and totals)
     interval_detail: bool            # may read interval-level data (drill-down)
     admin: bool = False              # keys, contracts, sites
@@ -60,11 +59,11 @@ POLICY: dict[Role, RolePolicy] = {
     Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
                                invoices=False, interval_detail=False),
     Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario"}),
-                             ALL_KINDS,
+                             None,
                              invoices=True, interval_detail=True),
     Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),
                               invoices=True, interval_detail=False),
-    Role.ADMIN: RolePolicy(ALL_KINDS, ALL_KINDS, invoices=True, interval_detail=True, admin=True),
+    Role.ADMIN: RolePolicy(None, None, invoices=True, interval_detail=True, admin=True),
 }
 
 
@@ -80,10 +79,12 @@ class Principal:
         return POLICY[self.role]
 
     def can_submit(self, kind: str) -> bool:
-        return kind in self.policy.submit_kinds
+        kinds = self.policy.submit_kinds
+        return kinds is None or kind in kinds
 
     def can_read(self, kind: str) -> bool:
-        return kind in self.policy.read_kinds
+        kinds = self.policy.read_kinds
+        return kinds is None or kind in kinds
 
 
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
@@ -121,6 +122,6 @@ def require_invoices(principal: CurrentPrincipal) -> Principal:
 
 
 def require_any_job_access(principal: CurrentPrincipal) -> Principal:
-    if not principal.policy.read_kinds:
+    if principal.policy.read_kinds is not None and not principal.policy.read_kinds:
         raise forbidden(f"role {principal.role.value!r} may not use jobs")
     return principal

@@ -15,6 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="interface to bind (default 127.0.0.1; use 0.0.0.0 behind a proxy)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--reconcile-interval-s", type=float, default=5.0, metavar="S",
+                   help="how often the reconciler looks for orphaned jobs (default 5)")
+    p.add_argument("--stale-after-s", type=float, default=10.0, metavar="S",
+                   help="a queued job older than this without a runner is re-submitted "
+                        "(default 10)")
     p.set_defaults(handler=serve)
 
 
@@ -23,7 +28,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from ..app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, reconcile_interval_s=args.reconcile_interval_s,
+                     stale_after_s=args.stale_after_s)
     # log_config=None: keep the logging the CLI entry point configured.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None,
                 access_log=args.access_log, timeout_graceful_shutdown=10)

@@ -132,9 +132,9 @@ def list_jobs(
                                         description="`next_cursor` of the previous page.")] = None,
 ) -> JobsPublic:
     readable = principal.policy.read_kinds
-    if kind is not None and kind not in readable:
+    if kind is not None and not principal.can_read(kind):
         raise forbidden(f"role {principal.role.value!r} may not list {kind} jobs")
-    if kind is None and len(readable) == 1:
+    if kind is None and readable is not None and len(readable) == 1:
         (kind,) = readable
     records, next_cursor = ctx.catalog.list(kind=kind, state=state, limit=limit, cursor=cursor)
     data = [JobPublic.from_record(r) for r in records if principal.can_read(r.kind)]
