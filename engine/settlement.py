@@ -1,0 +1,423 @@
+"""Month-end settlement of one contract: map per site -> combine -> finalize.
+
+Shape (so the cluster can partition by site x month and reduce in any order)::
+
+    partials = [settle_site(versions, period, site, series, market) for each site]
+    partial  = combine(partials)          # associative and commutative
+    result   = finalize(versions, period, partial, lookback=...)
+
+``settle_site`` (the *map*) runs every interval-level term of every contract
+version in force during the local billing month over one site's VEE output and
+keeps **exact integer sums** per line (quantity Wh, amount pico-USD, interval
+count, min/max rate), additive determinants for period-level terms, the delivered
+total, VEE counts and the interval detail (an Arrow table). Nothing is rounded.
+
+``combine`` adds sums and concatenates detail sorted by (site_id, line_id,
+interval_start_utc), so any grouping or order of partials gives identical values
+and identical bytes.
+
+``finalize`` runs the period-level terms (capacity, min_delivery, take_or_pay
+top-up) with the version in force on the period's last day, rounds each line
+**once** to cents (``money.picousd_to_cents``, half away from zero) and totals the
+rounded lines.
+
+Lines. A line is keyed by ``line_id`` (``<term id>`` or ``<term id>:<part>``) and
+contract version; if a period spans two versions, the same line id appears once
+per version as ``<line_id>@v<N>``. Amounts follow one sign convention: > 0 means
+the buyer owes the seller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .contract import ContractVersion, version_at_period_end, versions_in_force
+from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_wh, resolve_refs, vee_counts
+from .errors import InputError
+from .money import picousd_to_cents, sum_exact
+from .pricing import IndexSeries, PriceSeries
+from .schema import UTC_TS
+from .sites import Site
+from .terms import PERIOD_KINDS, TERM_KINDS
+from .terms import min_delivery as _min_delivery
+from .terms.base import IntervalContext, PeriodContext, frac_str
+from .timebase import US_PER_DAY, US_PER_HOUR, local_fields, local_month_bounds_us
+from .units import PICO_PER_CENT, WH_PER_MWH
+
+DETAIL_SCHEMA = pa.schema([
+    pa.field("line_id", pa.string(), nullable=False),
+    pa.field("site_id", pa.string(), nullable=False),
+    pa.field("interval_start_utc", UTC_TS, nullable=False),
+    pa.field("quantity_wh", pa.int64(), nullable=False),
+    pa.field("rate_microusd_per_mwh", pa.int64(), nullable=False),
+    pa.field("amount_picousd", pa.int64(), nullable=False),
+    pa.field("tou_bucket", pa.string()),
+    pa.field("quality", pa.string(), nullable=False),
+    pa.field("contract_version", pa.int32(), nullable=False),
+])
+_DETAIL_ORDER = [("site_id", "ascending"), ("line_id", "ascending"), ("interval_start_utc", "ascending"),
+                 ("contract_version", "ascending")]
+_VEE_KEYS = ("intervals_expected", "actual", "estimated", "missing")
+
+
+# --------------------------------------------------------------------------- market data
+@dataclass(frozen=True)
+class MarketData:
+    """Market inputs: prices by (iso, node, market_run), indices by name."""
+    prices: dict[tuple[str, str, str], PriceSeries] = field(default_factory=dict)
+    indices: dict[str, IndexSeries] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarketNeeds:
+    """What a settlement reads: price series with UTC [start, end) ranges (start
+    widened by one hour so an hourly price containing the first interval is
+    included) and index series with inclusive local-date ranges."""
+    prices: dict[tuple[str, str, str], tuple[int, int]]
+    indices: dict[str, tuple[date, date]]
+
+
+def _merge_range(d: dict, key, lo, hi) -> None:
+    if key in d:
+        d[key] = (min(d[key][0], lo), max(d[key][1], hi))
+    else:
+        d[key] = (lo, hi)
+
+
+def required_market_data(versions: list[ContractVersion], period: str, sites: dict[str, Site]
+                         ) -> MarketNeeds:
+    if not versions:
+        return MarketNeeds({}, {})
+    b0, b1 = local_month_bounds_us(period, versions[0].timezone)
+    prices: dict = {}
+    indices: dict = {}
+    for cv, s, e in versions_in_force(versions, b0, b1):
+        f = local_fields(np.array([s, e - 1], dtype=np.int64), cv.timezone)
+        d0 = date(1970, 1, 1) + timedelta(days=int(f.day[0]))
+        d1 = date(1970, 1, 1) + timedelta(days=int(f.day[1]))
+        for sid in cv.sites:
+            if sid not in sites:
+                continue
+            for t in cv.terms:
+                for need in TERM_KINDS[t.kind].needs(t, cv, sites[sid]):
+                    if need[0] == "price":
+                        _merge_range(prices, need[1], s - US_PER_HOUR, e)
+                    else:
+                        _, name, freq, carry = need
+                        lo = d0.replace(day=1) if freq == "monthly" else d0 - timedelta(days=carry)
+                        _merge_range(indices, name, lo, d1)
+    return MarketNeeds(prices, indices)
+
+
+# --------------------------------------------------------------------------- partials
+@dataclass(frozen=True)
+class LineSum:
+    """Exact sums of one line (one contract version) over the intervals seen so far."""
+    line_id: str
+    contract_version: int
+    charge: str
+    description: str
+    tou_bucket: str | None
+    quantity_wh: int
+    amount_picousd: int
+    intervals: int
+    rate_min: int
+    rate_max: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.line_id, self.contract_version)
+
+    def __add__(self, o: "LineSum") -> "LineSum":
+        assert self.key == o.key
+        return LineSum(self.line_id, self.contract_version, self.charge,
+                       min(self.description, o.description), self.tou_bucket,
+                       self.quantity_wh + o.quantity_wh, self.amount_picousd + o.amount_picousd,
+                       self.intervals + o.intervals, min(self.rate_min, o.rate_min),
+                       max(self.rate_max, o.rate_max))
+
+
+@dataclass(frozen=True)
+class SitePartial:
+    """The map output: exact, additive, order-free. ``lines`` sorted by key."""
+    contract_id: str
+    period: str
+    site_ids: tuple[str, ...]
+    lines: tuple[LineSum, ...]
+    determinants: dict[str, int]
+    delivered_wh: int
+    vee: dict[str, int]
+    detail: pa.Table
+
+    @classmethod
+    def empty(cls, contract_id: str, period: str) -> "SitePartial":
+        return cls(contract_id, period, (), (), {}, 0, {k: 0 for k in _VEE_KEYS},
+                   DETAIL_SCHEMA.empty_table())
+
+    def line_totals(self) -> dict[tuple[str, int], LineSum]:
+        return {ls.key: ls for ls in self.lines}
+
+
+def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.ndarray,
+                  lines: list) -> pa.Table:
+    if not lines:
+        return DETAIL_SCHEMA.empty_table()
+    cols: dict[str, list] = {k: [] for k in DETAIL_SCHEMA.names}
+    for ln in lines:
+        n = ln.sel.size
+        cols["line_id"].append(pa.array([ln.line_id] * n, pa.string()))
+        cols["site_id"].append(pa.array([site_id] * n, pa.string()))
+        cols["interval_start_utc"].append(pa.array(starts[ln.sel], UTC_TS))
+        cols["quantity_wh"].append(pa.array(ln.quantity_wh, pa.int64()))
+        cols["rate_microusd_per_mwh"].append(pa.array(ln.rate_microusd_per_mwh, pa.int64()))
+        cols["amount_picousd"].append(pa.array(ln.amount_picousd, pa.int64()))
+        cols["tou_bucket"].append(pa.array([ln.tou_bucket] * n, pa.string()))
+        cols["quality"].append(pa.array(QUALITY_LETTERS[quality[ln.sel]], pa.string()))
+        cols["contract_version"].append(pa.array(np.full(n, version, dtype=np.int32), pa.int32()))
+    return pa.Table.from_arrays([pa.concat_arrays(cols[k]) for k in DETAIL_SCHEMA.names],
+                                schema=DETAIL_SCHEMA)
+
+
+def _sorted_detail(t: pa.Table) -> pa.Table:
+    if t.num_rows == 0:
+        return DETAIL_SCHEMA.empty_table()
+    return t.take(pc.sort_indices(t, sort_keys=_DETAIL_ORDER)).combine_chunks()
+
+
+def _channels_needed(cv: ContractVersion, site: Site) -> list[str]:
+    refs = list(cv.delivered.refs())
+    for t in cv.terms:
+        refs += [r for _, r in TERM_KINDS[t.kind].refs(t.params)]
+    return resolve_refs(refs, site)
+
+
+def settle_site(versions: list[ContractVersion], period: str, site: Site, series: dict[str, Any],
+                market: MarketData, *, window: tuple[int, int] | None = None) -> SitePartial:
+    """Map: settle every interval-level term for one site over the billing month.
+
+    ``series`` maps channel name -> VEE output (``engine.delivered.ChannelSeries`` or
+    any object with ``grid_us``, ``energy_wh``, ``quality``, ``method``).
+    ``window`` (UTC us ``[start, end)``) restricts the map to part of the month, so a
+    site-month can also be partitioned by days; the partials of disjoint windows
+    combine to exactly the whole month's.
+    """
+    if not versions:
+        raise InputError("settle_site: no contract versions")
+    cid, tz = versions[0].contract_id, versions[0].timezone
+    b0, b1 = local_month_bounds_us(period, tz)
+    if window is not None:
+        b0, b1 = max(b0, int(window[0])), min(b1, int(window[1]))
+        if b0 >= b1:
+            return SitePartial.empty(cid, period)
+    vif = [(cv, s, e) for cv, s, e in versions_in_force(versions, b0, b1) if site.site_id in cv.sites]
+    if not vif:
+        return SitePartial.empty(cid, period)
+    needed = sorted({n for cv, _, _ in vif for n in _channels_needed(cv, site)})
+    si = SiteIntervals.build(site, series, needed, b0, b1)
+    sums: dict[tuple[str, int], LineSum] = {}
+    dets: dict[str, int] = {}
+    tables: list[pa.Table] = []
+    delivered_total = 0
+    quality_all: list[np.ndarray] = []
+    for cv, s, e in vif:
+        i0, i1 = np.searchsorted(si.grid_us, [s, e])
+        starts = si.grid_us[i0:i1]
+        dl = delivered_wh(si, cv.delivered.add, cv.delivered.subtract, cv.delivered.cap_at,
+                          cv.delivered.floor_zero)[i0:i1]
+        quality = si.quality_of(_channels_needed(cv, site))[i0:i1]
+        quality_all.append(quality)
+        delivered_total += sum_exact(dl)
+        ctx = IntervalContext(cv, site, starts, si.minutes, local_fields(starts, tz), dl, quality, market,
+                              _energy=lambda refs, i0=i0, i1=i1: si.energy_of(refs)[i0:i1])
+        lines = []
+        for t in cv.terms:
+            out = TERM_KINDS[t.kind].interval(t, ctx)
+            for k, v in out.determinants.items():
+                dets[k] = dets.get(k, 0) + int(v)
+            for ln in out.lines:
+                if ln.sel.size == 0:
+                    continue
+                ls = LineSum(ln.line_id, cv.version, ln.charge, ln.description, ln.tou_bucket,
+                             sum_exact(ln.quantity_wh), sum_exact(ln.amount_picousd), int(ln.sel.size),
+                             int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()))
+                sums[ls.key] = sums[ls.key] + ls if ls.key in sums else ls
+                lines.append(ln)
+        tables.append(_detail_table(site.site_id, starts, cv.version, quality, lines))
+    vee = vee_counts(np.concatenate(quality_all))
+    return SitePartial(cid, period, (site.site_id,), tuple(sums[k] for k in sorted(sums)), dets,
+                       delivered_total, vee, _sorted_detail(pa.concat_tables(tables)))
+
+
+def combine(partials: list[SitePartial]) -> SitePartial:
+    """Reduce: exact sums and sorted detail; associative and commutative."""
+    partials = [p for p in partials if p is not None]
+    if not partials:
+        raise ValueError("combine: no partials")
+    cid, period = partials[0].contract_id, partials[0].period
+    for p in partials:
+        if (p.contract_id, p.period) != (cid, period):
+            raise ValueError(f"combine: {p.contract_id} {p.period} mixed with {cid} {period}")
+    sites = tuple(sorted({s for p in partials for s in p.site_ids}))
+    if sum(len(p.site_ids) for p in partials) != len(sites):
+        # the same site in two partials is fine only for disjoint intervals (e.g. days);
+        # the detail keys below would collide otherwise
+        pass
+    sums: dict[tuple[str, int], LineSum] = {}
+    dets: dict[str, int] = {}
+    vee = {k: 0 for k in _VEE_KEYS}
+    for p in partials:
+        for ls in p.lines:
+            sums[ls.key] = sums[ls.key] + ls if ls.key in sums else ls
+        for k, v in p.determinants.items():
+            dets[k] = dets.get(k, 0) + v
+        for k in _VEE_KEYS:
+            vee[k] += p.vee.get(k, 0)
+    detail = _sorted_detail(pa.concat_tables([p.detail for p in partials]))
+    keys = detail.select(["site_id", "line_id", "interval_start_utc"])
+    if keys.num_rows and keys.group_by(keys.column_names).aggregate([]).num_rows != keys.num_rows:
+        raise ValueError("combine: overlapping partials (the same site interval settled twice)")
+    return SitePartial(cid, period, sites, tuple(sums[k] for k in sorted(sums)),
+                       dict(sorted(dets.items())), sum(p.delivered_wh for p in partials), vee, detail)
+
+
+# --------------------------------------------------------------------------- finalize
+@dataclass(frozen=True)
+class Line:
+    """One invoice line. ``amount_cents`` is the exact line amount rounded once."""
+    line_id: str
+    charge: str
+    description: str
+    quantity: Decimal
+    quantity_unit: str
+    rate: str
+    rate_unit: str
+    amount_cents: int
+    tou_bucket: str | None
+    contract_versions: tuple[int, ...]
+    amount_picousd: Fraction          # exact, before rounding (audit)
+    intervals: int = 0
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    contract_id: str
+    period: str
+    timezone: str
+    contract_version: int             # the version in force on the period's last day
+    contract_versions: tuple[int, ...]
+    site_ids: tuple[str, ...]
+    lines: tuple[Line, ...]
+    total_cents: int
+    delivered_wh: int
+    vee: dict[str, int]
+    detail: pa.Table
+
+
+def fraction_to_cents(amount_picousd: Fraction) -> int:
+    """Exact pico-USD (possibly fractional) -> cents, half away from zero (the one rule)."""
+    a = Fraction(amount_picousd)
+    if a.denominator == 1:
+        return picousd_to_cents(a.numerator)
+    q = abs(a) / PICO_PER_CENT
+    cents = int(q) + (1 if q - int(q) >= Fraction(1, 2) else 0)
+    return cents if a >= 0 else -cents
+
+
+def _rate_str(micro: int) -> str:
+    d = Decimal(micro).scaleb(-6)
+    s = format(d.normalize(), "f") if d != 0 else "0"
+    if "." not in s:
+        s += ".00"
+    elif len(s.split(".")[1]) < 2:
+        s += "0"
+    return s
+
+
+def _mwh(wh: int | Fraction) -> Decimal:
+    """Wh -> MWh with 6 places (exact for whole Wh; display-rounded half-even otherwise)."""
+    return Decimal(round(Fraction(wh))).scaleb(-6).quantize(Decimal("0.000001"))
+
+
+def lookback_periods(cv: ContractVersion, period: str) -> list[str]:
+    """Earlier months whose delivered energy ``finalize`` needs for ``period`` (min_delivery)."""
+    months: set[str] = set()
+    for t in cv.terms:
+        if t.kind == "min_delivery":
+            months.update(_min_delivery.lookback_periods(t.params, cv, period))
+    return sorted(months)
+
+
+_SUFFIX_ORDER = {"": 0, "on_peak": 1, "off_peak": 2, "delivered": 3, "top_up": 4}
+
+
+def finalize(versions: list[ContractVersion], period: str, partial: SitePartial, *,
+             lookback: dict[str, int] | None = None) -> SettlementResult:
+    """Period-level terms, one rounding per line, total = sum of rounded lines."""
+    cv_end = version_at_period_end(versions, period)
+    tz = cv_end.timezone
+    if (partial.contract_id, partial.period) != (cv_end.contract_id, period):
+        raise ValueError(f"finalize: partial is for {partial.contract_id} {partial.period}")
+    b0, b1 = local_month_bounds_us(period, tz)
+    in_force = versions_in_force(versions, b0, b1)
+    last_us = in_force[-1][2] - 1
+    last_day = date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([last_us]), tz).day[0]))
+    pctx = PeriodContext(cv_end, period, partial.determinants, partial.delivered_wh, lookback, last_day)
+
+    multi = {}
+    for ls in partial.lines:
+        multi.setdefault(ls.line_id, set()).add(ls.contract_version)
+    lines: list[Line] = []
+    for ls in partial.lines:
+        lid = ls.line_id if len(multi[ls.line_id]) == 1 else f"{ls.line_id}@v{ls.contract_version}"
+        if ls.rate_min == ls.rate_max:
+            rate = _rate_str(ls.rate_min)
+        elif ls.quantity_wh:
+            rate = frac_str(Fraction(ls.amount_picousd, ls.quantity_wh * 10**6), 6)
+        else:
+            rate = "0.00"
+        lines.append(Line(lid, ls.charge, ls.description, _mwh(ls.quantity_wh), "MWh", rate, "USD/MWh",
+                          picousd_to_cents(ls.amount_picousd), ls.tou_bucket, (ls.contract_version,),
+                          Fraction(ls.amount_picousd), ls.intervals))
+    for t in cv_end.terms:
+        if t.kind in PERIOD_KINDS:
+            for pl in TERM_KINDS[t.kind].period(t, pctx):
+                qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
+                       else Decimal(frac_str(pl.quantity, 6)))
+                lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
+                                  frac_str(pl.rate, 6), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
+                                  None, (cv_end.version,), pl.amount_picousd, 0))
+    order = {t.id: i for i, t in enumerate(cv_end.terms)}
+
+    def sort_key(ln: Line):
+        base, _, ver = ln.line_id.partition("@v")
+        tid, _, suffix = base.partition(":")
+        return (order.get(tid, len(order)), tid, _SUFFIX_ORDER.get(suffix, 9), suffix, ln.contract_versions)
+
+    lines.sort(key=sort_key)
+    versions_used = tuple(sorted({v.version for v, _, _ in in_force}))
+    return SettlementResult(cv_end.contract_id, period, tz, cv_end.version, versions_used,
+                            partial.site_ids, tuple(lines), sum(ln.amount_cents for ln in lines),
+                            partial.delivered_wh, dict(partial.vee), partial.detail)
+
+
+def settle_period(versions: list[ContractVersion], period: str,
+                  sites_series: dict[str, tuple[Site, dict[str, Any]]], market: MarketData,
+                  lookback: dict[str, int] | None = None) -> SettlementResult:
+    """Convenience: ``settle_site`` per site + ``combine`` + ``finalize``."""
+    cid = versions[0].contract_id
+    partials = [settle_site(versions, period, site, series, market)
+                for _, (site, series) in sorted(sites_series.items())]
+    return finalize(versions, period, combine(partials or [SitePartial.empty(cid, period)]),
+                    lookback=lookback)
+
+
+__all__ = ["MarketData", "MarketNeeds", "PriceSeries", "IndexSeries", "required_market_data",
+           "LineSum", "SitePartial", "settle_site", "combine", "Line", "SettlementResult",
+           "finalize", "settle_period", "lookback_periods", "fraction_to_cents", "DETAIL_SCHEMA"]
