@@ -18,7 +18,8 @@ Steps per channel
    ``spike_ratio`` times the last valid interval (when that one is at least
    ``spike_floor_fraction`` of the channel's reference level: the nameplate
    interval energy, or the median of the channel's positive values) is flagged
-   but kept. ``gap``: intervals without a row.
+   but kept; by default only on load, generation and storage channels (grid
+   import/export are net flows that step with on-site dispatch). ``gap``: intervals without a row.
 3. **Estimation** of every gap or invalid interval (``engine.vee_estimate``):
    ``LIN`` when the run is at most ``max_interp_minutes`` long and both neighbours
    are valid actuals; ``FLAT`` when it is that short but only one neighbour is a
@@ -92,6 +93,9 @@ class VeeConfig:
     spike_floor_fraction: float = 0.05   # ignore jumps from below this share of the reference level
     nameplate_tolerance: float = 1.05    # impossible above tolerance x nameplate energy
     default_interval_minutes: int = 60   # grid of a channel with no rows at all
+    #: channel kinds the spike check applies to; grid import/export are net flows that
+    #: step whenever on-site units start, stop or a battery switches, so not by default
+    spike_kinds: tuple[str, ...] = ("load", "generation", "storage_discharge", "storage_charge")
 
     def __post_init__(self) -> None:
         if self.max_interp_minutes < 0:
@@ -367,7 +371,7 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     prev = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if n else idx
     prev_val = value[np.maximum(prev, 0)]
     spike = valid & (prev >= 0) & (prev_val > 0) & (prev_val >= floor) & \
-        (value > config.spike_ratio * prev_val)
+        (value > config.spike_ratio * prev_val) & (ch.kind in config.spike_kinds)
 
     # ---- like-day material: complete, valid, actual local days
     day, tod = grids.day_and_tod(origin, n, T)

@@ -44,7 +44,8 @@ def report(result: VeeResult, period: str | None = None) -> dict:
         "period": period,
         "start_utc": _iso_us(result.start_us),
         "end_utc": _iso_us(result.end_us),
-        "config": asdict(result.config),
+        "config": {k: list(v) if isinstance(v, tuple) else v
+                   for k, v in asdict(result.config).items()},
         "vee": result.counts.to_dict(),
         "channels": channels,
         "findings_by_check": result.findings_by_check(),
