@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 import ray
@@ -22,6 +23,7 @@ class ClusterConfig:
     workers: int | None = None           # worker-actor pool size; None: all CPUs Ray offers
     object_store_memory: int | None = 256 * 1024**2   # embedded only
     namespace: str = NAMESPACE
+    partition_size: int = 1              # items (e.g. site-months) per partition; never changes results
 
 
 def ensure_ray(config: ClusterConfig) -> None:
@@ -47,6 +49,37 @@ def pool_size(config: ClusterConfig) -> int:
     if config.workers:
         return config.workers
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def ping(timeout_s: float = 2.0) -> bool:
+    """Is Ray reachable from this process, with a live node? For ``/readyz``: never
+    raises and answers within ``timeout_s`` even if the GCS hangs."""
+    if not ray.is_initialized():
+        return False
+    answer: dict[str, bool] = {}
+
+    def probe() -> None:
+        try:
+            answer["ok"] = any(n.get("Alive") for n in ray.nodes())
+        except Exception:        # GCS unreachable, connection lost, ...
+            logger.debug("Ray ping failed", exc_info=True)
+
+    thread = threading.Thread(target=probe, name="m2c-ray-ping", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return answer.get("ok", False)
+
+
+def gcs_address() -> str | None:
+    """``host:port`` of the connected cluster's GCS: what another process (the CLI, a
+    second API replica) sets as ``RAY_ADDRESS`` to join this Ray. None if not connected."""
+    if not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().gcs_address
+
+
+def current_namespace() -> str | None:
+    return ray.get_runtime_context().namespace if ray.is_initialized() else None
 
 
 def shutdown() -> None:

@@ -1,0 +1,179 @@
+"""Warm worker actors that run job partitions.
+
+A :class:`WorkerPool` is ``size`` Ray actors, each reserving one CPU (``num_cpus=1``)
+and holding, for its whole life, an open ``ObjectStore``, a ``Tables`` with its
+snapshot cache, and a reference-data cache shared by every partition it runs. Each
+worker reads its own partition's inputs from the object store; the driver sends only
+the partition (a small dict) and receives only the small result.
+
+Guarantees a partition run gives the executor:
+
+* **Committed once.** The worker writes the result and then the create-only commit
+  marker (:func:`jobs.parts.commit_part`) before answering, so a result the executor
+  counts is durable, and a rerun of a committed partition (its worker died after
+  committing, or the job resumed) returns the committed result instead of recomputing.
+* **Data errors are answers, not crashes.** An ``M2CError`` raised by the kind
+  (``InputError``, ``DataMissingError``, ...) comes back as
+  ``{"status": "error", ...}`` with its type and message: the executor fails the job
+  with it and does not retry (the same data gives the same error). Unexpected
+  exceptions propagate as ``RayTaskError`` and fail the job too.
+* **Cooperative cancel.** ``ray.cancel`` on a running actor task sets a flag that the
+  kind polls through ``ctx.is_cancelled()`` between chunks; queued calls are dropped.
+
+Actors restart after their process dies (``max_restarts``); the executor, not Ray,
+re-submits the partition that was running (``max_task_retries=0``), so it counts
+retries and never runs a partition twice at the same time.
+
+Pools must be killed when the job ends (:meth:`WorkerPool.kill`): actors holding
+every CPU starve any later task or actor that needs one (engineering notes, §1.10).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import ray
+
+from engine.errors import JobCancelledError, M2CError
+from jobs.parts import commit_part, load_committed
+from jobs.tasks import Partition, WorkerContext, get_kind, part_prefix
+from storage.config import StorageConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PartitionWorker", "WorkerPool", "WORKER_MAX_RESTARTS"]
+
+WORKER_MAX_RESTARTS = 16
+
+
+@ray.remote(num_cpus=1, max_restarts=WORKER_MAX_RESTARTS, max_task_retries=0)
+class PartitionWorker:
+    """One warm worker: a CPU, an object store, table snapshots and a cache."""
+
+    def __init__(self, storage_config: StorageConfig, slot: int):
+        from storage.objectstore import ObjectStore
+        self.slot = slot
+        self.store = ObjectStore.from_config(storage_config)
+        self.cache: dict[str, Any] = {}
+        self._tables = None
+        self.partitions_run = 0
+
+    def ready(self) -> dict[str, Any]:
+        """Answered once ``__init__`` ran: where this worker lives."""
+        ctx = ray.get_runtime_context()
+        return {"slot": self.slot, "pid": os.getpid(), "node_id": ctx.get_node_id()}
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _tables_for(self) -> Any:
+        if self._tables is None:
+            from storage.tables import Tables
+            self._tables = Tables(self.store)
+        return self._tables
+
+    def run(self, job_id: str, attempt: int, kind_name: str, partition: dict) -> dict[str, Any]:
+        """Run one partition and commit it; returns ``{"key", "status", ...}``.
+
+        ``status`` is ``ok`` (with ``result`` and ``reused``: whether the result was
+        already committed), ``error`` (with ``error_type``, ``error``) or ``cancelled``.
+        """
+        part = Partition.from_dict(partition)
+        started = time.perf_counter()
+        if self.store.exists(part_prefix(job_id, part.key) + "_COMMITTED"):
+            committed = load_committed(self.store, job_id, wanted=[part.key])
+            if part.key in committed:
+                return {"key": part.key, "status": "ok", "result": committed[part.key],
+                        "reused": True, "pid": os.getpid(), "seconds": 0.0}
+        kind = get_kind(kind_name)
+        runtime = ray.get_runtime_context()
+        ctx = WorkerContext(store=self.store, job_id=job_id, attempt=attempt,
+                            is_cancelled=runtime.is_canceled, cache=self.cache,
+                            _tables=self._tables_for())
+        try:
+            result = kind.run_partition(part, ctx)
+            if runtime.is_canceled():
+                raise JobCancelledError(f"job {job_id} was cancelled")
+            commit_part(self.store, job_id, part.key, result, attempt=attempt)
+        except JobCancelledError:
+            return {"key": part.key, "status": "cancelled", "pid": os.getpid()}
+        except M2CError as exc:
+            log.info("partition %s of %s failed: %s", part.key, job_id, exc)
+            return {"key": part.key, "status": "error", "error_type": type(exc).__name__,
+                    "error": str(exc), "pid": os.getpid()}
+        self.partitions_run += 1
+        return {"key": part.key, "status": "ok", "result": result, "reused": False,
+                "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 6)}
+
+
+class WorkerPool:
+    """``size`` warm :class:`PartitionWorker` actors owned by the calling process.
+
+    Workers become usable as they are scheduled (:meth:`poll_ready`); on a busy
+    cluster some may wait for a free CPU while the others already work. Use as a
+    context manager or call :meth:`kill`.
+    """
+
+    def __init__(self, size: int, storage_config: StorageConfig):
+        if size < 1:
+            raise ValueError(f"pool size must be >= 1, got {size}")
+        self.size = size
+        self.storage_config = storage_config
+        self.workers = [PartitionWorker.remote(storage_config, slot) for slot in range(size)]
+        self._ready_refs = {w.ready.remote(): slot for slot, w in enumerate(self.workers)}
+        self.ready_slots: set[int] = set()
+        self.info: dict[int, dict[str, Any]] = {}
+        self._killed = False
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+    def poll_ready(self, timeout: float = 0.0) -> set[int]:
+        """Slots whose worker has started (waits up to ``timeout`` s for a first one)."""
+        if self._ready_refs:
+            done, _ = ray.wait(list(self._ready_refs), num_returns=len(self._ready_refs),
+                               timeout=timeout)
+            for ref in done:
+                slot = self._ready_refs.pop(ref)
+                try:
+                    self.info[slot] = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    # died before answering; it restarts, ask again
+                    self._ready_refs[self.workers[slot].ready.remote()] = slot
+                    continue
+                self.ready_slots.add(slot)
+        return set(self.ready_slots)
+
+    def wait_ready(self, timeout: float | None = None) -> set[int]:
+        """Block until every worker has started (or ``timeout`` s passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._ready_refs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.poll_ready(timeout=0.5 if left is None else min(0.5, left))
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        return set(self.ready_slots)
+
+    def submit(self, slot: int, job_id: str, attempt: int, kind: str,
+               partition: Partition) -> ray.ObjectRef:
+        return self.workers[slot].run.remote(job_id, attempt, kind, partition.to_dict())
+
+    def pids(self) -> list[int]:
+        """Process ids of the workers (waits for them to start)."""
+        return ray.get([w.pid.remote() for w in self.workers])
+
+    def kill(self) -> None:
+        """Kill every worker now (no restart); frees their CPUs. Idempotent."""
+        if self._killed:
+            return
+        self._killed = True
+        for w in self.workers:
+            try:
+                ray.kill(w, no_restart=True)
+            except Exception:        # already gone: nothing to free
+                log.debug("worker already gone", exc_info=True)
