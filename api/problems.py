@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import ConflictError, InputError, M2CError, NotFoundError
+from jobs.catalog import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +108,7 @@ _TITLES = {
 
 
 def _status_for(exc: M2CError) -> tuple[int, str]:
-    # Imported lazily so this module does not force jobs/ on importers.
-    try:
-        from jobs.catalog import IdempotencyConflict
-    except ImportError:          # pragma: no cover - jobs/ always ships with api/
-        IdempotencyConflict = ()  # type: ignore[assignment]
-    if IdempotencyConflict and isinstance(exc, IdempotencyConflict):
+    if isinstance(exc, IdempotencyConflict):
         return 422, "idempotency-key-reuse"
     if isinstance(exc, InputError):
         return 400, "invalid-input"

@@ -1,0 +1,97 @@
+"""GET /v1/invoices/{contract}/{period}: JSON, HTML, versions, drill-down and its role gate.
+
+Invoices are published with the real ``storage.invoices.InvoiceStore`` into the test's
+local object store; the API reads them back through the same module.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from storage.invoices import InvoiceParts, InvoiceStore
+from storage.objectstore import ObjectStore
+
+from .conftest import auth
+
+
+def _doc(version: int, total: str) -> dict:
+    return {"contract_id": "PPA-TX-DC1", "contract_version": 2, "period": "2026-10",
+            "timezone": "America/Chicago", "version": version, "status": "draft",
+            "currency": "USD", "total_usd": total,
+            "lines": [{"line_id": "energy_fixed:on_peak", "charge": "energy_fixed",
+                       "quantity": "12345.678", "quantity_unit": "MWh", "rate": "64.0625",
+                       "rate_unit": "USD/MWh", "amount_usd": total}],
+            "adjusts": None if version == 1 else 1}
+
+
+@pytest.fixture
+def invoices(api_settings) -> InvoiceStore:
+    store = InvoiceStore(ObjectStore.from_config(api_settings.storage_config()))
+    detail = pa.table({"interval_start_utc": pa.array([0, 300_000_000], pa.timestamp("us", "UTC")),
+                       "line_id": ["energy_fixed:on_peak"] * 2,
+                       "energy_wh": pa.array([20_833_300, 20_833_300], pa.int64())})
+    for total in ("790888.06", "790900.00"):
+        store.publish("PPA-TX-DC1", "2026-10", lambda v, t=total: InvoiceParts(
+            invoice_json=json.dumps(_doc(v, t)).encode(),
+            invoice_html=f'<html data-status="draft"><body>v{v} {t}</body></html>',
+            detail=detail))
+    return store
+
+
+URL = "/v1/invoices/PPA-TX-DC1/2026-10"
+
+
+def test_latest_version_as_json_by_default(client, keys, invoices):
+    resp = client.get(URL, headers=auth(keys["investor"]))
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+    doc = resp.json()
+    assert doc["version"] == 2 and doc["total_usd"] == "790900.00" and "detail" not in doc
+
+
+def test_a_given_version_and_404_for_a_missing_one(client, keys, invoices):
+    assert client.get(URL, params={"version": 1}, headers=auth(keys["analyst"])).json()["version"] == 1
+    missing = client.get(URL, params={"version": 3}, headers=auth(keys["analyst"]))
+    assert missing.status_code == 404 and "no version 3" in missing.json()["detail"]
+    other = client.get("/v1/invoices/PPA-NONE/2026-10", headers=auth(keys["analyst"]))
+    assert other.status_code == 404 and other.json()["type"].endswith("/not-found")
+
+
+@pytest.mark.parametrize("how", [{"params": {"format": "html"}},
+                                 {"headers": {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}}])
+def test_html_by_format_or_accept(client, keys, invoices, how):
+    headers = {**auth(keys["investor"]), **how.get("headers", {})}
+    resp = client.get(URL, params=how.get("params"), headers=headers)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    assert "v2 790900.00" in resp.text
+
+
+def test_json_wins_when_the_client_prefers_it(client, keys, invoices):
+    resp = client.get(URL, headers={**auth(keys["analyst"]),
+                                    "Accept": "application/json, text/html;q=0.5"})
+    assert resp.headers["content-type"] == "application/json"
+
+
+def test_approval_shows_in_the_served_status(client, keys, invoices):
+    invoices.approve("PPA-TX-DC1", "2026-10", now_utc=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    doc = client.get(URL, headers=auth(keys["investor"])).json()
+    assert doc["status"] == "approved" and doc["approval"]["version"] == 2
+
+
+def test_interval_drill_down_for_analysts_only(client, keys, invoices):
+    resp = client.get(URL, params={"detail": "intervals", "version": 1},
+                      headers=auth(keys["analyst"]))
+    assert resp.status_code == 200
+    detail = resp.json()["detail"]
+    assert detail["columns"] == ["interval_start_utc", "line_id", "energy_wh"]
+    assert detail["rows"][1] == {"interval_start_utc": "1970-01-01T00:05:00Z",
+                                 "line_id": "energy_fixed:on_peak", "energy_wh": 20833300}
+    denied = client.get(URL, params={"detail": "intervals"}, headers=auth(keys["investor"]))
+    assert denied.status_code == 403 and "interval-level" in denied.json()["detail"]
+
+
+def test_bad_period_is_422(client, keys):
+    resp = client.get("/v1/invoices/PPA-TX-DC1/2026-13", headers=auth(keys["analyst"]))
+    assert resp.status_code == 422 and resp.json()["type"].endswith("/invalid-request")
