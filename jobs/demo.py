@@ -12,12 +12,16 @@ in ``end_period`` (listed in ``DemoPortfolio.injected``):
 * a 30-minute gap on the load channel ``dc`` (day 10, 14:00 local),
 * a 3-hour gap on the solar channel ``pv1`` (day 17, 10:00-13:00 local),
 * a spike on ``dc`` (day 22, 19:00 local, six times the value),
-* a duplicate row on ``imp`` (day 5, 08:00 local; an exact copy).
+* a duplicate row on ``imp`` (day 5, 08:00 local; an exact copy), delivered as a
+  separate "resend" file (``DemoPortfolio.resend_wh``): ingest rejects the same key
+  twice within one call, so the resend is ingested on its own and reported as
+  unchanged; VEE sees the duplicate when it is given the raw rows of both.
 
 Files written by ``write_demo_files`` (the shapes of docs/interfaces "Input files")::
 
     sites.yaml
     meter/<site_id>_<YYYY-MM>.csv       site_id,channel,interval_start,interval_minutes,kwh,quality
+    meter-resend/<site_id>_<YYYY-MM>.csv  the same shape: rows sent a second time
     prices/<iso>_<DA|RT>.csv            iso,node,market_run,interval_start,interval_minutes,
                                         lmp_usd_per_mwh,energy_usd_per_mwh,
                                         congestion_usd_per_mwh,loss_usd_per_mwh
@@ -78,6 +82,7 @@ class DemoPortfolio:
     periods: tuple[str, ...]
     sites_doc: dict
     meter_wh: pa.Table          # site_id, channel, interval_start_utc, interval_minutes, energy_wh, quality
+    resend_wh: pa.Table         # rows sent a second time (same columns)
     price_series: tuple[PriceSeries, ...]
     henry_hub: tuple[tuple[date, ...], np.ndarray]    # daily, value x 1e4 USD/MMBtu
     cpi_u: tuple[tuple[date, ...], np.ndarray]        # monthly, value x 1e3
@@ -92,9 +97,15 @@ class DemoPortfolio:
     def end_period(self) -> str:
         return self.periods[-1]
 
-    def meter_table(self, site_id: str | None = None, period: str | None = None) -> pa.Table:
+    def raw_meter_wh(self, site_id: str) -> pa.Table:
+        """Every row sent for ``site_id``, resends included (what a meter head-end saw)."""
+        t = pa.concat_tables([self.meter_wh, self.resend_wh])
+        return t.filter(pc.equal(t.column("site_id"), site_id))
+
+    def meter_table(self, site_id: str | None = None, period: str | None = None, *,
+                    resend: bool = False) -> pa.Table:
         """Meter rows in the canonical CSV shape (``kwh`` with 3 decimals, ISO ``Z`` times)."""
-        t = self.meter_wh
+        t = self.resend_wh if resend else self.meter_wh
         if site_id is not None:
             t = t.filter(pc.equal(t.column("site_id"), site_id))
         if period is not None:
@@ -195,7 +206,7 @@ def build_portfolio(sites: int = 3, months: int = 3, minutes: int = 5, seed: int
             series += [nda, nrt]
             node_da[(iso, node)], node_rt[(iso, node)] = nda, nrt
 
-    parts = []
+    parts, resent = [], []
     injected: list[InjectedProblem] = []
     for i, t in enumerate(tpls):
         s, e = bounds[t.site_id]
@@ -206,24 +217,33 @@ def build_portfolio(sites: int = 3, months: int = 3, minutes: int = 5, seed: int
         ch = np.repeat(np.array(channels), grid.size)
         start = np.tile(grid, len(channels))
         energy = np.concatenate([wh[c] for c in channels])
-        quality = np.full(start.size, "A")
+        keep = np.ones(start.size, dtype=bool)
+        dup = np.zeros(start.size, dtype=bool)
         if i == 0:
-            ch, start, energy, quality, injected = _inject(t.site_id, t.timezone, end_period,
-                                                           minutes, ch, start, energy, quality)
-        parts.append(pa.table({
-            "site_id": pa.array([t.site_id] * start.size),
-            "channel": pa.array(ch),
-            "interval_start_utc": pa.array(start.view("datetime64[us]"), UTC_TS),
-            "interval_minutes": pa.array(np.full(start.size, minutes, np.int16)),
-            "energy_wh": pa.array(energy, pa.int64()),
-            "quality": pa.array(quality),
-        }))
+            keep, dup, energy, injected = _inject(t.site_id, t.timezone, end_period, minutes,
+                                                  ch, start, energy)
+        parts.append(_meter_rows(t.site_id, ch[keep], start[keep], energy[keep], minutes))
+        resent.append(_meter_rows(t.site_id, ch[dup], start[dup], energy[dup], minutes))
     return DemoPortfolio(seed, minutes, periods, sites_doc, pa.concat_tables(parts),
-                         tuple(series), (tuple(gas_days), gas), (tuple(cpi_days), cpi),
-                         tuple(injected))
+                         pa.concat_tables(resent), tuple(series), (tuple(gas_days), gas),
+                         (tuple(cpi_days), cpi), tuple(injected))
 
 
-def _inject(site_id: str, tz: str, period: str, minutes: int, ch, start, energy, quality):
+def _meter_rows(site_id: str, ch: np.ndarray, start: np.ndarray, energy: np.ndarray,
+                minutes: int) -> pa.Table:
+    return pa.table({
+        "site_id": pa.array([site_id] * start.size, pa.string()),
+        "channel": pa.array(ch.astype(str), pa.string()),
+        "interval_start_utc": pa.array(start.view("datetime64[us]"), UTC_TS),
+        "interval_minutes": pa.array(np.full(start.size, minutes, np.int16)),
+        "energy_wh": pa.array(energy, pa.int64()),
+        "quality": pa.array(["A"] * start.size, pa.string()),
+    })
+
+
+def _inject(site_id: str, tz: str, period: str, minutes: int, ch: np.ndarray,
+            start: np.ndarray, energy: np.ndarray):
+    """Masks (rows kept, rows resent), edited energy and the list of injected problems."""
     y, m = parse_period(period)
     zone = ZoneInfo(tz)
 
@@ -239,20 +259,19 @@ def _inject(site_id: str, tz: str, period: str, minutes: int, ch, start, energy,
         InjectedProblem("spike", site_id, "dc", local(22, 19), local(22, 19) + step,
                         "value x 6"),
         InjectedProblem("duplicate", site_id, "imp", local(5, 8), local(5, 8) + step,
-                        "the same row twice"),
+                        "the same row sent twice"),
     ]
     keep = np.ones(start.size, dtype=bool)
+    dup = np.zeros(start.size, dtype=bool)
     for p in problems:
         hit = (ch == p.channel) & (start >= p.start_us) & (start < p.end_us)
         if p.check == "gap":
             keep &= ~hit
         elif p.check == "spike":
             energy = np.where(hit, energy * 6, energy)
-    dup = np.flatnonzero((ch == "imp") & (start == problems[3].start_us))
-    idx = np.concatenate([np.flatnonzero(keep), dup])
-    order = np.argsort(idx, kind="stable")            # the copy lands right after its original
-    idx = idx[order]
-    return ch[idx], start[idx], energy[idx], quality[idx], problems
+        elif p.check == "duplicate":
+            dup |= hit
+    return keep, dup, energy, problems
 
 
 def write_demo_files(portfolio: DemoPortfolio, directory: str | Path) -> dict[str, list[Path]]:
@@ -262,14 +281,18 @@ def write_demo_files(portfolio: DemoPortfolio, directory: str | Path) -> dict[st
     depend only on the portfolio, so a rerun rewrites identical files.
     """
     root = Path(directory)
-    out: dict[str, list[Path]] = {"sites": [], "meter": [], "prices": [], "index": [],
-                                  "contracts": []}
+    out: dict[str, list[Path]] = {"sites": [], "meter": [], "meter_resend": [], "prices": [],
+                                  "index": [], "contracts": []}
     out["sites"].append(_write(root / "sites.yaml",
                                yaml.safe_dump(portfolio.sites_doc, sort_keys=False).encode()))
     for site_id, site in portfolio.sites.items():
         for period in portfolio.periods:
             t = portfolio.meter_table(site_id, period)
             out["meter"].append(_write(root / "meter" / f"{site_id}_{period}.csv", _csv(t)))
+            again = portfolio.meter_table(site_id, period, resend=True)
+            if again.num_rows:
+                out["meter_resend"].append(
+                    _write(root / "meter-resend" / f"{site_id}_{period}.csv", _csv(again)))
     for iso in sorted({s.iso for s in portfolio.price_series}):
         for run in ("DA", "RT"):
             out["prices"].append(_write(root / "prices" / f"{iso}_{run}.csv",

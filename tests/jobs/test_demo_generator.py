@@ -130,8 +130,7 @@ def test_indices(demo):
 def test_injected_problems_are_found_by_vee(demo):
     site = demo.sites["TX-DC1"]
     start, end = local_month_bounds_us("2026-10", site.timezone)
-    r = run_vee(demo.meter_wh.filter(pc.equal(demo.meter_wh.column("site_id"), "TX-DC1")),
-                site, start, end)
+    r = run_vee(demo.raw_meter_wh("TX-DC1"), site, start, end)
     found = {(f.check, f.channel, int(f.start_utc.timestamp() * 1e6)) for f in r.findings}
     for p in demo.injected:
         assert (p.check, p.channel, p.start_us) in found, p
@@ -161,6 +160,8 @@ def test_files_are_canonical_and_byte_identical_on_rerun(demo, tmp_path):
         for a, b in zip(files[kind], again[kind]):
             assert a.read_bytes() == b.read_bytes(), a
     assert len(files["meter"]) == 3 * 2 and len(files["prices"]) == 4
+    assert [p.name for p in files["meter_resend"]] == ["TX-DC1_2026-10.csv"]
+    assert len(files["meter_resend"][0].read_text().splitlines()) == 2
     path = tmp_path / "a" / "meter" / "TX-DC2_2026-10.csv"
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
