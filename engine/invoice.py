@@ -1,0 +1,155 @@
+"""The invoice document: the spec's JSON shape, its canonical bytes, and an HTML rendering.
+
+Shape (``../shared/spec/interfaces.md``, extended with ``parties``, ``sites``,
+``contract_versions`` and per-line ``description``/``tou_bucket``/``contract_versions``)::
+
+    {"contract_id": "PPA-TX-DC1", "contract_version": 2, "contract_versions": [2],
+     "period": "2026-10", "timezone": "America/Chicago", "version": 1, "status": "draft",
+     "currency": "USD", "total_usd": "1234567.89",
+     "parties": {"seller": "...", "buyer": "..."}, "sites": ["TX-DC1"],
+     "lines": [{"line_id": "energy_fixed:on_peak", "charge": "energy_fixed",
+                "description": "...", "quantity": "12345.678000", "quantity_unit": "MWh",
+                "rate": "64.0625", "rate_unit": "USD/MWh", "amount_usd": "790888.06",
+                "tou_bucket": "on_peak", "contract_versions": [2]}],
+     "adjusts": null,
+     "lineage": {"run_id": "...", "data_versions": {"meter": 7, "prices": 3, "index": 2},
+                 "contract_sha256": "...", "code_version": "..."},
+     "vee": {"intervals_expected": 8928, "actual": 8900, "estimated": 28, "missing": 0}}
+
+Amounts are decimal strings with two places and the lines sum to the total exactly
+(each line is its exact amount rounded once). Quantities in MWh carry 6 places
+(exact Wh). Rates are decimal strings: the exact contract rate when a line has one
+rate, else the quantity-weighted average to 6 places. Amounts > 0 are owed by the
+buyer to the seller. ``canonical_json`` gives the stored bytes.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from .contract import ContractVersion
+from .money import cents_to_str
+from .settlement import SettlementResult
+
+INVOICE_STATUSES = ("draft", "approved", "superseded")
+
+
+def build_invoice(result: SettlementResult, *, contract: ContractVersion, contract_sha256: str,
+                  version: int, status: str, lineage: dict, adjusts: int | None = None) -> dict:
+    """The invoice document of a settlement result (plain JSON types only)."""
+    if status not in INVOICE_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(INVOICE_STATUSES)}; got {status!r}")
+    if version < 1:
+        raise ValueError(f"invoice version must be >= 1; got {version}")
+    if contract.contract_id != result.contract_id:
+        raise ValueError(f"result is for {result.contract_id}, contract is {contract.contract_id}")
+    total = sum(ln.amount_cents for ln in result.lines)
+    assert total == result.total_cents, "lines must sum to the total"
+    lines = [{
+        "line_id": ln.line_id, "charge": ln.charge, "description": ln.description,
+        "quantity": str(ln.quantity), "quantity_unit": ln.quantity_unit,
+        "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_usd": cents_to_str(ln.amount_cents),
+        "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
+    } for ln in result.lines]
+    lin = {"run_id": None, "data_versions": {}, "code_version": None, **dict(lineage),
+           "contract_sha256": contract_sha256}
+    return {
+        "contract_id": result.contract_id,
+        "contract_version": result.contract_version,
+        "contract_versions": list(result.contract_versions),
+        "period": result.period,
+        "timezone": result.timezone,
+        "version": int(version),
+        "status": status,
+        "currency": contract.currency,
+        "total_usd": cents_to_str(result.total_cents),
+        "parties": {"seller": contract.parties.seller, "buyer": contract.parties.buyer},
+        "sites": list(result.site_ids),
+        "lines": lines,
+        "adjusts": adjusts,
+        "lineage": lin,
+        "vee": {k: int(result.vee.get(k, 0)) for k in ("intervals_expected", "actual", "estimated", "missing")},
+    }
+
+
+def canonical_json(doc: dict) -> bytes:
+    """The stored bytes: sorted keys, ``(",", ":")`` separators, UTF-8, trailing newline."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8") + b"\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;margin:2rem auto;
+max-width:64rem;padding:0 1rem;line-height:1.4}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1rem;margin:1.5rem 0 .5rem;color:#444}
+.meta{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:.5rem 1.5rem;margin:1rem 0}
+.meta div span{display:block;font-size:.75rem;text-transform:uppercase;color:#666;letter-spacing:.04em}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{padding:.4rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+th{background:#f4f5f7;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tfoot td{font-weight:700;border-top:2px solid #1b1f24;border-bottom:none}
+.desc{color:#555;font-size:.8rem}.status{display:inline-block;padding:.1rem .5rem;border-radius:.25rem;
+background:#eef;font-size:.8rem;text-transform:uppercase}code{font-size:.8rem;word-break:break-all}
+"""
+
+
+def _e(v: Any) -> str:
+    return html.escape("" if v is None else str(v), quote=True)
+
+
+def render_html(doc: dict) -> str:
+    """A self-contained, printable HTML invoice (all text escaped, no external assets)."""
+    lines_html = []
+    for ln in doc["lines"]:
+        lines_html.append(
+            "<tr>"
+            f"<td><code>{_e(ln['line_id'])}</code><div class=\"desc\">{_e(ln.get('description'))}</div></td>"
+            f"<td class=\"num\">{_e(ln['quantity'])} {_e(ln['quantity_unit'])}</td>"
+            f"<td class=\"num\">{_e(ln['rate'])} {_e(ln['rate_unit'])}</td>"
+            f"<td class=\"num\">{_e(ln['amount_usd'])}</td></tr>")
+    lin = doc.get("lineage", {})
+    dv = lin.get("data_versions") or {}
+    vee = doc.get("vee", {})
+    parties = doc.get("parties", {})
+    adjusts = (f"<div><span>Adjusts</span>invoice version {_e(doc['adjusts'])}</div>"
+               if doc.get("adjusts") is not None else "")
+    title = f"Invoice {doc['contract_id']} {doc['period']} v{doc['version']}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title><style>{_CSS}</style></head>
+<body>
+<h1>{_e(title)} <span class="status">{_e(doc['status'])}</span></h1>
+<div class="meta">
+<div><span>Seller</span>{_e(parties.get('seller'))}</div>
+<div><span>Buyer</span>{_e(parties.get('buyer'))}</div>
+<div><span>Contract</span>{_e(doc['contract_id'])} (version {_e(doc['contract_version'])})</div>
+<div><span>Billing period</span>{_e(doc['period'])} ({_e(doc['timezone'])})</div>
+<div><span>Sites</span>{_e(', '.join(doc.get('sites', [])))}</div>
+{adjusts}
+</div>
+<h2>Charges ({_e(doc['currency'])}; positive amounts are owed by the buyer to the seller)</h2>
+<table>
+<thead><tr><th>Line</th><th class="num">Quantity</th><th class="num">Rate</th><th class="num">Amount ({_e(doc['currency'])})</th></tr></thead>
+<tbody>
+{chr(10).join(lines_html)}
+</tbody>
+<tfoot><tr><td colspan="3">Total</td><td class="num">{_e(doc['total_usd'])}</td></tr></tfoot>
+</table>
+<h2>Meter data quality (VEE)</h2>
+<table><thead><tr><th class="num">Intervals expected</th><th class="num">Actual</th><th class="num">Estimated</th><th class="num">Missing</th></tr></thead>
+<tbody><tr><td class="num">{_e(vee.get('intervals_expected'))}</td><td class="num">{_e(vee.get('actual'))}</td>
+<td class="num">{_e(vee.get('estimated'))}</td><td class="num">{_e(vee.get('missing'))}</td></tr></tbody></table>
+<h2>Lineage</h2>
+<table><tbody>
+<tr><th>Run</th><td><code>{_e(lin.get('run_id'))}</code></td></tr>
+<tr><th>Data versions</th><td>{_e(', '.join(f'{k} {v}' for k, v in sorted(dv.items())))}</td></tr>
+<tr><th>Contract SHA-256</th><td><code>{_e(lin.get('contract_sha256'))}</code></td></tr>
+<tr><th>Code version</th><td><code>{_e(lin.get('code_version'))}</code></td></tr>
+</tbody></table>
+</body></html>
+"""
+
+
+__all__ = ["build_invoice", "canonical_json", "render_html", "INVOICE_STATUSES"]
