@@ -3,15 +3,15 @@
 Jobs belong to the catalog, not to this process. Start-up (the lifespan):
 
 1. open the catalog and the key store (tables created if missing);
-2. connect to Ray through ``cluster.runtime.ensure_ray`` (embedded when
-   ``RAY_ADDRESS`` is unset) — if that fails the API still serves reads, ``/readyz``
-   answers 503 and the reconciler keeps trying;
-3. reconcile once: queued jobs without a runner are started, running jobs whose
-   runner died are resumed (committed partitions are not recomputed); runners that are
-   alive are left alone, so jobs keep running across API restarts;
-4. start the reconciler task: every ``reconcile_interval_s`` it re-submits queued jobs
-   older than ``stale_after_s`` (a crash between commit and hand-off), resumes running
-   jobs whose runner is gone, and feeds the job metrics.
+2. start the reconciler task. Its first pass, at once, connects to Ray through
+   ``cluster.runtime.ensure_ray`` (embedded when ``RAY_ADDRESS`` is unset) and
+   reconciles: queued jobs without a runner are started, running jobs whose runner
+   died are resumed (committed partitions are not recomputed); runners that are alive
+   are left alone, so jobs keep running across API restarts. The API serves meanwhile;
+   ``/readyz`` answers 503 until Ray is reachable, and an unreachable Ray is retried;
+3. then, every ``reconcile_interval_s``, it re-submits queued jobs older than
+   ``stale_after_s`` (a crash between commit and hand-off), resumes running jobs whose
+   runner is gone, and feeds the job metrics.
 
 Shutdown stops the reconciler and nothing else: runners are detached and outlive us.
 """
@@ -68,7 +68,8 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_open_stores, ctx)
-        await asyncio.to_thread(_connect_and_reconcile, ctx)
+        # The reconciler's first pass connects to Ray and reconciles at once; serving does
+        # not wait for it (an embedded Ray takes seconds to start): /readyz says when.
         task = asyncio.create_task(
             _reconcile_forever(ctx, reconcile_interval_s, timedelta(seconds=stale_after_s)),
             name="m2c-reconciler")
@@ -101,7 +102,8 @@ def _open_stores(ctx: AppContext) -> None:
 
 
 def _connect_and_reconcile(ctx: AppContext) -> bool:
-    """Connect to the executor if not yet connected, then reconcile; False if unreachable."""
+    """Connect to the executor if not yet connected and run the full reconcile once after
+    connecting; False while the executor is unreachable."""
     if not ctx.executor_connected:
         try:
             ctx.dispatcher.start()
@@ -110,7 +112,10 @@ def _connect_and_reconcile(ctx: AppContext) -> bool:
                            exc_info=True)
             return False
         ctx.executor_connected = True
-        ctx.dispatcher.reconcile(ctx.catalog, now_utc=ctx.clock())
+        ctx.reconciled = False
+    if not ctx.reconciled:
+        ctx.dispatcher.reconcile(ctx.catalog, now_utc=ctx.clock())   # raises: retried next pass
+        ctx.reconciled = True
         logger.info("connected to the executor and reconciled the job catalog")
     return True
 
@@ -138,9 +143,9 @@ def reconcile_tick(ctx: AppContext, stale_after: timedelta) -> None:
 
 async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:
     while True:
-        await asyncio.sleep(interval_s)
         try:
             await asyncio.to_thread(reconcile_tick, ctx, stale_after)
         except Exception:
-            logger.exception("reconciler pass failed; retrying in %.0f s", interval_s)
+            logger.exception("reconciler pass failed; retrying in %.1f s", interval_s)
+        await asyncio.sleep(interval_s)
 

@@ -24,7 +24,8 @@ class AppContext:
     dispatcher: JobDispatcher
     metrics: ApiMetrics
     clock: Callable[[], datetime]        # aware UTC "now"; read here, passed down as now_utc
-    executor_connected: bool = False
+    executor_connected: bool = False     # the dispatcher connected to Ray
+    reconciled: bool = False             # the full reconcile ran since connecting
     _invoices: Any = field(default=None, repr=False)
 
     def invoices(self) -> Any:
