@@ -170,6 +170,13 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
         catalog.mark_failed(job_id, str(exc), exc.error_type, clock())
         log.warning("job %s failed: %s", job_id, exc)
         raise _error_class(exc.error_type)(str(exc)) from None
+    except KeyboardInterrupt:             # Ctrl-C on `m2c ... --wait`: a cancel
+        _stop(inflight, pool if own_pool else None)
+        try:
+            catalog.mark_cancelled(job_id, clock())
+        except M2CError:
+            log.exception("could not record the cancel of job %s", job_id)
+        raise
     except BaseException as exc:
         _stop(inflight, pool if own_pool else None)
         message = str(exc) or type(exc).__name__
