@@ -77,6 +77,7 @@ def read_csv_columns(data: bytes, name: str, required: Sequence[str],
     text_head = data[:4096].lstrip(b"\xef\xbb\xbf")
     if not text_head.strip():
         raise ValidationError("the file is empty", file=name, line=1)
+    data = data.rstrip(b"\r\n \t") + b"\n"      # blank lines at the end are harmless
     fast = b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data
     if fast:
         try:

@@ -1,0 +1,89 @@
+"""Atomic publish of a set of objects under one prefix (settlement outputs, runs).
+
+Protocol (engineering notes §3.5)::
+
+    <prefix>/<part>            1. every part (immutable; a retry rewrites the same bytes)
+    <prefix>/manifest.json     2. the manifest: caller's fields + "parts": {name: {sha256, size}}
+    <prefix>/_COMMITTED        3. CREATE-ONLY marker holding the manifest's SHA-256
+
+The marker is the commit point: ``put_if_absent`` lets exactly one writer commit a
+prefix. Readers trust only committed manifests (:func:`read_committed` checks the
+marker against the manifest bytes) and never list prefixes. A writer that loses the
+race returns False; its parts and manifest may have overwritten the winner's
+uncommitted-looking copies only if it raced before the commit -- so callers
+publishing from several attempts should use one prefix per attempt
+(``runs/<job>/attempt-<n>/``), as the layout in docs/architecture.md does.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from engine.errors import StorageError
+
+from .objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+COMMITTED = "_COMMITTED"
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix.rstrip('/')}/{name}"
+
+
+def publish(store: ObjectStore, prefix: str, parts: dict[str, bytes], manifest: dict) -> bool:
+    """Write ``parts``, then ``manifest.json``, then the ``_COMMITTED`` marker.
+
+    Returns True if this call committed the prefix, False if it was already committed
+    (by another writer or an earlier attempt). ``manifest`` must be JSON-serialisable;
+    its ``parts`` entry is filled in here.
+    """
+    for reserved in (MANIFEST, COMMITTED):
+        if reserved in parts:
+            raise StorageError(f"part name {reserved!r} is reserved")
+    if store.exists(_key(prefix, COMMITTED)):
+        return False
+    for name, data in sorted(parts.items()):
+        store.put(_key(prefix, name), data)
+    doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
+                                        "size": len(data)}
+                                 for name, data in sorted(parts.items())}}
+    body = json.dumps(doc, sort_keys=True, indent=1).encode()
+    if store.exists(_key(prefix, COMMITTED)):
+        return False
+    store.put(_key(prefix, MANIFEST), body)
+    won = store.put_if_absent(_key(prefix, COMMITTED), hashlib.sha256(body).hexdigest().encode())
+    log.info("publish %s: %s", prefix, "committed" if won else "already committed")
+    return won
+
+
+def read_committed(store: ObjectStore, prefix: str) -> dict | None:
+    """The committed manifest of ``prefix``, or None if it is not committed.
+
+    Raises ``StorageError`` if the marker does not match the manifest (a manifest
+    overwritten after the commit): committed data is never silently replaced.
+    """
+    marker = store.get_or_none(_key(prefix, COMMITTED))
+    if marker is None:
+        return None
+    body = store.get(_key(prefix, MANIFEST))
+    if hashlib.sha256(body).hexdigest() != marker.decode().strip():
+        raise StorageError(f"{prefix}: manifest.json does not match its _COMMITTED marker")
+    return json.loads(body)
+
+
+def verify_part(store: ObjectStore, prefix: str, manifest: dict, name: str) -> bytes:
+    """Read one part of a committed manifest, checking its SHA-256 and size."""
+    entry = manifest["parts"].get(name)
+    if entry is None:
+        raise StorageError(f"{prefix}: no part {name!r} in the manifest")
+    data = store.get(_key(prefix, name))
+    if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise StorageError(f"{prefix}/{name}: content does not match the manifest")
+    return data
+
+
+__all__ = ["publish", "read_committed", "verify_part", "MANIFEST", "COMMITTED"]
