@@ -53,7 +53,8 @@ def report(result: VeeResult, period: str | None = None) -> dict:
     }
 
 
-def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+def text_table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Lines of a plain-text table; columns whose index is in ``right`` are right-aligned."""
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
               for i in range(len(header))]
     def line(cells: list[str]) -> str:
@@ -77,7 +78,7 @@ def format_report(doc: dict, max_findings: int = 50) -> str:
     v = doc["vee"]
     rows.append(["(site)", "", "", str(v["intervals_expected"]), str(v["actual"]),
                  str(v["estimated"]), str(v["missing"]), "", ""])
-    out += _table(["channel", "kind", "min", "expected", "actual", "estimated", "missing",
+    out += text_table(["channel", "kind", "min", "expected", "actual", "estimated", "missing",
                    "MWh", "methods"], rows, {2, 3, 4, 5, 6, 7})
     out.append("")
     findings = doc["findings"]
@@ -88,10 +89,10 @@ def format_report(doc: dict, max_findings: int = 50) -> str:
     out.append(f"findings: {len(findings)} ({by})")
     frows = [[f["severity"], f["check"], f["channel"] or "-", f["start_utc"], f["end_utc"],
               f["detail"]] for f in findings[:max_findings]]
-    out += _table(["severity", "check", "channel", "start_utc", "end_utc", "detail"], frows, set())
+    out += text_table(["severity", "check", "channel", "start_utc", "end_utc", "detail"], frows, set())
     if len(findings) > max_findings:
         out.append(f"... {len(findings) - max_findings} more (use --format json)")
     return "\n".join(out)
 
 
-__all__ = ["report", "format_report"]
+__all__ = ["report", "format_report", "text_table"]

@@ -1,0 +1,75 @@
+"""`m2c demo` and `m2c vee` end to end through real storage (local folder and S3 server)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.cli.main import main
+
+
+@pytest.fixture
+def m2c_env(storage_config, tmp_path, monkeypatch):
+    """Point the CLI's settings at a fresh home and the parametrised storage backend."""
+    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
+    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
+                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
+                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
+        if value:
+            monkeypatch.setenv(var, value)
+        else:
+            monkeypatch.delenv(var, raising=False)
+    return tmp_path / "home"
+
+
+DEMO = ["demo", "--sites", "2", "--months", "1", "--minutes", "15", "--format", "json"]
+
+
+def run_json(capsys, argv) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.timeout(240)
+def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
+    first = run_json(capsys, DEMO)
+    assert first["build"]["sites"] == ["TX-DC1", "TX-DC2"]
+    assert (m2c_env / "demo" / "meter" / "TX-DC1_2026-10.csv").is_file()
+    assert first["sites"]["status"] == "saved"
+    ingest = first["ingest"]
+    assert ingest["meter"]["rows_new"] == first["build"]["meter_rows"]
+    assert ingest["meter_resend"]["rows_unchanged"] == 1          # the duplicate row
+    assert ingest["prices"]["rows_new"] > 0 and ingest["index"]["rows_new"] > 0
+    vee = first["vee"]
+    # TX-DC1 carries the injected problems: 30 min (2 x 15 min) LIN, 3 h (12) LIKEDAY, a spike
+    assert vee["TX-DC1"]["estimated"] == 2 + 12 and vee["TX-DC1"]["missing"] == 0
+    assert vee["TX-DC1"]["findings_by_check"] == {"gap": 2, "spike": 1}
+    assert vee["TX-DC2"]["estimated"] == 0 and vee["TX-DC2"]["findings_by_check"] == {}
+    assert vee["TX-DC2"]["intervals_expected"] == 7 * 31 * 96
+
+    again = run_json(capsys, DEMO)
+    assert again["sites"]["status"] == "unchanged"
+    for table in ("meter", "meter_resend", "prices", "index"):
+        assert again["ingest"][table]["rows_new"] == 0
+        assert again["ingest"][table]["status"].startswith("already ingested")
+        assert again["ingest"][table]["version"] == ingest[table]["version"]
+    assert again["vee"] == vee
+
+    doc = run_json(capsys, ["vee", "TX-DC1", "--period", "2026-10", "--format", "json"])
+    assert doc["vee"] == {k: vee["TX-DC1"][k] for k in
+                          ("intervals_expected", "actual", "estimated", "missing")}
+    assert doc["channels"]["pv1"]["methods"] == {"ACT": 2964, "LIKEDAY": 12}
+    gaps = [f for f in doc["findings"] if f["check"] == "gap"]
+    assert [(g["channel"], g["start_utc"]) for g in gaps] == [
+        ("dc", "2026-10-10T19:00:00Z"), ("pv1", "2026-10-17T15:00:00Z")]
+
+    assert main(["vee", "TX-DC1", "--period", "2026-10"]) == 0
+    text = capsys.readouterr().out
+    assert "VEE TX-DC1 2026-10" in text and "LIKEDAY 12" in text
+
+
+def test_vee_command_input_errors_exit_2(m2c_env, capsys):
+    assert main(["vee", "NOPE", "--period", "2026-10"]) == 2
+    assert "unknown site 'NOPE'" in capsys.readouterr().err
+    assert main(["demo", "--sites", "0"]) == 2
