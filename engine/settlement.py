@@ -330,14 +330,13 @@ def fraction_to_cents(amount_picousd: Fraction) -> int:
     return cents if a >= 0 else -cents
 
 
-def _rate_str(micro: int) -> str:
-    d = Decimal(micro).scaleb(-6)
-    s = format(d.normalize(), "f") if d != 0 else "0"
-    if "." not in s:
-        s += ".00"
-    elif len(s.split(".")[1]) < 2:
-        s += "0"
-    return s
+def _rate_str(rate: Fraction | int, *, micro: bool = False) -> str:
+    """A rate as a decimal string: exact up to 6 places (else rounded to 6), at least 2 places."""
+    f = Fraction(rate, 10**6) if micro else Fraction(rate)
+    s = frac_str(f, 6)
+    whole, _, frac = s.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"
 
 
 def _mwh(wh: int | Fraction) -> Decimal:
@@ -377,9 +376,9 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
     for ls in partial.lines:
         lid = ls.line_id if len(multi[ls.line_id]) == 1 else f"{ls.line_id}@v{ls.contract_version}"
         if ls.rate_min == ls.rate_max:
-            rate = _rate_str(ls.rate_min)
+            rate = _rate_str(ls.rate_min, micro=True)
         elif ls.quantity_wh:
-            rate = frac_str(Fraction(ls.amount_picousd, ls.quantity_wh * 10**6), 6)
+            rate = _rate_str(Fraction(ls.amount_picousd, ls.quantity_wh * 10**6))
         else:
             rate = "0.00"
         lines.append(Line(lid, ls.charge, ls.description, _mwh(ls.quantity_wh), "MWh", rate, "USD/MWh",
@@ -391,7 +390,7 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
                 qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
                        else Decimal(frac_str(pl.quantity, 6)))
                 lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
-                                  frac_str(pl.rate, 6), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
+                                  _rate_str(pl.rate), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
                                   None, (cv_end.version,), pl.amount_picousd, 0))
     order = {t.id: i for i, t in enumerate(cv_end.terms)}
 
