@@ -60,11 +60,11 @@ class RayDispatcher:
 
     def cancel(self, job_id: str) -> None:
         from cluster import job_runner
-        job_runner.cancel(job_id)
+        job_runner.cancel(job_id, namespace=self.cluster_config.namespace)
 
     def is_running(self, job_id: str) -> bool:
         from cluster import job_runner
-        return bool(job_runner.is_running(job_id))
+        return bool(job_runner.is_running(job_id, namespace=self.cluster_config.namespace))
 
     def reconcile(self, catalog: Any, *, now_utc: datetime) -> None:
         from cluster import job_runner

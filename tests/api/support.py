@@ -76,3 +76,66 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``m2c serve`` in a child process (a real API process: killable, restartable).
+
+    ``env`` carries the settings (M2C_HOME, M2C_STORAGE, M2C_DB, RAY_ADDRESS ...); the
+    child joins the Ray cluster at RAY_ADDRESS.
+    """
+
+    def __init__(self, env: dict[str, str], *, log_path, reconcile_interval_s: float = 0.5,
+                 stale_after_s: float = 1.0):
+        import os
+        import sys
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "api.cli.main", "serve", "--port", str(self.port),
+                     "--reconcile-interval-s", str(reconcile_interval_s),
+                     "--stale-after-s", str(stale_after_s)]
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.proc = None
+
+    def __enter__(self) -> "ServerProcess":
+        import subprocess
+        import httpx
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"m2c serve exited with {self.proc.returncode}; "
+                                   f"see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"m2c serve not ready within 90 s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no shutdown hooks."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:
+                self.kill()
+        self._log.close()
