@@ -1,0 +1,99 @@
+"""``m2c sites load FILE.yaml`` and ``m2c sites list``: the site registry.
+
+``load`` validates the YAML document (``engine.sites.parse_sites``: errors name the
+file and field path) and merges it into the stored registry as a new version:
+a site whose ``site_id`` is new is ADDED; a site whose ``site_id`` exists is
+REPLACED whole (timezone, market and the full channel set); sites not in the file
+are kept. Loading a file identical to the registry writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from engine.errors import InputError, ValidationError
+from engine.sites import Site, parse_sites, sites_to_doc
+
+from ..settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("sites", help="site registry: load a YAML file, list sites")
+    sub = p.add_subparsers(dest="sites_command", required=True)
+    load = sub.add_parser("load", help="add or replace sites from a YAML registry file")
+    load.add_argument("file", type=Path, metavar="FILE.yaml")
+    load.add_argument("--format", choices=["text", "json"], default="text")
+    load.set_defaults(handler=load_command)
+    ls = sub.add_parser("list", help="list the registered sites")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    ls.set_defaults(handler=list_command)
+
+
+def read_sites_yaml(path: Path) -> dict[str, Site]:
+    """Parse and validate a registry YAML file; YAML syntax errors name the line."""
+    import yaml
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                              file=str(path), line=mark.line + 1 if mark else None) from None
+    return parse_sites(doc, str(path))
+
+
+def load_command(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.objectstore import ObjectStore
+    from storage.sites import load_sites, merge_sites, registry_versions
+
+    incoming = read_sites_yaml(args.file)
+    store = ObjectStore.from_config(settings.storage_config())
+    current = load_sites(store)
+    if current and all(current.get(sid) == site for sid, site in incoming.items()):
+        versions = registry_versions(store)
+        doc = {"status": "unchanged", "version": versions[-1], "added": [], "replaced": []}
+    else:
+        version, added, replaced = merge_sites(store, incoming)
+        doc = {"status": "saved", "version": version, "added": added, "replaced": replaced}
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+    elif doc["status"] == "unchanged":
+        print(f"site registry unchanged (version {doc['version']}): every site in "
+              f"{args.file.name} is already registered as given")
+    else:
+        print(f"site registry version {doc['version']} saved from {args.file.name}")
+        print(f"  added ({len(doc['added'])}): {', '.join(doc['added']) or '-'}")
+        print(f"  replaced ({len(doc['replaced'])}): {', '.join(doc['replaced']) or '-'}"
+              "  (a site in the file replaces the stored site with the same id, channels included)")
+    return 0
+
+
+def list_command(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.objectstore import ObjectStore
+    from storage.sites import load_sites, registry_versions
+
+    store = ObjectStore.from_config(settings.storage_config())
+    sites = load_sites(store)
+    versions = registry_versions(store)
+    if args.format == "json":
+        print(json.dumps({"version": versions[-1] if versions else None,
+                          **sites_to_doc(sites)}, indent=2))
+        return 0
+    if not sites:
+        print("no sites registered (load a registry with `m2c sites load FILE.yaml`)")
+        return 0
+    rows = [("SITE", "TIMEZONE", "MARKET", "CHANNELS")]
+    for sid in sorted(sites):
+        s = sites[sid]
+        market = f"{s.iso}/{s.node}" if s.iso or s.node else "-"
+        chans = ", ".join(f"{c.name}:{c.kind}" for c in sorted(s.channels.values(), key=lambda c: c.name))
+        rows.append((sid, s.timezone, market, chans))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+    print(f"({len(sites)} site(s), registry version {versions[-1]})")
+    return 0
