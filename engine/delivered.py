@@ -13,8 +13,9 @@ the contract's ``delivered`` definition, per interval, exactly in int64::
     delivered = min(delivered, sum(cap_at))          (if cap_at is given)
 
 Quality of an interval for the site (used in VEE counts and the detail table) is
-the worst of the referenced channels: ``M`` (missing) > ``E`` (estimated,
-substituted or final substitute) > ``A`` (actual).
+the worst of the referenced channels: ``N`` (missing) > ``E`` (estimated,
+substituted or final substitute) > ``A`` (actual). VEE counts are therefore per
+site interval over the channels the contract reads (not per channel).
 """
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class SiteIntervals:
     grid_us: np.ndarray
     minutes: int
     energy: dict[str, np.ndarray]            # channel -> int64 Wh on the grid
-    quality: dict[str, np.ndarray]           # channel -> 0 actual, 1 estimated, 2 missing
+    quality: dict[str, np.ndarray]           # channel -> 0 actual (A), 1 estimated (E/S/F), 2 missing (N)
     _cache: dict = field(default_factory=dict)
 
     @classmethod
@@ -130,14 +131,14 @@ class SiteIntervals:
         return self._cache[key]
 
     def quality_of(self, refs: Iterable[str]) -> np.ndarray:
-        """Worst quality code over the referenced channels (0 A, 1 E, 2 M)."""
+        """Worst quality code over the referenced channels (0 A, 1 E, 2 N)."""
         q = np.zeros(self.grid_us.size, dtype=np.int8)
         for n in resolve_refs(refs, self.site):
             q = np.maximum(q, self.quality[n])
         return q
 
 
-QUALITY_LETTERS = np.array(["A", "E", "M"])
+QUALITY_LETTERS = np.array(["A", "E", "N"])   # site quality code -> letter (VEE codes)
 
 
 def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),

@@ -264,11 +264,9 @@ def combine(partials: list[SitePartial]) -> SitePartial:
     for p in partials:
         if (p.contract_id, p.period) != (cid, period):
             raise ValueError(f"combine: {p.contract_id} {p.period} mixed with {cid} {period}")
+    # The same site may appear in several partials (day windows); the intervals must
+    # be disjoint, which the detail-key check below enforces.
     sites = tuple(sorted({s for p in partials for s in p.site_ids}))
-    if sum(len(p.site_ids) for p in partials) != len(sites):
-        # the same site in two partials is fine only for disjoint intervals (e.g. days);
-        # the detail keys below would collide otherwise
-        pass
     sums: dict[tuple[str, int], LineSum] = {}
     dets: dict[str, int] = {}
     vee = {k: 0 for k in _VEE_KEYS}

@@ -1,6 +1,6 @@
 """What every term kind shares: the module protocol, parameter parsing, rate rules.
 
-A term kind is a module in ``engine/terms/`` exposing the same four names:
+A term kind is a module in ``engine/terms/`` exposing the same names:
 
 ``KIND``
     the ``kind`` string of the contract document.
@@ -8,8 +8,14 @@ A term kind is a module in ``engine/terms/`` exposing the same four names:
     a frozen dataclass of exact parameters (``Fraction`` for decimals). Raises
     ``FieldError(path, message)``; ``engine.contract`` turns it into a
     ``ContractError`` naming the contract, version and field path.
-``refs(params) -> tuple[str, ...]``
-    channel references (name or ``kind:<kind>``) the term reads, for validation.
+``refs(params) -> list[tuple[field, ref]]``
+    channel references (name or ``kind:<kind>``) the term reads, with the field
+    that holds each, for ``validate_contract_sites``.
+``check(term, cv, where) -> list[tuple[path, message]]``
+    cross-field checks needing the whole contract (pricing hub, price_term).
+``needs(term, cv, site) -> list[tuple]``
+    market data read: ``("price", (iso, node, market_run))`` or
+    ``("index", name, frequency, carry_forward_days)``.
 ``interval(term, ctx: IntervalContext) -> IntervalOutput``
     the *map* side: per-interval lines (exact int64 quantity, rate, amount) and
     additive integer determinants for period-level terms. Runs per site and per
