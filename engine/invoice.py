@@ -7,6 +7,7 @@ Shape (``../shared/spec/interfaces.md``, extended with ``parties``, ``sites``,
      "period": "2026-10", "timezone": "America/Chicago", "version": 1, "status": "draft",
      "currency": "USD", "total_usd": "1234567.89",
      "parties": {"seller": "...", "buyer": "..."}, "sites": ["TX-DC1"],
+     "delivered_mwh": "193439.994048",     # the contract's delivered energy (min_delivery lookback)
      "lines": [{"line_id": "energy_fixed:on_peak", "charge": "energy_fixed",
                 "description": "...", "quantity": "12345.678000", "quantity_unit": "MWh",
                 "rate": "64.0625", "rate_unit": "USD/MWh", "amount_usd": "790888.06",
@@ -31,6 +32,7 @@ from typing import Any
 from .contract import ContractVersion
 from .money import cents_to_str
 from .settlement import SettlementResult
+from .units import wh_to_mwh_str
 
 INVOICE_STATUSES = ("draft", "approved", "superseded")
 
@@ -66,6 +68,7 @@ def build_invoice(result: SettlementResult, *, contract: ContractVersion, contra
         "total_usd": cents_to_str(result.total_cents),
         "parties": {"seller": contract.parties.seller, "buyer": contract.parties.buyer},
         "sites": list(result.site_ids),
+        "delivered_mwh": wh_to_mwh_str(result.delivered_wh),
         "lines": lines,
         "adjusts": adjusts,
         "lineage": lin,

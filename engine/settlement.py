@@ -342,8 +342,16 @@ def _mwh(wh: int | Fraction) -> Decimal:
     return Decimal(round(Fraction(wh))).scaleb(-6).quantize(Decimal("0.000001"))
 
 
-def lookback_periods(cv: ContractVersion, period: str) -> list[str]:
-    """Earlier months whose delivered energy ``finalize`` needs for ``period`` (min_delivery)."""
+def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -> list[str]:
+    """Earlier months whose delivered energy ``finalize`` needs for ``period`` (min_delivery).
+
+    ``cv`` is the version in force at the end of ``period`` (or the list of versions,
+    from which that one is chosen). The caller passes ``lookback={month:
+    delivered_wh}`` to ``finalize``, taking each month's ``SettlementResult.delivered_wh``
+    (also in the invoice as ``delivered_mwh``) from its latest settlement.
+    """
+    if isinstance(cv, (list, tuple)):
+        cv = version_at_period_end(list(cv), period)
     months: set[str] = set()
     for t in cv.terms:
         if t.kind == "min_delivery":

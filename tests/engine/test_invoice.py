@@ -47,6 +47,7 @@ def test_spec_shape_and_decimal_strings():
     assert doc["total_usd"] == "58842.55"
     assert doc["lineage"] == {**LINEAGE, "contract_sha256": contract_sha256(DOC)}
     assert doc["vee"] == {"intervals_expected": 744, "actual": 744, "estimated": 0, "missing": 0}
+    assert doc["delivered_mwh"] == "918.517848"          # 744 h x 1.234567 MWh
     assert doc["parties"] == {"seller": "Lone Star <Onsite> & Co", "buyer": "Prairie \"Compute\""}
 
 

@@ -56,6 +56,7 @@ def test_version_1_month_with_capacity_and_export_share():
 def test_version_2_month_adds_vppa_and_min_delivery_closes_in_december():
     assert lookback_periods(V2, "2027-11") == []
     assert lookback_periods(V2, "2027-12") == [f"2027-{m:02d}" for m in range(1, 12)]
+    assert lookback_periods([V1, V2], "2027-12") == lookback_periods(V2, "2027-12")
     lb = {f"2027-{m:02d}": 80_000 * MWH for m in range(1, 12)}
     r = settle([V1, V2], "2027-12", lookback=lb)
     assert r.contract_versions == (2,)
