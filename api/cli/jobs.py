@@ -1,0 +1,242 @@
+"""``m2c jobs list | show ID | wait ID | cancel ID``: job tracking.
+
+Reads the job catalog (``M2C_DB``) directly, or a remote API with ``m2c --api URL``;
+both print the same job document (the API's public job model) with ``--format json``.
+No Ray connection is needed: a cancel is recorded in the catalog and the job's runner,
+which polls it, stops the job within about a second.
+
+``wait`` exits 0 when the job succeeded and 1 when it failed or was cancelled; on a
+terminal it shows a progress line on stderr, updated in place.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, TextIO
+
+from engine.errors import JobError
+
+from ..settings import Settings
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+BAR_WIDTH = 30
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("jobs", help="track jobs: list, show, wait, cancel",
+                              description="Job tracking (settlement, rebill, audit jobs).")
+    sub = p.add_subparsers(dest="jobs_command", required=True)
+
+    ls = sub.add_parser("list", help="jobs, newest first")
+    ls.add_argument("--kind", help="only this kind (settlement, rebill, meter_totals)")
+    ls.add_argument("--state", choices=["queued", "running", "cancelling", "succeeded", "failed",
+                                        "cancelled"], help="only jobs in this state")
+    ls.add_argument("--limit", type=int, default=20, help="page size (default 20, at most 500)")
+    ls.add_argument("--cursor", help="next_cursor of the previous page")
+    _format(ls)
+    ls.set_defaults(handler=cmd_list)
+
+    show = sub.add_parser("show", help="one job: state, progress, error, result")
+    show.add_argument("job_id", metavar="ID")
+    _format(show)
+    show.set_defaults(handler=cmd_show)
+
+    wait = sub.add_parser("wait", help="wait for a job to end; exit 0 if it succeeded, else 1")
+    wait.add_argument("job_id", metavar="ID")
+    wait.add_argument("--timeout", type=float, default=None, metavar="S",
+                      help="give up after S seconds (exit 1; the job keeps running)")
+    wait.add_argument("--poll", type=float, default=0.5, metavar="S", help="poll interval (0.5)")
+    _format(wait)
+    wait.set_defaults(handler=cmd_wait)
+
+    cancel = sub.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", metavar="ID")
+    _format(cancel)
+    cancel.set_defaults(handler=cmd_cancel)
+
+
+def _format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="table for people (default), json for programs (one document on stdout)")
+
+
+# -- one interface over the catalog and the HTTP API -----------------------------------------
+
+class _Source:
+    """Job documents (the API's public job model) from the catalog or a remote API."""
+
+    def __init__(self, settings: Settings):
+        self.client = None
+        self.catalog = None
+        if settings.api_url:
+            from ..client import ApiClient
+            self.client = ApiClient(settings.api_url, settings.api_key)
+        else:
+            from jobs.catalog import JobCatalog
+            self.catalog = JobCatalog(settings.db_url)
+            self.catalog.init_schema()
+
+    @staticmethod
+    def _doc(record: Any) -> dict:
+        from ..models import JobPublic
+        return JobPublic.from_record(record).model_dump(mode="json")
+
+    def get(self, job_id: str) -> dict:
+        if self.client:
+            return self.client.get_job(job_id)
+        return self._doc(self.catalog.get(job_id))
+
+    def list(self, kind: str | None, state: str | None, limit: int,
+             cursor: str | None) -> tuple[list[dict], str | None]:
+        if self.client:
+            page = self.client.list_jobs(kind=kind, state=state, limit=limit, cursor=cursor)
+            return page["data"], page.get("next_cursor")
+        records, next_cursor = self.catalog.list(kind=kind, state=state, limit=limit, cursor=cursor)
+        return [self._doc(r) for r in records], next_cursor
+
+    def cancel(self, job_id: str) -> dict:
+        if self.client:
+            return self.client.cancel_job(job_id)
+        return self._doc(self.catalog.request_cancel(job_id, datetime.now(timezone.utc)))
+
+    def close(self) -> None:
+        if self.client:
+            self.client.close()
+
+
+def _with_source(settings: Settings, fn: Callable[[_Source], int]) -> int:
+    source = _Source(settings)
+    try:
+        return fn(source)
+    finally:
+        source.close()
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def _progress_text(job: dict) -> str:
+    p = job.get("progress") or {}
+    return f"{p.get('done', 0)}/{p.get('total', 0)}" if p.get("total") else "-"
+
+
+def _error_text(job: dict) -> str:
+    err = job.get("error")
+    if not err:
+        return ""
+    return f"{err.get('type')}: {err.get('message')}" if isinstance(err, dict) else str(err)
+
+
+def _table(jobs: list[dict]) -> str:
+    rows = [("ID", "KIND", "STATE", "PROGRESS", "ATTEMPT", "CREATED (UTC)", "ERROR")]
+    for j in jobs:
+        error = _error_text(j)
+        rows.append((j["id"], j["kind"], j["state"], _progress_text(j), str(j.get("attempt", "")),
+                     str(j["created_at"]).replace("T", " ")[:19],
+                     error if len(error) <= 60 else error[:57] + "..."))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _details(job: dict) -> str:
+    lines = [f"job       {job['id']}", f"kind      {job['kind']}", f"state     {job['state']}",
+             f"progress  {_progress_text(job)} partitions", f"attempt   {job.get('attempt')}",
+             f"created   {job.get('created_at')}", f"started   {job.get('started_at') or '-'}",
+             f"finished  {job.get('finished_at') or '-'}",
+             f"spec      {json.dumps(job.get('spec'), sort_keys=True)}"]
+    if job.get("error"):
+        lines.append(f"error     {_error_text(job)}")
+    if job.get("result") is not None:
+        lines.append(f"result    {json.dumps(job['result'], sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def _print(args: argparse.Namespace, doc: Any, text: str) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.format == "json" else text)
+
+
+class ProgressLine:
+    """One stderr line redrawn in place: ``[#####.....] 12/40  running  0:12``. No-op
+    unless ``stream`` is a terminal, so pipes and logs stay clean."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self.started = time.monotonic()
+        self._width = 0
+
+    def update(self, job: dict) -> None:
+        if not self.enabled:
+            return
+        p = job.get("progress") or {}
+        done, total = int(p.get("done") or 0), int(p.get("total") or 0)
+        filled = int(BAR_WIDTH * done / total) if total else 0
+        elapsed = int(time.monotonic() - self.started)
+        line = (f"{job['id']}  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
+                f"{done}/{total or '?'}  {job['state']}  {elapsed // 60}:{elapsed % 60:02d}")
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def close(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    def run(src: _Source) -> int:
+        jobs, next_cursor = src.list(args.kind, args.state, args.limit, args.cursor)
+        text = _table(jobs) if jobs else "no jobs"
+        if next_cursor:
+            text += f"\n(more: --cursor {next_cursor})"
+        _print(args, {"data": jobs, "next_cursor": next_cursor}, text)
+        return 0
+    return _with_source(settings, run)
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    def run(src: _Source) -> int:
+        job = src.get(args.job_id)
+        _print(args, job, _details(job))
+        return 0
+    return _with_source(settings, run)
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    def run(src: _Source) -> int:
+        job = src.cancel(args.job_id)
+        _print(args, job, f"{job['id']}: {job['state']}")
+        return 0
+    return _with_source(settings, run)
+
+
+def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
+    def run(src: _Source) -> int:
+        bar = ProgressLine()
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        try:
+            while True:
+                job = src.get(args.job_id)
+                bar.update(job)
+                if job["state"] in TERMINAL:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise JobError(f"job {args.job_id} is still {job['state']} after "
+                                   f"{args.timeout:g} s (it keeps running)")
+                time.sleep(args.poll)
+        finally:
+            bar.close()
+        summary = f"{job['id']}: {job['state']}"
+        if job.get("error"):
+            summary += f": {_error_text(job)}"
+        if args.format == "json":
+            _print(args, job, summary)
+        else:
+            print(summary if job["state"] != "succeeded" else _details(job))
+        return 0 if job["state"] == "succeeded" else 1
+    return _with_source(settings, run)
