@@ -186,4 +186,4 @@ def parse_job_spec(obj: Mapping[str, Any] | BaseModel) -> BaseModel:
 def _register_builtin() -> None:
     """Import the built-in kinds (each module registers itself). Lazy, because those
     modules import this one."""
-    from . import meter_totals, probe  # noqa: F401
+    from . import meter_totals, probe, settle  # noqa: F401

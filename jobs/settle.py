@@ -1,0 +1,219 @@
+"""``settlement``: month-end settlement of every contract active in a billing period.
+
+Plan (pure apart from inventory reads): for each contract active in the period and
+not already approved, one item per (contract, site, month): the billing month, plus
+the earlier months a ``min_delivery`` term needs when this period closes its
+guarantee period. Items are keyed ``<contract>|<site>|<month>`` and grouped
+``partition_size`` at a time. Every item carries the pinned inputs (data versions
+and the contract-version cap) resolved once at planning, so all workers read one
+consistent snapshot even while new data lands.
+
+Map (on a warm worker): ``jobs.settle_inputs.site_partial`` per item; the interval
+detail is written next to the partition's result; the result is the partial's exact
+integer sums (small JSON).
+
+Reduce (in the job runner): per contract, in sorted key order: ``combine`` the
+partials (order-free), ``finalize`` (period-level terms, one rounding per line),
+build the invoice document and publish it atomically as the next version, unless it
+is identical to the latest version (then nothing new is written).
+"""
+from __future__ import annotations
+
+import io
+import logging
+from importlib import metadata
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.contract import active_in_period, versions_in_force
+from engine.errors import InputError
+from engine.invoice import build_invoice, canonical_json, render_html
+from engine.settlement import SettlementResult, combine, finalize, lookback_periods
+from engine.timebase import local_month_bounds_us
+from storage.contracts import ContractStore, StoredContract
+from storage.invoices import InvoiceParts, InvoiceStore
+
+from .planning import group_partitions, partition_key
+from .settle_inputs import (DataVersions, partial_from_dict, partial_to_dict, require_contract,
+                            require_data, site_partial)
+from .specs import SettlementSpec
+from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key, register
+
+logger = logging.getLogger(__name__)
+
+
+def code_version() -> str:
+    try:
+        return f"meter2cash {metadata.version('meter2cash')}"
+    except metadata.PackageNotFoundError:       # running from a source tree
+        return "meter2cash (source)"
+
+
+def contract_sites(stored: list[StoredContract], period: str) -> list[str]:
+    versions = [s.version for s in stored]
+    b0, b1 = local_month_bounds_us(period, versions[-1].timezone)
+    return sorted({sid for cv, _, _ in versions_in_force(versions, b0, b1) for sid in cv.sites})
+
+
+def contract_items(stored: list[StoredContract], period: str, data: DataVersions) -> list[tuple[str, dict]]:
+    """(key, params) of every site-month one contract's settlement of ``period`` reads."""
+    cid = stored[-1].version.contract_id
+    cap = stored[-1].version.version
+    months = sorted({period, *lookback_periods(stored[-1].version, period)})
+    return [(partition_key(cid, site, month),
+             {"contract_id": cid, "contract_cap": cap, "site_id": site, "period": month,
+              "billing_period": period, "data": data.to_dict()})
+            for site in contract_sites(stored, period) for month in months]
+
+
+def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
+    data = DataVersions.resolve(ctx.tables, ctx.store, spec.as_of)
+    require_data(data)
+    ids = spec.contracts or ContractStore(ctx.store).contract_ids()
+    invoices = InvoiceStore(ctx.store)
+    items: list[tuple[str, dict]] = []
+    for cid in ids:
+        stored = require_contract(ctx.store, cid)
+        if not active_in_period([s.version for s in stored], spec.period):
+            if spec.contracts:
+                cv = stored[-1].version
+                raise InputError(f"contract {cid} is not active in {spec.period} "
+                                 f"(term {cv.term_start} to {cv.term_end})")
+            continue
+        if invoices.latest_approved(cid, spec.period) is not None:
+            logger.info("settlement %s: %s already approved; not settled again", spec.period, cid)
+            continue
+        items += contract_items(stored, spec.period, data)
+    return group_partitions(items, ctx.partition_size)
+
+
+def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
+    out = {}
+    for item in partition.params["items"]:
+        ctx.check_cancelled()
+        p = item["params"]
+        partial = site_partial(ctx.store, ctx.tables, contract_id=p["contract_id"],
+                               contract_cap=p["contract_cap"], site_id=p["site_id"],
+                               period=p["period"], data=DataVersions.from_dict(p["data"]),
+                               cache=ctx.cache)
+        doc = {**partial_to_dict(partial), "contract_cap": p["contract_cap"], "data": p["data"]}
+        if p["period"] == p["billing_period"]:
+            key = f"{ctx.part_prefix(partition)}detail-{encode_key(item['key'])}.parquet"
+            ctx.store.put(key, _parquet(partial.detail))
+            doc["detail"] = key
+        out[item["key"]] = doc
+    return out
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _read_parquet(store: Any, key: str) -> pa.Table:
+    return pq.read_table(io.BytesIO(store.get(key)))
+
+
+def finalize_contract(store: Any, stored: list[StoredContract], period: str,
+                      items: dict[str, dict]) -> SettlementResult:
+    """Combine one contract's partial results (``item key -> partial dict``) and finalize."""
+    billing, lookback = [], {}
+    for key in sorted(items):
+        d = items[key]
+        if d["period"] == period:
+            detail = _read_parquet(store, d["detail"]) if d.get("detail") else None
+            billing.append(partial_from_dict(d, detail))
+        else:
+            lookback[d["period"]] = lookback.get(d["period"], 0) + int(d["delivered_wh"])
+    versions = [s.version for s in stored]
+    return finalize(versions, period, combine(billing), lookback=lookback or None)
+
+
+def contract_at_period_end(stored: list[StoredContract], period: str) -> StoredContract:
+    from engine.contract import version_at_period_end
+    cv = version_at_period_end([s.version for s in stored], period)
+    return next(s for s in stored if s.version.version == cv.version)
+
+
+def invoice_document(result: SettlementResult, stored: list[StoredContract], *, version: int,
+                     run_id: str, data: DataVersions, adjusts: int | None = None,
+                     extra: dict | None = None) -> dict:
+    at_end = contract_at_period_end(stored, result.period)
+    lineage = {"run_id": run_id, "data_versions": data.to_dict(), "code_version": code_version(),
+               "contract_version_cap": stored[-1].version.version}
+    doc = build_invoice(result, contract=at_end.version, contract_sha256=at_end.sha256,
+                        version=version, status="draft", lineage=lineage, adjusts=adjusts)
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def _same_invoice(a: dict, b: dict) -> bool:
+    """Equal apart from the run that produced them."""
+    def strip(d: dict) -> dict:
+        return {**d, "version": 0, "status": None, "approval": None,
+                "lineage": {**d.get("lineage", {}), "run_id": None}}
+    return strip(a) == strip(b)
+
+
+def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredContract], *,
+                    run_id: str, data: DataVersions, adjusts: int | None = None,
+                    extra: dict | None = None) -> tuple[int, bool]:
+    """Publish ``result`` as the next invoice version; (version, created).
+
+    Nothing is written when the latest version already holds the same invoice."""
+    invoices = InvoiceStore(store)
+    cid, period = result.contract_id, result.period
+    existing = invoices.versions(cid, period)
+    if existing:
+        latest, _ = invoices.get(cid, period, existing[-1])
+        candidate = invoice_document(result, stored, version=existing[-1], run_id=run_id,
+                                     data=data, adjusts=adjusts, extra=extra)
+        if _same_invoice(candidate, latest):
+            return existing[-1], False
+
+    def build(version: int) -> InvoiceParts:
+        doc = invoice_document(result, stored, version=version, run_id=run_id, data=data,
+                               adjusts=adjusts, extra=extra)
+        return InvoiceParts(canonical_json(doc), render_html(doc), result.detail)
+    return invoices.publish(cid, period, build), True
+
+
+def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> dict:
+    by_contract: dict[str, dict[str, dict]] = {}
+    for pkey in sorted(results):
+        for ikey, doc in sorted(results[pkey].items()):
+            by_contract.setdefault(doc["contract_id"], {})[ikey] = doc
+    invoices = InvoiceStore(ctx.store)
+    contracts = ContractStore(ctx.store)
+    out, data_versions = [], None
+    for cid in sorted(set(spec.contracts or contracts.contract_ids()) | set(by_contract)):
+        if cid not in by_contract:          # not active, or already approved: report the latter
+            approved = invoices.latest_approved(cid, spec.period)
+            if approved is not None:
+                out.append(_summary(invoices.get(cid, spec.period, approved)[0], "approved"))
+            continue
+        items = by_contract[cid]
+        first = items[min(items)]
+        stored = contracts.versions(cid, up_to=int(first["contract_cap"]))
+        data = DataVersions.from_dict(first["data"])
+        data_versions = data.to_dict()
+        result = finalize_contract(ctx.store, stored, spec.period, items)
+        version, created = publish_invoice(ctx.store, result, stored, run_id=ctx.job_id, data=data)
+        out.append(_summary(invoices.get(cid, spec.period, version)[0],
+                            "published" if created else "unchanged"))
+    return {"period": spec.period, "invoices": out, "data_versions": data_versions}
+
+
+def _summary(doc: dict, outcome: str) -> dict:
+    return {"contract_id": doc["contract_id"], "period": doc["period"], "version": doc["version"],
+            "total_usd": doc["total_usd"], "status": doc.get("status"), "outcome": outcome,
+            "uri": f"/v1/invoices/{doc['contract_id']}/{doc['period']}?version={doc['version']}"}
+
+
+KIND = register(JobKind(
+    name="settlement", spec_type=SettlementSpec, plan=plan, run_partition=run_partition,
+    reduce=reduce, description="month-end settlement of every contract active in a period"))

@@ -1,0 +1,165 @@
+"""Inputs of a settlement, read as of pinned versions, and the per-site map step.
+
+Everything a settlement reads is pinned when the job is planned, so a job (or a
+rebill, or the reproduction of an old invoice) sees one consistent snapshot even
+while new data lands:
+
+* ``DataVersions``: the Delta versions of the ``meter``, ``prices`` and ``index``
+  tables, and the site-registry version;
+* the contract versions up to a cap (amendments added later are not seen).
+
+``site_partial`` is the map step of one (contract, site, billing month): read the
+site's meter rows (plus a week before the month, for like-day estimation), run VEE,
+read only the market series the contract's terms need, and call
+``engine.settlement.settle_site``. Reference data (registry, contracts, price
+series) is cached in the worker's ``cache`` dict so a warm worker reads it once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from engine.calendar import nerc_holidays
+from engine.contract import ContractVersion
+from engine.errors import DataMissingError, NotFoundError, UnknownReferenceError
+from engine.pricing import IndexSeries, PriceSeries
+from engine.settlement import DETAIL_SCHEMA, LineSum, MarketData, SitePartial, required_market_data, settle_site
+from engine.sites import Site
+from engine.timebase import US_PER_DAY, local_month_bounds_us, parse_period
+from engine.vee import run_vee
+from storage.contracts import ContractStore, StoredContract
+from storage.sites import load_sites, registry_versions
+
+logger = logging.getLogger(__name__)
+
+VEE_HISTORY_DAYS = 8          # like-day estimation looks back a week (+1 day of margin)
+DATA_TABLES = ("meter", "prices", "index")
+
+
+@dataclass(frozen=True)
+class DataVersions:
+    """Pinned input versions of one settlement run (``None``: the table is empty)."""
+    meter: int | None
+    prices: int | None
+    index: int | None
+    sites: int | None
+
+    def to_dict(self) -> dict[str, int | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataVersions":
+        return cls(d.get("meter"), d.get("prices"), d.get("index"), d.get("sites"))
+
+    @classmethod
+    def resolve(cls, tables: Any, store: Any, as_of: dict[str, Any] | None = None) -> "DataVersions":
+        """Current versions, or those given in ``as_of`` (a version or an aware time per table)."""
+        as_of = as_of or {}
+        vs = {t: tables.resolve_as_of(t, as_of.get(t)) for t in DATA_TABLES}
+        reg = registry_versions(store)
+        sites = as_of.get("sites", reg[-1] if reg else None)
+        if sites is not None and sites not in reg:
+            raise UnknownReferenceError(f"site registry version {sites} does not exist "
+                                        f"(versions: {reg or 'none'})")
+        return cls(vs["meter"], vs["prices"], vs["index"], sites)
+
+
+def cached(cache: dict, key: tuple, load):
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+def load_registry(store: Any, version: int | None, cache: dict) -> dict[str, Site]:
+    return cached(cache, ("sites", version),
+                  lambda: load_sites(store, version) if version is not None else {})
+
+
+def load_contract(store: Any, contract_id: str, cap: int | None, cache: dict) -> list[StoredContract]:
+    return cached(cache, ("contract", contract_id, cap),
+                  lambda: ContractStore(store).versions(contract_id, up_to=cap))
+
+
+def read_market(tables: Any, versions: list[ContractVersion], period: str, sites: dict[str, Site],
+                data: DataVersions, cache: dict) -> MarketData:
+    """Only the price and index series the contract's terms need, as of ``data``."""
+    needs = required_market_data(versions, period, sites)
+    prices: dict[tuple[str, str, str], PriceSeries] = {}
+    for key, (lo, hi) in sorted(needs.prices.items()):
+        def load(key=key, lo=lo, hi=hi):
+            t = tables.read_prices(*key, lo, hi, as_of=data.prices)
+            return PriceSeries(_us(t.column("interval_start_utc")),
+                               t.column("interval_minutes").to_numpy().astype(np.int64),
+                               t.column("lmp_microusd_per_mwh").to_numpy())
+        prices[key] = cached(cache, ("prices", key, lo, hi, data.prices), load)
+    indices: dict[str, IndexSeries] = {}
+    for name, (d0, d1) in sorted(needs.indices.items()):
+        def load(name=name, d0=d0, d1=d1):
+            t = tables.read_index(name, d0, d1 + timedelta(days=1), as_of=data.index)
+            days = t.column("period_start").cast(pa.int32()).to_numpy().astype(np.int64)
+            return IndexSeries(days, t.column("value_micro").to_numpy())
+        indices[name] = cached(cache, ("index", name, d0, d1, data.index), load)
+    return MarketData(prices, indices)
+
+
+def _us(col: pa.ChunkedArray) -> np.ndarray:
+    return col.cast(pa.int64()).to_numpy()
+
+
+def site_partial(store: Any, tables: Any, *, contract_id: str, contract_cap: int | None,
+                 site_id: str, period: str, data: DataVersions, cache: dict) -> SitePartial:
+    """The map step of one contract x site x billing month (pure apart from reads)."""
+    stored = load_contract(store, contract_id, contract_cap, cache)
+    versions = [s.version for s in stored]
+    sites = load_registry(store, data.sites, cache)
+    if site_id not in sites:
+        raise UnknownReferenceError(f"contract {contract_id}: site {site_id!r} is not in the "
+                                    f"site registry (version {data.sites})")
+    site = sites[site_id]
+    tz = versions[-1].timezone
+    b0, b1 = local_month_bounds_us(period, tz)
+    rows = tables.read_meter(site_id, site.timezone, b0 - VEE_HISTORY_DAYS * US_PER_DAY, b1,
+                             as_of=data.meter)
+    y, _ = parse_period(period)
+    holidays = [d for yr in (y - 1, y) for d in nerc_holidays(yr)]
+    vee = run_vee(rows, site, b0, b1, holidays=holidays)
+    market = read_market(tables, versions, period, {site_id: site}, data, cache)
+    return settle_site(versions, period, site, vee.channels, market)
+
+
+# ----------------------------------------------------------------- partial <-> JSON
+def partial_to_dict(p: SitePartial) -> dict:
+    """The small, exact JSON form of a partial (detail excluded: it is stored apart)."""
+    return {"contract_id": p.contract_id, "period": p.period, "site_ids": list(p.site_ids),
+            "lines": [asdict(ls) for ls in p.lines], "determinants": dict(p.determinants),
+            "delivered_wh": p.delivered_wh, "vee": dict(p.vee)}
+
+
+def partial_from_dict(d: dict, detail: pa.Table | None = None) -> SitePartial:
+    return SitePartial(d["contract_id"], d["period"], tuple(d["site_ids"]),
+                       tuple(LineSum(**ls) for ls in d["lines"]), dict(d["determinants"]),
+                       int(d["delivered_wh"]), dict(d["vee"]),
+                       detail if detail is not None else DETAIL_SCHEMA.empty_table())
+
+
+def require_contract(store: Any, contract_id: str) -> list[StoredContract]:
+    try:
+        return ContractStore(store).versions(contract_id)
+    except NotFoundError:
+        raise UnknownReferenceError(f"unknown contract {contract_id!r}") from None
+
+
+def require_data(data: DataVersions) -> None:
+    missing = [t for t in ("meter", "sites") if getattr(data, t) is None]
+    if missing:
+        raise DataMissingError(f"nothing to settle: no {' and no '.join(missing)} data stored yet")
+
+
+def today_in(tz: str, now_us: int) -> date:
+    from engine.timebase import local_fields
+    return date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([now_us]), tz).day[0]))

@@ -1,0 +1,105 @@
+"""Contract versions in the object store: ``contracts/<contract_id>/v<N>.json``.
+
+Each version is written create-only (a version number can never be reused or
+rewritten) as canonical JSON of the validated document. Amendments are new
+versions with a later ``effective_from``; ``engine.contract.check_amendments``
+refuses overlaps before anything is written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+
+from engine.contract import ContractVersion, check_amendments, contract_sha256, parse_contract
+from engine.errors import ConflictError, ContractError, NotFoundError
+from engine.sites import Site
+
+from .objectstore import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+_VERSION_KEY = re.compile(r"^contracts/(?P<cid>[^/]+)/v(?P<v>\d+)\.json$")
+
+
+def _canonical(doc: dict) -> bytes:
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                       default=str) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class StoredContract:
+    version: ContractVersion
+    document: dict
+    sha256: str
+
+
+class ContractStore:
+    """Versioned contract documents; validation happens before any write."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def contract_ids(self) -> list[str]:
+        ids = set()
+        for key in self.store.list("contracts/"):
+            m = _VERSION_KEY.match(key)
+            if m:
+                ids.add(m["cid"])
+        return sorted(ids)
+
+    def _version_numbers(self, contract_id: str) -> list[int]:
+        nums = []
+        for key in self.store.list(f"contracts/{contract_id}/"):
+            m = _VERSION_KEY.match(key)
+            if m and m["cid"] == contract_id:
+                nums.append(int(m["v"]))
+        return sorted(nums)
+
+    def versions(self, contract_id: str, *, up_to: int | None = None) -> list[StoredContract]:
+        """All versions of a contract (optionally only those <= ``up_to``), oldest first."""
+        out = []
+        for n in self._version_numbers(contract_id):
+            if up_to is not None and n > up_to:
+                break
+            doc = json.loads(self.store.get(f"contracts/{contract_id}/v{n}.json"))
+            out.append(StoredContract(parse_contract(doc, source=f"{contract_id} v{n}"), doc,
+                                      contract_sha256(doc)))
+        if not out:
+            raise NotFoundError(f"unknown contract {contract_id!r}")
+        return out
+
+    def add(self, doc: dict, *, sites: dict[str, Site], source: str = "contract") -> tuple[StoredContract, bool]:
+        """Validate and store a contract document as its next version.
+
+        ``version`` may be omitted (the next number is assigned) or given (it must
+        be the next number). Re-adding a document identical to the latest version
+        returns that version with ``created=False``.
+        """
+        from engine.contract import validate_contract_sites
+
+        if not isinstance(doc, dict) or not doc.get("contract_id"):
+            raise ContractError(f"{source}: field 'contract_id': required")
+        cid = str(doc["contract_id"])
+        existing = self._version_numbers(cid)
+        nxt = (existing[-1] + 1) if existing else 1
+        if existing:
+            latest = json.loads(self.store.get(f"contracts/{cid}/v{existing[-1]}.json"))
+            candidate = {**doc, "version": latest["version"]}
+            if contract_sha256(candidate) == contract_sha256(latest):
+                return self.versions(cid)[-1], False
+        given = doc.get("version")
+        if given is not None and given != nxt:
+            raise ContractError(f"{source}: field 'version': contract {cid} has versions "
+                                f"{existing or 'none'}; the next version must be {nxt}, got {given}")
+        doc = {**doc, "version": nxt}
+        cv = parse_contract(doc, source=source)
+        validate_contract_sites(cv, sites)
+        previous = [s.version for s in self.versions(cid)] if existing else []
+        check_amendments([*previous, cv])
+        key = f"contracts/{cid}/v{nxt}.json"
+        if not self.store.put_if_absent(key, _canonical(doc)):
+            raise ConflictError(f"contract {cid} v{nxt} was added concurrently; retry")
+        logger.info("stored contract %s v%d", cid, nxt)
+        return StoredContract(cv, doc, contract_sha256(doc)), True

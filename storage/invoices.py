@@ -1,0 +1,159 @@
+"""Invoice versions in the object store, published atomically and never rewritten.
+
+Layout (``docs/architecture.md``)::
+
+    invoices/<contract_id>/<period>/v<N>/invoice.json    canonical JSON (engine.invoice)
+    invoices/<contract_id>/<period>/v<N>/invoice.html    readable rendering
+    invoices/<contract_id>/<period>/v<N>/detail.parquet  interval-level rows behind every line
+    invoices/<contract_id>/<period>/v<N>/manifest.json   part hashes (storage.publish)
+    invoices/<contract_id>/<period>/v<N>/_COMMITTED      create-only commit marker
+    invoices/<contract_id>/<period>/v<N>/_APPROVED       create-only approval record
+
+A version exists only once its ``_COMMITTED`` marker does; readers ignore anything
+else. The stored ``invoice.json`` is the draft as computed; approval is a separate
+create-only record, and ``get`` reports ``status: approved`` when it exists.
+Versions are numbered 1, 2, ... per contract-period; a concurrent publisher that
+loses the race for version N retries as N+1.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.errors import ConflictError, NotFoundError
+
+from .objectstore import ObjectStore
+from .publish import publish, read_committed
+
+logger = logging.getLogger(__name__)
+
+_COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P<v>\d+)/_COMMITTED$")
+
+
+@dataclass(frozen=True)
+class InvoiceParts:
+    """The bytes of one invoice version, built for a given version number."""
+    invoice_json: bytes
+    invoice_html: str
+    detail: pa.Table
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+class InvoiceStore:
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    @staticmethod
+    def _prefix(contract_id: str, period: str, version: int) -> str:
+        return f"invoices/{contract_id}/{period}/v{version}/"
+
+    def list(self, *, contract_id: str | None = None, period: str | None = None) -> list[tuple[str, str, int]]:
+        """Committed (contract_id, period, version), sorted."""
+        prefix = "invoices/"
+        if contract_id:
+            prefix += f"{contract_id}/"
+            if period:
+                prefix += f"{period}/"
+        out = []
+        for key in self.store.list(prefix):
+            m = _COMMIT_KEY.match(key)
+            if m and (period is None or m["period"] == period):
+                out.append((m["cid"], m["period"], int(m["v"])))
+        return sorted(out)
+
+    def versions(self, contract_id: str, period: str) -> list[int]:
+        return [v for _, _, v in self.list(contract_id=contract_id, period=period)]
+
+    def publish(self, contract_id: str, period: str,
+                build: Callable[[int], InvoiceParts], *, max_attempts: int = 5) -> int:
+        """Publish the next version; ``build(version)`` makes its bytes. Returns the version."""
+        for _ in range(max_attempts):
+            existing = self.versions(contract_id, period)
+            version = (existing[-1] + 1) if existing else 1
+            parts = build(version)
+            files = {"invoice.json": parts.invoice_json,
+                     "invoice.html": parts.invoice_html.encode(),
+                     "detail.parquet": table_to_parquet(parts.detail)}
+            manifest = {"contract_id": contract_id, "period": period, "version": version}
+            if publish(self.store, self._prefix(contract_id, period, version), files, manifest):
+                logger.info("published invoice %s %s v%d", contract_id, period, version)
+                return version
+            logger.info("invoice %s %s v%d taken concurrently; retrying", contract_id, period, version)
+        raise ConflictError(f"could not publish invoice {contract_id} {period}: too many concurrent writers")
+
+    def _require(self, contract_id: str, period: str, version: int | None) -> int:
+        versions = self.versions(contract_id, period)
+        if not versions:
+            raise NotFoundError(f"no invoice for contract {contract_id!r} period {period}")
+        if version is None:
+            return versions[-1]
+        if version not in versions:
+            raise NotFoundError(f"invoice {contract_id} {period} has versions {versions}; "
+                                f"no version {version}")
+        return version
+
+    def approval(self, contract_id: str, period: str, version: int) -> dict | None:
+        key = self._prefix(contract_id, period, version) + "_APPROVED"
+        try:
+            return json.loads(self.store.get(key))
+        except NotFoundError:
+            return None
+
+    def get(self, contract_id: str, period: str, version: int | None = None) -> tuple[dict, str]:
+        """(invoice document with its current status, HTML) of a committed version."""
+        v = self._require(contract_id, period, version)
+        prefix = self._prefix(contract_id, period, v)
+        if read_committed(self.store, prefix) is None:
+            raise NotFoundError(f"invoice {contract_id} {period} v{v} is not committed")
+        doc = json.loads(self.store.get(prefix + "invoice.json"))
+        html = self.store.get(prefix + "invoice.html").decode()
+        approval = self.approval(contract_id, period, v)
+        if approval is not None:
+            doc["status"] = "approved"
+            doc["approval"] = approval
+            html = html.replace('data-status="draft"', 'data-status="approved"')
+        return doc, html
+
+    def raw_json(self, contract_id: str, period: str, version: int) -> bytes:
+        """The exact stored bytes of a version (for reproducibility checks)."""
+        v = self._require(contract_id, period, version)
+        return self.store.get(self._prefix(contract_id, period, v) + "invoice.json")
+
+    def detail(self, contract_id: str, period: str, version: int | None = None) -> pa.Table:
+        v = self._require(contract_id, period, version)
+        data = self.store.get(self._prefix(contract_id, period, v) + "detail.parquet")
+        return pq.read_table(io.BytesIO(data))
+
+    def latest_approved(self, contract_id: str, period: str) -> int | None:
+        for v in reversed(self.versions(contract_id, period)):
+            if self.approval(contract_id, period, v) is not None:
+                return v
+        return None
+
+    def approve(self, contract_id: str, period: str, *, version: int | None = None,
+                approved_by: str = "cli", now_utc: datetime) -> int:
+        """Approve a draft (create-only record). Approving twice is refused."""
+        v = self._require(contract_id, period, version)
+        latest = self.versions(contract_id, period)[-1]
+        if v != latest:
+            raise ConflictError(f"invoice {contract_id} {period} v{v} is superseded by v{latest}; "
+                                f"approve the latest version")
+        record = {"approved_at_utc": now_utc.isoformat().replace("+00:00", "Z"),
+                  "approved_by": approved_by, "version": v}
+        key = self._prefix(contract_id, period, v) + "_APPROVED"
+        if not self.store.put_if_absent(key, (json.dumps(record, sort_keys=True) + "\n").encode()):
+            raise ConflictError(f"invoice {contract_id} {period} v{v} is already approved")
+        return v
