@@ -48,7 +48,7 @@ from .sites import Site
 from .terms import PERIOD_KINDS, TERM_KINDS
 from .terms import min_delivery as _min_delivery
 from .terms.base import IntervalContext, PeriodContext, frac_str
-from .timebase import US_PER_DAY, US_PER_HOUR, local_fields, local_month_bounds_us
+from .timebase import US_PER_HOUR, local_fields, local_month_bounds_us
 from .units import PICO_PER_CENT, WH_PER_MWH
 
 DETAIL_SCHEMA = pa.schema([

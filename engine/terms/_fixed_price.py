@@ -7,8 +7,6 @@ interval-level use, its TOU factors).
 """
 from __future__ import annotations
 
-from fractions import Fraction
-
 from . import energy_fixed
 from .base import dec
 
@@ -46,4 +44,4 @@ def describe(own, price_term) -> str:
     return f"the {price_term} price"
 
 
-__all__ = ["parse_price", "check_price", "resolve", "describe", "Fraction"]
+__all__ = ["parse_price", "check_price", "resolve", "describe"]

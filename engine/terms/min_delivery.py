@@ -28,7 +28,7 @@ from fractions import Fraction
 from ..errors import DataMissingError
 from ..timebase import next_period, parse_period, period_of
 from ..units import PICO_PER_USD, WH_PER_MWH
-from .base import IntervalOutput, PeriodLine, choice, dec, frac_str, no_interval
+from .base import PeriodLine, choice, dec, frac_str, no_interval
 
 KIND = "min_delivery"
 

@@ -1,7 +1,7 @@
 """NERC holidays and TOU buckets (local prevailing time, DST months, holiday observance)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from datetime import date, datetime, timedelta, timezone
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +19,7 @@ from engine.contract import contract_sha256, parse_contract
 from engine.invoice import build_invoice, canonical_json
 from engine.settlement import (MarketData, SitePartial, combine, finalize, required_market_data,
                                settle_period, settle_site)
-from engine.timebase import US_PER_DAY, US_PER_HOUR, local_month_bounds_us, to_us
+from engine.timebase import US_PER_HOUR, local_month_bounds_us, to_us
 from tests.engine.settlement_fixtures import SITES, flat_prices, minimal_doc, series_for
 
 CHI = "America/Chicago"

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from engine.contract import check_amendments, contract_sha256, validate_contract_sites
 from engine.invoice import build_invoice, canonical_json, render_html
 from engine.pricing import IndexSeries
 from engine.settlement import (MarketData, lookback_periods, required_market_data, settle_period)
-from engine.timebase import US_PER_HOUR, local_month_bounds_us
+from engine.timebase import US_PER_HOUR
 from tests.engine.settlement_fixtures import SITES, contract, contract_doc, flat_prices, series_for
 
 MWH = 1_000_000

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from engine.contract import parse_contract
-from engine.settlement import MarketData, finalize, settle_period, settle_site
+from engine.settlement import MarketData, finalize, settle_site
 from engine.terms.base import escalated_price_micro
-from engine.timebase import US_PER_HOUR, local_month_bounds_us, to_us
+from engine.timebase import US_PER_HOUR, to_us
 from tests.engine.settlement_fixtures import SITES, flat_prices, minimal_doc, series_for
 
 CHI = "America/Chicago"

@@ -10,7 +10,7 @@ from engine.contract import parse_contract
 from engine.errors import DataMissingError
 from engine.pricing import IndexSeries
 from engine.settlement import MarketData, finalize, lookback_periods, required_market_data, settle_site
-from engine.timebase import US_PER_DAY, US_PER_HOUR, local_month_bounds_us, to_us
+from engine.timebase import US_PER_HOUR, local_month_bounds_us, to_us
 from tests.engine.settlement_fixtures import SITES, flat_prices, minimal_doc, series_for
 
 MWH = 1_000_000
