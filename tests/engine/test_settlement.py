@@ -31,6 +31,8 @@ DOC = minimal_doc([
     {"id": "vppa", "kind": "vppa", "strike_usd_per_mwh": "42.50", "hedge_share": "0.7",
      "negative_price_rule": "zero_floor", "volume": ["pv1"]},
     {"id": "export_share", "kind": "export_share", "share_to_buyer": "0.4"},
+    {"id": "take_or_pay", "kind": "take_or_pay", "contracted_mwh_per_month": "90000", "take_share": "0.9",
+     "price_term": "energy_fixed", "bill_delivered": False},
 ], sites=["TX-DC1", "TX-DC2"], effective_from="2026-03-10", term={"start": "2026-03-10", "end": "2046-03-09"},
    delivered={"add": ["kind:generation"], "subtract": ["kind:grid_export"], "cap_at": ["kind:load"]})
 CV = parse_contract(DOC)
@@ -71,7 +73,11 @@ def invoice_bytes(result) -> bytes:
 
 def test_whole_month_shape():
     r = WHOLE
-    assert [ln.line_id for ln in r.lines] == ["energy_fixed:on_peak", "energy_fixed:off_peak", "vppa", "export_share"]
+    assert [ln.line_id for ln in r.lines] == ["energy_fixed:on_peak", "energy_fixed:off_peak", "vppa", "export_share",
+                                             "take_or_pay:top_up"]
+    # period-level top-up from the combined delivered energy of both sites (year 2: 64 x 1.025 = 65.60)
+    top = r.lines[4]
+    assert top.rate == "65.60" and top.quantity * 10**6 == 81_000 * 10**6 - r.delivered_wh > 0
     assert r.total_cents == sum(ln.amount_cents for ln in r.lines)
     assert r.site_ids == ("TX-DC1", "TX-DC2")
     assert r.vee["intervals_expected"] == 2 * 743
