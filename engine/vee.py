@@ -77,7 +77,8 @@ VEE_COLUMNS = [
     Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC, on the channel's grid"),
     Column("interval_minutes", pa.int16(), "grid interval length in minutes"),
     Column("energy_wh", pa.int64(), "validated or estimated energy in the interval, Wh (>= 0)"),
-    Column("quality", pa.string(), "A actual, E estimated, S substituted, F final substitute, N missing"),
+    Column("quality", pa.string(),
+           "A actual, E estimated, S substituted, F final substitute, N missing"),
     Column("method", pa.string(), "ACT, SRC, SPLIT, SUM, LIN, FLAT, LIKEDAY or MISSING"),
 ]
 VEE_SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable,
@@ -325,6 +326,15 @@ class _GridCache:
             self._cache[key] = (lf.day, np.clip(tod, 0, 1440 // minutes - 1))
         return self._cache[key]
 
+    def slots_per_local_day(self, day0: int, n_days: int, minutes: int) -> np.ndarray:
+        """Grid intervals in each whole local day ``day0 .. day0 + n_days - 1`` (23/24/25 h)."""
+        step = minutes * US_PER_MINUTE
+        out = np.empty(n_days, dtype=np.int64)
+        for i in range(n_days):                      # one zone lookup per day, not per row
+            s, e = local_day_bounds_us(_EPOCH_DATE + timedelta(days=day0 + i), self.tz)
+            out[i] = (e - s) // step
+        return out
+
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and (exclusive) ends of the runs of True in ``mask``."""
@@ -364,8 +374,11 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     needs = ~valid
 
     # ---- spikes (flagged, kept)
-    ref = (ch.nameplate_kw * T / 60.0 * 1000.0 if ch.nameplate_kw is not None
-           else float(np.median(value[valid & (value > 0)])) if (valid & (value > 0)).any() else 0.0)
+    positive = valid & (value > 0)
+    if ch.nameplate_kw is not None:
+        ref = ch.nameplate_kw * T / 60.0 * 1000.0        # nameplate energy of one interval
+    else:
+        ref = float(np.median(value[positive])) if positive.any() else 0.0
     floor = config.spike_floor_fraction * ref
     idx = np.where(valid, np.arange(n), -1)
     prev = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if n else idx
@@ -378,10 +391,7 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     day0 = int(day[0]) if n else 0
     n_days = int(day[-1]) - day0 + 1 if n else 0
     clean_count = np.bincount(day[actual] - day0, minlength=n_days)
-    full_count = np.array([
-        (lambda b: (b[1] - b[0]) // step)(local_day_bounds_us(_EPOCH_DATE + timedelta(days=day0 + d), tz))
-        for d in range(n_days)], dtype=np.int64)
-    clean_day = clean_count == full_count
+    clean_day = clean_count == grids.slots_per_local_day(day0, n_days, T)
     table = LikeDayTable(day, tod, value, actual, clean_day, day0, 1440 // T,
                          day_types(day0 + np.arange(n_days), holidays))
 
@@ -428,7 +438,8 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     if not placed.present[p0:].any():
         findings.append(Finding("no_data", ch.name, from_us(start_us), from_us(end_us),
                                 f"no usable rows for this channel in the range; "
-                                f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated", "error", n_exp))
+                                f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated",
+                                "error", n_exp))
     cv = ChannelVee(ch.name, ch.kind, T, grid[p].copy(), out_value[p].copy(), q.copy(),
                     out_method[p].copy(), counts)
     return cv, findings
@@ -472,8 +483,9 @@ def _channel_findings(ch: Channel, T: int, grid: np.ndarray, p0: int, placed, sp
         used, missing = methods(a, b)
         out.append(Finding(
             "impossible", ch.name, t0, t1,
-            f"above the physical limit of {limit * T:.0f} Wh per {T} min ({config.nameplate_tolerance} "
-            f"x nameplate {ch.nameplate_kw:g} kW; max {int(placed.value_wh[a:b].max())} Wh); "
+            f"above the physical limit of {limit * T:.0f} Wh per {T} min "
+            f"({config.nameplate_tolerance} x nameplate {ch.nameplate_kw:g} kW; "
+            f"max {int(placed.value_wh[a:b].max())} Wh); "
             f"replaced by {used}", "error" if missing else "warning", b - a))
     for a, b, t0, t1 in each_run(spike):
         out.append(Finding(
@@ -497,7 +509,8 @@ def _dst_findings(tz: str, start_us: int, end_us: int, minutes: list[int]) -> li
     while d <= last:
         s, e = local_day_bounds_us(d, tz)
         if e - s != 24 * US_PER_HOUR:
-            per = ", ".join(f"{(e - s) // (m * US_PER_MINUTE)} intervals of {m} min" for m in minutes)
+            per = ", ".join(f"{(e - s) // (m * US_PER_MINUTE)} intervals of {m} min"
+                            for m in minutes)
             out.append(Finding("dst_day", None, from_us(s), from_us(e),
                                f"local day {d.isoformat()} in {tz} has {(e - s) // US_PER_HOUR} "
                                f"hours ({per}); not an error", "info", 0))
@@ -506,5 +519,6 @@ def _dst_findings(tz: str, start_us: int, end_us: int, minutes: list[int]) -> li
 
 
 __all__ = ["VeeConfig", "Finding", "VeeCounts", "ChannelVee", "VeeResult", "MeterRows",
-           "run_vee", "report", "format_report", "VEE_COLUMNS", "VEE_SCHEMA", "METHOD_LIN", "METHOD_FLAT",
-           "METHOD_LIKEDAY", "METHOD_MISSING", "QUALITY_ESTIMATED", "QUALITY_MISSING"]
+           "run_vee", "report", "format_report", "VEE_COLUMNS", "VEE_SCHEMA", "METHOD_LIN",
+           "METHOD_FLAT", "METHOD_LIKEDAY", "METHOD_MISSING", "QUALITY_ESTIMATED",
+           "QUALITY_MISSING"]

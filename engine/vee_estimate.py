@@ -96,7 +96,10 @@ class LikeDayTable:
         return same[order][:k]
 
     def estimate(self, rows: np.ndarray, tod_slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean of the chosen days at each slot: ``(value_wh, ok)``; ok False where none has a value."""
+        """Mean of the chosen days at each slot: ``(value_wh, ok)``.
+
+        ``ok`` is False where none of the chosen days has a value at that slot.
+        """
         sub = self.values[rows][:, tod_slot]                   # (k, m)
         have = sub >= 0
         count = have.sum(axis=0)

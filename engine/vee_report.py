@@ -89,7 +89,8 @@ def format_report(doc: dict, max_findings: int = 50) -> str:
     out.append(f"findings: {len(findings)} ({by})")
     frows = [[f["severity"], f["check"], f["channel"] or "-", f["start_utc"], f["end_utc"],
               f["detail"]] for f in findings[:max_findings]]
-    out += text_table(["severity", "check", "channel", "start_utc", "end_utc", "detail"], frows, set())
+    out += text_table(["severity", "check", "channel", "start_utc", "end_utc", "detail"],
+                      frows, set())
     if len(findings) > max_findings:
         out.append(f"... {len(findings) - max_findings} more (use --format json)")
     return "\n".join(out)

@@ -81,7 +81,8 @@ class DemoPortfolio:
     minutes: int
     periods: tuple[str, ...]
     sites_doc: dict
-    meter_wh: pa.Table          # site_id, channel, interval_start_utc, interval_minutes, energy_wh, quality
+    meter_wh: pa.Table          # site_id, channel, interval_start_utc, interval_minutes,
+                                # energy_wh, quality
     resend_wh: pa.Table         # rows sent a second time (same columns)
     price_series: tuple[PriceSeries, ...]
     henry_hub: tuple[tuple[date, ...], np.ndarray]    # daily, value x 1e4 USD/MMBtu

@@ -143,7 +143,8 @@ def node_prices(seed: int, hub_series: PriceSeries, node: str) -> PriceSeries:
     hours = -(-n // per_hour)
     basis = rng.normal(0.0, 1.5, hours) + rng.normal(0.0, 1.0)
     events = rng.random(hours) < 0.03
-    basis = basis + np.where(events, rng.choice([-1.0, 1.0], hours) * rng.uniform(10, 60, hours), 0.0)
+    jump = rng.choice([-1.0, 1.0], hours) * rng.uniform(10, 60, hours)
+    basis = basis + np.where(events, jump, 0.0)
     congestion = np.rint(np.repeat(basis, per_hour)[:n] * 100).astype(np.int64)
     energy = hub_series.energy_cents
     loss = np.rint(np.abs(energy) * 0.01).astype(np.int64) * np.sign(energy)

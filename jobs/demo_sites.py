@@ -27,7 +27,7 @@ Channel models (power in MW, then Wh = MW x 1e6 x minutes / 60, rounded once)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,9 +72,10 @@ def templates(n: int) -> list[SiteTemplate]:
     out = []
     for i in range(n):
         t = TEMPLATES[i % len(TEMPLATES)]
-        if i >= len(TEMPLATES):
+        if i >= len(TEMPLATES):                       # TX-DC1 -> TX-DC5, TX-DC9, ...
             prefix, num = t.site_id.rsplit("DC", 1)
-            t = SiteTemplate(**{**t.__dict__, "site_id": f"{prefix}DC{int(num) + len(TEMPLATES) * (i // len(TEMPLATES))}"})
+            number = int(num) + len(TEMPLATES) * (i // len(TEMPLATES))
+            t = replace(t, site_id=f"{prefix}DC{number}")
         out.append(t)
     return out
 
@@ -86,11 +87,13 @@ def registry_entry(t: SiteTemplate) -> dict:
                                    "nameplate_kw": t.gt_mw * 1000,
                                    "heat_rate_mmbtu_per_mwh": t.gt_heat_rate}}
     if t.recip_mw:
-        ch["recip1"] = {"kind": "generation", "resource": "recip", "nameplate_kw": t.recip_mw * 1000,
+        ch["recip1"] = {"kind": "generation", "resource": "recip",
+                        "nameplate_kw": t.recip_mw * 1000,
                         "heat_rate_mmbtu_per_mwh": t.recip_heat_rate}
     ch["pv1"] = {"kind": "generation", "resource": "solar", "nameplate_kw": t.pv_mw * 1000}
-    ch["bess_dis"] = {"kind": "storage_discharge", "resource": "bess", "nameplate_kw": t.bess_mw * 1000}
-    ch["bess_chg"] = {"kind": "storage_charge", "resource": "bess", "nameplate_kw": t.bess_mw * 1000}
+    bess_kw = t.bess_mw * 1000
+    ch["bess_dis"] = {"kind": "storage_discharge", "resource": "bess", "nameplate_kw": bess_kw}
+    ch["bess_chg"] = {"kind": "storage_charge", "resource": "bess", "nameplate_kw": bess_kw}
     ch["imp"] = {"kind": "grid_import"}
     ch["exp"] = {"kind": "grid_export"}
     return {"site_id": t.site_id, "timezone": t.timezone,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable
@@ -26,12 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine.errors import InputError
 from engine.sites import CHANNEL_KINDS, Site
 from engine.units import WH_PER_MWH
 
 from ..settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,7 +79,6 @@ def step_build(run: DemoRun) -> dict:
     try:
         run.portfolio = build_portfolio(a.sites, a.months, a.minutes, a.seed, a.end_period)
     except ValueError as exc:
-        from engine.errors import InputError
         raise InputError(str(exc)) from None
     p = run.portfolio
     return {"sites": sorted(p.sites), "periods": list(p.periods), "minutes": p.minutes,

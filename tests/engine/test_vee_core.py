@@ -310,3 +310,39 @@ def test_to_arrow_matches_schema_and_grid():
     assert t.column("channel").to_pylist() == ["dc"] * 4 + ["imp"]
     assert t.column("energy_wh").to_pylist() == [1, 2, 3, 4, 9]
     assert t.column("interval_minutes").to_pylist() == [15] * 4 + [60]
+
+
+def test_misaligned_rows_are_ignored_and_reported():
+    rows = cat(series([10, 10, None, 10], 15),
+               series([99], 15, start_us=T0 + 32 * US_PER_MINUTE))     # 00:32, off the grid
+    r = run_vee(rows, make_site(), T0, T0 + US_PER_HOUR)
+    assert r.channels["dc"].energy_wh.tolist() == [10, 10, 10, 10]
+    assert r.channels["dc"].method[2] == "LIN"
+    (m,) = only(r.findings, "misaligned")
+    assert m.start_utc.minute == 32
+
+
+def test_row_of_the_grid_length_wins_an_overlap():
+    # 5-min grid; a 15-min row overlaps three 5-min rows that are also present
+    rows = cat(series([7] * 12, 5), series([300], 15, start_us=T0 + 15 * US_PER_MINUTE))
+    r = run_vee(rows, make_site(), T0, T0 + US_PER_HOUR)
+    assert r.channels["dc"].energy_wh.tolist() == [7] * 12
+    (o,) = only(r.findings, "overlap")
+    assert o.intervals == 3
+
+
+def test_config_is_validated():
+    for bad in ({"like_days": 0}, {"spike_ratio": 1.0}, {"nameplate_tolerance": 0.9},
+                {"default_interval_minutes": 7}, {"max_interp_minutes": -1}):
+        with pytest.raises(ValueError):
+            VeeConfig(**bad)
+
+
+def test_grid_import_jumps_are_not_spikes_by_default():
+    site = make_site(imp={"kind": "grid_import"})
+    vals = [100, 100, 900, 100]
+    r = run_vee(series(vals, 60, channel="imp"), site, T0, T0 + 4 * US_PER_HOUR)
+    assert not only(r.findings, "spike")
+    r = run_vee(series(vals, 60, channel="imp"), site, T0, T0 + 4 * US_PER_HOUR,
+                config=VeeConfig(spike_kinds=("grid_import",)))
+    assert len(only(r.findings, "spike")) == 1

@@ -69,7 +69,7 @@ def test_like_day_across_the_repeated_hour_uses_wall_clock_time():
     hist_start = start - 21 * US_PER_DAY - 3_600_000_000          # 3 earlier Sundays, EDT
     rows = clean_rows(hist_start, end, 5, tz)
     hour = local_fields(rows.start_us, tz).hour
-    gap = (rows.start_us >= start) & (hour < 3)                    # local 00:00-03:00 = 4 real hours
+    gap = (rows.start_us >= start) & (hour < 3)        # local 00:00-03:00 = 4 real hours
     keep = ~gap
     rows = MeterRows(*(a[keep] for a in (rows.channel, rows.start_us, rows.minutes,
                                          rows.energy_wh, rows.quality, rows.ingested_us)))

@@ -31,6 +31,7 @@ def test_every_vee_field_and_setting_is_documented(documented):
 
 def test_the_rounding_rule_is_quoted_from_engine_money():
     import engine.money
-    rule = engine.money.__doc__.split("The rounding rule")[1].split("\n", 2)[2]   # after the underline
+    # the paragraph under the "The rounding rule" heading and its underline
+    rule = engine.money.__doc__.split("The rounding rule")[1].split("\n", 2)[2]
     words = lambda text: " ".join(text.replace("``", "`").replace("**", "").split())  # noqa: E731
     assert words(rule) in words(DOC.read_text())

@@ -74,3 +74,38 @@ def test_estimates_are_never_negative_and_counts_add_up(day, n_days, m, seed, dr
                  SITE, start, end)
     assert r2.to_arrow().equals(r.to_arrow())
     assert r2.findings == r.findings
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_hours=st.integers(1, 30), seed=st.integers(0, 2**32 - 1),
+       coarse=st.sampled_from([15, 30, 60]))
+def test_interval_length_change_preserves_energy_exactly(n_hours, seed, coarse):
+    """5-min data with some hours delivered as longer intervals: each longer row is split
+    exactly (parts differ by at most 1 Wh, earliest largest) and the total is unchanged."""
+    rng = np.random.default_rng(seed)
+    start, _ = local_day_bounds_us(date(2026, 10, 5), SITE.timezone)
+    end = start + n_hours * 60 * US_PER_MINUTE
+    fine = np.arange(start, end, 5 * US_PER_MINUTE, dtype=np.int64)
+    values = rng.integers(0, 80_000, fine.size)
+    k = coarse // 5
+    as_coarse = rng.random(fine.size // k) < 0.3                  # which coarse blocks
+    block = np.arange(fine.size) // k
+    is_fine = ~as_coarse[block]
+    c_start = fine[::k][as_coarse]
+    c_vals = values.reshape(-1, k).sum(axis=1)[as_coarse]
+    n_f, n_c = int(is_fine.sum()), c_start.size
+    rows = MeterRows.from_arrays(["gt1"] * (n_f + n_c), np.r_[fine[is_fine], c_start],
+                                 [5] * n_f + [coarse] * n_c, np.r_[values[is_fine], c_vals])
+    c = run_vee(rows, SITE, start, end).channels["gt1"]
+    if n_f >= n_c:
+        assert c.interval_minutes == 5
+        assert int(c.energy_wh.sum()) == int(values.sum())
+        assert np.array_equal(c.energy_wh[is_fine], values[is_fine])
+        parts = c.energy_wh[~is_fine].reshape(-1, k)
+        assert (parts.max(axis=1) - parts.min(axis=1) <= 1).all()
+        assert (np.diff(parts, axis=1) <= 0).all()                 # remainder to the earliest
+        assert set(c.method[~is_fine].tolist()) <= {"SPLIT"}
+    else:
+        assert c.interval_minutes == coarse
+        assert int(c.energy_wh.sum()) == int(values.sum())
+        assert set(c.method.tolist()) <= {"ACT", "SUM"} and c.counts.actual == c.grid_us.size
