@@ -316,6 +316,7 @@ class _GridCache:
     def __init__(self, tz: str):
         self.tz = tz
         self._cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._day_slots: dict[tuple[int, int, int], np.ndarray] = {}
 
     def day_and_tod(self, origin_us: int, n: int, minutes: int) -> tuple[np.ndarray, np.ndarray]:
         key = (origin_us, n, minutes)
@@ -328,12 +329,15 @@ class _GridCache:
 
     def slots_per_local_day(self, day0: int, n_days: int, minutes: int) -> np.ndarray:
         """Grid intervals in each whole local day ``day0 .. day0 + n_days - 1`` (23/24/25 h)."""
-        step = minutes * US_PER_MINUTE
-        out = np.empty(n_days, dtype=np.int64)
-        for i in range(n_days):                      # one zone lookup per day, not per row
-            s, e = local_day_bounds_us(_EPOCH_DATE + timedelta(days=day0 + i), self.tz)
-            out[i] = (e - s) // step
-        return out
+        key = (day0, n_days, minutes)
+        if key not in self._day_slots:
+            step = minutes * US_PER_MINUTE
+            out = np.empty(n_days, dtype=np.int64)
+            for i in range(n_days):                  # one zone lookup per day, not per row
+                s, e = local_day_bounds_us(_EPOCH_DATE + timedelta(days=day0 + i), self.tz)
+                out[i] = (e - s) // step
+            self._day_slots[key] = out
+        return self._day_slots[key]
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
