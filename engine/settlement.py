@@ -401,8 +401,7 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
     order = {t.id: i for i, t in enumerate(cv_end.terms)}
 
     def sort_key(ln: Line):
-        base, _, ver = ln.line_id.partition("@v")
-        tid, _, suffix = base.partition(":")
+        tid, _, suffix = ln.line_id.partition("@v")[0].partition(":")
         return (order.get(tid, len(order)), tid, _SUFFIX_ORDER.get(suffix, 9), suffix, ln.contract_versions)
 
     lines.sort(key=sort_key)
