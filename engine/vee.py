@@ -59,7 +59,7 @@ from .sites import Channel, Site
 from .timebase import (US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, from_us, local_day_bounds_us,
                        local_fields, local_midnight_us)
 from .vee_estimate import LikeDayTable, day_types, linear_fill
-from .vee_grid import ChannelRows, Issue, place_on_grid, target_interval_minutes
+from .vee_grid import ChannelRows, Issue, PlacedChannel, place_on_grid, target_interval_minutes
 from .vee_report import format_report, report
 
 METHOD_LIN = "LIN"
@@ -357,10 +357,12 @@ def _iso(dt: datetime) -> str:
 def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
                  history_start_us: int, site_default: int, config: VeeConfig,
                  holidays: np.ndarray, grids: _GridCache) -> tuple[ChannelVee, list[Finding]]:
+    """VEE of one channel: grid, validation, estimation, findings and counts."""
     tz = grids.tz
-    in_p = (rows.start_us >= start_us) & (rows.start_us < end_us)
-    T = target_interval_minutes(rows.minutes[in_p] if in_p.any() else rows.minutes, site_default)
-    step = T * US_PER_MINUTE
+    in_range = (rows.start_us >= start_us) & (rows.start_us < end_us)
+    minutes = target_interval_minutes(rows.minutes[in_range] if in_range.any() else rows.minutes,
+                                      site_default)
+    step = minutes * US_PER_MINUTE
     origin = start_us
     if history_start_us < start_us:      # back to the local midnight of the first history day
         midnight = local_midnight_us(_local_date(history_start_us, tz), tz)
@@ -371,82 +373,95 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
 
     limit = (None if ch.nameplate_kw is None
              else config.nameplate_tolerance * ch.nameplate_kw * 1000.0 / 60.0)
-    placed = place_on_grid(rows, origin, n, T, limit)
-    value = placed.value_wh
+    placed = place_on_grid(rows, origin, n, minutes, limit)
     valid = placed.present & ~placed.negative & ~placed.impossible
     actual = valid & (placed.quality == "A")
-    needs = ~valid
+    spike, prev_val = _spikes(ch, minutes, placed.value_wh, valid, config)
 
-    # ---- spikes (flagged, kept)
-    positive = valid & (value > 0)
-    if ch.nameplate_kw is not None:
-        ref = ch.nameplate_kw * T / 60.0 * 1000.0        # nameplate energy of one interval
-    else:
-        ref = float(np.median(value[positive])) if positive.any() else 0.0
-    floor = config.spike_floor_fraction * ref
-    idx = np.where(valid, np.arange(n), -1)
-    prev = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1])) if n else idx
-    prev_val = value[np.maximum(prev, 0)]
-    spike = valid & (prev >= 0) & (prev_val > 0) & (prev_val >= floor) & \
-        (value > config.spike_ratio * prev_val) & (ch.kind in config.spike_kinds)
-
-    # ---- like-day material: complete, valid, actual local days
-    day, tod = grids.day_and_tod(origin, n, T)
-    day0 = int(day[0]) if n else 0
-    n_days = int(day[-1]) - day0 + 1 if n else 0
+    # like-day material: whole local days whose every interval is a valid actual
+    day, tod = grids.day_and_tod(origin, n, minutes)
+    day0, n_days = int(day[0]), int(day[-1]) - int(day[0]) + 1
     clean_count = np.bincount(day[actual] - day0, minlength=n_days)
-    clean_day = clean_count == grids.slots_per_local_day(day0, n_days, T)
-    table = LikeDayTable(day, tod, value, actual, clean_day, day0, 1440 // T,
-                         day_types(day0 + np.arange(n_days), holidays))
+    clean_day = clean_count == grids.slots_per_local_day(day0, n_days, minutes)
+    like = LikeDayTable(day, tod, placed.value_wh, actual, clean_day, day0, 1440 // minutes,
+                        day_types(day0 + np.arange(n_days), holidays))
 
-    # ---- estimation of every run that needs a value
-    out_value = np.where(needs, 0, value)
-    out_quality = placed.quality.copy()
-    out_method = placed.method.copy()
-    max_slots = config.max_interp_minutes // T
-    starts, ends = _runs(needs)
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        if e <= p0:
-            continue                                  # history gap: not estimated
-        length = e - s
-        lo = max(s, p0)
-        left = s - 1 if s > 0 and actual[s - 1] else None
-        right = e if e < n and actual[e] else None
-        if length <= max_slots and left is not None and right is not None:
-            vals = linear_fill(int(value[left]), int(value[right]), length)[lo - s:]
-            _assign(out_value, out_quality, out_method, slice(lo, e), vals, METHOD_LIN)
-        elif length <= max_slots and (left is not None or right is not None):
-            v = int(value[left if left is not None else right])
-            _assign(out_value, out_quality, out_method, slice(lo, e),
-                    np.full(e - lo, v, np.int64), METHOD_FLAT)
-        else:
-            seg = np.arange(lo, e)
-            for d in np.unique(day[seg]).tolist():
-                part = seg[day[seg] == d]
-                chosen = table.choose(d, config.like_days)
-                ok = np.zeros(part.size, dtype=bool)
-                if chosen.size:
-                    vals, ok = table.estimate(chosen, tod[part])
-                    _assign(out_value, out_quality, out_method, part[ok], vals[ok], METHOD_LIKEDAY)
-                _assign(out_value, out_quality, out_method, part[~ok],
-                        np.zeros(int((~ok).sum()), np.int64), METHOD_MISSING)
+    value = np.where(valid, placed.value_wh, 0)
+    quality = placed.quality.copy()
+    method = placed.method.copy()
+    _estimate(value, quality, method, placed.value_wh, ~valid, actual, p0, day, tod, like,
+              config.max_interp_minutes // minutes, config.like_days)
 
     p = slice(p0, n)
-    findings = _channel_findings(ch, T, grid, p0, placed, spike, prev_val, out_method, limit,
+    findings = _channel_findings(ch, minutes, grid, p0, placed, spike, prev_val, method, limit,
                                  config, start_us, end_us)
-    q = out_quality[p]
     n_exp = n - p0
-    n_act = int((q == "A").sum())
-    n_mis = int((out_method[p] == METHOD_MISSING).sum())
+    n_act = int((quality[p] == "A").sum())
+    n_mis = int((method[p] == METHOD_MISSING).sum())
     counts = VeeCounts(n_exp, n_act, n_exp - n_act - n_mis, n_mis)
-    if not placed.present[p0:].any():
+    if not placed.present[p].any():
         findings.append(Finding("no_data", ch.name, from_us(start_us), from_us(end_us),
                                 f"no usable rows for this channel in the range; "
                                 f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated",
                                 "error", n_exp))
-    cv = ChannelVee(ch.name, ch.kind, T, grid[p].copy(), out_value[p].copy(), q.copy(),
-                    out_method[p].copy(), counts)
+    cv = ChannelVee(ch.name, ch.kind, minutes, grid[p].copy(), value[p].copy(),
+                    quality[p].copy(), method[p].copy(), counts)
     return cv, findings
+
+
+def _spikes(ch: Channel, minutes: int, value: np.ndarray, valid: np.ndarray,
+            config: VeeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Spike mask and, per slot, the value of the last valid slot before it (0 if none)."""
+    n = value.size
+    idx = np.where(valid, np.arange(n), -1)
+    prev = np.concatenate(([-1], np.maximum.accumulate(idx)[:-1]))
+    prev_val = np.where(prev >= 0, value[np.maximum(prev, 0)], 0)
+    if ch.kind not in config.spike_kinds:
+        return np.zeros(n, dtype=bool), prev_val
+    positive = valid & (value > 0)
+    if ch.nameplate_kw is not None:
+        ref = ch.nameplate_kw * minutes / 60.0 * 1000.0   # nameplate energy of one interval
+    else:
+        ref = float(np.median(value[positive])) if positive.any() else 0.0
+    floor = config.spike_floor_fraction * ref
+    spike = valid & (prev_val > 0) & (prev_val >= floor) & (value > config.spike_ratio * prev_val)
+    return spike, prev_val
+
+
+def _estimate(value: np.ndarray, quality: np.ndarray, method: np.ndarray, raw: np.ndarray,
+              needs: np.ndarray, actual: np.ndarray, p0: int, day: np.ndarray, tod: np.ndarray,
+              like: LikeDayTable, max_slots: int, like_days: int) -> None:
+    """Fill every run of ``needs`` from slot ``p0`` on, in place (LIN, FLAT, LIKEDAY, MISSING).
+
+    ``raw`` holds the values as read: neighbours are taken from it and only where
+    ``actual``. Runs that end before ``p0`` are history and are left alone.
+    """
+    n = value.size
+    starts, ends = _runs(needs)
+    for s, e in zip(starts.tolist(), ends.tolist()):      # a loop over gaps, not rows
+        if e <= p0:
+            continue
+        length, lo = e - s, max(s, p0)
+        left = s - 1 if s > 0 and actual[s - 1] else None
+        right = e if e < n and actual[e] else None
+        if length <= max_slots and left is not None and right is not None:
+            vals = linear_fill(int(raw[left]), int(raw[right]), length)[lo - s:]
+            _assign(value, quality, method, slice(lo, e), vals, METHOD_LIN)
+        elif length <= max_slots and (left is not None or right is not None):
+            v = int(raw[left if left is not None else right])
+            _assign(value, quality, method, slice(lo, e), np.full(e - lo, v, np.int64),
+                    METHOD_FLAT)
+        else:
+            seg = np.arange(lo, e)
+            for d in np.unique(day[seg]).tolist():          # one like-day choice per local day
+                part = seg[day[seg] == d]
+                chosen = like.choose(d, like_days)
+                ok = np.zeros(part.size, dtype=bool)
+                if chosen.size:
+                    vals, ok = like.estimate(chosen, tod[part])
+                    _assign(value, quality, method, part[ok], vals[ok], METHOD_LIKEDAY)
+                _assign(value, quality, method, part[~ok], np.zeros(int((~ok).sum()), np.int64),
+                        METHOD_MISSING)
 
 
 def _assign(value: np.ndarray, quality: np.ndarray, method: np.ndarray, where, vals: np.ndarray,
@@ -456,10 +471,12 @@ def _assign(value: np.ndarray, quality: np.ndarray, method: np.ndarray, where, v
     method[where] = code
 
 
-def _channel_findings(ch: Channel, T: int, grid: np.ndarray, p0: int, placed, spike: np.ndarray,
-                      prev_val: np.ndarray, method: np.ndarray, limit: float | None,
-                      config: VeeConfig, start_us: int, end_us: int) -> list[Finding]:
-    step = T * US_PER_MINUTE
+def _channel_findings(ch: Channel, minutes: int, grid: np.ndarray, p0: int,
+                      placed: PlacedChannel, spike: np.ndarray, prev_val: np.ndarray,
+                      method: np.ndarray, limit: float | None, config: VeeConfig,
+                      start_us: int, end_us: int) -> list[Finding]:
+    """Findings of one channel inside the range, one per run of consecutive intervals."""
+    step = minutes * US_PER_MINUTE
     out: list[Finding] = []
 
     def methods(a: int, b: int) -> tuple[str, bool]:
@@ -476,8 +493,9 @@ def _channel_findings(ch: Channel, T: int, grid: np.ndarray, p0: int, placed, sp
         used, missing = methods(a, b)
         what = ("not estimable (no valid neighbour or like day): energy set to 0"
                 if used == METHOD_MISSING else f"estimated by {used}")
-        out.append(Finding("gap", ch.name, t0, t1, f"{b - a} intervals ({(b - a) * T} min) "
-                           f"without data; {what}", "error" if missing else "warning", b - a))
+        out.append(Finding("gap", ch.name, t0, t1,
+                           f"{b - a} intervals ({(b - a) * minutes} min) without data; {what}",
+                           "error" if missing else "warning", b - a))
     for a, b, t0, t1 in each_run(placed.present & placed.negative):
         used, missing = methods(a, b)
         out.append(Finding("negative", ch.name, t0, t1,
@@ -487,7 +505,7 @@ def _channel_findings(ch: Channel, T: int, grid: np.ndarray, p0: int, placed, sp
         used, missing = methods(a, b)
         out.append(Finding(
             "impossible", ch.name, t0, t1,
-            f"above the physical limit of {limit * T:.0f} Wh per {T} min "
+            f"above the physical limit of {limit * minutes:.0f} Wh per {minutes} min "
             f"({config.nameplate_tolerance} x nameplate {ch.nameplate_kw:g} kW; "
             f"max {int(placed.value_wh[a:b].max())} Wh); "
             f"replaced by {used}", "error" if missing else "warning", b - a))
