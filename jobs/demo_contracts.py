@@ -41,7 +41,8 @@ def _ppa(t: SiteTemplate, *, gas_tolled: bool = False) -> dict:
         "term": {"start": TERM_START, "end": TERM_END}, "billing_period": "month", "currency": "USD",
         "delivered": {"add": (["pv1", "kind:storage_discharge"] if gas_tolled
                               else ["kind:generation", "kind:storage_discharge"]),
-                      "subtract": ["kind:storage_charge", "kind:grid_export"],
+                      "subtract": (["kind:storage_charge"] if gas_tolled
+                                   else ["kind:storage_charge", "kind:grid_export"]),
                       "cap_at": ["kind:load"]},
         "pricing": {"site_node": {"market_run": "RT"}},
         "terms": terms,

@@ -1,0 +1,120 @@
+"""``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from engine.contract import contract_schema
+from engine.errors import ValidationError
+
+from ..settings import Settings
+from .submit import table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("contracts", help="contracts and their versions")
+    sub = p.add_subparsers(dest="contracts_command", required=True)
+    add = sub.add_parser("add", help="validate and store a contract or an amendment (new version)")
+    add.add_argument("files", nargs="+", metavar="FILE.yaml")
+    _fmt(add)
+    add.set_defaults(handler=cmd_add)
+    ls = sub.add_parser("list", help="contracts with their latest version and term")
+    _fmt(ls)
+    ls.set_defaults(handler=cmd_list)
+    show = sub.add_parser("show", help="one contract's document (latest or --version N)")
+    show.add_argument("contract_id", metavar="ID")
+    show.add_argument("--version", type=int)
+    show.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    show.set_defaults(handler=cmd_show)
+    schema = sub.add_parser("schema", help="print the published JSON Schema of contract documents")
+    schema.set_defaults(handler=cmd_schema)
+
+
+def _fmt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def _store(settings: Settings):
+    from storage.objectstore import ObjectStore
+    return ObjectStore.from_config(settings.storage_config())
+
+
+def load_document(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ValidationError("file not found", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                              line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc, dict):
+        raise ValidationError("a contract document is a mapping", file=str(path))
+    return doc
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.contracts import ContractStore
+    from storage.sites import load_sites
+    store = _store(settings)
+    sites = load_sites(store)
+    docs = [(Path(f), load_document(Path(f))) for f in args.files]      # all parse before any write
+    out = []
+    for path, doc in docs:
+        stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
+        cv = stored.version
+        out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
+                    "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    else:
+        for o in out:
+            what = "stored as" if o["created"] else "unchanged, already"
+            print(f"{o['file']}: {o['contract_id']} {what} v{o['version']} "
+                  f"(effective {o['effective_from']})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.contracts import ContractStore
+    cs = ContractStore(_store(settings))
+    out = []
+    for cid in cs.contract_ids():
+        versions = cs.versions(cid)
+        cv = versions[-1].version
+        out.append({"contract_id": cid, "versions": len(versions), "timezone": cv.timezone,
+                    "sites": list(cv.sites), "term_start": str(cv.term_start),
+                    "term_end": str(cv.term_end), "terms": [t.kind for t in cv.terms]})
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    elif not out:
+        print("no contracts")
+    else:
+        rows = [("CONTRACT", "VERSIONS", "SITES", "TERM", "TERMS")]
+        rows += [(o["contract_id"], str(o["versions"]), ",".join(o["sites"]),
+                  f"{o['term_start']}..{o['term_end']}", ",".join(o["terms"])) for o in out]
+        print(table(rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.errors import NotFoundError
+    from storage.contracts import ContractStore
+    versions = ContractStore(_store(settings)).versions(args.contract_id)
+    pick = versions[-1] if args.version is None else next(
+        (s for s in versions if s.version.version == args.version), None)
+    if pick is None:
+        raise NotFoundError(f"contract {args.contract_id} has versions "
+                            f"{[s.version.version for s in versions]}; no version {args.version}")
+    doc = {**pick.document, "_sha256": pick.sha256}
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.format == "json"
+          else yaml.safe_dump(doc, sort_keys=False), end="" if args.format == "yaml" else "\n")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(contract_schema(), indent=2))
+    return 0

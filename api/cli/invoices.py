@@ -1,0 +1,159 @@
+"""``m2c invoices list | show | approve | explain``: invoices, their versions, drill-down.
+
+``explain CONTRACT PERIOD LINE_ID`` writes the interval-level rows behind one
+invoice line (CSV or Parquet, by the ``--out`` suffix): every interval's quantity,
+rate, exact amount in pico-dollars, TOU bucket, VEE quality and contract version.
+Their amounts sum exactly to the line's unrounded amount.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.errors import InputError, NotFoundError
+
+from ..settings import Settings
+from .submit import table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("invoices", help="invoices and their versions")
+    sub = p.add_subparsers(dest="invoices_command", required=True)
+    ls = sub.add_parser("list", help="invoice versions")
+    ls.add_argument("--contract")
+    ls.add_argument("--period", metavar="YYYY-MM")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    ls.set_defaults(handler=cmd_list)
+    show = sub.add_parser("show", help="one invoice (latest version or --version N)")
+    _target(show)
+    show.add_argument("--format", choices=["table", "json", "html"], default="table")
+    show.set_defaults(handler=cmd_show)
+    ap = sub.add_parser("approve", help="approve the latest draft (approved invoices are immutable)")
+    _target(ap)
+    ap.add_argument("--format", choices=["table", "json"], default="table")
+    ap.set_defaults(handler=cmd_approve)
+    ex = sub.add_parser("explain", help="interval-level rows behind one invoice line")
+    _target(ex)
+    ex.add_argument("line_id", metavar="LINE_ID")
+    ex.add_argument("--out", metavar="FILE.csv|FILE.parquet",
+                    help="write here (default: CSV on stdout)")
+    ex.set_defaults(handler=cmd_explain)
+
+
+def _target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("contract_id", metavar="CONTRACT")
+    p.add_argument("period", metavar="PERIOD")
+    p.add_argument("--version", type=int, help="invoice version (default: latest)")
+
+
+def _invoices(settings: Settings):
+    from storage.invoices import InvoiceStore
+    from storage.objectstore import ObjectStore
+    return InvoiceStore(ObjectStore.from_config(settings.storage_config()))
+
+
+def render_invoice(doc: dict) -> str:
+    head = [f"{doc['contract_id']}  {doc['period']} ({doc['timezone']})  version {doc['version']}  "
+            f"{doc['status']}" + (f"  adjusts v{doc['adjusts']}" if doc.get("adjusts") else ""),
+            f"seller {doc['parties']['seller']}  ->  buyer {doc['parties']['buyer']}", ""]
+    rows = [("LINE", "QUANTITY", "UNIT", "RATE", "RATE UNIT", "AMOUNT USD")]
+    rows += [(ln["line_id"], ln["quantity"], ln["quantity_unit"], ln["rate"], ln["rate_unit"],
+              ln["amount_usd"]) for ln in doc["lines"]]
+    rows.append(("TOTAL", "", "", "", "", doc["total_usd"]))
+    lin, vee = doc["lineage"], doc["vee"]
+    tail = ["", "data versions: " + ", ".join(f"{k} {v}" for k, v in sorted(lin["data_versions"].items()))
+            + f"; contract v{doc['contract_version']} sha256 {lin['contract_sha256'][:12]}; run {lin['run_id']}",
+            f"VEE: {vee['intervals_expected']} intervals expected, {vee['actual']} actual, "
+            f"{vee['estimated']} estimated, {vee['missing']} missing"]
+    return "\n".join(head) + "\n" + table(rows, right={1, 3, 5}) + "\n" + "\n".join(tail)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    inv = _invoices(settings)
+    out = []
+    for cid, period, version in inv.list(contract_id=args.contract, period=args.period):
+        doc, _ = inv.get(cid, period, version)
+        out.append({"contract_id": cid, "period": period, "version": version,
+                    "status": doc["status"], "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts")})
+    if args.format == "json":
+        print(json.dumps(out, indent=2))
+    elif not out:
+        print("no invoices")
+    else:
+        rows = [("CONTRACT", "PERIOD", "VERSION", "STATUS", "ADJUSTS", "TOTAL USD")]
+        rows += [(o["contract_id"], o["period"], f"v{o['version']}", o["status"],
+                  f"v{o['adjusts']}" if o["adjusts"] else "", o["total_usd"]) for o in out]
+        print(table(rows, right={5}))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.api_url:
+        from ..client import ApiClient
+        with ApiClient(settings.api_url, settings.api_key) as client:
+            if args.format == "html":
+                print(client.get_invoice(args.contract_id, args.period, args.version, fmt="html"))
+                return 0
+            doc = client.get_invoice(args.contract_id, args.period, args.version)
+            html = None
+    else:
+        doc, html = _invoices(settings).get(args.contract_id, args.period, args.version)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    elif args.format == "html":
+        print(html)
+    else:
+        print(render_invoice(doc))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
+    inv = _invoices(settings)
+    version = inv.approve(args.contract_id, args.period, version=args.version,
+                          now_utc=datetime.now(timezone.utc))
+    doc, _ = inv.get(args.contract_id, args.period, version)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(f"{args.contract_id} {args.period} v{version}: approved (total {doc['total_usd']} USD)")
+    return 0
+
+
+def explain_rows(doc: dict, detail: pa.Table, line_id: str) -> pa.Table:
+    """The detail rows behind ``line_id`` (``<line>`` or ``<line>@v<N>``)."""
+    known = [ln["line_id"] for ln in doc["lines"]]
+    if line_id not in known:
+        raise NotFoundError(f"invoice {doc['contract_id']} {doc['period']} v{doc['version']} has no "
+                            f"line {line_id!r}; lines: {', '.join(known)}")
+    base, _, ver = line_id.partition("@v")
+    mask = pc.equal(detail.column("line_id"), base)
+    if ver:
+        mask = pc.and_(mask, pc.equal(detail.column("contract_version"), int(ver)))
+    rows = detail.filter(mask)
+    if rows.num_rows == 0:
+        raise InputError(f"line {line_id} is a period-level charge (no interval rows); its "
+                         f"determinants are in the line itself")
+    return rows
+
+
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    inv = _invoices(settings)
+    doc, _ = inv.get(args.contract_id, args.period, args.version)
+    rows = explain_rows(doc, inv.detail(args.contract_id, args.period, doc["version"]), args.line_id)
+    if args.out and Path(args.out).suffix == ".parquet":
+        pq.write_table(rows, args.out)
+    elif args.out:
+        pacsv.write_csv(rows, args.out)
+    else:
+        pacsv.write_csv(rows, sys.stdout.buffer)
+    if args.out:
+        print(f"{rows.num_rows} interval rows of {args.line_id} -> {args.out}", file=sys.stderr)
+    return 0
