@@ -233,12 +233,9 @@ def _ingest(store: ObjectStore, table: str, paths: Sequence[Path],
 
 def _add_provenance(rows: pa.Table, name: str, sha: str, now_utc: datetime) -> pa.Table:
     n = rows.num_rows
-    const = lambda v: pa.DictionaryArray.from_arrays(  # noqa: E731
-        pa.array(np.zeros(n, np.int32)), pa.array([v])).cast(pa.string())
-    rows = rows.append_column("source_file", const(name))
-    rows = rows.append_column("source_sha256", const(sha))
-    return rows.append_column("ingested_at_utc",
-                              pa.array(np.full(n, to_us(now_utc), np.int64), pa.int64()).cast(UTC_TS))
+    rows = rows.append_column("source_file", pa.repeat(pa.scalar(name, pa.string()), n))
+    rows = rows.append_column("source_sha256", pa.repeat(pa.scalar(sha, pa.string()), n))
+    return rows.append_column("ingested_at_utc", pa.repeat(pa.scalar(to_us(now_utc), UTC_TS), n))
 
 
 def _us(rows: pa.Table) -> np.ndarray:

@@ -308,9 +308,10 @@ class Tables:
     def append(self, table: str, data: pa.Table, *, metadata: dict[str, Any] | None = None) -> int:
         """Append ``data`` as ONE commit and return the new data version.
 
-        ``data`` must carry the table's columns (it is cast to the schema). Rows are
-        written sorted by partition then key, so a single file per partition reads back
-        without a sort. ``metadata`` (JSON-serialisable) is recorded in the commit and
+        ``data`` must carry the table's columns (it is cast to the schema) with unique
+        keys (``InputError`` otherwise). Rows are written sorted by partition then key,
+        so every data file is sorted and duplicate-free, and a read touching a single
+        file needs neither sort nor dedupe. ``metadata`` (JSON-serialisable) is recorded in the commit and
         returned by :meth:`history`.
         """
         from deltalake import CommitProperties, PostCommitHookProperties, write_deltalake
@@ -318,6 +319,10 @@ class Tables:
         data = data.select(spec.schema.names).cast(spec.schema)
         data = data.sort_by([(c, "ascending") for c in (*spec.partition_by, *spec.key)
                              if c in data.column_names])
+        if data.num_rows > 1 and data.select(list(spec.key)).group_by(
+                list(spec.key)).aggregate([]).num_rows != data.num_rows:
+            raise InputError(f"append to {table}: the same key appears twice in one commit; "
+                             f"a commit holds at most one row per ({', '.join(spec.key)})")
         commit_id = uuid.uuid4().hex
         custom = {"m2c.commit_id": commit_id,
                   "m2c.metadata": json.dumps(metadata or {}, sort_keys=True, default=str)}
@@ -348,8 +353,9 @@ class Tables:
     # -- reading ----------------------------------------------------------------------
 
     def _read(self, name: str, version: int, partitions: dict[str, list[str]],
-              row_filter: ds.Expression | None) -> pa.Table:
-        """Rows of the files in the selected partitions (not deduped), full schema."""
+              row_filter: ds.Expression | None) -> tuple[pa.Table, int]:
+        """Rows of the files in the selected partitions (not deduped), full schema, and
+        the number of files that contributed rows."""
         spec = table_spec(name)
         files = self._snapshot(name, version).files
         mask = None
@@ -359,7 +365,7 @@ class Tables:
         if mask is not None:
             files = files.filter(mask)
         if files.num_rows == 0:
-            return spec.schema.empty_table()
+            return spec.schema.empty_table(), 0
         fs, _ = self._filesystem()
         file_schema = spec.file_schema
         # group files by partition values: those become constant columns
@@ -368,6 +374,7 @@ class Tables:
         for path, pv in zip(files.column("path").to_pylist(), pvals):
             groups.setdefault(pv, []).append(path)
         parts = []
+        contributing = 0
         with storage_errors("read", name):
             for pv, paths in sorted(groups.items()):
                 dataset = ds.FileSystemDataset.from_paths(
@@ -376,6 +383,7 @@ class Tables:
                 n = t.num_rows
                 if n == 0:
                     continue
+                contributing += len(paths)
                 cols = {}
                 for f in spec.schema:
                     if f.name in spec.partition_by:
@@ -385,8 +393,16 @@ class Tables:
                         cols[f.name] = t.column(f.name)
                 parts.append(pa.table(cols, schema=spec.schema))
         if not parts:
-            return spec.schema.empty_table()
-        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            return spec.schema.empty_table(), 0
+        return (pa.concat_tables(parts) if len(parts) > 1 else parts[0]), contributing
+
+    @staticmethod
+    def _latest(rows: pa.Table, files: int, keys: list[str]) -> pa.Table:
+        """Dedupe-on-read. The rows of a single data file are already sorted and unique
+        (see :meth:`append`), so they are returned as read."""
+        if files <= 1:
+            return rows
+        return dedupe_latest(rows.combine_chunks(), keys)
 
     def read_meter(self, site_id: str, tz: str, start_us: int, end_us: int, *,
                    channels: list[str] | None = None,
@@ -404,10 +420,8 @@ class Tables:
         flt = _time_filter(start_us, end_us)
         if channels is not None:
             flt = flt & pc.field("channel").isin(pa.array(list(channels), pa.string()))
-        rows = self._read("meter", version, {"site_id": [site_id], "month": months}, flt)
-        if len(months) > 1 and rows.num_rows:
-            rows = rows.combine_chunks()
-        return dedupe_latest(rows, ["channel", "interval_start_utc"])
+        rows, files = self._read("meter", version, {"site_id": [site_id], "month": months}, flt)
+        return self._latest(rows, files, ["channel", "interval_start_utc"])
 
     def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
                     as_of: int | datetime | None = None) -> pa.Table:
@@ -419,8 +433,9 @@ class Tables:
             return PRICE_SCHEMA.empty_table()
         flt = (_time_filter(start_us, end_us) & (pc.field("iso") == iso)
                & (pc.field("node") == node))
-        rows = self._read("prices", version, {"market_run": [market_run], "month": months}, flt)
-        return dedupe_latest(rows, ["interval_start_utc"])
+        rows, files = self._read("prices", version, {"market_run": [market_run], "month": months},
+                                 flt)
+        return self._latest(rows, files, ["interval_start_utc"])
 
     def read_index(self, index: str, start: date, end: date, *,
                    as_of: int | datetime | None = None) -> pa.Table:
@@ -431,8 +446,8 @@ class Tables:
             return INDEX_SCHEMA.empty_table()
         flt = ((pc.field("period_start") >= pa.scalar(start, pa.date32()))
                & (pc.field("period_start") < pa.scalar(end, pa.date32())))
-        rows = self._read("index", version, {"index": [index]}, flt)
-        return dedupe_latest(rows, ["period_start"])
+        rows, files = self._read("index", version, {"index": [index]}, flt)
+        return self._latest(rows, files, ["period_start"])
 
     def read_partition(self, table: str, partition: dict[str, str], *,
                        as_of: int | datetime | None = None) -> pa.Table:
@@ -442,9 +457,8 @@ class Tables:
         version = self.resolve_as_of(table, as_of)
         if version is None:
             return spec.schema.empty_table()
-        rows = self._read(table, version, {k: [v] for k, v in partition.items()}, None)
-        keys = [k for k in spec.key if k not in partition]
-        return dedupe_latest(rows.combine_chunks() if rows.num_rows else rows, keys)
+        rows, files = self._read(table, version, {k: [v] for k, v in partition.items()}, None)
+        return self._latest(rows, files, [k for k in spec.key if k not in partition])
 
     def partitions(self, table: str, *, as_of: int | datetime | None = None) -> list[tuple[str, ...]]:
         """Sorted distinct partition values of ``table`` at a version, from the Delta log."""
@@ -486,8 +500,7 @@ def _time_filter(start_us: int, end_us: int) -> ds.Expression:
 
 def _constant(value: str, n: int) -> pa.Array:
     """A string column of ``n`` copies of ``value`` (built in C++, not in Python)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                          pa.array([value], pa.string())).cast(pa.string())
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 __all__ = ["Tables", "TableSpec", "TABLES", "table_spec", "dedupe_latest", "utc_month_labels",

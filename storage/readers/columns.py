@@ -78,12 +78,13 @@ def read_csv_columns(data: bytes, name: str, required: Sequence[str],
     if not text_head.strip():
         raise ValidationError("the file is empty", file=name, line=1)
     data = data.rstrip(b"\r\n \t") + b"\n"      # blank lines at the end are harmless
-    fast = b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data
-    if fast:
-        try:
-            return _read_arrow(data, name, required, optional)
-        except pa.ArrowInvalid:
-            pass                                  # let the exact reader locate the problem
+    try:
+        # Arrow's reader treats every newline as a row end (newlines_in_values=False) and
+        # keeps blank lines as rows, so any file it accepts has row i on line i + 2;
+        # anything odd (blank line, quoted newline, ragged row) falls to the exact reader.
+        return _read_arrow(data, name, required, optional)
+    except pa.ArrowInvalid:
+        pass
     return _read_python(data, name, required, optional)
 
 
@@ -112,7 +113,17 @@ def _read_arrow(data, name, required, optional) -> CsvColumns:
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in cols}, include_columns=wanted,
             strings_can_be_null=False, quoted_strings_can_be_null=False))
+    if body.count(b"\n") != table.num_rows + 1:
+        # a quoted newline made a record span lines: only the csv module numbers them right
+        raise pa.ArrowInvalid("record spans lines")
     out = {c: pc.utf8_trim_whitespace(table.column(c).combine_chunks()) for c in wanted}
+    blank = None
+    for col in out.values():
+        e = pc.equal(col, "")
+        blank = e if blank is None else pc.and_(blank, e)
+    row = first_row(blank) if blank is not None else None
+    if row is not None:
+        raise ValidationError("empty line", file=name, line=row + 2)
     return CsvColumns(out, np.arange(2, table.num_rows + 2, dtype=np.int64))
 
 
@@ -285,6 +296,8 @@ def check_unique(table: pa.Table, keys: list[str], lines: np.ndarray, problems: 
     n = table.num_rows
     if n < 2:
         return
+    if table.select(keys).group_by(keys).aggregate([]).num_rows == n:
+        return                                    # hash check: no duplicates (the usual case)
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
     t = table.select(keys).take(order)
     same = None

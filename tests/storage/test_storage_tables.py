@@ -179,3 +179,21 @@ def test_tables_pickle(tables):
     tables.append("meter", meter_rows("S1", "gt1", T0, [1]))
     clone = pickle.loads(pickle.dumps(tables))
     assert clone.version("meter") == 0
+
+
+def test_append_refuses_a_key_twice_in_one_commit(tables):
+    rows = pa.concat_tables([meter_rows("S1", "gt1", T0, [1]), meter_rows("S1", "gt1", T0, [2])])
+    with pytest.raises(InputError, match="twice in one commit"):
+        tables.append("meter", rows)
+    assert tables.version("meter") is None
+
+
+def test_many_files_in_a_partition_dedupe_to_the_latest(tables):
+    for i in range(4):
+        tables.append("meter", meter_rows("S1", "gt1", T0 + timedelta(hours=i), [i] * 3,
+                                          ingested=T0 + timedelta(minutes=i)))
+    start, end = local_month_bounds_us("2026-10", TZ)
+    rows = tables.read_meter("S1", TZ, start, end)
+    # hour k is written by files 0..k (ingested later each time): the latest wins
+    assert rows.column("energy_wh").to_pylist() == [0, 1, 2, 3, 3, 3]
+    assert tables.read_partition("meter", {"site_id": "S1", "month": "2026-10"}).num_rows == 6
