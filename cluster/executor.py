@@ -156,6 +156,9 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
                       progress_interval_s)
         if cancelled():
             raise _Cancelled()
+        if results.keys() != set(keys):          # invariant: every partition exactly once
+            missing = sorted(set(keys) - results.keys())[:5]
+            raise JobError(f"job {job_id}: partitions without a result: {missing}")
         if own_pool and pool is not None:
             pool.kill()                  # free the CPUs before the (driver-side) reduce
         result = kind.reduce(spec, results, jctx)

@@ -9,8 +9,10 @@ catalog, not the actor, is the record of the job; the actor exits when the job i
 Why a detached actor rather than Ray Jobs (``JobSubmissionClient``), measured on the
 project's 2-core box (engineering notes §0.8, §1.7, §1.9):
 
-* **Start-up** ~0.4 s to hand a job over versus ~3.8 s for a Ray Job to reach a
-  running driver; a month-end trigger or an analyst's click should not wait seconds.
+* **Start-up**: a runner is one actor process, running 0.2-1.2 s after the hand-off
+  here (``bench/ray_overhead.py``; a new driver connects in ~0.4 s), versus ~3.8 s
+  for a Ray Job to reach SUCCEEDED on a trivial entrypoint (a driver process, runtime
+  env set-up, a supervisor actor); a month-end trigger should not wait seconds.
 * **Progress and cancel are cheap**: the runner writes progress to the catalog and a
   cancel is one actor call (plus the catalog flag) that reaches ``ray.cancel`` on the
   in-flight partitions within a second. Ray Jobs has no progress field and stops a job
