@@ -7,7 +7,9 @@ pinned in every partition, so an ingest landing mid-job cannot make the totals m
 versions. Typical use: reconcile against a utility's or meter vendor's monthly
 totals after ingest, or prove what a rebill will see.
 
-Published document (canonical JSON, created once, never overwritten)::
+Published atomically with ``storage.publish`` (``totals.json``, ``manifest.json``,
+create-only ``_COMMITTED``) under ``audits/meter_totals/<job_id>/``; the document
+(canonical JSON)::
 
     audits/meter_totals/<job_id>/totals.json
     {"kind": "meter_totals", "meter_version": 7, "from_period": "2026-01",
@@ -30,6 +32,7 @@ import pyarrow.compute as pc
 
 from engine.errors import DataMissingError, JobError
 from engine.money import sum_exact
+from storage.publish import MANIFEST, publish, read_committed, verify_part
 
 from .parts import canonical_json
 from .planning import plan_site_months
@@ -39,8 +42,15 @@ from .tasks import JobContext, JobKind, Partition, WorkerContext, register
 QUALITY_COUNTS = {"A": "actual", "E": "estimated", "S": "substituted", "F": "final"}
 
 
+TOTALS = "totals.json"
+
+
+def result_prefix(job_id: str) -> str:
+    return f"audits/meter_totals/{job_id}/"
+
+
 def result_key(job_id: str) -> str:
-    return f"audits/meter_totals/{job_id}/totals.json"
+    return result_prefix(job_id) + TOTALS
 
 
 def plan(spec: MeterTotalsSpec, ctx: JobContext) -> list[Partition]:
@@ -103,11 +113,16 @@ def reduce(spec: MeterTotalsSpec, results: dict[str, dict], ctx: JobContext) -> 
            "to_period": spec.to_period, "sites": spec.sites, "rows": rows,
            "energy_wh": sum(r["energy_wh"] for r in rows),
            "intervals": sum(r["intervals"] for r in rows)}
-    key = result_key(ctx.job_id)
     body = canonical_json(doc)
-    if not ctx.store.put_if_absent(key, body) and ctx.store.get(key) != body:
-        raise JobError(f"{key} already holds different totals (an earlier attempt of this job)")
-    return {"uri": key, "meter_version": version,
+    prefix = result_prefix(ctx.job_id)
+    # the manifest holds only deterministic fields: racing publishers write equal bytes
+    manifest = {"kind": "meter_totals", "job_id": ctx.job_id, "meter_version": version}
+    if not publish(ctx.store, prefix, {TOTALS: body}, manifest):
+        committed = read_committed(ctx.store, prefix)
+        if committed is None or verify_part(ctx.store, prefix, committed, TOTALS) != body:
+            raise JobError(f"{prefix} already holds different totals (an earlier attempt)")
+    return {"uri": result_key(ctx.job_id), "manifest": prefix + MANIFEST,
+            "meter_version": version,
             "site_months": len({(r["site_id"], r["month"]) for r in rows}),
             "rows": len(rows), "energy_wh": doc["energy_wh"]}
 

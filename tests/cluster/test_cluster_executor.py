@@ -15,12 +15,13 @@ from cluster.executor import run_job
 from cluster.pool import WorkerPool
 from engine.errors import DataMissingError, InputError, JobCancelledError
 from jobs import probe
-from jobs.meter_totals import result_key
+from jobs.meter_totals import result_key, result_prefix
 from jobs.parts import commit_part, committed_keys
 from jobs.probe import ProbeSpec
 from jobs.specs import MeterTotalsSpec
 from jobs.tasks import JobContext, WorkerContext, encode_key
 from storage.objectstore import ObjectStore
+from storage.publish import read_committed, verify_part
 
 from conftest import NOW, write_meter_data
 
@@ -83,7 +84,11 @@ def test_meter_totals_equals_direct_computation(ray_cluster, s3_storage, catalog
     rec = catalog.get(job_id)
     assert rec.state == "succeeded" and rec.progress_done == rec.progress_total == 9
     assert result == rec.result and result["meter_version"] == data["versions"][1]
-    doc = json.loads(ObjectStore.from_config(s3_storage).get(result["uri"]))
+    store = ObjectStore.from_config(s3_storage)
+    manifest = read_committed(store, result_prefix(job_id))          # atomically published
+    assert manifest["meter_version"] == result["meter_version"]
+    assert result["manifest"] == result_prefix(job_id) + "manifest.json"
+    doc = json.loads(verify_part(store, result_prefix(job_id), manifest, "totals.json"))
     got = {(r["site_id"], r["month"], r["channel"]):
            {k: r[k] for k in ("energy_wh", "intervals", "actual", "estimated", "substituted", "final")}
            for r in doc["rows"]}
