@@ -346,3 +346,14 @@ def test_grid_import_jumps_are_not_spikes_by_default():
     r = run_vee(series(vals, 60, channel="imp"), site, T0, T0 + 4 * US_PER_HOUR,
                 config=VeeConfig(spike_kinds=("grid_import",)))
     assert len(only(r.findings, "spike")) == 1
+
+
+def test_empty_table_gives_missing_channels_and_no_data_findings():
+    site = make_site(dc={"kind": "load"}, gt1={"kind": "generation", "nameplate_kw": 100})
+    r = run_vee(METER_SCHEMA.empty_table(), site, T0, T0 + US_PER_DAY)
+    assert r.counts.to_dict() == {"intervals_expected": 48, "actual": 0, "estimated": 0,
+                                  "missing": 48}
+    assert sorted(f.channel for f in only(r.findings, "no_data")) == ["dc", "gt1"]
+    assert not only(r.findings, "gap")
+    with pytest.raises(ValueError):
+        run_vee(METER_SCHEMA.empty_table(), site, T0, T0)
