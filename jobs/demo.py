@@ -258,9 +258,9 @@ def _inject(site_id: str, tz: str, period: str, minutes: int, ch: np.ndarray,
                         "30-minute gap"),
         InjectedProblem("gap", site_id, "pv1", local(17, 10), local(17, 13), "3-hour gap"),
         InjectedProblem("spike", site_id, "dc", local(22, 19), local(22, 19) + step,
-                        "value x 6"),
+                        "spike (value x 6)"),
         InjectedProblem("duplicate", site_id, "imp", local(5, 8), local(5, 8) + step,
-                        "the same row sent twice"),
+                        "duplicate row (sent twice)"),
     ]
     keep = np.ones(start.size, dtype=bool)
     dup = np.zeros(start.size, dtype=bool)

@@ -179,6 +179,10 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
                 f"{summary['periods'][0]}..{summary['periods'][-1]} at {summary['minutes']} min, "
                 f"seed {summary['seed']}: {summary['meter_rows']:,} meter rows, "
                 f"{summary['price_series']} price series  [{seconds:.1f} s]")
+        if summary["injected"]:
+            where = summary["injected"][0]["site_id"]
+            what = "; ".join(f"{i['detail']} on {i['channel']}" for i in summary["injected"])
+            run.say(f"  injected for VEE to find ({where}, {summary['periods'][-1]}): {what}")
     elif name == "files":
         counts = ", ".join(f"{n} {k}" for k, n in summary["files"].items() if n)
         run.say(f"wrote files under {summary['directory']}: {counts}  [{seconds:.1f} s]")
