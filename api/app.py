@@ -51,17 +51,18 @@ def default_dispatcher(settings: Settings) -> RayDispatcher:
 
 def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
                clock: Callable[[], datetime] = utc_now, reconcile_interval_s: float = 5.0,
-               stale_after_s: float = 10.0) -> FastAPI:
+               stale_after_s: float = 10.0, key_cache_ttl_s: float = 5.0) -> FastAPI:
     """Build the API for ``settings``.
 
     ``dispatcher`` defaults to detached JobRunner actors on Ray; ``clock`` returns aware
     UTC and is the only clock the routes read; a queued job older than ``stale_after_s``
-    is re-submitted by the reconciler, which runs every ``reconcile_interval_s``.
+    is re-submitted by the reconciler, which runs every ``reconcile_interval_s``; an API
+    key lookup is cached for ``key_cache_ttl_s`` (so a revocation takes that long at most).
     """
     from jobs.catalog import JobCatalog
 
     catalog = JobCatalog(settings.db_url)
-    ctx = AppContext(settings=settings, catalog=catalog, keys=KeyStore(settings.db_url),
+    ctx = AppContext(settings=settings, catalog=catalog, keys=KeyStore(settings.db_url, cache_ttl_s=key_cache_ttl_s),
                      dispatcher=dispatcher or default_dispatcher(settings),
                      metrics=ApiMetrics(lambda: catalog), clock=clock)
 

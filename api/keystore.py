@@ -23,6 +23,9 @@ import hmac
 import re
 import secrets
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +36,7 @@ from engine.errors import InputError, NotFoundError
 from .auth import Role
 
 KEY_PREFIX = "m2c"
+_CACHE_MAX = 10_000
 _KEY_RE = re.compile(r"^m2c_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
 _SCHEMA = """
@@ -84,19 +88,39 @@ def digest(key: str) -> str:
 
 
 class KeyStore:
-    """Hashed API keys in SQLite (one short-lived connection per call; WAL)."""
+    """Hashed API keys in SQLite (WAL).
 
-    def __init__(self, db_url: str):
+    Key management (create, list, revoke) opens a short-lived connection per call.
+    :meth:`authenticate` is on every request's path, so it reuses one connection per
+    thread and, with ``cache_ttl_s > 0`` (the API uses a few seconds), remembers each
+    lookup's outcome by key digest for that long: a revoked key then stops working
+    within ``cache_ttl_s`` seconds, not instantly.
+    """
+
+    def __init__(self, db_url: str, *, cache_ttl_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.path = sqlite_path(db_url)
+        self.cache_ttl_s = cache_ttl_s
+        self._clock = clock
         self._initialised = False
+        self._local = threading.local()
+        self._cache: dict[str, tuple[float, tuple[str, Role] | None]] = {}
+        self._cache_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._initialised:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         if not self._initialised:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(_SCHEMA)
             self._initialised = True
+        return conn
+
+    def _thread_conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
         return conn
 
     def init_schema(self) -> None:
@@ -137,12 +161,26 @@ class KeyStore:
         m = _KEY_RE.match(key)
         if m is None:
             return None
-        with closing(self._connect()) as conn:
-            row = conn.execute("SELECT key_sha256, role FROM api_keys "
-                               "WHERE key_id = ? AND revoked_at IS NULL", (m.group(1),)).fetchone()
-        if row is None or not hmac.compare_digest(row[0], digest(key)):
-            return None
-        return m.group(1), Role(row[1])
+        key_digest = digest(key)
+        now = self._clock()
+        if self.cache_ttl_s > 0:
+            hit = self._cache.get(key_digest)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        row = self._thread_conn().execute(
+            "SELECT key_sha256, role FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+            (m.group(1),)).fetchone()
+        found = None
+        if row is not None and hmac.compare_digest(row[0], key_digest):
+            found = (m.group(1), Role(row[1]))
+        if self.cache_ttl_s > 0:
+            with self._cache_lock:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache = {d: e for d, e in self._cache.items() if e[0] > now}
+                    if len(self._cache) >= _CACHE_MAX:
+                        self._cache.clear()
+                self._cache[key_digest] = (now + self.cache_ttl_s, found)
+        return found
 
 
 def _role(role: Role | str) -> Role:

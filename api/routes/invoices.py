@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -35,6 +36,20 @@ class InvoiceFormat(StrEnum):
 class InvoiceDetail(StrEnum):
     SUMMARY = "summary"
     INTERVALS = "intervals"
+
+
+class InvoiceQuery(BaseModel):
+    """Query of ``GET /v1/invoices/...``; unknown parameters are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(None, ge=1, le=1_000_000,
+                                description="Invoice version; latest if omitted.")
+    format: InvoiceFormat | None = Field(None, description="Response format; overrides the "
+                                                           "Accept header.")
+    detail: InvoiceDetail = Field(InvoiceDetail.SUMMARY,
+                                  description="`intervals` adds the interval-level rows behind "
+                                              "each line (analyst and admin only).")
 
 
 def _quality(accept: str, media: str) -> float:
@@ -87,15 +102,10 @@ def get_invoice(
     contract: Annotated[str, Path(description="Contract id.", pattern=CONTRACT_PATTERN)],
     period: Annotated[str, Path(description="Billing period YYYY-MM (contract-local month).",
                                 pattern=PERIOD_PATTERN)],
-    version: Annotated[int | None, Query(ge=1, le=1_000_000,
-                                         description="Invoice version; latest if omitted.")] = None,
-    format: Annotated[InvoiceFormat | None, Query(
-        description="Response format; overrides the Accept header.")] = None,
-    detail: Annotated[InvoiceDetail, Query(
-        description="`intervals` adds the interval-level rows behind each line "
-                    "(analyst and admin only).")] = InvoiceDetail.SUMMARY,
+    query: Annotated[InvoiceQuery, Query()],
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ):
+    version, format, detail = query.version, query.format, query.detail
     if detail is InvoiceDetail.INTERVALS and not principal.policy.interval_detail:
         raise forbidden(f"role {principal.role.value!r} may not read interval-level data")
     store = ctx.invoices()

@@ -15,6 +15,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.errors import NotFoundError
 
@@ -49,6 +50,18 @@ def parse_idempotency_key(raw: str | None) -> str | None:
                            "(a structured-field string, e.g. \"settlement:2026-10\")",
                            title="Invalid Idempotency-Key")
     return value
+
+
+class JobsQuery(BaseModel):
+    """Query of ``GET /v1/jobs``; unknown parameters are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str | None = Field(None, description="Only jobs of this kind.", pattern=r"^[a-z_]{1,32}$")
+    state: JobStateName | None = Field(None, description="Only jobs in this state.")
+    limit: int = Field(50, ge=1, le=100, description="Page size (1-100).")
+    cursor: str | None = Field(None, max_length=512,
+                               description="`next_cursor` of the previous page.")
 
 
 def _visible_job(ctx: Ctx, principal: Principal, job_id: str):
@@ -119,18 +132,15 @@ def get_job(ctx: Ctx, principal: CurrentPrincipal, job_id: JobId) -> JobPublic:
 @router.get(
     "", response_model=JobsPublic, summary="List jobs",
     description="Newest first, cursor-paginated on (created_at, id): pass `next_cursor` back "
-                "as `cursor`. Roles that see only some kinds get only those.",
+                "as `cursor`. Roles that see only some kinds get only those. Unknown query "
+                "parameters are rejected (422) rather than silently ignored.",
     responses=problem_responses(400, 401, 403, 422, 500),
 )
 def list_jobs(
     ctx: Ctx, principal: Annotated[Principal, Depends(require_any_job_access)],
-    kind: Annotated[str | None, Query(description="Only jobs of this kind.",
-                                      pattern=r"^[a-z_]{1,32}$")] = None,
-    state: Annotated[JobStateName | None, Query(description="Only jobs in this state.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")] = 50,
-    cursor: Annotated[str | None, Query(max_length=512,
-                                        description="`next_cursor` of the previous page.")] = None,
+    query: Annotated[JobsQuery, Query()],
 ) -> JobsPublic:
+    kind, state, limit, cursor = query.kind, query.state, query.limit, query.cursor
     readable = principal.policy.read_kinds
     if kind is not None and not principal.can_read(kind):
         raise forbidden(f"role {principal.role.value!r} may not list {kind} jobs")

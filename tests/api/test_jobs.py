@@ -171,3 +171,25 @@ def test_metrics_report_catalog_states_and_requests(client, keys):
     assert 'm2c_jobs{state="queued"} 1.0' in text
     assert 'm2c_http_requests_total{method="POST",route="/v1/jobs",status="202"} 1.0' in text
     assert 'm2c_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/jobs"}' in text
+
+
+def test_unknown_query_parameters_are_rejected(client, keys):
+    resp = client.get("/v1/jobs", params={"status": "queued"}, headers=auth(keys["analyst"]))
+    assert resp.status_code == 422 and "status" in resp.json()["detail"]
+
+
+def test_a_revoked_key_stops_working_within_the_cache_ttl(api_settings, dispatcher):
+    from datetime import datetime, timezone
+    from api.app import create_app
+    from api.keystore import KeyStore
+    now = [0.0]
+    app = create_app(api_settings, dispatcher=dispatcher, key_cache_ttl_s=5.0)
+    store = KeyStore(api_settings.db_url)
+    record, key = store.create("analyst", now_utc=datetime.now(timezone.utc))
+    keys_in_app = app.state.ctx.keys
+    keys_in_app._clock = lambda: now[0]
+    assert keys_in_app.authenticate(key) == (record.key_id, record.role)
+    store.revoke(record.key_id, now_utc=datetime.now(timezone.utc))
+    assert keys_in_app.authenticate(key) is not None        # cached
+    now[0] = 5.1
+    assert keys_in_app.authenticate(key) is None
