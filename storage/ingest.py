@@ -45,10 +45,10 @@ from engine.schema import UTC_TS
 from engine.sites import Site
 from engine.timebase import local_month_labels, to_us
 
+from .keys import duplicate_pair
 from .objectstore import ObjectStore
 from .readers.canonical import (read_index_csv, read_meter_csv, read_meter_parquet,
                                 read_prices_csv)
-from .readers.columns import Problems, check_unique
 from .readers.nem12 import looks_like_nem12, read_nem12
 from .readers.rows import ReadResult
 from .tables import Tables, table_spec, utc_month_labels
@@ -289,25 +289,16 @@ def _check_references(result: ReadResult, name: str, sites: dict[str, Site]) -> 
 
 def _check_unique_across_files(incoming: pa.Table, key: tuple[str, ...],
                                reports: list[FileReport]) -> None:
-    problems = Problems("this ingest call")
-    check_unique(incoming, list(key), incoming.column("line").to_numpy(), problems, "key")
-    if problems.items:
-        # locate the two rows to name both files
-        n = incoming.num_rows
-        order = pc.sort_indices(incoming, sort_keys=[(k, "ascending") for k in key]).to_numpy()
-        t = incoming.select([*key, "_file", "line"]).take(order)
-        same = None
-        for k in key:
-            c = t.column(k)
-            eq = pc.equal(c.slice(0, n - 1), c.slice(1))
-            same = eq if same is None else pc.and_(same, eq)
-        i = int(np.flatnonzero(same.to_numpy(zero_copy_only=False))[0])
-        fa, fb = (reports[t.column("_file")[j].as_py()].name for j in (i, i + 1))
-        la, lb = t.column("line")[i].as_py(), t.column("line")[i + 1].as_py()
-        desc = ", ".join(f"{k}={t.column(k)[i].as_py()}" for k in key)
-        raise ValidationError(f"the same key ({desc}) is in {fa} line {la} and {fb} line {lb}; "
-                              "ingest these files in separate calls, in the order meant",
-                              file=fb, line=lb, field=key[-1])
+    pair = duplicate_pair(incoming, list(key))
+    if pair is None:
+        return
+    a, b = pair
+    fa, fb = (reports[incoming.column("_file")[i].as_py()].name for i in (a, b))
+    la, lb = (incoming.column("line")[i].as_py() for i in (a, b))
+    desc = ", ".join(f"{k}={incoming.column(k)[a].as_py()}" for k in key)
+    raise ValidationError(f"the same key ({desc}) is in {fa} line {la} and {fb} line {lb}; "
+                          "ingest these files in separate calls, in the order meant",
+                          file=fb, line=lb, field=key[-1])
 
 
 def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:

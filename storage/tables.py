@@ -51,6 +51,7 @@ from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, UTC_TS
 from engine.timebase import local_month_labels, periods_between
 
 from .errors import storage_errors
+from .keys import duplicate_pair, sort_order
 from .objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -317,10 +318,10 @@ class Tables:
         from deltalake import CommitProperties, PostCommitHookProperties, write_deltalake
         spec = table_spec(table)
         data = data.select(spec.schema.names).cast(spec.schema)
-        data = data.sort_by([(c, "ascending") for c in (*spec.partition_by, *spec.key)
-                             if c in data.column_names])
-        if data.num_rows > 1 and data.select(list(spec.key)).group_by(
-                list(spec.key)).aggregate([]).num_rows != data.num_rows:
+        order = sort_order(data, list(dict.fromkeys((*spec.partition_by, *spec.key))))
+        if order is not None:
+            data = data.take(order)
+        if duplicate_pair(data, list(spec.key)) is not None:
             raise InputError(f"append to {table}: the same key appears twice in one commit; "
                              f"a commit holds at most one row per ({', '.join(spec.key)})")
         commit_id = uuid.uuid4().hex

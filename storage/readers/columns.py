@@ -293,25 +293,14 @@ def check_one_of(col: pa.Array, allowed: Sequence[str], fld: str, problems: Prob
 def check_unique(table: pa.Table, keys: list[str], lines: np.ndarray, problems: Problems,
                  what: str) -> None:
     """No two rows of ``table`` share ``keys``; names both lines of the first duplicate."""
-    n = table.num_rows
-    if n < 2:
+    from ..keys import duplicate_pair
+    pair = duplicate_pair(table, keys)
+    if pair is None:
         return
-    if table.select(keys).group_by(keys).aggregate([]).num_rows == n:
-        return                                    # hash check: no duplicates (the usual case)
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
-    t = table.select(keys).take(order)
-    same = None
-    for k in keys:
-        c = t.column(k)
-        eq = pc.equal(c.slice(0, n - 1), c.slice(1))
-        same = eq if same is None else pc.and_(same, eq)
-    same = same.combine_chunks() if isinstance(same, pa.ChunkedArray) else same
-    idx = first_row(same)
-    if idx is not None:
-        o = order.to_numpy()
-        a, b = sorted((int(lines[o[idx]]), int(lines[o[idx + 1]])))
-        desc = ", ".join(f"{k}={t.column(k)[idx].as_py()}" for k in keys)
-        problems.add(b, keys[-1], f"duplicate {what} ({desc}); first at line {a}")
+    a, b = pair
+    la, lb = sorted((int(lines[a]), int(lines[b])))
+    desc = ", ".join(f"{k}={table.column(k)[a].as_py()}" for k in keys)
+    problems.add(lb, keys[-1], f"duplicate {what} ({desc}); first at line {la}")
 
 
 __all__ = ["Problems", "CsvColumns", "read_csv_columns", "scaled_decimal", "utc_timestamps",
