@@ -121,21 +121,22 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
     (message prefixed with the partition key) on a data error, or whatever failed;
     in every case the catalog already records the outcome.
     """
-    spec = parse_job_spec(spec)
-    kind = get_kind(spec.kind)
     attempt = attempt if attempt is not None else catalog.get(job_id).attempt + 1
+    # a terminal job or a stale attempt raises ConflictError here, recording nothing
     record = catalog.mark_running(job_id, attempt=attempt, runner=runner, now_utc=now_utc)
     cancelled = _CancelWatch(catalog, job_id, cancel_event, poll_s=progress_interval_s)
     if record.state == CANCELLING:
         catalog.mark_cancelled(job_id, clock())
         raise JobCancelledError(f"job {job_id} was cancelled before attempt {attempt} started")
-    from storage.objectstore import ObjectStore
-    store = ObjectStore.from_config(storage_config)
-    jctx = JobContext(store=store, job_id=job_id, now_utc=now_utc, attempt=attempt,
-                      partition_size=partition_size or cluster_config.partition_size)
     own_pool = pool is None
     inflight: dict[ray.ObjectRef, tuple[Partition, int]] = {}
     try:
+        spec = parse_job_spec(spec)
+        kind = get_kind(spec.kind)
+        from storage.objectstore import ObjectStore
+        store = ObjectStore.from_config(storage_config)
+        jctx = JobContext(store=store, job_id=job_id, now_utc=now_utc, attempt=attempt,
+                          partition_size=partition_size or cluster_config.partition_size)
         partitions = kind.plan(spec, jctx)
         keys = [p.key for p in partitions]
         if len(set(keys)) != len(keys):
@@ -165,20 +166,18 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
         return catalog.mark_succeeded(job_id, result, clock()).result or {}
     except _Cancelled:
         _stop(inflight, pool if own_pool else None)
-        catalog.mark_cancelled(job_id, clock())
+        _record(job_id, "cancel", lambda: catalog.mark_cancelled(job_id, clock()))
         log.info("job %s cancelled", job_id)
         raise JobCancelledError(f"job {job_id} was cancelled") from None
     except _PartitionFailed as exc:
         _stop(inflight, pool if own_pool else None)
-        catalog.mark_failed(job_id, str(exc), exc.error_type, clock())
+        _record(job_id, "failure",
+                lambda: catalog.mark_failed(job_id, str(exc), exc.error_type, clock()))
         log.warning("job %s failed: %s", job_id, exc)
         raise _error_class(exc.error_type)(str(exc)) from None
     except KeyboardInterrupt:             # Ctrl-C on `m2c ... --wait`: a cancel
         _stop(inflight, pool if own_pool else None)
-        try:
-            catalog.mark_cancelled(job_id, clock())
-        except M2CError:
-            log.exception("could not record the cancel of job %s", job_id)
+        _record(job_id, "cancel", lambda: catalog.mark_cancelled(job_id, clock()))
         raise
     except BaseException as exc:
         _stop(inflight, pool if own_pool else None)
@@ -188,10 +187,7 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
             message, error_type = f"{type(cause).__name__}: {cause}", type(cause).__name__
         else:
             error_type = type(exc).__name__
-        try:
-            catalog.mark_failed(job_id, message, error_type, clock())
-        except M2CError:
-            log.exception("could not record the failure of job %s", job_id)
+        _record(job_id, "failure", lambda: catalog.mark_failed(job_id, message, error_type, clock()))
         log.warning("job %s failed: %s", job_id, message)
         raise
     finally:
@@ -251,6 +247,15 @@ def _dispatch(job_id: str, attempt: int, kind: str, pool: WorkerPool, pending: d
         if time.monotonic() >= next_progress or not (pending or inflight):
             catalog.set_progress(job_id, len(results), total, clock())
             next_progress = time.monotonic() + progress_interval_s
+
+
+def _record(job_id: str, what: str, write: Callable[[], Any]) -> None:
+    """Write a terminal state; a conflict (another runner or a cancel got there first)
+    is logged, never allowed to hide the job's own outcome."""
+    try:
+        write()
+    except M2CError:
+        log.exception("could not record the %s of job %s", what, job_id)
 
 
 def _stop(inflight: dict, pool: WorkerPool | None) -> None:

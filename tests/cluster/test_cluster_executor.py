@@ -223,3 +223,17 @@ def test_cancel_mid_job(ray_cluster, local_storage, catalog):
     time.sleep(0.5)
     assert sum(_executions(store, job_id).values()) == ran            # workers stopped
     assert ran < 40
+
+
+@pytest.mark.timeout(30)
+def test_unrunnable_spec_fails_the_job_not_hangs(local_storage, catalog):
+    from engine.errors import ConflictError
+    job_id = _submit(catalog, ProbeSpec(items=1))
+    with pytest.raises(InputError):
+        run_job(job_id, {"kind": "bankability", "years": 20}, storage_config=local_storage,
+                catalog=catalog, cluster_config=None, now_utc=NOW)
+    rec = catalog.get(job_id)
+    assert rec.state == "failed" and "bankability" in rec.error
+    with pytest.raises(ConflictError):        # terminal: a late runner records nothing
+        run_job(job_id, ProbeSpec(items=1), storage_config=local_storage, catalog=catalog,
+                cluster_config=None, now_utc=NOW)
