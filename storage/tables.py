@@ -51,7 +51,7 @@ from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, UTC_TS
 from engine.timebase import local_month_labels, periods_between
 
 from .errors import storage_errors
-from .keys import duplicate_pair, sort_order
+from .keys import composite_key, duplicate_pair, sort_order
 from .objectstore import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ TABLE_CONFIGURATION = {
     "delta.checkpointInterval": "50",
 }
 _SNAPSHOT_CACHE = 32
+_STATS_MARGIN_US = 1_000
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,28 @@ def dedupe_latest(table: pa.Table, keys: list[str]) -> pa.Table:
     """Keep, per ``keys``, the row with the greatest ``(ingested_at_utc, source_sha256)``;
     the result is sorted by ``keys``.
 
-    Fast path: rows already strictly increasing by ``keys`` (one file written sorted,
-    the common case) are returned as they are, without sorting.
+    Fast path: rows already strictly increasing by ``keys`` are returned as they are.
+    The sort runs on one int64 (``storage.keys.composite_key``: key rank x number of
+    distinct ingests + ingest rank) when the key space allows, else on Arrow columns.
     """
     n = table.num_rows
-    if n <= 1 or _strictly_increasing(table, keys):
+    if n <= 1:
+        return table
+    key = composite_key(table, keys)
+    tie = composite_key(table, list(TIEBREAK)) if key is not None else None
+    if key is not None and tie is not None:
+        if bool(np.all(key[1:] > key[:-1])):
+            return table
+        uniq, tie_rank = np.unique(tie, return_inverse=True)
+        radix = len(uniq)
+        if int(key.max()) < (2**62) // radix:
+            order = np.argsort(key * radix + tie_rank, kind="stable")
+            ks = key[order]
+            last = np.empty(n, dtype=bool)
+            last[:-1] = ks[1:] != ks[:-1]
+            last[-1] = True
+            return table.take(order[last])
+    if _strictly_increasing(table, keys):
         return table
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in (*keys, *TIEBREAK)])
     table = table.take(order)
@@ -297,6 +315,11 @@ class Tables:
         cols = {"path": pa.array(paths, pa.string()), "num_records": adds.column("num_records")}
         for p in spec.partition_by:
             cols[p] = adds.column(f"partition.{p}").cast(pa.string())
+        # per-file interval_start_utc range from the log's statistics (null if absent)
+        for stat in ("min", "max"):
+            name_ = f"{stat}.interval_start_utc"
+            cols[f"{stat}_us"] = (adds.column(name_).cast(pa.int64()) if name_ in adds.column_names
+                                  else pa.nulls(adds.num_rows, pa.int64()))
         snap = _Snapshot(version, pa.table(cols))
         with self._lock:
             self._snapshots[key] = snap
@@ -354,9 +377,16 @@ class Tables:
     # -- reading ----------------------------------------------------------------------
 
     def _read(self, name: str, version: int, partitions: dict[str, list[str]],
-              row_filter: ds.Expression | None) -> tuple[pa.Table, int]:
+              row_filter: ds.Expression | None, *,
+              time_range: tuple[int, int] | None = None) -> tuple[pa.Table, int]:
         """Rows of the files in the selected partitions (not deduped), full schema, and
-        the number of files that contributed rows."""
+        the number of files that contributed rows.
+
+        ``time_range`` = ``[start, end)`` on ``interval_start_utc``: files whose log
+        statistics put them outside are skipped, and files wholly inside are read
+        without evaluating the time filter (Delta statistics are truncated to the
+        millisecond, hence the 1 ms margin).
+        """
         spec = table_spec(name)
         files = self._snapshot(name, version).files
         mask = None
@@ -365,22 +395,38 @@ class Tables:
             mask = m if mask is None else pc.and_(mask, m)
         if mask is not None:
             files = files.filter(mask)
+        inside = None
+        if time_range is not None and files.num_rows:
+            start, end = time_range
+            lo, hi = files.column("min_us"), files.column("max_us")
+            outside = pc.fill_null(pc.or_(pc.less(hi, start - _STATS_MARGIN_US),
+                                          pc.greater_equal(lo, end)), False)
+            files = files.filter(pc.invert(outside))
+            inside = pc.fill_null(pc.and_(pc.greater_equal(files.column("min_us"), start),
+                                          pc.less(files.column("max_us"), end - _STATS_MARGIN_US)),
+                                  False).to_pylist()
+            time_expr = _time_filter(start, end)
         if files.num_rows == 0:
             return spec.schema.empty_table(), 0
         fs, _ = self._filesystem()
         file_schema = spec.file_schema
-        # group files by partition values: those become constant columns
+        # group files by partition values (those become constant columns) and by whether
+        # the time filter is needed
         groups: dict[tuple, list[str]] = {}
         pvals = list(zip(*(files.column(p).to_pylist() for p in spec.partition_by)))
-        for path, pv in zip(files.column("path").to_pylist(), pvals):
-            groups.setdefault(pv, []).append(path)
+        flags = inside if inside is not None else [True] * files.num_rows
+        for path, pv, whole in zip(files.column("path").to_pylist(), pvals, flags):
+            groups.setdefault((pv, whole), []).append(path)
         parts = []
         contributing = 0
         with storage_errors("read", name):
-            for pv, paths in sorted(groups.items()):
+            for (pv, whole), paths in sorted(groups.items()):
+                flt = row_filter
+                if time_range is not None and not whole:
+                    flt = time_expr if flt is None else (time_expr & flt)
                 dataset = ds.FileSystemDataset.from_paths(
                     paths, schema=file_schema, format=ds.ParquetFileFormat(), filesystem=fs)
-                t = dataset.to_table(filter=row_filter)
+                t = dataset.to_table(filter=flt)
                 n = t.num_rows
                 if n == 0:
                     continue
@@ -418,10 +464,10 @@ class Tables:
         months = _months_overlapping(start_us, end_us, tz)
         if version is None or not months:
             return METER_SCHEMA.empty_table()
-        flt = _time_filter(start_us, end_us)
-        if channels is not None:
-            flt = flt & pc.field("channel").isin(pa.array(list(channels), pa.string()))
-        rows, files = self._read("meter", version, {"site_id": [site_id], "month": months}, flt)
+        flt = (pc.field("channel").isin(pa.array(list(channels), pa.string()))
+               if channels is not None else None)
+        rows, files = self._read("meter", version, {"site_id": [site_id], "month": months}, flt,
+                                 time_range=(start_us, end_us))
         return self._latest(rows, files, ["channel", "interval_start_utc"])
 
     def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
@@ -432,10 +478,9 @@ class Tables:
         months = _months_overlapping(start_us, end_us, None)
         if version is None or not months:
             return PRICE_SCHEMA.empty_table()
-        flt = (_time_filter(start_us, end_us) & (pc.field("iso") == iso)
-               & (pc.field("node") == node))
+        flt = (pc.field("iso") == iso) & (pc.field("node") == node)
         rows, files = self._read("prices", version, {"market_run": [market_run], "month": months},
-                                 flt)
+                                 flt, time_range=(start_us, end_us))
         return self._latest(rows, files, ["interval_start_utc"])
 
     def read_index(self, index: str, start: date, end: date, *,
