@@ -91,7 +91,7 @@ class PartitionWorker:
         runtime = ray.get_runtime_context()
         ctx = WorkerContext(store=self.store, job_id=job_id, attempt=attempt,
                             is_cancelled=runtime.is_canceled, cache=self.cache,
-                            _tables=self._tables_for())
+                            tables=self._tables_for())
         try:
             result = kind.run_partition(part, ctx)
             if runtime.is_canceled():

@@ -95,45 +95,40 @@ def _open_tables(store: "ObjectStore") -> Any:
     return Tables(store)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class JobContext:
-    """What ``plan`` and ``reduce`` get, in the job runner. ``partition_size`` is an
-    execution hint (items per partition) for kinds that can group work; it never
-    changes a job's result."""
+    """What ``plan`` and ``reduce`` get, in the job runner. ``tables`` defaults to a
+    ``storage.tables.Tables`` over ``store``. ``partition_size`` is an execution hint
+    (items per partition) for kinds that can group work; it never changes a result."""
 
     store: "ObjectStore"
     job_id: str
     now_utc: datetime
+    tables: Any = None
     attempt: int = 1
     partition_size: int = 1
-    _tables: Any = field(default=None, repr=False)
 
-    @property
-    def tables(self) -> Any:
-        """``storage.tables.Tables`` over the same store, opened on first use."""
-        if self._tables is None:
-            self._tables = _open_tables(self.store)
-        return self._tables
+    def __post_init__(self) -> None:
+        if self.tables is None:
+            self.tables = _open_tables(self.store)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkerContext:
     """What ``run_partition`` gets, on a worker actor. ``cache`` lives as long as the
     warm worker: reference data (registry, contracts, price curves) loaded once and
-    reused by every partition the worker runs."""
+    reused by every partition the worker runs; so does ``tables`` (its snapshot cache)."""
 
     store: "ObjectStore"
     job_id: str
     attempt: int
+    tables: Any = None
     is_cancelled: Callable[[], bool] = lambda: False
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
-    _tables: Any = field(default=None, repr=False)
 
-    @property
-    def tables(self) -> Any:
-        if self._tables is None:
-            self._tables = _open_tables(self.store)
-        return self._tables
+    def __post_init__(self) -> None:
+        if self.tables is None:
+            self.tables = _open_tables(self.store)
 
     def check_cancelled(self) -> None:
         """Raise ``JobCancelledError`` if the job was cancelled; call between chunks."""
@@ -186,4 +181,4 @@ def parse_job_spec(obj: Mapping[str, Any] | BaseModel) -> BaseModel:
 def _register_builtin() -> None:
     """Import the built-in kinds (each module registers itself). Lazy, because those
     modules import this one."""
-    from . import meter_totals, probe, settle  # noqa: F401
+    from . import meter_totals, probe, rebill, settle  # noqa: F401
