@@ -57,6 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _format(cancel)
     cancel.set_defaults(handler=cmd_cancel)
 
+    audit = sub.add_parser(
+        "meter-totals", help="audit job: exact energy per site, channel and month",
+        description="Exact energy totals (Wh) and interval counts by quality flag per site, "
+                    "channel and site-local month, from the stored meter data as of one data "
+                    "version; for reconciling with a utility's or vendor's totals.")
+    audit.add_argument("--from", dest="from_period", required=True, metavar="YYYY-MM")
+    audit.add_argument("--to", dest="to_period", required=True, metavar="YYYY-MM")
+    audit.add_argument("--site", dest="sites", action="append", metavar="ID",
+                       help="only this site (repeatable); default: every site")
+    audit.add_argument("--as-of", type=int, default=None, metavar="VERSION",
+                       help="meter data version (default: the current one)")
+    from .submit import add_job_options
+    add_job_options(audit)
+    audit.set_defaults(handler=cmd_meter_totals)
+
 
 def _format(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table",
@@ -240,3 +255,38 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
             print(summary if job["state"] != "succeeded" else _details(job))
         return 0 if job["state"] == "succeeded" else 1
     return _with_source(settings, run)
+
+
+def _render_totals(result: dict, store_text: str | None) -> str:
+    lines = [f"meter data version {result.get('meter_version')}: {result.get('site_months')} "
+             f"site-months, {result.get('rows')} channel rows, "
+             f"{_mwh(result.get('energy_wh', 0))} MWh", f"document: {result.get('uri')}"]
+    if store_text:
+        from .submit import table
+        doc = json.loads(store_text)
+        rows = [("SITE", "MONTH", "CHANNEL", "ENERGY_MWH", "INTERVALS", "ESTIMATED", "SUBSTITUTED")]
+        rows += [(r["site_id"], r["month"], r["channel"], _mwh(r["energy_wh"]), r["intervals"],
+                  r["estimated"], r["substituted"]) for r in doc["rows"]]
+        lines.append(table(rows, right={3, 4, 5, 6}))
+    return "\n".join(lines)
+
+
+def _mwh(energy_wh: int) -> str:
+    from engine.units import wh_to_mwh_str
+    return wh_to_mwh_str(int(energy_wh))
+
+
+def cmd_meter_totals(args: argparse.Namespace, settings: Settings) -> int:
+    from .submit import print_job, submit_and_follow
+    spec = {"kind": "meter_totals", "from_period": args.from_period, "to_period": args.to_period,
+            "sites": args.sites, "as_of": args.as_of}
+    job = submit_and_follow(spec, args, settings)
+
+    def render(result: dict) -> str:
+        text = None
+        if not settings.api_url and result.get("uri"):
+            from storage.objectstore import ObjectStore
+            text = ObjectStore.from_config(settings.storage_config()).get(result["uri"]).decode()
+        return _render_totals(result, text)
+
+    return print_job(job, args, render)
