@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from engine.contract import active_in_period, versions_in_force
 from engine.errors import InputError
 from engine.invoice import build_invoice, canonical_json, render_html
-from engine.settlement import SettlementResult, combine, finalize, lookback_periods
+from engine.settlement import SettlementResult, SitePartial, combine, finalize, lookback_periods
 from engine.timebase import local_month_bounds_us
 from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceParts, InvoiceStore
@@ -120,16 +120,42 @@ def _read_parquet(store: Any, key: str) -> pa.Table:
 def finalize_contract(store: Any, stored: list[StoredContract], period: str,
                       items: dict[str, dict]) -> SettlementResult:
     """Combine one contract's partial results (``item key -> partial dict``) and finalize."""
+    partials = {}
+    for key, d in items.items():
+        detail = _read_parquet(store, d["detail"]) if d["period"] == period and d.get("detail") else None
+        partials[key] = partial_from_dict(d, detail)
+    return finalize_partials(stored, period, partials)
+
+
+def finalize_partials(stored: list[StoredContract], period: str,
+                      partials: dict[str, SitePartial]) -> SettlementResult:
+    """The reduce of one contract-period over its site-month partials (``item key ->
+    partial``, as planned by :func:`contract_items`): the billing month's partials are
+    combined, earlier months only feed ``min_delivery`` lookback (delivered Wh)."""
     billing, lookback = [], {}
-    for key in sorted(items):
-        d = items[key]
-        if d["period"] == period:
-            detail = _read_parquet(store, d["detail"]) if d.get("detail") else None
-            billing.append(partial_from_dict(d, detail))
+    for key in sorted(partials):
+        p = partials[key]
+        if p.period == period:
+            billing.append(p)
         else:
-            lookback[d["period"]] = lookback.get(d["period"], 0) + int(d["delivered_wh"])
+            lookback[p.period] = lookback.get(p.period, 0) + int(p.delivered_wh)
     versions = [s.version for s in stored]
     return finalize(versions, period, combine(billing), lookback=lookback or None)
+
+
+def settle_contract_period(store: Any, tables: Any, stored: list[StoredContract], period: str,
+                           data: DataVersions, *, cache: dict) -> SettlementResult:
+    """One contract's settlement of ``period`` in this process, as of ``data`` and the
+    contract versions ``stored`` (map every item of :func:`contract_items`, then
+    :func:`finalize_partials`): the same result the ``settlement`` job's distributed
+    map and reduce give for the same pinned inputs. Used by rebills and reproduction."""
+    cid = stored[-1].version.contract_id
+    cap = stored[-1].version.version
+    partials = {}
+    for key, p in contract_items(stored, period, data):
+        partials[key] = site_partial(store, tables, contract_id=cid, contract_cap=cap,
+                                     site_id=p["site_id"], period=p["period"], data=data, cache=cache)
+    return finalize_partials(stored, period, partials)
 
 
 def contract_at_period_end(stored: list[StoredContract], period: str) -> StoredContract:
