@@ -11,6 +11,12 @@ appending to ``STEPS`` (or ``add_step``) without touching the others.
 4. ingest    meter, meter resend, prices, index through ``storage.ingest``;
              files ingested before are reported "already ingested"
 5. vee       VEE of the last full month of every site, summarised per site
+6. settle    month-end settlement of the last full month on Ray (the ``m2c settle``
+             path: catalogued job, warm workers, atomically published invoices),
+             then the invoices are printed; a rerun returns the same job
+
+The ``contracts`` step (after ``sites``) adds the demo contracts
+(``jobs.demo_contracts``); a rerun finds them unchanged.
 """
 from __future__ import annotations
 
@@ -152,12 +158,45 @@ def step_vee(run: DemoRun) -> dict:
     return out
 
 
+def step_contracts(run: DemoRun) -> dict:
+    from jobs.demo_contracts import demo_contracts
+    from storage.contracts import ContractStore
+    contracts = ContractStore(run.store)
+    out = {}
+    for doc in demo_contracts(len(run.portfolio.sites)):
+        stored, created = contracts.add(doc, sites=run.sites, source=f"demo {doc['contract_id']}")
+        out[stored.version.contract_id] = {"version": stored.version.version,
+                                           "status": "stored" if created else "unchanged",
+                                           "terms": [t.kind for t in stored.version.terms]}
+    return out
+
+
+def step_settle(run: DemoRun) -> dict:
+    """Settle the last full month on Ray (the same path as ``m2c settle``)."""
+    from engine.errors import JobError
+    from storage.invoices import InvoiceStore
+
+    from .submit import submit_and_follow
+    spec = {"kind": "settlement", "period": run.portfolio.end_period}
+    job = submit_and_follow(spec, argparse.Namespace(wait=True, idempotency_key=None),
+                            run.settings)
+    if job["state"] != "succeeded":
+        err = job.get("error") or {}
+        raise JobError(f"demo settlement job {job['id']} {job['state']}: {err.get('message', '')}")
+    invoices = InvoiceStore(run.store)
+    docs = [invoices.get(i["contract_id"], i["period"], i["version"])[0]
+            for i in job["result"]["invoices"]]
+    return {"job_id": job["id"], "invoices": docs}
+
+
 STEPS: list[Step] = [
     ("build", step_build),
     ("files", step_files),
     ("sites", step_sites),
+    ("contracts", step_contracts),
     ("ingest", step_ingest),
     ("vee", step_vee),
+    ("settle", step_settle),
 ]
 
 
@@ -197,6 +236,20 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
     elif name == "vee":
         _print_vee(run, summary)
         run.say(f"  [{seconds:.1f} s]")
+    elif name == "contracts":
+        for cid, c in summary.items():
+            run.say(f"contract {cid:<20} v{c['version']} {c['status']:<9} {', '.join(c['terms'])}")
+    elif name == "settle":
+        from .invoices import render_invoice
+        run.say("")
+        run.say(f"settlement {run.portfolio.end_period}: job {summary['job_id']}, "
+                f"{len(summary['invoices'])} invoices  [{seconds:.1f} s]")
+        for doc in summary["invoices"]:
+            run.say("")
+            run.say(render_invoice(doc))
+        run.say("")
+        run.say("next: m2c invoices show CONTRACT PERIOD --format html | "
+                "m2c invoices explain CONTRACT PERIOD LINE_ID | m2c invoices approve CONTRACT PERIOD")
     else:
         run.say(f"{name}: done  [{seconds:.1f} s]")
 
