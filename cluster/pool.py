@@ -37,8 +37,8 @@ from typing import Any
 import ray
 
 from engine.errors import JobCancelledError, M2CError
-from jobs.parts import commit_part, load_committed
-from jobs.tasks import Partition, WorkerContext, get_kind, part_prefix
+from jobs.parts import commit_part, load_part
+from jobs.tasks import Partition, WorkerContext, get_kind
 from storage.config import StorageConfig
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,10 @@ class PartitionWorker:
         """
         part = Partition.from_dict(partition)
         started = time.perf_counter()
-        if self.store.exists(part_prefix(job_id, part.key) + "_COMMITTED"):
-            committed = load_committed(self.store, job_id, wanted=[part.key])
-            if part.key in committed:
-                return {"key": part.key, "status": "ok", "result": committed[part.key],
-                        "reused": True, "pid": os.getpid(), "seconds": 0.0}
+        committed = load_part(self.store, job_id, part.key)
+        if committed is not None:        # a rerun of a committed partition: do not recompute
+            return {"key": part.key, "status": "ok", "result": committed, "reused": True,
+                    "pid": os.getpid(), "seconds": 0.0}
         kind = get_kind(kind_name)
         runtime = ray.get_runtime_context()
         ctx = WorkerContext(store=self.store, job_id=job_id, attempt=attempt,

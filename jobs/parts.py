@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["canonical_json", "commit_part", "load_committed", "committed_keys"]
+__all__ = ["canonical_json", "commit_part", "load_part", "load_committed", "committed_keys"]
 
 MARKER = "_COMMITTED"
 _LOAD_THREADS = 16
@@ -75,6 +75,15 @@ def _load_one(store: "ObjectStore", marker_key: str) -> tuple[str, dict]:
         raise JobError(f"partition result {prefix + marker['result']} does not match its commit "
                        "marker's SHA-256")
     return marker["key"], json.loads(body)
+
+
+def load_part(store: "ObjectStore", job_id: str, key: str) -> dict | None:
+    """The committed result of one partition, or None if it is not committed (one GET
+    of the marker, one of the result; no listing)."""
+    marker_key = part_prefix(job_id, key) + MARKER
+    if not store.exists(marker_key):
+        return None
+    return _load_one(store, marker_key)[1]
 
 
 def load_committed(store: "ObjectStore", job_id: str,

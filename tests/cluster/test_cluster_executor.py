@@ -237,3 +237,19 @@ def test_unrunnable_spec_fails_the_job_not_hangs(local_storage, catalog):
     with pytest.raises(ConflictError):        # terminal: a late runner records nothing
         run_job(job_id, ProbeSpec(items=1), storage_config=local_storage, catalog=catalog,
                 cluster_config=None, now_utc=NOW)
+
+
+@pytest.mark.timeout(60)
+def test_worker_returns_a_committed_partition_without_recomputing(ray_cluster, local_storage):
+    import ray
+    store = ObjectStore.from_config(local_storage)
+    spec = ProbeSpec(items=2)
+    parts = probe.plan(spec, JobContext(store=store, job_id="job-w", now_utc=NOW))
+    wctx = WorkerContext(store=store, job_id="job-w", attempt=1)
+    commit_part(store, "job-w", parts[0].key, probe.run_partition(parts[0], wctx), attempt=1)
+    with WorkerPool(1, local_storage) as pool:
+        again, fresh = ray.get([pool.submit(0, "job-w", 2, "probe", parts[0]),
+                                pool.submit(0, "job-w", 2, "probe", parts[1])])
+    assert again["status"] == fresh["status"] == "ok"
+    assert again["reused"] is True and fresh["reused"] is False
+    assert _executions(store, "job-w") == {parts[0].key: 1, parts[1].key: 1}

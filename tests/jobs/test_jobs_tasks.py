@@ -7,7 +7,7 @@ import pytest
 
 from engine.errors import DataMissingError, InputError, JobCancelledError, JobError
 from jobs import probe
-from jobs.parts import commit_part, committed_keys, load_committed
+from jobs.parts import commit_part, committed_keys, load_committed, load_part
 from jobs.planning import partition_key, plan_site_months, select_site_months
 from jobs.tasks import (KINDS, JobContext, Partition, WorkerContext, encode_key, get_kind,
                         parse_job_spec, part_prefix)
@@ -51,6 +51,8 @@ def test_commit_is_create_only_and_detects_non_determinism(local_storage):
     assert load_committed(store, "job-a") == {"S|2026-01": {"v": 1}, "S|2026-02": {"v": 3}}
     assert load_committed(store, "job-a", wanted=["S|2026-02", "other"]) == {"S|2026-02": {"v": 3}}
     assert load_committed(store, "job-none") == {}
+    assert load_part(store, "job-a", "S|2026-02") == {"v": 3}
+    assert load_part(store, "job-a", "S|2026-03") is None
 
 
 def test_site_month_planning():
