@@ -229,6 +229,12 @@ class Tables:
             self._heads[name] = dt
             return dt
 
+    def _known_version(self, table: str) -> int | None:
+        """The head version this instance has already seen (no I/O), or None."""
+        with self._lock:
+            dt = self._heads.get(table)
+            return None if dt is None else int(dt.version())
+
     def version(self, table: str) -> int | None:
         """The current data version of ``table``; None if nothing was ever written."""
         dt = self._head(table)
@@ -241,6 +247,10 @@ class Tables:
         number that does not exist, or an instant before the first commit, raises
         ``InputError``.
         """
+        if isinstance(as_of, int) and not isinstance(as_of, bool) and as_of >= 0:
+            known = self._known_version(table)
+            if known is not None and as_of <= known:
+                return as_of                   # versions are immutable: no log round trip
         current = self.version(table)
         if as_of is None:
             return current
