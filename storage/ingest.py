@@ -11,7 +11,9 @@ Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index``):
 3. **Idempotent by content.** Each file is identified by the SHA-256 of its bytes. A
    create-only object ``ingest-log/<table>/<sha256>.json`` records the version it
    landed in; the same file again adds nothing and reports "already ingested at
-   version N".
+   version N". The log entry is written after the commit: if a process dies in
+   between, re-ingesting the file finds every row ``unchanged``, appends nothing and
+   writes the log entry then -- the log is a shortcut, the data stay correct without it.
 4. **Supersession stats.** Each row's key is looked up in the current data:
    ``unchanged`` (same key, identical payload -- value, quality, method, interval
    length -- not re-appended), ``superseded`` (same key, different payload: appended,

@@ -65,9 +65,10 @@ TRAILER_300 = ("QualityMethod", "ReasonCode", "ReasonDescription", "UpdateDateTi
 
 
 def looks_like_nem12(data: bytes) -> bool:
-    """True if the file starts with a NEM12 ``100`` header record."""
+    """True if the file starts with a ``100,`` header record (NEM12; a NEM13 file is
+    then refused by :func:`read_nem12` with a clear message rather than mistaken for CSV)."""
     head = data[:64].lstrip(b"\xef\xbb\xbf").lstrip()
-    return head.startswith(b"100,") and b"NEM12" in data[:200].upper()
+    return head.startswith(b"100,")
 
 
 class _Stream:
