@@ -33,6 +33,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r'^[\x21\x23-\x5b\x5d-\x7e]{1,255}$')
 JOB_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
+_LOCATION = {"Location": {"description": "URL of the job.", "schema": {"type": "string"}}}
+
 JobId = Annotated[str, Path(description="Job id as returned by POST /v1/jobs.",
                             pattern=JOB_ID_PATTERN)]
 
@@ -89,7 +91,9 @@ def _job_response(response: Response, rec) -> JobPublic:
         "successful job — settlement runs once per natural key. Reusing an "
         "`Idempotency-Key` with a different body is **422** "
         "(`https://meter2cash.dev/problems/idempotency-key-reuse`). Keys do not expire."),
-    responses={200: {"model": JobPublic, "description": "The job this request repeats."},
+    responses={202: {"description": "Accepted: a new job.", "headers": _LOCATION},
+               200: {"model": JobPublic, "description": "The job this request repeats.",
+                     "headers": _LOCATION},
                **problem_responses(400, 401, 403, 422, 500)},
 )
 def submit_job(
@@ -156,7 +160,8 @@ def list_jobs(
     description="A queued job is cancelled at once; a running one moves to `cancelling` and "
                 "its runner stops at the next partition boundary, publishing nothing. **409** "
                 "if the job already finished.",
-    responses=problem_responses(401, 403, 404, 409, 422, 500),
+    responses={202: {"description": "Cancellation recorded.", "headers": _LOCATION},
+               **problem_responses(401, 403, 404, 409, 422, 500)},
 )
 def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
                job_id: JobId) -> JobPublic:

@@ -193,3 +193,23 @@ def test_a_revoked_key_stops_working_within_the_cache_ttl(api_settings, dispatch
     assert keys_in_app.authenticate(key) is not None        # cached
     now[0] = 5.1
     assert keys_in_app.authenticate(key) is None
+
+
+def test_a_settled_month_triggered_again_returns_the_job_with_its_invoice_links(client, keys):
+    from datetime import datetime, timezone
+    first = client.post("/v1/jobs", json=SETTLE, headers=auth(keys["scheduler"])).json()
+    catalog, now = client.app.state.ctx.catalog, datetime.now(timezone.utc)
+    catalog.mark_running(first["id"], attempt=1, runner="test", now_utc=now)
+    catalog.set_progress(first["id"], 1, 2, now)
+    running = client.get(first["links"]["self"], headers=auth(keys["scheduler"])).json()
+    assert running["progress"] == {"done": 1, "total": 2, "fraction": 0.5}
+    catalog.mark_succeeded(first["id"], {"invoices": [
+        {"contract_id": "PPA-TX-DC1", "period": "2026-10", "version": 1, "uri": "s3://x"},
+        {"contract_id": "PPA/ODD id", "period": "2026-10", "version": 3, "uri": "s3://y"}]}, now)
+    again = client.post("/v1/jobs", json=SETTLE, headers=auth(keys["scheduler"]))
+    assert again.status_code == 200
+    job = again.json()
+    assert job["id"] == first["id"] and job["state"] == "succeeded"
+    assert job["progress"]["fraction"] == 1.0 and job["links"]["cancel"] is None
+    assert [link["href"] for link in job["links"]["invoices"]] == [
+        "/v1/invoices/PPA-TX-DC1/2026-10?version=1", "/v1/invoices/PPA%2FODD%20id/2026-10?version=3"]
