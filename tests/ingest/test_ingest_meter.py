@@ -172,3 +172,41 @@ def test_prices_and_index_ingest(store):
     assert hh.column("value_micro").to_pylist() == [3_120_000, 3_205_000]
     assert ingest_index(store, [DATA / "index_gas.csv"], now_utc=NOW).files[0].status == \
         "already ingested"
+
+
+def test_parquet_file_is_detected_by_extension(store, sites, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = tmp_path / "tx.parquet"
+    pq.write_table(pa.table({"site_id": ["TX-DC1"] * 2, "channel": ["pv1"] * 2,
+                             "interval_start": ["2026-10-01T05:00:00Z", "2026-10-01T05:15:00Z"],
+                             "interval_minutes": [15, 15], "kwh": ["1.25", "0"],
+                             "quality": ["A", "E"]}), path)
+    rep = ingest_meter(store, [path], None, sites=sites, now_utc=NOW)
+    assert rep.files[0].format == "parquet" and rep.rows_new == 2
+    assert oct_rows(store, channels=["pv1"]).column("energy_wh").to_pylist() == [1250, 0]
+
+
+def test_concurrent_ingests_of_different_files_both_commit(store, sites, tmp_path):
+    import threading
+    paths = []
+    for i, ch in enumerate(("dc", "imp")):
+        p = tmp_path / f"{ch}.csv"
+        p.write_text("site_id,channel,interval_start,interval_minutes,kwh,quality\n"
+                     f"TX-DC1,{ch},2026-10-02T05:00:00Z,60,{i + 1},A\n")
+        paths.append(p)
+    reports, errors = [], []
+
+    def go(p):
+        try:
+            reports.append(ingest_meter(ObjectStore.from_config(store.config), [p], None,
+                                        sites=sites, now_utc=NOW))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    threads = [threading.Thread(target=go, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sorted(r.version for r in reports) == [0, 1]
+    assert sorted(oct_rows(store, channels=["dc", "imp"]).column("energy_wh").to_pylist()) == [1000, 2000]

@@ -100,3 +100,28 @@ def test_unsupported_uri():
         ObjectStore.from_config(StorageConfig(uri="gs://bucket/x"))
     with pytest.raises(StorageError):
         ObjectStore.from_config(StorageConfig(uri="file://relative/path"))
+
+
+def test_backend_errors_map_into_the_project_tree():
+    from botocore.exceptions import ClientError
+
+    from storage.errors import storage_errors, translate
+    missing = ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+    assert isinstance(translate(missing, "get", "k"), NotFoundError)
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+    err = translate(denied, "get", "k")
+    assert isinstance(err, StorageError) and "AccessDenied" in str(err)
+    with pytest.raises(NotFoundError):
+        with storage_errors("get", "x"):
+            open("/nonexistent/m2c/file")
+    with pytest.raises(StorageError, match="put 'y' failed: PermissionError"):
+        with storage_errors("put", "y"):
+            raise PermissionError("read-only")
+
+
+def test_s3_store_on_an_unreachable_endpoint_raises_storage_error():
+    from storage.config import StorageConfig
+    store = ObjectStore.from_config(StorageConfig(uri="s3://b/p", endpoint="http://127.0.0.1:9",
+                                                  access_key="k", secret_key="s"))
+    with pytest.raises(StorageError):
+        store.exists("x")
