@@ -313,13 +313,15 @@ class Tables:
         from deltalake import DeltaTable
         spec = table_spec(name)
         with storage_errors("read table log", f"{name}@v{version}"):
-            head = self._head(name)
-            if head is not None and head.version() == version:
-                dt = head
-            else:
+            adds = None
+            with self._lock:                  # the head must not move while it is read
+                head = self._heads.get(name)
+                if head is not None and head.version() == version:
+                    adds = pa.table(head.get_add_actions(flatten=True))
+            if adds is None:
                 dt = DeltaTable(self.uri(name), version=version,
                                 storage_options=self.store.delta_storage_options())
-            adds = pa.table(dt.get_add_actions(flatten=True))
+                adds = pa.table(dt.get_add_actions(flatten=True))
         table_base = self.store.arrow_path(self.uri(name)) if self.store.is_s3 else self.uri(name)
         paths = [f"{table_base}/{unquote(p)}" for p in adds.column("path").to_pylist()]
         cols = {"path": pa.array(paths, pa.string()), "num_records": adds.column("num_records")}
