@@ -1,0 +1,431 @@
+"""Benchmark: month-end settlement through the real path vs one DuckDB query (a script,
+not a test: it prints figures and asserts only that the money agrees).
+
+    .venv/bin/python bench/settle.py [--sites 10] [--years 1] [--minutes 1]
+        [--data DIR] [--store local|s3] [--workers N] [--partition-size 1] [--profile]
+
+Sections, all in this one process (so ratios are fair):
+
+1. **Data.** ``--sites`` behind-the-meter sites x ``--years`` (rounded to months) of
+   ``--minutes`` meter data (6 channels: gas, solar, battery charge/discharge, load,
+   export) and one energy_fixed PPA per site (escalator, TOU, NERC holidays),
+   written through ``Tables.append`` / ``ContractStore.add`` into a local store (or
+   SeaweedFS with ``--store s3``). ``--data DIR`` keeps it for the next run.
+2. **meter2cash.** One ``settlement`` job per month (submit -> plan -> warm
+   ``WorkerPool`` actors read their site-months from the store, VEE, settle, write
+   detail -> reduce -> invoices published), the pool reused across months. *Cold* =
+   pool start + the first month; *warm* = every month again on the warm pool
+   (fresh catalog: new jobs, every partition recomputed).
+3. **DuckDB.** The same settlement as one SQL query over the same Parquet files
+   (``bench/settle_duckdb.py`` says what it does and does not do); its totals are
+   checked against the published invoice lines to the cent. Plus the raw pyarrow
+   read rate of the same files: the physical limit.
+4. **Scaling.** The same on a store with ~1/10 of the months: time ratio, and the
+   workers' peak RSS (``VmHWM`` of the actor processes, reset before each timed
+   run) next to the rows per partition.
+5. **Small and warm.** 10 sites of 5-minute data: a warm month-end settlement end to
+   end (submit -> published invoices); target < 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.timebase import next_period  # noqa: E402
+from storage.config import StorageConfig  # noqa: E402
+from storage.invoices import InvoiceStore  # noqa: E402
+from storage.objectstore import ObjectStore  # noqa: E402
+
+from settle_data import Portfolio, load_or_build  # noqa: E402
+from settle_duckdb import partition_files, raw_read, run_duckdb  # noqa: E402
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------- helpers
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds / 1e6:7.2f} M rows/s" if seconds > 0 else "-"
+
+
+def peak_rss(pids: list[int]) -> dict[int, tuple[int, int]]:
+    """pid -> (VmHWM, VmRSS) in MiB, from /proc (the workers run on this machine)."""
+    out = {}
+    for pid in pids:
+        fields = {}
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    fields[key] = int(value.split()[0]) // 1024
+        out[pid] = (fields["VmHWM"], fields["VmRSS"])
+    return out
+
+
+def reset_peak_rss(pids: list[int]) -> None:
+    """Reset each process's VmHWM to its current RSS (Linux >= 4.0: clear_refs 5)."""
+    for pid in pids:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+
+
+@dataclass
+class Stores:
+    """Storage configs of the benchmark's stores (local directories or S3 prefixes)."""
+    root: str
+    s3: dict | None
+
+    def config(self, name: str) -> StorageConfig:
+        if self.s3 is None:
+            return StorageConfig(uri=f"file://{self.root}/{name}")
+        return StorageConfig(uri=f"{self.s3['uri'].rstrip('/')}/{name}", endpoint=self.s3["endpoint"],
+                             access_key=self.s3["access_key"], secret_key=self.s3["secret_key"],
+                             region="us-east-1")
+
+
+class Runner:
+    """Month-end settlement jobs through ``cluster.executor.run_job`` on one warm pool."""
+
+    def __init__(self, cfg: StorageConfig, workers: int | None, partition_size: int, work: Path):
+        from cluster.pool import WorkerPool
+        from cluster.runtime import ClusterConfig, pool_size
+        self.cfg, self.work, self.partition_size = cfg, work, partition_size
+        self.cluster = ClusterConfig(workers=workers, namespace="m2c-bench")
+        t0 = time.perf_counter()
+        self.pool = WorkerPool(pool_size(self.cluster), cfg)
+        self.pool.wait_ready()
+        self.pool_start_s = time.perf_counter() - t0
+        self.pids = self.pool.pids()
+        self._catalogs = 0
+
+    def catalog(self):
+        from jobs.catalog import JobCatalog
+        self._catalogs += 1
+        path = self.work / f"catalog-{id(self)}-{self._catalogs}.db"
+        c = JobCatalog(f"sqlite:///{path}")
+        c.init_schema()
+        return c
+
+    def settle(self, periods: list[str]) -> list[tuple[str, float, dict]]:
+        """One job per period, in order, in a fresh catalog; (period, seconds, result)."""
+        from cluster.executor import run_job
+        from jobs.specs import parse_spec
+        catalog = self.catalog()
+        out = []
+        for period in periods:
+            t0 = time.perf_counter()
+            record, _ = catalog.submit(parse_spec({"kind": "settlement", "period": period}),
+                                       now_utc=NOW)
+            result = run_job(record.id, record.spec, storage_config=self.cfg, catalog=catalog,
+                             cluster_config=self.cluster, now_utc=NOW, pool=self.pool,
+                             partition_size=self.partition_size)
+            out.append((period, time.perf_counter() - t0, result))
+        return out
+
+    def kill(self) -> None:
+        self.pool.kill()
+
+
+def invoice_energy(cfg: StorageConfig, portfolio: Portfolio, periods: list[str]
+                   ) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(site, period, bucket) -> (quantity Wh, amount cents) from the published invoices."""
+    inv = InvoiceStore(ObjectStore.from_config(cfg))
+    out = {}
+    for sid in sorted(portfolio.sites):
+        for period in periods:
+            doc, _ = inv.get(f"PPA-{sid}", period)
+            for ln in doc["lines"]:
+                wh = int(Decimal(ln["quantity"]) * 10**6)
+                out[(sid, period, ln["tou_bucket"])] = (wh, int(Decimal(ln["amount_usd"]) * 100))
+    return out
+
+
+def cents(picousd: int) -> int:
+    """Half away from zero, once (engine.money's rule)."""
+    q, r = divmod(abs(picousd), 10**10)
+    c = q + (1 if 2 * r >= 10**10 else 0)
+    return c if picousd >= 0 else -c
+
+
+def build(stores: Stores, name: str, *, sites: int, first: str, months: int, minutes: int
+          ) -> tuple[StorageConfig, Portfolio, list[str]]:
+    """A store with ``months`` billing months from ``first`` plus the month before (the
+    week of history VEE reads for the first month); returns the months to settle."""
+    cfg = stores.config(name)
+    t0 = time.perf_counter()
+    portfolio, built = load_or_build(cfg, sites=sites, first_period=next_period(first, -1),
+                                     months=months + 1, minutes=minutes)
+    settled = portfolio.periods[1:]
+    rows = sum(portfolio.rows[p] for p in settled)
+    what = "generated and stored" if built else "reused"
+    print(f"  {name:6s} {sites} sites x {months} months x {minutes}-min x 6 channels = "
+          f"{rows:,} rows to settle (+ {portfolio.periods[0]} as history), {what} in "
+          f"{time.perf_counter() - t0:.1f} s")
+    return cfg, portfolio, settled
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], top: int) -> None:
+    """One month-end job in THIS process, without Ray (plan -> every partition ->
+    reduce), after a warm-up month: CPU seconds per stage (insensitive to other load
+    on the machine) and the cProfile hotspots of the timed month."""
+    from jobs.parts import commit_part
+    from jobs.specs import parse_spec
+    from jobs.tasks import JobContext, WorkerContext, get_kind
+    from storage.tables import Tables
+    store = ObjectStore.from_config(cfg)
+    kind = get_kind("settlement")
+    worker_tables, cache = Tables(store), {}
+
+    def job(period: str, job_id: str, prof: cProfile.Profile | None = None) -> dict[str, float]:
+        spec = parse_spec({"kind": "settlement", "period": period})
+        cpu: dict[str, float] = {}
+        if prof:
+            prof.enable()
+        c0 = time.process_time()
+        jctx = JobContext(store=store, job_id=job_id, now_utc=NOW)
+        parts = kind.plan(spec, jctx)
+        c1 = time.process_time()
+        results = {}
+        for part in parts:
+            wctx = WorkerContext(store=store, job_id=job_id, attempt=1, tables=worker_tables,
+                                 cache=cache)
+            results[part.key] = kind.run_partition(part, wctx)
+            commit_part(store, job_id, part.key, results[part.key], attempt=1)
+        c2 = time.process_time()
+        kind.reduce(spec, results, jctx)
+        c3 = time.process_time()
+        if prof:
+            prof.disable()
+        return {"plan": c1 - c0, "map": c2 - c1, "reduce": c3 - c2}
+
+    stamp = datetime.now(timezone.utc).strftime("%H%M%S")
+    job(periods[0], f"profile-warmup-{stamp}")
+    prof = cProfile.Profile()
+    period = periods[-1]
+    cpu = job(period, f"profile-{stamp}", prof)
+    rows = portfolio.rows[period]
+    total = sum(cpu.values())
+    print(f"\n  in-process job {period} (no Ray), CPU seconds: plan {cpu['plan']:.3f}, map "
+          f"{cpu['map']:.3f} ({cpu['map'] / len(portfolio.sites) * 1e3:.0f} ms per site-month), "
+          f"reduce {cpu['reduce']:.3f}; {rows / total / 1e6:.2f} M rows per CPU-second")
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    lines = buf.getvalue().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip().startswith("ncalls"))
+    print("\n".join("    " + ln.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+                     for ln in lines[start:] if ln.strip()))
+
+
+def start_seaweed() -> tuple[object, dict]:
+    from tests.support.seaweed import start_seaweed as start
+    server = start(bucket="m2c-bench")
+    return server, {"uri": "s3://m2c-bench/settle", "endpoint": server.endpoint,
+                    "access_key": server.access_key, "secret_key": server.secret_key}
+
+
+# --------------------------------------------------------------------------- main
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sites", type=int, default=10)
+    ap.add_argument("--years", type=float, default=1.0, help="rounded to whole months (>= 1)")
+    ap.add_argument("--minutes", type=int, default=1, choices=(1, 5, 15, 30, 60))
+    ap.add_argument("--first-period", default="2025-01", help="first billing month, YYYY-MM")
+    ap.add_argument("--data", default=None, metavar="DIR",
+                    help="keep the generated stores here and reuse them (default: a temp dir)")
+    ap.add_argument("--store", choices=("local", "s3"), default="local",
+                    help="s3: a SeaweedFS server started for the run (like the tests)")
+    ap.add_argument("--workers", type=int, default=None, help="pool size (default: Ray's CPUs)")
+    ap.add_argument("--partition-size", type=int, default=1, help="site-months per partition")
+    ap.add_argument("--duckdb-threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--repeat", type=int, default=3, help="DuckDB / pyarrow: best of N")
+    ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="cProfile one site-month in-process")
+    args = ap.parse_args()
+    months = max(1, round(args.years * 12))
+    periods = [next_period(args.first_period, k) for k in range(months)]
+
+    tmp = None
+    root = args.data
+    if root is None:
+        tmp = tempfile.mkdtemp(prefix="m2c-bench-settle-")
+        root = tmp
+    root_path = Path(root).resolve()
+    root_path.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="m2c-bench-work-"))
+    server, s3 = (start_seaweed() if args.store == "s3" else (None, None))
+    stores = Stores(str(root_path), s3)
+    try:
+        return _run(args, stores, periods, work)
+    finally:
+        from cluster.runtime import shutdown
+        shutdown()
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rows(p: Portfolio, periods: list[str]) -> int:
+    return sum(p.rows[m] for m in periods)
+
+
+def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
+    import duckdb
+    import numpy
+    import pyarrow
+    import ray
+    print(f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+          f"Python {platform.python_version()}, numpy {numpy.__version__}, pyarrow "
+          f"{pyarrow.__version__}, duckdb {duckdb.__version__}, ray {ray.__version__}; "
+          f"store: {args.store}; {load_average()}")
+
+    print("\n[1] data")
+    main_cfg, main, months = build(stores, "main", sites=args.sites, first=periods[0],
+                                   months=len(periods), minutes=args.minutes)
+    n_main = _rows(main, months)
+    tenth = max(1, len(months) // 10)
+    if not args.skip_scaling:
+        small_cfg, small, small_months = build(stores, "tenth", sites=args.sites, first=periods[0],
+                                               months=tenth, minutes=args.minutes)
+    if not args.skip_small:
+        m5_cfg, m5, m5_months = build(stores, "m5", sites=10, first=periods[0], months=3, minutes=5)
+
+    from cluster.runtime import ClusterConfig, ensure_ray
+    t0 = time.perf_counter()
+    ensure_ray(ClusterConfig(namespace="m2c-bench"))
+    print(f"  ray start (embedded): {time.perf_counter() - t0:.1f} s, "
+          f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
+
+    # ---------------------------------------------------------------- [2] meter2cash
+    print(f"\n[2] meter2cash month-end settlement: {len(months)} monthly jobs "
+          f"({months[0]}..{months[-1]}), {args.sites} site-months each, "
+          f"partition size {args.partition_size}")
+    runner = Runner(main_cfg, args.workers, args.partition_size, work)
+    (p0, cold_s, _), = runner.settle(months[:1])
+    print(f"  cold: pool start ({len(runner.pids)} workers) {runner.pool_start_s:.2f} s + first "
+          f"month {cold_s:.2f} s = {rate(main.rows[p0], runner.pool_start_s + cold_s)}")
+    reset_peak_rss(runner.pids)
+    rss0 = peak_rss(runner.pids)
+    t0 = time.perf_counter()
+    warm = runner.settle(months)
+    warm_s = time.perf_counter() - t0
+    rss_main = peak_rss(runner.pids)
+    for period, secs, result in warm:
+        outcomes = sorted({i["outcome"] for i in result["invoices"]})
+        print(f"  warm {period}: {secs:6.2f} s  {rate(main.rows[period], secs)}  "
+              f"{len(result['invoices'])} invoices {'/'.join(outcomes)}")
+    m2c_rate = n_main / warm_s
+    print(f"  warm, all months: {n_main:,} meter rows in {warm_s:.2f} s = "
+          f"{rate(n_main, warm_s)} (end to end: submit -> invoices published); {load_average()}")
+    runner.kill()
+
+    # ---------------------------------------------------------------- [3] DuckDB
+    print(f"\n[3] the same settlement as one DuckDB query ({args.duckdb_threads} threads), "
+          f"same Parquet files")
+    files = partition_files(main_cfg, months)
+    assert files.rows == n_main, (files.rows, n_main)
+    best, totals = float("inf"), {}
+    for _ in range(args.repeat):
+        secs, totals = run_duckdb(files, main, months, threads=args.duckdb_threads,
+                                  is_s3=args.store == "s3")
+        best = min(best, secs)
+    duck_rate = files.rows / best
+    print(f"  DuckDB: {files.rows:,} rows ({len(files.paths)} files) in {best:.2f} s = "
+          f"{rate(files.rows, best)} (best of {args.repeat}); {load_average()}")
+    ours = invoice_energy(main_cfg, main, months)
+    mismatch = [(k, ours.get(k), (q, cents(a))) for k, (q, a) in sorted(totals.items())
+                if ours.get(k) != (q, cents(a))]
+    one_side = sorted(set(ours) ^ set(totals))
+    total_cents = sum(c for _, c in ours.values())
+    if mismatch or one_side:
+        print(f"  MISMATCH: {len(mismatch)} lines differ, {len(one_side)} lines on one side only")
+        for m in mismatch[:10]:
+            print("   ", m)
+    else:
+        print(f"  check: all {len(ours)} invoice energy lines (site x month x TOU bucket) equal "
+              f"DuckDB's to the Wh and the cent; total ${Decimal(total_cents) / 100:,}")
+    read_all = min(raw_read(files, None)[0] for _ in range(args.repeat))
+    cols = ["channel", "interval_start_utc", "energy_wh"]
+    read_3 = min(raw_read(files, cols)[0] for _ in range(args.repeat))
+    print(f"  pyarrow read, same files, all columns: {read_all:6.2f} s = {rate(files.rows, read_all)}")
+    print(f"  pyarrow read, same files, {len(cols)} columns:   {read_3:6.2f} s = {rate(files.rows, read_3)}")
+    print(f"  meter2cash / DuckDB throughput: {m2c_rate / duck_rate:.2f}x (target >= 2x)")
+
+    if args.profile:
+        profile_job(main_cfg, main, months, 25)
+
+    # ---------------------------------------------------------------- [4] scaling
+    rss_rows = [("main", main, months, rss0, rss_main)]
+    if not args.skip_scaling:
+        n_small = _rows(small, small_months)
+        print(f"\n[4] scaling: {tenth} month(s) vs {len(months)} months, same sites, warm pools")
+        r = Runner(small_cfg, args.workers, args.partition_size, work)
+        r.settle(small_months[:1])                                # warm-up
+        reset_peak_rss(r.pids)
+        s0 = peak_rss(r.pids)
+        t0 = time.perf_counter()
+        r.settle(small_months)
+        small_s = time.perf_counter() - t0
+        rss_rows.insert(0, ("tenth", small, small_months, s0, peak_rss(r.pids)))
+        r.kill()
+        print(f"  {tenth:3d} months: {n_small:>13,} rows {small_s:7.2f} s  {rate(n_small, small_s)}")
+        print(f"  {len(months):3d} months: {n_main:>13,} rows {warm_s:7.2f} s  {rate(n_main, warm_s)}")
+        print(f"  data x{n_main / n_small:.1f} -> time x{warm_s / small_s:.2f} "
+              f"(linear: x{n_main / n_small:.1f}); {load_average()}")
+
+    if not args.skip_small:
+        print("\n[5] warm month-end settlement, 10 sites of 5-minute data, end to end "
+              "(submit -> plan -> workers -> reduce -> invoices published)")
+        r = Runner(m5_cfg, args.workers, args.partition_size, work)
+        r.settle(m5_months[:1])                                  # warm-up
+        reset_peak_rss(r.pids)
+        s0 = peak_rss(r.pids)
+        runs = r.settle(m5_months[1:])
+        for period, secs, result in runs:
+            print(f"  {period}: {secs:.2f} s for {len(result['invoices'])} invoices "
+                  f"({m5.rows[period]:,} meter rows)  target < 2 s: "
+                  f"{'met' if secs < 2 else 'MISSED'}")
+        rss_rows.append(("m5", m5, m5_months, s0, peak_rss(r.pids)))
+        r.kill()
+        print(f"  {load_average()}")
+
+    print("\n  worker peak memory (VmHWM of the actor processes, reset after the warm-up job):")
+    print(f"  {'store':6s} {'interval':>8s} {'months':>6s} {'rows stored':>13s} "
+          f"{'rows/site-month':>15s} {'RSS before':>10s} {'peak RSS':>9s} {'peak - before':>13s}")
+    for name, p, settled, before, after in rss_rows:
+        per = max(p.rows[m] for m in settled) // len(p.sites)
+        b = max(v[1] for v in before.values())
+        a = max(v[0] for v in after.values())
+        print(f"  {name:6s} {p.minutes:>6d} m {len(settled):>6d} {p.total_rows:>13,} "
+              f"{per:>15,} {b:>7d} MiB {a:>5d} MiB {a - b:>9d} MiB")
+    print(json.dumps({"meter2cash_rows_per_s": round(m2c_rate), "duckdb_rows_per_s": round(duck_rate),
+                      "ratio": round(m2c_rate / duck_rate, 3), "rows": n_main}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
