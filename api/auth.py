@@ -7,15 +7,18 @@ Both are problem+json (see ``api.problems``).
 
 Roles and what they may do (one table, :data:`POLICY`):
 
-=========  ==========================  ======================  ========  ==============
-role       submit / cancel job kinds   sees jobs of kinds      invoices  interval detail
-=========  ==========================  ======================  ========  ==============
-scheduler  settlement                  settlement              no        no
-analyst    settlement, rebill,         every kind              yes       yes
+=========  ==========================  ===========  ========  ===============  ====
+role       submit / cancel job kinds   sees jobs    invoices  interval detail  keys
+=========  ==========================  ===========  ========  ===============  ====
+scheduler  settlement                  settlement   no        no               no
+analyst    settlement, rebill,         every kind   yes       yes              no
            meter_totals, scenario
-investor   bankability                 bankability             summary   no
-admin      every kind                  every kind              yes       yes
-=========  ==========================  ======================  ========  ==============
+investor   bankability                 bankability  summary   no               no
+admin      every kind                  every kind   yes       yes              yes
+=========  ==========================  ===========  ========  ===============  ====
+
+(Contracts and sites endpoints, when added, are admin-only writes through the same
+``RolePolicy.admin`` flag.)
 
 Job visibility is by kind, not by submitting key: month-end settlement is idempotent
 by its natural key, so the scheduler's second trigger must be able to read the job an
@@ -129,4 +132,10 @@ async def require_invoices(principal: CurrentPrincipal) -> Principal:
 async def require_any_job_access(principal: CurrentPrincipal) -> Principal:
     if principal.policy.read_kinds is not None and not principal.policy.read_kinds:
         raise forbidden(f"role {principal.role.value!r} may not use jobs")
+    return principal
+
+
+async def require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.policy.admin:
+        raise forbidden(f"role {principal.role.value!r} may not manage API keys")
     return principal

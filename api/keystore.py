@@ -140,6 +140,14 @@ class KeyStore:
                          (key_id, digest(key), role.value, label, _iso(now_utc)))
         return ApiKeyRecord(key_id, role, label, now_utc, None), key
 
+    def get(self, key_id: str) -> ApiKeyRecord:
+        with closing(self._connect()) as conn:
+            r = conn.execute("SELECT key_id, role, label, created_at, revoked_at FROM api_keys "
+                             "WHERE key_id = ?", (key_id,)).fetchone()
+        if r is None:
+            raise NotFoundError(f"no API key with id {key_id!r}")
+        return ApiKeyRecord(r[0], Role(r[1]), r[2], _parse_dt(r[3]), _parse_dt(r[4]))
+
     def list(self) -> list[ApiKeyRecord]:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT key_id, role, label, created_at, revoked_at "
@@ -153,6 +161,8 @@ class KeyStore:
                                "WHERE key_id = ? AND revoked_at IS NULL", (_iso(now_utc), key_id))
             if cur.rowcount == 0:
                 raise NotFoundError(f"no active API key with id {key_id!r}")
+        with self._cache_lock:
+            self._cache.clear()          # this process forgets at once; others within the TTL
 
     def authenticate(self, key: str | None) -> tuple[str, Role] | None:
         """``(key_id, role)`` for a valid, unrevoked key; ``None`` otherwise."""

@@ -11,11 +11,12 @@ REBILL = {"kind": "rebill", "contract": "PPA-TX-DC1", "from_period": "2026-01", 
 
 @pytest.fixture
 def jobs(client, keys):
-    """One settlement and one rebill job, created by the admin."""
+    """One settlement and one rebill job created by the admin, and a key to revoke."""
     s = client.post("/v1/jobs", json=SETTLE, headers=auth(keys["admin"]))
     r = client.post("/v1/jobs", json=REBILL, headers=auth(keys["admin"]))
-    assert s.status_code == r.status_code == 202
-    return {"settlement": s.json()["id"], "rebill": r.json()["id"]}
+    k = client.post("/v1/keys", json={"role": "investor"}, headers=auth(keys["admin"]))
+    assert s.status_code == r.status_code == 202 and k.status_code == 201
+    return {"settlement": s.json()["id"], "rebill": r.json()["id"], "key": k.json()["key_id"]}
 
 
 def _requests(jobs):
@@ -31,6 +32,10 @@ def _requests(jobs):
         ("cancel rebill job", "POST", f"/v1/jobs/{jobs['rebill']}/cancel", None),
         ("get invoice", "GET", "/v1/invoices/PPA-TX-DC1/2026-10", None),
         ("get invoice intervals", "GET", "/v1/invoices/PPA-TX-DC1/2026-10?detail=intervals", None),
+        ("create key", "POST", "/v1/keys", {"role": "analyst"}),
+        ("list keys", "GET", "/v1/keys", None),
+        ("get key", "GET", f"/v1/keys/{jobs['key']}", None),
+        ("revoke key", "POST", f"/v1/keys/{jobs['key']}/revoke", None),
     ]
 
 
@@ -47,6 +52,10 @@ EXPECTED = {
     "cancel rebill job":     {"scheduler": 404, "analyst": 202, "investor": 404, "admin": 202},
     "get invoice":           {"scheduler": 403, "analyst": 404, "investor": 404, "admin": 404},
     "get invoice intervals": {"scheduler": 403, "analyst": 404, "investor": 403, "admin": 404},
+    "create key":            {"scheduler": 403, "analyst": 403, "investor": 403, "admin": 201},
+    "list keys":             {"scheduler": 403, "analyst": 403, "investor": 403, "admin": 200},
+    "get key":               {"scheduler": 403, "analyst": 403, "investor": 403, "admin": 200},
+    "revoke key":            {"scheduler": 403, "analyst": 403, "investor": 403, "admin": 200},
 }
 
 
@@ -103,3 +112,24 @@ def test_openapi_declares_the_api_key_scheme(client):
         "type": "apiKey", "in": "header", "name": "X-API-Key",
         "description": "API key created with `m2c keys create --role ROLE`."}
     assert {"APIKeyHeader": []} in schema["paths"]["/v1/jobs"]["post"]["security"]
+
+
+def test_admin_manages_keys_over_http(client, keys):
+    created = client.post("/v1/keys", json={"role": "scheduler", "label": "cron"},
+                          headers=auth(keys["admin"]))
+    assert created.status_code == 201
+    body = created.json()
+    assert created.headers["location"] == f"/v1/keys/{body['key_id']}"
+    assert body["key"].startswith(f"m2c_{body['key_id']}_") and body["revoked_at"] is None
+    new_key = body["key"]
+    assert client.get("/v1/jobs", headers=auth(new_key)).status_code == 200
+    listed = client.get("/v1/keys", headers=auth(keys["admin"])).json()["data"]
+    assert body["key_id"] in [k["key_id"] for k in listed]
+    assert new_key not in str(listed) and all("key" not in k for k in listed)
+    revoked = client.post(f"/v1/keys/{body['key_id']}/revoke", headers=auth(keys["admin"]))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert client.get("/v1/jobs", headers=auth(new_key)).status_code == 401   # at once
+    again = client.post(f"/v1/keys/{body['key_id']}/revoke", headers=auth(keys["admin"]))
+    assert again.status_code == 404
+    bad = client.post("/v1/keys", json={"role": "root"}, headers=auth(keys["admin"]))
+    assert bad.status_code == 422
