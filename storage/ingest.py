@@ -276,6 +276,7 @@ def _check_references(result: ReadResult, name: str, sites: dict[str, Site]) -> 
                       "line": t.column("line")}).group_by(["s", "c"]).aggregate([("line", "min")])
     problems = []
     for s, c, line in zip(*(pairs.column(k).to_pylist() for k in ("s", "c", "line_min"))):
+        line = result.reference_lines.get((s, c), line)
         site = sites.get(s)
         if site is None:
             problems.append((line, site_field, f"unknown site {s!r}: not in the site registry "

@@ -107,6 +107,7 @@ class _Parser:
         self.cols: dict[str, list] = {k: [] for k in METER_ROWS_SCHEMA.names}
         self.notes: list[str] = []
         self.skipped: dict[tuple[str, str], str] = {}
+        self.stream_lines: dict[tuple[str, str], int] = {}
         self.null_intervals = 0
         self.days = 0
 
@@ -172,6 +173,7 @@ class _Parser:
         if uom.upper() not in ENERGY_UOM_WH and uom.upper() not in OTHER_UOMS:
             raise self.err(f"unknown UOM {uom!r}", line, "UOM")
         self.stream = _Stream(nmi, suffix, uom, minutes, line)
+        self.stream_lines.setdefault((nmi, suffix), line)
         if self.stream.wh_per_unit is None and (nmi, suffix) not in self.skipped:
             self.skipped[(nmi, suffix)] = uom
             self.notes.append(f"skipped stream {nmi}/{suffix} (line {line}): UOM {uom} is not "
@@ -325,7 +327,7 @@ class _Parser:
                      table.column("line").to_numpy(), problems,
                      "interval (same NMI, suffix and interval)")
         problems.raise_if_any()
-        return ReadResult(table, "nem12", self.notes)
+        return ReadResult(table, "nem12", self.notes, self.stream_lines)
 
 
 def _ranges(xs: list[int]) -> str:

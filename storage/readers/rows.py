@@ -31,10 +31,14 @@ INDEX_ROWS_SCHEMA = _rows_schema(INDEX_SCHEMA)
 @dataclass
 class ReadResult:
     """A file's canonical rows (one of the ``*_ROWS_SCHEMA``) and notes for the user
-    (e.g. NEM12 streams skipped because they are not active energy)."""
+    (e.g. NEM12 streams skipped because they are not active energy).
+
+    ``reference_lines`` maps ``(site_id, channel)`` to the line that declares them
+    when the format has such a line (the NEM12 200 record), for reference errors."""
     table: pa.Table
     format: str
     notes: list[str] = field(default_factory=list)
+    reference_lines: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 __all__ = ["METER_ROWS_SCHEMA", "PRICE_ROWS_SCHEMA", "INDEX_ROWS_SCHEMA", "ReadResult"]
