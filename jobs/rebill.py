@@ -28,7 +28,9 @@ Map (worker), per period:
 Reduce (job runner), periods in order: each changed period is published as the next
 invoice version with ``adjusts`` = the approved version it replaces and an
 ``adjustment`` block (reason, delta lines per charge, attribution); republishing an
-identical adjustment writes nothing. The job result is the adjustment summary
+identical adjustment writes nothing. If another version of a changed period was
+approved meanwhile, the rebill fails (``ConflictError``) rather than adjust a bill
+that is no longer the latest approved one. The job result is the adjustment summary
 (net amount to bill, split by cause) and the per-period breakdown.
 
 Amounts are integer cents throughout (``engine.rebill``); the result renders them as
@@ -48,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.contract import active_in_period
-from engine.errors import InputError
+from engine.errors import ConflictError, InputError, JobError
 from engine.invoice import canonical_json
 from engine.money import cents_to_str
 from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charges_of_invoice,
@@ -244,9 +246,16 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
     rows = sorted(results.values(), key=lambda r: parse_period(r["period"]))
     pinned = {(json.dumps(r["data"], sort_keys=True), r["contract_cap"]) for r in rows}
     if len(pinned) != 1:
-        raise InputError(f"rebill {spec.contract}: partitions disagree on the pinned inputs {pinned}")
+        raise JobError(f"rebill {spec.contract}: partitions disagree on the pinned inputs {pinned}")
     data, cap = DataVersions.from_dict(rows[0]["data"]), int(rows[0]["contract_cap"])
     stored = ContractStore(ctx.store).versions(spec.contract, up_to=cap)
+    invoices = InvoiceStore(ctx.store)
+    for r in (r for r in rows if r["changed"]):          # before publishing anything
+        approved_now = invoices.latest_approved(spec.contract, r["period"])
+        if approved_now != int(r["billed_version"]):
+            raise ConflictError(f"invoice {spec.contract} {r['period']}: v{approved_now} was approved "
+                                f"while this rebill compared against v{r['billed_version']}; "
+                                f"run the rebill again")
     outcomes, periods = [], []
     for r in rows:
         bv = int(r["billed_version"])

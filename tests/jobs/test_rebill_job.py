@@ -268,3 +268,33 @@ def test_an_approved_invoice_reproduces_byte_for_byte_after_corrections_and_amen
     assert reproduce_invoice(rs.store, rs.tables, CID, "2024-02", 2) == \
         InvoiceStore(rs.store).raw_json(CID, "2024-02", 2)
     assert reproduce_invoice(rs.store, rs.tables, CID, "2024-02", 1) == original
+
+
+def test_reduce_refuses_to_adjust_a_bill_approved_after_planning(tmp_path, local_storage):
+    """Map and reduce in this process (no Ray): a newer approval between plan and
+    reduce fails the job before anything is published."""
+    from engine.errors import ConflictError
+    from jobs.rebill import reduce, run_partition
+    from jobs.settle import publish_invoice
+    from jobs.tasks import WorkerContext
+    rs = build_store(local_storage, tmp_path / "files")
+    rs.settle_and_approve(["2024-01", "2024-02"])
+    rs.ingest_meter_csv("fix.csv", meter_rows(hours("2024-01-10T00", "2024-01-10T12"), pv_scale=1.5),
+                        later(5))
+    rs.ingest_meter_csv("fix2.csv", meter_rows(hours("2024-02-10T00", "2024-02-10T12"), pv_scale=1.5),
+                        later(6))
+    spec = RebillSpec(contract=CID, from_period="2024-01", to_period="2024-02", reason="r")
+    ctx = JobContext(store=rs.store, job_id="job-conflict", now_utc=NOW)
+    wctx = WorkerContext(store=rs.store, job_id="job-conflict", attempt=1)
+    results = {p.key: run_partition(p, wctx) for p in plan(spec, ctx)}
+    assert all(r["changed"] for r in results.values())
+    # meanwhile February is re-settled and approved as v2 by someone else
+    stored = ContractStore(rs.store).versions(CID)
+    data = DataVersions.resolve(rs.tables, rs.store)
+    result = settle_contract_period(rs.store, rs.tables, stored, "2024-02", data, cache={})
+    v, _ = publish_invoice(rs.store, result, stored, run_id="other", data=data)
+    InvoiceStore(rs.store).approve(CID, "2024-02", version=v, now_utc=NOW)
+    with pytest.raises(ConflictError, match="2024-02: v2 was approved while this rebill compared "
+                                            "against v1"):
+        reduce(spec, results, ctx)
+    assert InvoiceStore(rs.store).versions(CID, "2024-01") == [1]      # nothing published
