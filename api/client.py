@@ -131,13 +131,19 @@ class ApiClient:
 
     # -- invoices -----------------------------------------------------------------------
     def get_invoice(self, contract: str, period: str, version: int | None = None,
-                    fmt: str = "json") -> dict | str:
-        """The invoice document (``fmt='json'``) or its HTML (``fmt='html'``)."""
+                    fmt: str = "json", detail: bool = False) -> dict | str:
+        """The invoice document (``fmt='json'``) or its HTML (``fmt='html'``).
+
+        ``detail=True`` adds the interval-level rows (``doc["detail"]``; analyst and admin
+        keys only).
+        """
         if fmt not in ("json", "html"):
             raise InputError(f"invoice format must be json or html, got {fmt!r}")
         params: dict[str, Any] = {"format": fmt}
         if version is not None:
             params["version"] = version
+        if detail:
+            params["detail"] = "intervals"
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
         return response.text if fmt == "html" else response.json()
 

@@ -48,7 +48,8 @@ def parse_idempotency_key(raw: str | None) -> str | None:
         value = value[1:-1]
     if not _KEY_RE.match(value):
         raise ProblemError(400, "invalid-idempotency-key",
-                           "Idempotency-Key must be 1-255 visible ASCII characters "
+                           "Idempotency-Key must be 1-255 visible ASCII characters other "
+                           "than quote and backslash "
                            "(a structured-field string, e.g. \"settlement:2026-10\")",
                            title="Invalid Idempotency-Key")
     return value
