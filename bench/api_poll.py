@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -89,6 +90,26 @@ async def poll(url: str, headers: dict[str, str], job_path: str, clients: int,
     return latencies, errors, states
 
 
+_BUCKET = re.compile(r'^m2c_http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",'
+                     r'route="/v1/jobs/\{job_id\}"\} ([0-9.e+]+)$', re.M)
+
+
+def server_buckets(url: str) -> dict[float, float]:
+    """Cumulative server-side latency histogram of GET /v1/jobs/{job_id} from /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+    return {float(le): float(n) for le, n in _BUCKET.findall(text)}
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """Upper bound of the histogram bucket holding quantile ``q`` of the requests in between."""
+    delta = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = delta[-1][1] if delta else 0
+    for le, cumulative in delta:
+        if total and cumulative >= q * total:
+            return f"<= {le * 1e3:g} ms" if le != float("inf") else "> last bucket"
+    return "n/a"
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[idx]
@@ -144,8 +165,10 @@ def main() -> int:
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for interval_s in args.interval_s or [0.5, 0.1, 0.0]:
             before = httpx.get(url + job_path, headers=headers).json()["progress"]
+            buckets_before = server_buckets(url)
             latencies, errors, states = asyncio.run(
                 poll(url, headers, job_path, args.clients, args.seconds, interval_s))
+            buckets_after = server_buckets(url)
             after = httpx.get(url + job_path, headers=headers).json()
             lat = sorted(latencies)
             n = len(lat)
@@ -154,7 +177,10 @@ def main() -> int:
                   f"{n} requests, {errors} errors, {n / args.seconds:.0f} requests/s")
             print(f"  latency ms: p50={percentile(lat, 0.50) * 1e3:.1f} "
                   f"p90={percentile(lat, 0.90) * 1e3:.1f} p99={percentile(lat, 0.99) * 1e3:.1f} "
-                  f"max={lat[-1] * 1e3:.1f} mean={statistics.fmean(lat) * 1e3:.1f}")
+                  f"max={lat[-1] * 1e3:.1f} mean={statistics.fmean(lat) * 1e3:.1f} (client side)")
+            print(f"  server side (app time, /metrics histogram): "
+                  f"p50 {bucket_quantile(buckets_before, buckets_after, 0.50)}, "
+                  f"p99 {bucket_quantile(buckets_before, buckets_after, 0.99)}")
             print(f"  job while polling: {states}; progress {before['done']}/{before['total']} -> "
                   f"{after['progress']['done']}/{after['progress']['total']} ({after['state']}); "
                   f"load average {os.getloadavg()[0]:.2f}")
