@@ -7,12 +7,12 @@ Protocol (engineering notes §3.5)::
     <prefix>/_COMMITTED        3. CREATE-ONLY marker holding the manifest's SHA-256
 
 The marker is the commit point: ``put_if_absent`` lets exactly one writer commit a
-prefix. Readers trust only committed manifests (:func:`read_committed` checks the
-marker against the manifest bytes) and never list prefixes. A writer that loses the
-race returns False; its parts and manifest may have overwritten the winner's
-uncommitted-looking copies only if it raced before the commit -- so callers
-publishing from several attempts should use one prefix per attempt
-(``runs/<job>/attempt-<n>/``), as the layout in docs/architecture.md does.
+prefix, and readers trust only committed manifests (:func:`read_committed` checks
+the marker against the manifest bytes; :func:`verify_part` checks each part against
+the manifest) -- they never list prefixes. Writers racing on ONE prefix must write
+identical bytes (deterministic kernels do); writers that may differ -- retries of a
+job -- publish to one prefix per attempt (``runs/<job>/attempt-<n>/``, as in
+docs/architecture.md), so a loser can never overwrite a committed part.
 """
 from __future__ import annotations
 
