@@ -25,6 +25,8 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import FastAPI
 
+from engine.errors import NotFoundError
+
 from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
@@ -62,7 +64,8 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     from jobs.catalog import JobCatalog
 
     catalog = JobCatalog(settings.db_url)
-    ctx = AppContext(settings=settings, catalog=catalog, keys=KeyStore(settings.db_url, cache_ttl_s=key_cache_ttl_s),
+    ctx = AppContext(settings=settings, catalog=catalog,
+                     keys=KeyStore(settings.db_url, cache_ttl_s=key_cache_ttl_s),
                      dispatcher=dispatcher or default_dispatcher(settings),
                      metrics=ApiMetrics(lambda: catalog), clock=clock)
 
@@ -132,15 +135,33 @@ def reconcile_tick(ctx: AppContext, stale_after: timedelta) -> None:
     for rec in live:
         if rec.state == "queued" and now - rec.created_at > stale_after:
             logger.info("re-submitting job %s, queued since %s", rec.id, rec.created_at)
-            ctx.dispatcher.submit(rec.id)
+            try:
+                ctx.dispatcher.submit(rec.id)
+            except Exception:
+                logger.warning("re-submitting job %s failed; next pass retries", rec.id,
+                               exc_info=True)
         elif (rec.state in ("running", "cancelling") and now - rec.updated_at > stale_after
               and not ctx.dispatcher.is_running(rec.id)):
             orphaned = True
     if orphaned:
         logger.info("a running job lost its runner; reconciling")
         ctx.dispatcher.reconcile(ctx.catalog, now_utc=now)
+    _observe_finished(ctx, live)
+
+
+def _observe_finished(ctx: AppContext, live: list) -> None:
+    """Feed the job metrics: jobs live at the last pass and not now, plus the newest
+    page (jobs that started and finished between two passes)."""
+    live_ids = {rec.id for rec in live}
+    finished = []
+    for job_id in ctx.watched_jobs - live_ids:
+        try:
+            finished.append(ctx.catalog.get(job_id))
+        except NotFoundError:
+            pass
     recent, _ = ctx.catalog.list(limit=100)
-    ctx.metrics.observe_jobs(recent)
+    ctx.metrics.observe_jobs(finished + recent)
+    ctx.watched_jobs = live_ids
 
 
 async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:

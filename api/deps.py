@@ -26,6 +26,7 @@ class AppContext:
     clock: Callable[[], datetime]        # aware UTC "now"; read here, passed down as now_utc
     executor_connected: bool = False     # the dispatcher connected to Ray
     reconciled: bool = False             # the full reconcile ran since connecting
+    watched_jobs: set[str] = field(default_factory=set)   # non-terminal at the last pass
     _invoices: Any = field(default=None, repr=False)
 
     def invoices(self) -> Any:

@@ -213,3 +213,25 @@ def test_a_settled_month_triggered_again_returns_the_job_with_its_invoice_links(
     assert job["progress"]["fraction"] == 1.0 and job["links"]["cancel"] is None
     assert [link["href"] for link in job["links"]["invoices"]] == [
         "/v1/invoices/PPA-TX-DC1/2026-10?version=1", "/v1/invoices/PPA%2FODD%20id/2026-10?version=3"]
+
+
+def test_the_reconciler_feeds_job_duration_and_partition_metrics(client, keys):
+    from datetime import datetime, timedelta, timezone
+    from api.app import reconcile_tick
+    ctx = client.app.state.ctx
+    job = client.post("/v1/jobs", json=REBILL, headers=auth(keys["analyst"])).json()
+    t0 = datetime.now(timezone.utc)
+    ctx.catalog.mark_running(job["id"], attempt=1, runner="test", now_utc=t0)
+    ctx.catalog.set_progress(job["id"], 3, 4, t0)
+    reconcile_tick(ctx, timedelta(hours=1))               # sees it running
+    text = client.get("/metrics").text
+    assert 'm2c_job_partitions_active{kind="rebill",which="done"} 3.0' in text
+    ctx.catalog.mark_succeeded(job["id"], {"invoices": []}, t0 + timedelta(seconds=42))
+    reconcile_tick(ctx, timedelta(hours=1))               # sees it finished
+    reconcile_tick(ctx, timedelta(hours=1))               # counted once only
+    text = client.get("/metrics").text
+    assert 'm2c_job_duration_seconds_count{kind="rebill",state="succeeded"} 1.0' in text
+    assert 'm2c_job_duration_seconds_bucket{kind="rebill",le="30.0",state="succeeded"} 0.0' in text
+    assert 'm2c_job_duration_seconds_bucket{kind="rebill",le="60.0",state="succeeded"} 1.0' in text
+    assert 'm2c_job_partitions_processed_total{kind="rebill"} 4.0' in text
+    assert 'm2c_jobs{state="succeeded"} 1.0' in text
