@@ -11,6 +11,7 @@ request body/query fails its schema     422     ``…/problems/invalid-request``
 ``IdempotencyConflict``                 422     ``…/problems/idempotency-key-reuse``
 ``NotFoundError``                       404     ``…/problems/not-found``
 ``ConflictError``                       409     ``…/problems/conflict``
+``StorageError`` (object store down)     503     ``…/problems/storage-unavailable``
 missing/unknown API key                 401     ``…/problems/unauthenticated``
 role may not do this                    403     ``…/problems/forbidden``
 anything else                           500     ``…/problems/internal`` (no traceback)
@@ -32,7 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import ConflictError, InputError, M2CError, NotFoundError
+from engine.errors import ConflictError, InputError, M2CError, NotFoundError, StorageError
 from jobs.catalog import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ _TITLES = {
     "invalid-input": "Invalid input",
     "not-found": "Not found",
     "conflict": "Conflict with the current state",
+    "storage-unavailable": "Object store unavailable",
 }
 
 
@@ -116,6 +118,8 @@ def _status_for(exc: M2CError) -> tuple[int, str]:
         return 404, "not-found"
     if isinstance(exc, ConflictError):
         return 409, "conflict"
+    if isinstance(exc, StorageError):
+        return 503, "storage-unavailable"
     return 500, "internal"
 
 
@@ -150,6 +154,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(M2CError)
     async def _domain(request: Request, exc: M2CError) -> JSONResponse:
         status, slug = _status_for(exc)
+        if status == 503:
+            logger.warning("%s %s: %s", request.method, request.url.path, exc)
+            return problem_response(503, type_=problem_type(slug), title=_TITLES[slug],
+                                    detail="the object store did not answer; retry shortly",
+                                    instance=_instance(request), headers={"Retry-After": "5"})
         if status >= 500:
             logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
             return problem_response(500, type_=problem_type("internal"),

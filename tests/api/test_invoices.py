@@ -95,3 +95,20 @@ def test_interval_drill_down_for_analysts_only(client, keys, invoices):
 def test_bad_period_is_422(client, keys):
     resp = client.get("/v1/invoices/PPA-TX-DC1/2026-13", headers=auth(keys["analyst"]))
     assert resp.status_code == 422 and resp.json()["type"].endswith("/invalid-request")
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_object_store_is_503_not_a_traceback(tmp_path, keys, dispatcher):
+    from api.app import create_app
+    from api.settings import Settings
+    from .conftest import TestClient
+    home = tmp_path / "m2c"          # the keys fixture's DB lives here too
+    settings = Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": "s3://m2c-none/x",
+                                  "M2C_S3_ENDPOINT": "http://127.0.0.1:9",
+                                  "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    with TestClient(create_app(settings, dispatcher=dispatcher),
+                    raise_server_exceptions=False) as client:
+        resp = client.get(URL, headers=auth(keys["analyst"]))
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["type"].endswith("/storage-unavailable")
+    assert resp.headers["retry-after"] == "5" and "Traceback" not in resp.text
