@@ -97,6 +97,9 @@ class JobRunner:
     async def _main(self) -> None:
         try:
             self._outcome = await asyncio.to_thread(self._run)
+        except Exception:                  # noqa: BLE001 - e.g. the catalog is unreachable
+            log.exception("runner of job %s failed before the job could be recorded", self.job_id)
+            self._outcome = "error"
         finally:
             # detached actors live until killed: leave once the catalog has the outcome
             me = ray.get_runtime_context().current_actor
