@@ -5,8 +5,13 @@ lengths (minutes) and LMPs (int64 micro-USD/MWh). Each meter interval takes the
 price of the price interval that contains its start, and the meter interval must
 lie wholly inside it: prices may be coarser than the meter data (an hourly DA
 price applies to each 5-minute interval of its hour, as ISOs distribute DA
-quantities evenly) or equal, never finer (averaging finer prices would need a
-weighting rule the contract must state).
+quantities evenly) or equal.
+
+When the prices are *finer* than the meter data (5-minute RT prices, 15-minute
+meters), a meter interval takes the **time-weighted average** of the prices within
+it, as ERCOT forms its 15-minute RTSPP from 5-minute SCED LMPs. The average is
+exact (integer sum over the finest price step) and rounded once, half-even, to
+1e-6 USD/MWh; every part of the meter interval must be priced.
 
 Indices. An ``IndexSeries`` holds values (x1e6) by the local date they start to
 apply (days since 1970-01-01). A *daily* index applies to the local date equal to
@@ -82,13 +87,35 @@ def align_prices(series: PriceSeries | None, starts_us: np.ndarray, minutes: int
     covers = ok & (starts_us < p_end)
     finer = covers & (starts_us + minutes * US_PER_MINUTE > p_end)
     if finer.any():
-        raise InputError(f"prices {name}: price intervals of {int(s.minutes[safe][finer][0])} min are "
-                         f"finer than the {minutes}-min meter intervals (first at "
-                         f"{_iso(int(starts_us[finer][0]))}); the contract needs a weighting rule")
+        return _time_weighted(s, starts_us, minutes, name)
     if not covers.all():
         bad = starts_us[~covers]
         raise _missing(f"prices {name}", [_iso(int(x)) for x in bad[:_SHOW]], bad.size)
     return s.lmp_microusd_per_mwh[safe]
+
+
+def _time_weighted(s: PriceSeries, starts_us: np.ndarray, minutes: int, name: str) -> np.ndarray:
+    """Time-weighted average price of each meter interval over finer price intervals."""
+    step = int(s.minutes.min())
+    if minutes % step:
+        raise InputError(f"prices {name}: {step}-min prices do not divide the {minutes}-min "
+                         f"meter intervals")
+    k = minutes // step
+    total = np.zeros(starts_us.size, dtype=np.int64)
+    priced = np.ones(starts_us.size, dtype=bool)
+    for j in range(k):
+        at = starts_us + j * step * US_PER_MINUTE
+        idx = np.searchsorted(s.start_us, at, side="right") - 1
+        safe = np.where(idx >= 0, idx, 0)
+        priced &= (idx >= 0) & (at < s.start_us[safe] + s.minutes[safe] * US_PER_MINUTE)
+        total += s.lmp_microusd_per_mwh[safe]
+    if not priced.all():
+        bad = starts_us[~priced]
+        raise _missing(f"prices {name}", [_iso(int(x)) for x in bad[:_SHOW]], bad.size)
+    q = np.floor_divide(total, k)
+    r = total - q * k                                   # 0 <= r < k: value = q + r/k
+    up = (2 * r > k) | ((2 * r == k) & (q % 2 == 1))    # half-even
+    return q + up
 
 
 def align_index(series: IndexSeries | None, local_day: np.ndarray, name: str, *,

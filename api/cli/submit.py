@@ -86,6 +86,8 @@ def _local(spec: dict, args: argparse.Namespace, settings: Settings, bar: Progre
         return _follow(get, bar) if args.wait else get()
 
     from cluster.job_runner import run_inline
+    from cluster.runtime import ensure_ray
+    ensure_ray(cluster)            # in the main thread: Ray installs signal handlers there
     cancel = threading.Event()
     worker = threading.Thread(target=run_inline, args=(record.id,),
                               kwargs={**common, "cancel_event": cancel}, daemon=True)

@@ -32,10 +32,13 @@ def test_equal_resolution_and_missing_prices_are_named():
     assert align_prices(ps, starts[:10], 5, "x").tolist() == list(range(0, 10_000_000, 1_000_000))
 
 
-def test_prices_finer_than_meter_are_refused():
-    ps = PriceSeries(T0 + np.arange(12) * 5 * US_PER_MINUTE, np.full(12, 5), np.zeros(12, dtype=np.int64))
-    with pytest.raises(InputError, match="finer than the 60-min meter intervals"):
-        align_prices(ps, np.array([T0]), 60, "x")
+def test_prices_finer_than_meter_are_averaged_over_the_hour():
+    ps = PriceSeries(T0 + np.arange(12) * 5 * US_PER_MINUTE, np.full(12, 5),
+                     np.arange(12, dtype=np.int64) * 1_000_000)
+    # (0 + 1 + ... + 11) / 12 = 5.5 USD/MWh
+    assert align_prices(ps, np.array([T0]), 60, "x").tolist() == [5_500_000]
+    with pytest.raises(InputError, match="do not divide the 12-min meter intervals"):
+        align_prices(ps, np.array([T0]), 12, "x")
 
 
 def test_daily_index_with_carry_forward_and_monthly_index():
@@ -90,3 +93,30 @@ def test_finer_channels_are_summed_onto_the_coarsest_grid_and_missing_is_worst()
 def test_absent_channel_series_is_data_missing():
     with pytest.raises(DataMissingError, match="no VEE series for channel\\(s\\) gt1"):
         SiteIntervals.build(SITES["TX-DC1"], {}, ["gt1"], T0, T0 + US_PER_HOUR)
+
+
+def test_finer_prices_are_time_weighted_over_the_meter_interval():
+    """5-min prices under 15-min meter intervals: (10 + 20 + 31) / 3 = 20.333333... ->
+    20.333333 USD/MWh (half-even at 1e-6); a negative mean rounds the same way."""
+    from engine.pricing import PriceSeries, align_prices
+    from engine.timebase import US_PER_MINUTE
+    t0 = 1_790_000_000 * 1_000_000 // (15 * US_PER_MINUTE) * (15 * US_PER_MINUTE)
+    starts = t0 + np.arange(6) * 5 * US_PER_MINUTE
+    lmp = np.array([10, 20, 31, -10, -20, -31], dtype=np.int64) * 1_000_000
+    series = PriceSeries(starts, np.full(6, 5), lmp)
+    got = align_prices(series, np.array([t0, t0 + 15 * US_PER_MINUTE]), 15, "RT")
+    assert got.tolist() == [20_333_333, -20_333_333]
+    # exact halves go to even: (1 + 2) / 2 micro-USD with 10-min meters -> 2 (1.5 -> 2)
+    series = PriceSeries(starts[:2], np.full(2, 5), np.array([1, 2], dtype=np.int64))
+    assert align_prices(series, np.array([t0]), 10, "RT").tolist() == [2]
+
+
+def test_a_meter_interval_not_fully_priced_is_missing():
+    from engine.errors import DataMissingError
+    from engine.pricing import PriceSeries, align_prices
+    from engine.timebase import US_PER_MINUTE
+    t0 = 1_790_000_000 * 1_000_000 // (15 * US_PER_MINUTE) * (15 * US_PER_MINUTE)
+    series = PriceSeries(np.array([t0, t0 + 5 * US_PER_MINUTE]), np.full(2, 5),
+                         np.array([1, 2], dtype=np.int64) * 1_000_000)
+    with pytest.raises(DataMissingError, match="1 interval"):
+        align_prices(series, np.array([t0]), 15, "RT")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -55,6 +56,16 @@ def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
         assert again["ingest"][table]["status"].startswith("already ingested")
         assert again["ingest"][table]["version"] == ingest[table]["version"]
     assert again["vee"] == vee
+
+    # the demo ends with the settled invoices of its last full month; a rerun is the same job
+    invoices = first["settle"]["invoices"]
+    assert [d["contract_id"] for d in invoices] == ["GAS-TX-DC2", "PPA-TX-DC1", "PPA-TX-DC2",
+                                                    "VPPA-TX-DC1-SOLAR"]
+    for d in invoices:
+        assert d["period"] == "2026-10" and d["status"] == "draft" and d["version"] == 1
+        assert sum(Decimal(ln["amount_usd"]) for ln in d["lines"]) == Decimal(d["total_usd"])
+    assert again["settle"]["job_id"] == first["settle"]["job_id"]
+    assert again["settle"]["invoices"] == invoices
 
     doc = run_json(capsys, ["vee", "TX-DC1", "--period", "2026-10", "--format", "json"])
     assert doc["vee"] == {k: vee["TX-DC1"][k] for k in
