@@ -16,7 +16,13 @@ import logging
 from datetime import datetime
 from typing import Any, Protocol
 
+from engine.errors import JobError
+
 logger = logging.getLogger(__name__)
+
+
+class ExecutorUnavailable(JobError):
+    """The executor cannot be reached right now (the job stays queued)."""
 
 
 class JobDispatcher(Protocol):
@@ -54,11 +60,17 @@ class RayDispatcher:
         self._connected = True
 
     def submit(self, job_id: str) -> None:
+        if not self._connected:
+            # Never connect from a request: that can block for as long as Ray's own
+            # connect timeout. The reconciler connects, then starts every queued job.
+            raise ExecutorUnavailable("not connected to Ray yet; the reconciler will start the job")
         from cluster import job_runner
         job_runner.submit_detached(job_id, storage_config=self.storage_config,
                                    db_url=self.db_url, cluster_config=self.cluster_config)
 
     def cancel(self, job_id: str) -> None:
+        if not self._connected:
+            raise ExecutorUnavailable("not connected to Ray; the runner polls the catalog")
         from cluster import job_runner
         job_runner.cancel(job_id, namespace=self.cluster_config.namespace)
 

@@ -21,6 +21,7 @@ from engine.errors import NotFoundError
 
 from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
 from ..deps import Ctx
+from ..dispatch import ExecutorUnavailable
 from ..models import API_PREFIX, JobCreate, JobPublic, JobsPublic, JobStateName
 from ..problems import ProblemError, problem_responses
 
@@ -113,6 +114,8 @@ def submit_job(
     if created:
         try:
             ctx.dispatcher.submit(rec.id)
+        except ExecutorUnavailable as exc:
+            logger.info("job %s left queued for the reconciler: %s", rec.id, exc)
         except Exception:
             # The row is committed: the reconciler will start it. Accepting is correct.
             logger.warning("hand-off of job %s failed; left queued for the reconciler",
@@ -173,6 +176,8 @@ def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
     if rec.state == "cancelling":
         try:
             ctx.dispatcher.cancel(job_id)
+        except ExecutorUnavailable as exc:
+            logger.info("cancel of %s not forwarded: %s", job_id, exc)
         except Exception:
             # The runner also polls the catalog's cancel flag; forwarding only makes it faster.
             logger.warning("could not forward cancel of %s to its runner", job_id, exc_info=True)
