@@ -56,6 +56,8 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jsonschema
+
 from .errors import ContractError, UnknownReferenceError
 from .sites import CHANNEL_KINDS, Site
 from .terms.base import FieldError
@@ -145,96 +147,49 @@ def contract_schema() -> dict:
     return json.loads(_schema_text())
 
 
-SUPPORTED_KEYWORDS = frozenset({
-    "$schema", "$id", "$defs", "$ref", "title", "description", "type", "required", "properties",
-    "additionalProperties", "enum", "const", "pattern", "format", "minimum", "maximum",
-    "minLength", "minItems", "maxItems", "uniqueItems", "items", "allOf", "if", "then",
-})
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool}
-
-
-def _fmt_path(path: tuple) -> str:
+def _fmt_path(path) -> str:
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "(document)"
 
 
-class _Validator:
-    """Evaluates the schema keyword subset listed in ``SUPPORTED_KEYWORDS``."""
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = contract_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
-    def __init__(self, schema: dict):
-        self.root = schema
 
-    def resolve(self, ref: str) -> dict:
-        if not ref.startswith("#/"):
-            raise ValueError(f"only local $ref are supported: {ref}")
-        node: Any = self.root
-        for part in ref[2:].split("/"):
-            node = node[part]
-        return node
-
-    def errors(self, inst: Any, schema: dict, path: tuple = ()) -> list[tuple[tuple, str]]:
-        errs: list[tuple[tuple, str]] = []
-        if "$ref" in schema:
-            errs += self.errors(inst, self.resolve(schema["$ref"]), path)
-        t = schema.get("type")
-        if t is not None:
-            ok = (isinstance(inst, int) and not isinstance(inst, bool)) if t == "integer" else \
-                isinstance(inst, _TYPES[t]) and not (t != "boolean" and isinstance(inst, bool))
-            if not ok:
-                return errs + [(path, f"expected {t}, got {type(inst).__name__} {inst!r}"[:160])]
-        if "const" in schema and inst != schema["const"]:
-            errs.append((path, f"must be {schema['const']!r}; got {inst!r}"))
-        if "enum" in schema and inst not in schema["enum"]:
-            errs.append((path, f"must be one of {', '.join(map(str, schema['enum']))}; got {inst!r}"))
-        if isinstance(inst, str):
-            if len(inst) < schema.get("minLength", 0):
-                errs.append((path, "must not be empty"))
-            if "pattern" in schema and not re.search(schema["pattern"], inst):
-                errs.append((path, f"{inst!r} does not match {schema['pattern']}"))
-            if schema.get("format") == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", inst):
-                try:
-                    date.fromisoformat(inst)
-                except ValueError:
-                    errs.append((path, f"not a valid date: {inst!r}"))
-        if isinstance(inst, int) and not isinstance(inst, bool):
-            if "minimum" in schema and inst < schema["minimum"]:
-                errs.append((path, f"must be >= {schema['minimum']}; got {inst}"))
-            if "maximum" in schema and inst > schema["maximum"]:
-                errs.append((path, f"must be <= {schema['maximum']}; got {inst}"))
-        if isinstance(inst, dict):
-            for req in schema.get("required", ()):
-                if req not in inst:
-                    errs.append((path + (req,), "required"))
-            props = schema.get("properties", {})
-            for k, v in inst.items():
-                if k in props:
-                    errs += self.errors(v, props[k], path + (k,))
-                elif schema.get("additionalProperties") is False:
-                    errs.append((path + (k,), "unknown field"))
-        if isinstance(inst, list):
-            if len(inst) < schema.get("minItems", 0):
-                errs.append((path, f"needs at least {schema['minItems']} item(s)"))
-            if "maxItems" in schema and len(inst) > schema["maxItems"]:
-                errs.append((path, f"allows at most {schema['maxItems']} item(s)"))
-            if schema.get("uniqueItems"):
-                seen: list = []
-                for i, x in enumerate(inst):
-                    if x in seen:
-                        errs.append((path + (i,), f"duplicate item {x!r}"))
-                    seen.append(x)
-            if "items" in schema:
-                for i, x in enumerate(inst):
-                    errs += self.errors(x, schema["items"], path + (i,))
-        for sub in schema.get("allOf", ()):
-            if "if" in sub:
-                if not self.errors(inst, sub["if"], path):
-                    if "then" in sub:
-                        errs += self.errors(inst, sub["then"], path)
-            else:
-                errs += self.errors(inst, sub, path)
-        return errs
+def _messages(err: jsonschema.ValidationError) -> list[tuple[tuple, str]]:
+    """One schema violation as (field path, short message) pairs, naming the field."""
+    path, inst = tuple(err.absolute_path), err.instance
+    if err.validator == "required":
+        return [(path + (r,), "required") for r in err.validator_value if r not in inst]
+    if err.validator == "additionalProperties":
+        known = err.schema.get("properties", {})
+        return [(path + (k,), "unknown field") for k in inst if k not in known]
+    if err.validator == "type":
+        return [(path, f"expected {err.validator_value}, got {type(inst).__name__} {inst!r}"[:160])]
+    if err.validator == "enum":
+        return [(path, f"must be one of {', '.join(map(str, err.validator_value))}; got {inst!r}")]
+    if err.validator == "const":
+        return [(path, f"must be {err.validator_value!r}; got {inst!r}")]
+    if err.validator == "pattern":
+        return [(path, f"{inst!r} does not match {err.validator_value}")]
+    if err.validator == "format":
+        return [(path, f"not a valid {err.validator_value}: {inst!r}")]
+    if err.validator in ("minimum", "maximum"):
+        op = ">=" if err.validator == "minimum" else "<="
+        return [(path, f"must be {op} {err.validator_value}; got {inst}")]
+    if err.validator == "minLength":
+        return [(path, "must not be empty")]
+    if err.validator == "minItems":
+        return [(path, f"needs at least {err.validator_value} item(s)")]
+    if err.validator == "uniqueItems":
+        return [(path, "items must be unique")]
+    return [(path, err.message)]
 
 
 def _normalise(obj: Any) -> Any:
@@ -262,7 +217,8 @@ def _fail(doc: Any, source: str, field: str, message: str,
 
 def schema_errors(doc: dict) -> list[tuple[str, str]]:
     """All (field path, message) schema violations of a normalised document."""
-    return [(_fmt_path(p), m) for p, m in _Validator(contract_schema()).errors(doc, contract_schema())]
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [(_fmt_path(p), m) for e in errors for p, m in _messages(e)]
 
 
 # --------------------------------------------------------------------------- parsing
