@@ -33,9 +33,7 @@ accepted and normalised to ISO strings. The term parameters of each kind are in
 ``contract_schema.json`` and in the docstring of ``engine/terms/<kind>.py``.
 
 Validation is against the published JSON Schema (draft 2020-12,
-``contract_schema()``), by a small in-house evaluator of the keyword subset the
-schema uses (the engine depends on the standard library only; a test checks that
-the ``jsonschema`` package agrees), then by semantic checks (dates, zones, term
+``contract_schema()``) with the ``jsonschema`` package, then by semantic checks (dates, zones, term
 parameter ranges, cross-references). Every error names the contract, version and
 field path: ``contract PPA-TX-DC1 v2: terms[1].strike_usd_per_mwh: required``.
 
