@@ -169,10 +169,17 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, db_url, ray_c
     assert record.result["data_versions"]["meter"] == 0
     assert record.result["summary"]["changed_periods"] == 0
 
-    # 5. a refused rebill fails as bad input, before any work
+    # 5. a refused rebill fails as bad input (exit 2), before any work
     record = run(rebill_spec("2024-03", "2024-04"), rs, db_url, ray_cluster)
     assert record.state == "failed" and record.error_type == "InputError"
     assert "no approved invoice for 2024-04" in record.error
+    capsys.readouterr()
+    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
+                 "--as-of", "42"]) == 2
+    assert "meter data version 42 does not exist" in capsys.readouterr().out
+    assert main(["rebill", "--contract", CID, "--from", "2024-02", "--to", "2024-01"]) == 2
+    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
+                 "--as-of", "last tuesday"]) == 2
 
 
 @pytest.mark.timeout(300)
