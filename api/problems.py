@@ -90,10 +90,33 @@ def problem_response(status: int, *, type_: str = "about:blank", title: str | No
                         media_type=PROBLEM_MEDIA_TYPE)
 
 
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting ``statuses`` as problem+json in OpenAPI."""
-    return {s: {"model": Problem, "description": HTTPStatus(s).phrase,
-                "content": {PROBLEM_MEDIA_TYPE: {}}} for s in statuses}
+    """``responses=`` entries documenting ``statuses`` as ``application/problem+json``.
+
+    The ``Problem`` schema is added to ``components`` by :func:`install_problem_handlers`.
+    """
+    return {s: {"description": HTTPStatus(s).phrase,
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}}
+            for s in statuses}
+
+
+def _with_problem_schema(app: FastAPI) -> None:
+    """Generate OpenAPI as usual, then register the Problem schema in ``components``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _instance(request: Request) -> str:
@@ -124,7 +147,8 @@ def _status_for(exc: M2CError) -> tuple[int, str]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn every error into problem+json (and its schema)."""
+    _with_problem_schema(app)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
