@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..settings import Settings
 
@@ -30,6 +31,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     app = create_app(settings, reconcile_interval_s=args.reconcile_interval_s,
                      stale_after_s=args.stale_after_s)
+    print(f"m2c API on http://{args.host}:{args.port} (OpenAPI at /docs; jobs in "
+          f"{settings.db_url}; Ray {'at ' + settings.ray_address if settings.ray_address else 'embedded'})",
+          file=sys.stderr)
     # log_config=None: keep the logging the CLI entry point configured.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None,
                 access_log=args.access_log, timeout_graceful_shutdown=10)
