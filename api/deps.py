@@ -4,14 +4,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+
+from jobs.catalog import JobCatalog
 
 from .dispatch import JobDispatcher
 from .keystore import KeyStore
 from .settings import Settings
 from .telemetry import ApiMetrics
+
+if TYPE_CHECKING:  # pragma: no cover
+    from storage.invoices import InvoiceStore
 
 
 @dataclass
@@ -19,7 +24,7 @@ class AppContext:
     """Everything one API process holds; ``app.state.ctx``."""
 
     settings: Settings
-    catalog: Any                         # jobs.catalog.JobCatalog
+    catalog: JobCatalog
     keys: KeyStore
     dispatcher: JobDispatcher
     metrics: ApiMetrics
@@ -27,9 +32,9 @@ class AppContext:
     executor_connected: bool = False     # the dispatcher connected to Ray
     reconciled: bool = False             # the full reconcile ran since connecting
     watched_jobs: set[str] = field(default_factory=set)   # non-terminal at the last pass
-    _invoices: Any = field(default=None, repr=False)
+    _invoices: "InvoiceStore | None" = field(default=None, repr=False)
 
-    def invoices(self) -> Any:
+    def invoices(self) -> "InvoiceStore":
         """The invoice store over the configured object store (built on first use)."""
         if self._invoices is None:
             from storage.invoices import InvoiceStore

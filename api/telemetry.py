@@ -5,9 +5,10 @@
 * ``m2c_job_partitions_active{kind,which="done|total"}`` — partition progress of the
   jobs not yet terminal, from the catalog at scrape time.
 * ``m2c_job_partitions_processed_total{kind}`` and ``m2c_job_duration_seconds{kind,state}``
-  — counter and histogram fed by :meth:`ApiMetrics.observe_jobs`: the reconciler tick
-  hands it the jobs it sees; each job is counted once, when first seen terminal by this
-  process (duration = finished_at - started_at, or - created_at if it never started).
+  — counter and histogram fed by :meth:`ApiMetrics.observe_jobs`: each reconciler pass
+  hands it the jobs that left the live set since the last pass plus the newest page;
+  each job is counted once, when first seen terminal by this process (duration =
+  finished_at - started_at, or - created_at if it never started).
   Counters restart at 0 with the process, as Prometheus counters may.
 * ``m2c_http_requests_total{method,route,status}`` and
   ``m2c_http_request_duration_seconds{method,route}`` — per route *template*
