@@ -291,6 +291,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=8, help="unchanged periods timed in-process")
     ap.add_argument("--profile", action="store_true", help="cProfile the unchanged map step")
     ap.add_argument("--skip-job", action="store_true", help="only build, correct and split")
+    ap.add_argument("--skip-split", action="store_true", help="only build, correct and the job")
     a = ap.parse_args()
     a.root.mkdir(parents=True, exist_ok=True)
     print(f"contract {CID}: {a.years} years x {a.sites} sites at {a.minutes}-minute data, "
@@ -299,7 +300,8 @@ def main() -> None:
     changed = correct(a.root, a.sites, a.years, a.minutes)
     if not a.skip_job:
         rebill(a.root, a.sites, a.years, a.workers)
-    split(a.root, changed, a.years, a.sample, a.profile)
+    if not a.skip_split:
+        split(a.root, changed, a.years, a.sample, a.profile)
 
 
 if __name__ == "__main__":

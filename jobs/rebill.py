@@ -61,7 +61,8 @@ from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceStore
 
 from .planning import partition_key
-from .settle import contract_sites, invoice_document, publish_invoice, settle_contract_period
+from .settle import (contract_partials, contract_sites, finalize_partials, invoice_document,
+                     publish_invoice, settle_contract_period, without_detail)
 from .settle_inputs import DataVersions, load_contract, require_contract, require_data
 from .specs import RebillSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext, register
@@ -191,7 +192,8 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     data = DataVersions.from_dict(p["data"])
     stored = load_contract(ctx.store, cid, int(p["contract_cap"]), ctx.cache)
     billed = json.loads(InvoiceStore(ctx.store).raw_json(cid, period, billed_version))
-    result = settle_contract_period(ctx.store, ctx.tables, stored, period, data, cache=ctx.cache)
+    partials = contract_partials(ctx.store, ctx.tables, stored, period, data, cache=ctx.cache)
+    result = finalize_partials(stored, period, without_detail(partials))     # amounts only
     diff = diff_invoice(billed, result)
     out: dict[str, Any] = {"period": period, "billed_version": billed_version,
                            "billed_cents": diff.billed_cents, "total_cents": diff.total_cents,
@@ -202,6 +204,7 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     ctx.check_cancelled()
     att = _attribution(ctx, billed, stored, period, data, result)
     assert att.delta_cents == diff.delta_cents
+    result = finalize_partials(stored, period, partials)                     # with the detail
     detail_key = f"{ctx.part_prefix(partition)}detail.parquet"
     ctx.store.put(detail_key, _parquet(result.detail))
     out.update(result=result_to_dict(result, detail_key),
@@ -232,7 +235,7 @@ def _attribution(ctx: WorkerContext, billed: dict, stored_now: list[StoredContra
             ctx.check_cancelled()
             stored = load_contract(ctx.store, cid, contract_cap, ctx.cache)
             states[(data, contract_cap)] = charges_of_result(settle_contract_period(
-                ctx.store, ctx.tables, stored, period, data, cache=ctx.cache))
+                ctx.store, ctx.tables, stored, period, data, cache=ctx.cache, detail=False))
         return states[(data, contract_cap)]
 
     meter_step = DataVersions(now.meter, old.prices, old.index, now.sites)

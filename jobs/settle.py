@@ -19,6 +19,7 @@ is identical to the latest version (then nothing new is written).
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from importlib import metadata
@@ -30,7 +31,8 @@ import pyarrow.parquet as pq
 from engine.contract import active_in_period, versions_in_force
 from engine.errors import InputError
 from engine.invoice import build_invoice, canonical_json, render_html
-from engine.settlement import SettlementResult, SitePartial, combine, finalize, lookback_periods
+from engine.settlement import (DETAIL_SCHEMA, SettlementResult, SitePartial, combine, finalize,
+                               lookback_periods)
 from engine.timebase import local_month_bounds_us
 from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceParts, InvoiceStore
@@ -143,19 +145,35 @@ def finalize_partials(stored: list[StoredContract], period: str,
     return finalize(versions, period, combine(billing), lookback=lookback or None)
 
 
-def settle_contract_period(store: Any, tables: Any, stored: list[StoredContract], period: str,
-                           data: DataVersions, *, cache: dict) -> SettlementResult:
-    """One contract's settlement of ``period`` in this process, as of ``data`` and the
-    contract versions ``stored`` (map every item of :func:`contract_items`, then
-    :func:`finalize_partials`): the same result the ``settlement`` job's distributed
-    map and reduce give for the same pinned inputs. Used by rebills and reproduction."""
+def contract_partials(store: Any, tables: Any, stored: list[StoredContract], period: str,
+                      data: DataVersions, *, cache: dict) -> dict[str, SitePartial]:
+    """The map of one contract-period in this process: a partial per item of
+    :func:`contract_items` (``item key -> partial``), as of ``data`` and ``stored``."""
     cid = stored[-1].version.contract_id
     cap = stored[-1].version.version
-    partials = {}
-    for key, p in contract_items(stored, period, data):
-        partials[key] = site_partial(store, tables, contract_id=cid, contract_cap=cap,
-                                     site_id=p["site_id"], period=p["period"], data=data, cache=cache)
-    return finalize_partials(stored, period, partials)
+    return {key: site_partial(store, tables, contract_id=cid, contract_cap=cap, site_id=p["site_id"],
+                              period=p["period"], data=data, cache=cache)
+            for key, p in contract_items(stored, period, data)}
+
+
+def without_detail(partials: dict[str, SitePartial]) -> dict[str, SitePartial]:
+    """The same partials with empty interval detail: finalizing them gives the same
+    lines and totals, without concatenating and sorting the detail (for callers that
+    only compare amounts)."""
+    empty = DETAIL_SCHEMA.empty_table()
+    return {k: dataclasses.replace(p, detail=empty) for k, p in partials.items()}
+
+
+def settle_contract_period(store: Any, tables: Any, stored: list[StoredContract], period: str,
+                           data: DataVersions, *, cache: dict, detail: bool = True) -> SettlementResult:
+    """One contract's settlement of ``period`` in this process, as of ``data`` and the
+    contract versions ``stored`` (:func:`contract_partials`, then
+    :func:`finalize_partials`): the same result the ``settlement`` job's distributed
+    map and reduce give for the same pinned inputs. ``detail=False`` leaves the
+    result's interval detail empty (cheaper; lines and totals are the same). Used by
+    rebills and reproduction."""
+    partials = contract_partials(store, tables, stored, period, data, cache=cache)
+    return finalize_partials(stored, period, partials if detail else without_detail(partials))
 
 
 def contract_at_period_end(stored: list[StoredContract], period: str) -> StoredContract:
