@@ -62,3 +62,22 @@ def ray_cluster():
     ensure_ray(config)
     yield config
     shutdown()
+
+
+@pytest.fixture
+def cli_env(storage_config, tmp_path, monkeypatch):
+    """Point the CLI's settings (read from the environment) at a fresh home and the
+    parametrised storage backend; returns the home folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("M2C_HOME", str(home))
+    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
+    monkeypatch.delenv("M2C_DB", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
+                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
+                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
+        if value:
+            monkeypatch.setenv(var, value)
+        else:
+            monkeypatch.delenv(var, raising=False)
+    return home

@@ -14,16 +14,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 
 
 @pytest.fixture
-def env(storage_config, monkeypatch, tmp_path):
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
-    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
-                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
-                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
+def env(cli_env, storage_config):
     return storage_config
 
 

@@ -10,18 +10,8 @@ from api.cli.main import main
 
 
 @pytest.fixture
-def m2c_env(storage_config, tmp_path, monkeypatch):
-    """Point the CLI's settings at a fresh home and the parametrised storage backend."""
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
-    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
-                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
-                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
-    return tmp_path / "home"
+def m2c_env(cli_env):
+    return cli_env
 
 
 DEMO = ["demo", "--sites", "2", "--months", "1", "--minutes", "15", "--format", "json"]

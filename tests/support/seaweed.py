@@ -54,7 +54,22 @@ class SeaweedServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def start_seaweed(bucket: str = "m2c-test", timeout_s: float = 60.0) -> SeaweedServer:
+def start_seaweed(bucket: str = "m2c-test", timeout_s: float = 60.0, attempts: int = 3) -> SeaweedServer:
+    """Start a server; retried on fresh ports if another process took a port first."""
+    for attempt in range(attempts):
+        try:
+            return _start_seaweed(bucket, timeout_s)
+        except _PortTaken:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_seaweed(bucket: str, timeout_s: float) -> SeaweedServer:
     # the console script sits next to the interpreter in a venv, on PATH or not
     beside = Path(sys.executable).parent / "weed"
     weed = str(beside) if beside.exists() else shutil.which("weed")
@@ -84,7 +99,11 @@ def start_seaweed(bucket: str = "m2c-test", timeout_s: float = 60.0) -> SeaweedS
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"weed mini exited: {(d / 'weed.log').read_text()[-2000:]}")
+            tail = (d / "weed.log").read_text()[-2000:]
+            shutil.rmtree(d, ignore_errors=True)
+            if "not available" in tail or "address already in use" in tail:
+                raise _PortTaken(tail)
+            raise RuntimeError(f"weed mini exited: {tail}")
         try:
             try:
                 client.create_bucket(Bucket=bucket)
