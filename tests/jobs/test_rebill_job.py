@@ -305,3 +305,30 @@ def test_reduce_refuses_to_adjust_a_bill_approved_after_planning(tmp_path, local
                                             "against v1"):
         reduce(spec, results, ctx)
     assert InvoiceStore(rs.store).versions(CID, "2024-01") == [1]      # nothing published
+
+
+def test_data_landing_after_planning_is_not_seen_and_partitions_are_deterministic(
+        tmp_path, local_storage):
+    """The plan pins one data snapshot; a correction that lands while the job runs is
+    not read by any partition (and the partition results are the same bytes on a re-run)."""
+    from jobs.rebill import reduce, run_partition
+    from jobs.tasks import WorkerContext
+    rs = build_store(local_storage, tmp_path / "files")
+    rs.settle_and_approve(["2024-01", "2024-02"])
+    rs.ingest_meter_csv("fix.csv", meter_rows(hours("2024-02-10T00", "2024-02-10T12"), pv_scale=1.5),
+                        later(5))                                   # meter version 1
+    spec = RebillSpec(contract=CID, from_period="2024-01", to_period="2024-02")
+    ctx = JobContext(store=rs.store, job_id="job-pinned", now_utc=NOW)
+    parts = plan(spec, ctx)
+    # lands after planning: a correction of January (meter version 2)
+    rs.ingest_meter_csv("late.csv", meter_rows(hours("2024-01-10T00", "2024-01-10T12"), pv_scale=1.5),
+                        later(6))
+    first = {p.key: run_partition(p, WorkerContext(store=rs.store, job_id="job-pinned", attempt=1))
+             for p in parts}
+    again = {p.key: run_partition(p, WorkerContext(store=rs.store, job_id="job-pinned", attempt=2))
+             for p in reversed(parts)}
+    assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
+    res = reduce(spec, first, ctx)
+    assert res["data_versions"]["meter"] == 1
+    assert [p["outcome"] for p in res["periods"]] == ["unchanged", "adjusted"]
+    assert invoice(rs, "2024-02")["lineage"]["data_versions"]["meter"] == 1
