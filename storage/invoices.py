@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import ConflictError, NotFoundError
+from engine.invoice import render_html
 
 from .objectstore import ObjectStore
 from .publish import publish, read_committed
@@ -121,10 +122,10 @@ class InvoiceStore:
         doc = json.loads(self.store.get(prefix + "invoice.json"))
         html = self.store.get(prefix + "invoice.html").decode()
         approval = self.approval(contract_id, period, v)
-        if approval is not None:
+        if approval is not None:           # the stored bytes stay the draft; the view shows approval
             doc["status"] = "approved"
             doc["approval"] = approval
-            html = html.replace('data-status="draft"', 'data-status="approved"')
+            html = render_html(doc)
         return doc, html
 
     def raw_json(self, contract_id: str, period: str, version: int) -> bytes:

@@ -88,6 +88,8 @@ def test_settle_show_explain_approve(home, tmp_path, capsys):
     capsys.readouterr()
     assert main(["invoices", "approve", "PPA-TX-DC1", "2026-10"]) == 1       # approved is immutable
     assert "already approved" in capsys.readouterr().err
+    assert main(["invoices", "show", "PPA-TX-DC1", "2026-10", "--format", "html"]) == 0
+    assert ">approved<" in capsys.readouterr().out
     listed = _json(capsys, ["invoices", "list", "--format", "json"])
     assert [(i["contract_id"], i["version"], i["status"]) for i in listed] == [("PPA-TX-DC1", 1, "approved")]
 
