@@ -84,6 +84,9 @@ def test_settle_show_explain_approve(home, tmp_path, capsys):
     assert Decimal(sum(rows.column("quantity_wh").to_pylist())) / 10**6 == Decimal(line["quantity"])
     assert main(["invoices", "explain", "PPA-TX-DC1", "2026-10", "no_such_line"]) == 1
 
+    repro = _json(capsys, ["invoices", "reproduce", "PPA-TX-DC1", "2026-10", "--format", "json"])
+    assert repro["identical"] and repro["stored_sha256"] == repro["reproduced_sha256"]
+
     assert main(["invoices", "approve", "PPA-TX-DC1", "2026-10"]) == 0
     capsys.readouterr()
     assert main(["invoices", "approve", "PPA-TX-DC1", "2026-10"]) == 1       # approved is immutable
