@@ -79,6 +79,17 @@ def peak_rss(pids: list[int]) -> dict[int, tuple[int, int]]:
     return out
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by processes ``pids`` (/proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])        # utime, stime (fields 14, 15)
+    return total / tick
+
+
 def reset_peak_rss(pids: list[int]) -> None:
     """Reset each process's VmHWM to its current RSS (Linux >= 4.0: clear_refs 5)."""
     for pid in pids:
@@ -330,9 +341,11 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
           f"month {cold_s:.2f} s = {rate(main.rows[p0], runner.pool_start_s + cold_s)}")
     reset_peak_rss(runner.pids)
     rss0 = peak_rss(runner.pids)
+    cpu0, drv0 = cpu_seconds(runner.pids), time.process_time()
     t0 = time.perf_counter()
     warm = runner.settle(months)
     warm_s = time.perf_counter() - t0
+    m2c_cpu = (cpu_seconds(runner.pids) - cpu0, time.process_time() - drv0)
     rss_main = peak_rss(runner.pids)
     for period, secs, result in warm:
         outcomes = sorted({i["outcome"] for i in result["invoices"]})
@@ -341,6 +354,8 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
     m2c_rate = n_main / warm_s
     print(f"  warm, all months: {n_main:,} meter rows in {warm_s:.2f} s = "
           f"{rate(n_main, warm_s)} (end to end: submit -> invoices published); {load_average()}")
+    print(f"  CPU: workers {m2c_cpu[0]:.2f} s + driver {m2c_cpu[1]:.2f} s = "
+          f"{n_main / sum(m2c_cpu) / 1e6:.2f} M rows per CPU-second (Ray's raylet/GCS not counted)")
     runner.kill()
 
     # ---------------------------------------------------------------- [3] DuckDB
@@ -348,14 +363,16 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
           f"same Parquet files")
     files = partition_files(main_cfg, months)
     assert files.rows == n_main, (files.rows, n_main)
-    best, totals = float("inf"), {}
+    best, best_cpu, totals = float("inf"), float("inf"), {}
     for _ in range(args.repeat):
+        c0 = time.process_time()
         secs, totals = run_duckdb(files, main, months, threads=args.duckdb_threads,
                                   is_s3=args.store == "s3")
-        best = min(best, secs)
+        best, best_cpu = min(best, secs), min(best_cpu, time.process_time() - c0)
     duck_rate = files.rows / best
     print(f"  DuckDB: {files.rows:,} rows ({len(files.paths)} files) in {best:.2f} s = "
           f"{rate(files.rows, best)} (best of {args.repeat}); {load_average()}")
+    print(f"  CPU: {best_cpu:.2f} s = {files.rows / best_cpu / 1e6:.2f} M rows per CPU-second")
     ours = invoice_energy(main_cfg, main, months)
     mismatch = [(k, ours.get(k), (q, cents(a))) for k, (q, a) in sorted(totals.items())
                 if ours.get(k) != (q, cents(a))]
@@ -373,7 +390,8 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
     read_3 = min(raw_read(files, cols)[0] for _ in range(args.repeat))
     print(f"  pyarrow read, same files, all columns: {read_all:6.2f} s = {rate(files.rows, read_all)}")
     print(f"  pyarrow read, same files, {len(cols)} columns:   {read_3:6.2f} s = {rate(files.rows, read_3)}")
-    print(f"  meter2cash / DuckDB throughput: {m2c_rate / duck_rate:.2f}x (target >= 2x)")
+    print(f"  meter2cash / DuckDB throughput: {m2c_rate / duck_rate:.2f}x (target >= 2x); "
+          f"per CPU-second: {n_main / sum(m2c_cpu) / (files.rows / best_cpu):.2f}x")
 
     if args.profile:
         profile_job(main_cfg, main, months, 25)
@@ -423,7 +441,9 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
         print(f"  {name:6s} {p.minutes:>6d} m {len(settled):>6d} {p.total_rows:>13,} "
               f"{per:>15,} {b:>7d} MiB {a:>5d} MiB {a - b:>9d} MiB")
     print(json.dumps({"meter2cash_rows_per_s": round(m2c_rate), "duckdb_rows_per_s": round(duck_rate),
-                      "ratio": round(m2c_rate / duck_rate, 3), "rows": n_main}))
+                      "ratio": round(m2c_rate / duck_rate, 3), "rows": n_main,
+                      "meter2cash_rows_per_cpu_s": round(n_main / sum(m2c_cpu)),
+                      "duckdb_rows_per_cpu_s": round(files.rows / best_cpu)}))
     return 0
 
 
