@@ -118,6 +118,7 @@ def render_html(doc: dict) -> str:
     adjusts = (f"<div><span>Adjusts</span>invoice version {_e(doc['adjusts'])}</div>"
                if doc.get("adjusts") is not None else "")
     title = f"Invoice {doc['contract_id']} {doc['period']} v{doc['version']}"
+    adjustment = _adjustment_html(doc.get("adjustment"), doc["currency"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -140,6 +141,7 @@ def render_html(doc: dict) -> str:
 </tbody>
 <tfoot><tr><td colspan="3">Total</td><td class="num">{_e(doc['total_usd'])}</td></tr></tfoot>
 </table>
+{adjustment}
 <h2>Meter data quality (VEE)</h2>
 <table><thead><tr><th class="num">Intervals expected</th><th class="num">Actual</th><th class="num">Estimated</th><th class="num">Missing</th></tr></thead>
 <tbody><tr><td class="num">{_e(vee.get('intervals_expected'))}</td><td class="num">{_e(vee.get('actual'))}</td>
@@ -153,6 +155,28 @@ def render_html(doc: dict) -> str:
 </tbody></table>
 </body></html>
 """
+
+
+def _adjustment_html(adj: dict | None, currency: str) -> str:
+    """A rebill's adjustment: per-charge deltas against the replaced version and the
+    attribution of the delta to its causes (meter data, prices/indices, contract)."""
+    if not adj:
+        return ""
+    rows = "\n".join(
+        f"<tr><td><code>{_e(d['line_id'])}</code></td><td class=\"num\">{_e(d['quantity_delta'])} "
+        f"{_e(d['quantity_unit'])}</td><td class=\"num\">{_e(d['billed_amount_usd'])}</td>"
+        f"<td class=\"num\">{_e(d['amount_usd'])}</td><td class=\"num\">{_e(d['amount_delta_usd'])}</td></tr>"
+        for d in adj.get("delta_lines", []))
+    causes = "".join(f"<tr><th>{_e(c)}</th><td class=\"num\">{_e(v)}</td></tr>"
+                     for c, v in adj.get("attribution_usd", {}).items())
+    return f"""<h2>Adjustment of version {_e(adj.get('replaces_version'))} ({_e(currency)})</h2>
+<p>{_e(adj.get('reason') or '')}</p>
+<table><thead><tr><th>Line</th><th class="num">Quantity change</th><th class="num">Billed</th>
+<th class="num">Re-settled</th><th class="num">Delta</th></tr></thead><tbody>
+{rows}
+</tbody><tfoot><tr><td colspan="4">Net adjustment</td><td class="num">{_e(adj.get('delta_usd'))}</td></tr></tfoot></table>
+<h2>Why it changed</h2>
+<table><tbody>{causes}</tbody></table>"""
 
 
 __all__ = ["build_invoice", "canonical_json", "render_html", "INVOICE_STATUSES"]

@@ -75,6 +75,14 @@ def render_invoice(doc: dict) -> str:
     rows += [(ln["line_id"], ln["quantity"], ln["quantity_unit"], ln["rate"], ln["rate_unit"],
               ln["amount_usd"]) for ln in doc["lines"]]
     rows.append(("TOTAL", "", "", "", "", doc["total_usd"]))
+    adj = doc.get("adjustment")
+    if adj:
+        rows.append(("", "", "", "", "", ""))
+        rows.append((f"ADJUSTMENT of v{adj['replaces_version']}", "", "", "", "billed", adj["billed_total_usd"]))
+        rows += [(f"  {d['line_id']}", d["quantity_delta"], d["quantity_unit"], "", "delta",
+                  d["amount_delta_usd"]) for d in adj["delta_lines"]]
+        rows += [(f"  cause: {c}", "", "", "", "", v) for c, v in adj["attribution_usd"].items()]
+        rows.append(("NET ADJUSTMENT", "", "", "", "", adj["delta_usd"]))
     lin, vee = doc["lineage"], doc["vee"]
     tail = ["", "data versions: " + ", ".join(f"{k} {v}" for k, v in sorted(lin["data_versions"].items()))
             + f"; contract v{doc['contract_version']} sha256 {lin['contract_sha256'][:12]}; run {lin['run_id']}",

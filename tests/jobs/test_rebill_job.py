@@ -152,6 +152,11 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, db_url, ray_c
                                                          - old_lines.get(dl["line_id"], 0))
     assert sum(usd_to_cents(dl["amount_delta_usd"]) for dl in adj["delta_lines"]) == delta
     assert adj["billed_inputs"]["data_versions"]["meter"] == 0
+    # both renderings show the delta lines and the attribution of the new version
+    from api.cli.invoices import render_invoice
+    html = InvoiceStore(rs.store).get(CID, "2024-02")[1]
+    assert "Adjustment of version 1" in html and "Why it changed" in html and adj["delta_usd"] in html
+    assert "NET ADJUSTMENT" in render_invoice(new) and "cause: meter" in render_invoice(new)
     # the billed version stays readable, unchanged
     assert invoice(rs, "2024-02", version=1)["total_usd"] == billed["2024-02"]["total_usd"]
     assert invoice(rs, "2024-02", version=1)["status"] == "approved"
