@@ -45,10 +45,8 @@ def utc_now() -> datetime:
 
 
 def default_dispatcher(settings: Settings) -> RayDispatcher:
-    from cluster.runtime import ClusterConfig
     return RayDispatcher(storage_config=settings.storage_config(), db_url=settings.db_url,
-                         cluster_config=ClusterConfig(address=settings.ray_address,
-                                                      workers=settings.workers))
+                         cluster_config=settings.cluster_config())
 
 
 def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,

@@ -21,6 +21,7 @@ class Settings:
     db_url: str
     ray_address: str | None
     workers: int | None
+    partition_size: int = 1
     api_url: str | None = None
     api_key: str | None = None
 
@@ -31,6 +32,7 @@ class Settings:
         storage = e.get("M2C_STORAGE") or f"file://{home / 'store'}"
         db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
         workers = e.get("M2C_WORKERS")
+        partition_size = e.get("M2C_PARTITION_SIZE")
         return cls(
             home=home,
             storage_uri=storage,
@@ -41,9 +43,16 @@ class Settings:
             db_url=db,
             ray_address=e.get("RAY_ADDRESS") or None,
             workers=int(workers) if workers else None,
+            partition_size=int(partition_size) if partition_size else 1,
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
         )
+
+    def cluster_config(self):
+        """The plain Ray configuration handed to `cluster`."""
+        from cluster.runtime import ClusterConfig
+        return ClusterConfig(address=self.ray_address, workers=self.workers,
+                             partition_size=self.partition_size)
 
     def storage_config(self):
         """The plain storage configuration handed to `storage` (and to Ray workers)."""

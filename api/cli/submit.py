@@ -65,7 +65,6 @@ def submit_and_follow(spec: dict, args: argparse.Namespace, settings: Settings) 
 
 
 def _local(spec: dict, args: argparse.Namespace, settings: Settings, bar: ProgressLine) -> dict:
-    from cluster.runtime import ClusterConfig
     from jobs.catalog import JobCatalog
     from jobs.specs import parse_spec
 
@@ -76,7 +75,7 @@ def _local(spec: dict, args: argparse.Namespace, settings: Settings, bar: Progre
                                now_utc=datetime.now(timezone.utc))
     if record.is_terminal:
         return _job_doc(record)
-    cluster = ClusterConfig(address=settings.ray_address, workers=settings.workers)
+    cluster = settings.cluster_config()
     common = dict(storage_config=settings.storage_config(), db_url=settings.db_url,
                   cluster_config=cluster)
     if settings.ray_address:
