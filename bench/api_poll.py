@@ -159,7 +159,9 @@ def main() -> int:
         print(f"API ready in {time.perf_counter() - t0:.1f} s (embedded Ray start included)")
         headers = {"X-API-Key": key}
         job_path = f"/v1/jobs/{job.id}"
-        wait_for(lambda: httpx.get(url + job_path, headers=headers).json()["state"] == "running",
+        # steady state: the job's worker pool is up (its start-up imports take both
+        # cores of a small box for a few seconds) and partitions are completing
+        wait_for(lambda: httpx.get(url + job_path, headers=headers).json()["progress"]["done"] >= 1,
                  120, "the job to run")
         print(f"host: {os.cpu_count()} CPUs; load average before: "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
