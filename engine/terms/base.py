@@ -298,3 +298,19 @@ def frac_str(f: Fraction, max_places: int = 6) -> str:
     q = round(f * 10**places)
     s = str(Decimal(q).scaleb(-places).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
     return s
+
+
+# Defaults for the interface functions a kind does not need (assign, e.g. ``refs = no_refs``).
+def no_refs(params) -> list[tuple[str, str]]:
+    """The term reads no channels beyond the contract's delivered definition."""
+    return []
+
+
+def no_check(term, cv, where: str) -> list[tuple[str, str]]:
+    """No cross-field checks beyond ``parse``."""
+    return []
+
+
+def no_needs(term, cv, site) -> list[tuple]:
+    """The term reads no market prices or indices."""
+    return []

@@ -42,7 +42,8 @@ import numpy as np
 from ..delivered import resolve_refs
 from ..money import sum_exact
 from ..units import PICO_PER_USD, decimal_to_scaled
-from .base import IntervalOutput, PeriodLine, choice, dec, frac_str, md, refs_param
+from .base import (IntervalOutput, PeriodLine, choice, dec, frac_str, md, no_check, no_needs,
+                   refs_param)
 
 KIND = "capacity"
 
@@ -71,12 +72,10 @@ def refs(params: Params) -> list[tuple[str, str]]:
     return [(f"availability.channels[{i}]", r) for i, r in enumerate(params.channels)]
 
 
-def check(term, cv, where: str) -> list[tuple[str, str]]:
-    return []
+check = no_check
 
 
-def needs(term, cv, site) -> list[tuple]:
-    return []
+needs = no_needs
 
 
 def nameplate_w(site, channels: tuple[str, ...]) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..calendar import BUCKET_NAMES, MON_SAT, WEEKDAYS, tou_buckets
 from .base import (FieldError, IntervalOutput, dec, escalated_price_micro, line, no_period,
-                   rates_by_distinct)
+                   rates_by_distinct, no_refs, no_check, no_needs)
 
 KIND = "energy_fixed"
 
@@ -81,16 +81,13 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "escalator_pct_per_year", where, lo=-100), tou)
 
 
-def refs(params: Params) -> list[tuple[str, str]]:
-    return []
+refs = no_refs
 
 
-def check(term, cv, where: str) -> list[tuple[str, str]]:
-    return []
+check = no_check
 
 
-def needs(term, cv, site) -> list[tuple]:
-    return []
+needs = no_needs
 
 
 def interval(term, ctx) -> IntervalOutput:

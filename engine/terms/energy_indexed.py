@@ -32,7 +32,7 @@ from fractions import Fraction
 
 from ..units import MICRO
 from .base import (IntervalOutput, choice, dec, frac_str, line, no_period, quantise_micro,
-                   rates_by_distinct)
+                   rates_by_distinct, no_refs)
 
 KIND = "energy_indexed"
 
@@ -79,8 +79,7 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "floor_usd_per_mwh", where), dec(raw, "cap_usd_per_mwh", where))
 
 
-def refs(params: Params) -> list[tuple[str, str]]:
-    return []
+refs = no_refs
 
 
 def check(term, cv, where: str) -> list[tuple[str, str]]:

@@ -27,7 +27,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .base import IntervalOutput, choice, dec, frac_str, line, no_period, rates_by_distinct, refs_param
+from .base import IntervalOutput, choice, dec, frac_str, line, no_period, rates_by_distinct, refs_param, no_check
 
 KIND = "export_share"
 
@@ -54,8 +54,7 @@ def refs(params: Params) -> list[tuple[str, str]]:
     return [(f"export[{i}]", r) for i, r in enumerate(params.export)]
 
 
-def check(term, cv, where: str) -> list[tuple[str, str]]:
-    return []
+check = no_check
 
 
 def node_key(term, cv, site) -> tuple[str, str, str]:

@@ -28,7 +28,7 @@ from fractions import Fraction
 from ..errors import DataMissingError
 from ..timebase import next_period, parse_period, period_of
 from ..units import PICO_PER_USD, WH_PER_MWH
-from .base import PeriodLine, choice, dec, frac_str, no_interval
+from .base import PeriodLine, choice, dec, frac_str, no_interval, no_refs, no_check, no_needs
 
 KIND = "min_delivery"
 
@@ -46,16 +46,13 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "ld_usd_per_mwh", where, required=True, lo=0))
 
 
-def refs(params: Params) -> list[tuple[str, str]]:
-    return []
+refs = no_refs
 
 
-def check(term, cv, where: str) -> list[tuple[str, str]]:
-    return []
+check = no_check
 
 
-def needs(term, cv, site) -> list[tuple]:
-    return []
+needs = no_needs
 
 
 interval = no_interval

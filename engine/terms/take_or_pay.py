@@ -29,7 +29,7 @@ import numpy as np
 
 from ..units import WH_PER_MWH
 from . import _fixed_price
-from .base import IntervalOutput, PeriodLine, dec, frac_str, line, rates_by_distinct
+from .base import IntervalOutput, PeriodLine, dec, frac_str, line, rates_by_distinct, no_refs, no_needs
 
 KIND = "take_or_pay"
 
@@ -54,8 +54,7 @@ def parse(raw: dict, where: str) -> Params:
                   bool(raw.get("bill_delivered", True)))
 
 
-def refs(params: Params) -> list[tuple[str, str]]:
-    return []
+refs = no_refs
 
 
 def check(term, cv, where: str) -> list[tuple[str, str]]:
@@ -63,8 +62,7 @@ def check(term, cv, where: str) -> list[tuple[str, str]]:
     return _fixed_price.check_price(p.own_price, p.price_term, cv, where)
 
 
-def needs(term, cv, site) -> list[tuple]:
-    return []
+needs = no_needs
 
 
 def interval(term, ctx) -> IntervalOutput:
