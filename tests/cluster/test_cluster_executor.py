@@ -152,9 +152,10 @@ def test_planning_input_error_fails_the_job(ray_cluster, meter_data, catalog):
 # (b) a worker dies mid-job -----------------------------------------------------------------
 
 @pytest.mark.timeout(120)
-def test_worker_killed_mid_job_gives_identical_result(ray_cluster, local_storage, catalog):
+def test_worker_killed_mid_job_gives_identical_result(ray_cluster, local_storage, catalog, caplog):
     spec = ProbeSpec(items=12, work_ms=150, seed=7)
     store = ObjectStore.from_config(local_storage)
+    caplog.set_level("WARNING", logger="cluster.executor")
     with WorkerPool(2, local_storage) as pool:
         pids = pool.pids()
         job_id = _submit(catalog, spec)
@@ -171,7 +172,10 @@ def test_worker_killed_mid_job_gives_identical_result(ray_cluster, local_storage
     assert box["result"]["items"] == 12
     runs = _executions(store, job_id)
     assert set(runs) == {probe.item_key(i) for i in range(12)}
-    assert sum(runs.values()) >= 13                # at least the killed partition ran twice
+    # the dead worker's in-flight partitions were dispatched again (one may have died before
+    # it started, so the execution count alone cannot prove the retry)
+    assert any("died running" in r.getMessage() and "retrying" in r.getMessage()
+               for r in caplog.records if r.name == "cluster.executor")
     assert len(committed_keys(store, job_id)) == 12
     assert catalog.get(job_id).state == "succeeded"
 
