@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,16 @@ from pathlib import Path
 
 ACCESS_KEY = "m2c-test"
 SECRET_KEY = "m2c-test-secret"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM when the test process dies, even
+    by SIGKILL, so a killed test run leaves no server behind."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _free_port_pair() -> int:
@@ -86,7 +97,8 @@ def _start_seaweed(bucket: str, timeout_s: float) -> SeaweedServer:
            f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
            f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}"]
     log = open(d / "weed.log", "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=d)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=d,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     server = SeaweedServer(endpoint, ACCESS_KEY, SECRET_KEY, proc, d)
 
