@@ -43,7 +43,8 @@ class AppContext:
         return self._invoices
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    """``async``: a sync dependency would cost a thread-pool hop on every request."""
     return request.app.state.ctx
 
 

@@ -125,17 +125,26 @@ def main() -> int:
                          "closed loop, the saturation point)")
     ap.add_argument("--job-items", type=int, default=120,
                     help="probe items (each 1 s of simulated work) so the job outlasts the run")
+    ap.add_argument("--idle-job", action="store_true",
+                    help="the job's workers sleep instead of burning CPU (default: every core "
+                         "busy, like a month-end settlement)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="M2C_WORKERS for the job (default: every CPU). In production the API "
+                         "runs on a head node offering no CPU to workers (ray_config.yaml); on "
+                         "one 2-core box, --workers 1 leaves a core to the API the same way")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="m2c-bench-api-"))
     db_url = f"sqlite:///{home / 'm2c.db'}"
     env = {**os.environ, "M2C_HOME": str(home), "M2C_STORAGE": f"file://{home / 'store'}",
-           "M2C_DB": db_url, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+           "M2C_DB": db_url, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
+           **({"M2C_WORKERS": str(args.workers)} if args.workers else {})}
     now = datetime.now(timezone.utc)
     catalog = JobCatalog(db_url)
     catalog.init_schema()
     key = KeyStore(db_url).create("analyst", now_utc=now, label="bench")[1]
-    job, _ = catalog.submit(ProbeSpec(items=args.job_items, work_ms=1000, seed=1),
+    job, _ = catalog.submit(ProbeSpec(items=args.job_items, work_ms=1000, seed=1,
+                                      cpu=not args.idle_job),
                             principal="bench", now_utc=now)
 
     port = free_port()

@@ -8,7 +8,8 @@ without settlement data. Each item ``i`` of ``items``:
 * records one execution object ``runs/<job>/probe-exec/<key>/<uuid>`` (so tests can
   count how often each partition really ran),
 * "works" for ``work_ms`` milliseconds in 10 ms slices, checking for cancellation
-  between slices,
+  between slices: sleeping, or with ``cpu`` burning a core (a stand-in for a
+  CPU-bound settlement when measuring how the API behaves under load),
 * raises ``DataMissingError`` if it is ``fail_item`` (a data error: not retried),
 * yields ``value = first 8 bytes of sha256("<seed>:<item key>")`` as an integer.
 
@@ -40,7 +41,15 @@ class ProbeSpec(BaseModel):
     items: int = Field(ge=1, le=1_000_000, description="number of work items")
     work_ms: int = Field(default=0, ge=0, le=600_000, description="simulated work per item, ms")
     fail_item: str | None = Field(default=None, description="item key that raises a data error")
+    cpu: bool = Field(default=False, description="burn CPU instead of sleeping while working")
     seed: int = 0
+
+
+def _burn(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x = (x * 31 + 7) % 1_000_003
 
 
 def item_key(i: int) -> str:
@@ -52,7 +61,7 @@ def item_value(seed: int, key: str) -> int:
 
 
 def plan(spec: ProbeSpec, ctx: JobContext) -> list[Partition]:
-    items = [(item_key(i), {"seed": spec.seed, "work_ms": spec.work_ms,
+    items = [(item_key(i), {"seed": spec.seed, "work_ms": spec.work_ms, "cpu": spec.cpu,
                             "fail": item_key(i) == spec.fail_item}) for i in range(spec.items)]
     return group_partitions(items, ctx.partition_size)
 
@@ -69,7 +78,10 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(left, SLICE_MS / 1000))
+            if p.get("cpu"):
+                _burn(min(left, SLICE_MS / 1000))
+            else:
+                time.sleep(min(left, SLICE_MS / 1000))
         if p["fail"]:
             raise DataMissingError(f"probe item {key}: no input data for this item (injected)")
         values[key] = str(item_value(p["seed"], key))      # as text: JSON-safe beyond 2**53
