@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 VEE_HISTORY_DAYS = 8          # like-day estimation looks back a week (+1 day of margin)
 DATA_TABLES = ("meter", "prices", "index")
+#: the meter columns VEE uses (``engine.vee.MeterRows.from_table``); the provenance
+#: strings are not read
+VEE_COLUMNS_READ = ["channel", "interval_start_utc", "interval_minutes", "energy_wh", "quality",
+                    "ingested_at_utc"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def site_partial(store: Any, tables: Any, *, contract_id: str, contract_cap: int
     tz = versions[-1].timezone
     b0, b1 = local_month_bounds_us(period, tz)
     rows = tables.read_meter(site_id, site.timezone, b0 - VEE_HISTORY_DAYS * US_PER_DAY, b1,
-                             as_of=data.meter)
+                             columns=VEE_COLUMNS_READ, as_of=data.meter)
     y, _ = parse_period(period)
     holidays = [d for yr in (y - 1, y) for d in nerc_holidays(yr)]
     vee = run_vee(rows, site, b0, b1, holidays=holidays)

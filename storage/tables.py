@@ -392,7 +392,23 @@ class Tables:
               row_filter: ds.Expression | None, *,
               time_range: tuple[int, int] | None = None) -> tuple[pa.Table, int]:
         """Rows of the files in the selected partitions (not deduped), full schema, and
-        the number of files that contributed rows.
+        the number of files that contributed rows."""
+        parts = self._read_parts(name, version, partitions, row_filter, time_range=time_range)
+        spec = table_spec(name)
+        if not parts:
+            return spec.schema.empty_table(), 0
+        tables = [t for t, _ in parts]
+        return (pa.concat_tables(tables) if len(tables) > 1 else tables[0]), sum(n for _, n in parts)
+
+    def _read_parts(self, name: str, version: int, partitions: dict[str, list[str]],
+                    row_filter: ds.Expression | None, *,
+                    time_range: tuple[int, int] | None = None,
+                    columns: list[str] | None = None) -> list[tuple[pa.Table, int]]:
+        """Rows of the files in the selected partitions (not deduped), one table per
+        partition (in partition-value order) with the number of its files that
+        contributed rows. ``columns`` (None: the full schema) are read, in schema
+        order, plus the tie-break columns of partitions with more than one file (so
+        they can be deduped).
 
         ``time_range`` = ``[start, end)`` on ``interval_start_utc``: files whose log
         statistics put them outside are skipped, and files wholly inside are read
@@ -419,7 +435,7 @@ class Tables:
                                   False).to_pylist()
             time_expr = _time_filter(start, end)
         if files.num_rows == 0:
-            return spec.schema.empty_table(), 0
+            return []
         fs, _ = self._filesystem()
         file_schema = spec.file_schema
         # group files by partition values (those become constant columns) and by whether
@@ -429,31 +445,40 @@ class Tables:
         flags = inside if inside is not None else [True] * files.num_rows
         for path, pv, whole in zip(files.column("path").to_pylist(), pvals, flags):
             groups.setdefault((pv, whole), []).append(path)
-        parts = []
-        contributing = 0
+        files_in: dict[tuple, int] = {}        # partition -> number of files selected
+        for (pv, _), paths in groups.items():
+            files_in[pv] = files_in.get(pv, 0) + len(paths)
+        wanted = set(spec.schema.names if columns is None else columns)
+        by_partition: dict[tuple, list[tuple[pa.Table, int]]] = {}
         with storage_errors("read", name):
             for (pv, whole), paths in sorted(groups.items()):
                 flt = row_filter
                 if time_range is not None and not whole:
                     flt = time_expr if flt is None else (time_expr & flt)
+                need = (wanted | (set(spec.key) - set(spec.partition_by))
+                        | (set(TIEBREAK) if files_in[pv] > 1 else set()))
+                schema = pa.schema([f for f in spec.schema if f.name in need])
                 dataset = ds.FileSystemDataset.from_paths(
                     paths, schema=file_schema, format=ds.ParquetFileFormat(), filesystem=fs)
-                t = dataset.to_table(filter=flt)
+                t = dataset.to_table(columns=[f.name for f in schema
+                                              if f.name not in spec.partition_by], filter=flt)
                 n = t.num_rows
                 if n == 0:
                     continue
-                contributing += len(paths)
                 cols = {}
-                for f in spec.schema:
+                for f in schema:
                     if f.name in spec.partition_by:
                         value = pv[spec.partition_by.index(f.name)]
                         cols[f.name] = _constant(value, n)
                     else:
                         cols[f.name] = t.column(f.name)
-                parts.append(pa.table(cols, schema=spec.schema))
-        if not parts:
-            return spec.schema.empty_table(), 0
-        return (pa.concat_tables(parts) if len(parts) > 1 else parts[0]), contributing
+                by_partition.setdefault(pv, []).append((pa.table(cols, schema=schema), len(paths)))
+        out = []
+        for pv in sorted(by_partition):
+            tables = [t for t, _ in by_partition[pv]]
+            out.append((pa.concat_tables(tables) if len(tables) > 1 else tables[0],
+                        sum(n for _, n in by_partition[pv])))
+        return out
 
     @staticmethod
     def _latest(rows: pa.Table, files: int, keys: list[str]) -> pa.Table:
@@ -463,24 +488,60 @@ class Tables:
             return rows
         return dedupe_latest(rows.combine_chunks(), keys)
 
+    @classmethod
+    def _latest_parts(cls, parts: list[tuple[pa.Table, int]], keys: list[str],
+                      schema: pa.Schema) -> pa.Table | None:
+        """Dedupe-on-read over partitions read by :meth:`_read_parts`, sorted by
+        ``keys``, projected to ``schema``; None when the partitions may share keys.
+
+        Each partition is deduped on its own (a single file is already sorted and
+        unique). When the partitions' ranges of the last key (time) do not overlap,
+        no key is in two partitions, so they are merged without a sort (runs of the
+        leading key, e.g. the channel, interleaved as zero-copy slices). Otherwise
+        (e.g. a site whose zone changed between ingests) the caller reads every
+        column and dedupes all rows together.
+        """
+        if not parts:
+            return schema.empty_table()
+        if len(parts) == 1:
+            return cls._latest(parts[0][0], parts[0][1], keys).select(schema.names)
+        if len(keys) > 2:
+            return None
+        keep = set(schema.names) | set(keys)
+        tables = []
+        for t, n in parts:
+            t = cls._latest(t, n, keys)
+            tables.append(t.select([c for c in t.column_names if c in keep]))
+        merged = _merge_disjoint(tables, keys)
+        return None if merged is None else merged.select(schema.names)
+
     def read_meter(self, site_id: str, tz: str, start_us: int, end_us: int, *,
-                   channels: list[str] | None = None,
+                   channels: list[str] | None = None, columns: list[str] | None = None,
                    as_of: int | datetime | None = None) -> pa.Table:
         """Deduped meter rows of one site with ``interval_start_utc`` in ``[start, end)``
         (UTC us), sorted by ``(channel, interval_start_utc)``; METER_SCHEMA.
 
         ``tz`` is the site's zone: it maps the range to the site-local month
-        partitions to read. ``channels`` limits the channels (None = all).
+        partitions to read. ``channels`` limits the channels (None = all);
+        ``columns`` limits the columns returned (None = all; METER_SCHEMA order):
+        the others are not read at all, which is most of the cost of a read.
         """
+        schema = _project(METER_SCHEMA, columns)
         version = self.resolve_as_of("meter", as_of)
         months = _months_overlapping(start_us, end_us, tz)
         if version is None or not months:
-            return METER_SCHEMA.empty_table()
+            return schema.empty_table()
         flt = (pc.field("channel").isin(pa.array(list(channels), pa.string()))
                if channels is not None else None)
-        rows, files = self._read("meter", version, {"site_id": [site_id], "month": months}, flt,
-                                 time_range=(start_us, end_us))
-        return self._latest(rows, files, ["channel", "interval_start_utc"])
+        where = {"site_id": [site_id], "month": months}
+        keys = ["channel", "interval_start_utc"]
+        parts = self._read_parts("meter", version, where, flt, time_range=(start_us, end_us),
+                                 columns=schema.names)
+        rows = self._latest_parts(parts, keys, schema)
+        if rows is None:                   # partitions that may share keys: dedupe them all
+            rows, files = self._read("meter", version, where, flt, time_range=(start_us, end_us))
+            rows = self._latest(rows, files, keys).select(schema.names)
+        return rows
 
     def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
                     as_of: int | datetime | None = None) -> pa.Table:
@@ -549,6 +610,51 @@ class Tables:
                         "commit_id": h.get("m2c.commit_id"),
                         "metadata": meta})
         return sorted(out, key=lambda d: d["version"])
+
+
+def _project(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
+    """``schema`` restricted to ``columns`` (schema order); unknown names are an error."""
+    if columns is None:
+        return schema
+    unknown = sorted(set(columns) - set(schema.names))
+    if unknown:
+        raise InputError(f"unknown column(s) {unknown}; columns are {', '.join(schema.names)}")
+    return pa.schema([f for f in schema if f.name in set(columns)])
+
+
+def _merge_disjoint(tables: list[pa.Table], keys: list[str]) -> pa.Table | None:
+    """Merge tables each sorted and unique by ``keys`` (one or two columns, the last
+    one a time) whose time ranges are disjoint; None if the ranges overlap.
+
+    With two keys (e.g. channel, time) the result is, for each leading value in
+    order, its run from each table in time order: zero-copy slices, no sort.
+    """
+    time_key = keys[-1]
+    ranges = []
+    for i, t in enumerate(tables):
+        mm = pc.min_max(t.column(time_key))
+        ranges.append((mm["min"].value, mm["max"].value, i))
+    ranges.sort(key=lambda r: (r[0], r[1]))
+    if any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:])):
+        return None
+    ordered = [tables[i] for _, _, i in ranges]
+    if len(keys) == 1:
+        return pa.concat_tables(ordered)
+    lead = keys[0]
+    runs: dict[object, list[pa.Table]] = {}
+    for t in ordered:
+        col = t.column(lead).combine_chunks()
+        n = len(col)
+        heads = np.flatnonzero(pc.not_equal(col.slice(1), col.slice(0, n - 1))
+                               .to_numpy(zero_copy_only=False)) + 1
+        starts = np.r_[0, heads]
+        ends = np.r_[heads, n]
+        values = pc.take(col, pa.array(starts)).to_pylist()
+        for v, a, b in zip(values, starts.tolist(), ends.tolist()):
+            runs.setdefault(v, []).append(t.slice(a, b - a))
+    if None in runs:                          # a null key: let the general path decide
+        return None
+    return pa.concat_tables([s for v in sorted(runs) for s in runs[v]])
 
 
 def _time_filter(start_us: int, end_us: int) -> ds.Expression:
