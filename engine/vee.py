@@ -47,11 +47,12 @@ intervals_expected`` always.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .money import sum_exact
 from .schema import UTC_TS, Column
@@ -214,6 +215,35 @@ class MeterRows:
     energy_wh: np.ndarray        # int64
     quality: np.ndarray          # '<U1'
     ingested_us: np.ndarray      # int64, 0 when unknown
+    #: ``(names, codes)``: the sorted distinct channel names and each row's index into
+    #: them, when already known (``from_table`` gets them from Arrow's dictionary
+    #: encoding); else computed by :meth:`channel_index`.
+    channel_codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def channel_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted distinct channel names and, per row, the index of its channel."""
+        if self.channel_codes is not None:
+            return self.channel_codes
+        names, codes = np.unique(self.channel, return_inverse=True)
+        return names, codes.reshape(-1)
+
+    def channel_rows(self) -> dict[str, ChannelRows]:
+        """Rows of each channel present. Rows grouped by channel (as read from storage,
+        sorted by channel and time) are taken as slices, without copying."""
+        names, codes = self.channel_index()
+        out: dict[str, ChannelRows] = {}
+        if codes.size and bool(np.all(codes[1:] >= codes[:-1])):
+            bounds = np.searchsorted(codes, np.arange(names.size + 1))
+            for k, name in enumerate(names.tolist()):
+                a, b = int(bounds[k]), int(bounds[k + 1])
+                if b > a:
+                    out[name] = self.select(slice(a, b))
+            return out
+        for k, name in enumerate(names.tolist()):
+            sel = codes == k
+            if sel.any():
+                out[name] = self.select(sel)
+        return out
 
     @classmethod
     def from_arrays(cls, channel, start_us, minutes, energy_wh, quality=None,
@@ -236,13 +266,24 @@ class MeterRows:
 
         def ts(name: str) -> np.ndarray:
             return table.column(name).cast(pa.int64()).to_numpy()
-        quality = (table.column("quality").fill_null("A").to_numpy(zero_copy_only=False)
+        quality = (table.column("quality").fill_null("A")
                    if "quality" in table.column_names else None)
         ingested = ts("ingested_at_utc") if "ingested_at_utc" in table.column_names else None
-        return cls.from_arrays(table.column("channel").to_numpy(zero_copy_only=False),
-                               ts("interval_start_utc"),
-                               table.column("interval_minutes").to_numpy(),
-                               table.column("energy_wh").to_numpy(), quality, ingested)
+        channel = _dictionary_codes(table.column("channel"))
+        q = _dictionary_codes(quality) if quality is not None else None
+        if channel is None or (quality is not None and q is None):     # nulls: the plain way
+            return cls.from_arrays(table.column("channel").to_numpy(zero_copy_only=False),
+                                   ts("interval_start_utc"),
+                                   table.column("interval_minutes").to_numpy(),
+                                   table.column("energy_wh").to_numpy(),
+                                   None if quality is None else
+                                   quality.to_numpy(zero_copy_only=False), ingested)
+        n = table.num_rows
+        return cls(channel[0][channel[1]], ts("interval_start_utc"),
+                   table.column("interval_minutes").to_numpy().astype(np.int64),
+                   table.column("energy_wh").to_numpy().astype(np.int64, copy=False),
+                   np.full(n, "A", "<U1") if q is None else q[0].astype("<U1")[q[1]],
+                   np.zeros(n, np.int64) if ingested is None else ingested, channel)
 
     @classmethod
     def coerce(cls, rows: MeterRows | pa.Table, site_id: str | None = None) -> MeterRows:
@@ -255,9 +296,23 @@ class MeterRows:
             (other.channel, other.start_us, other.minutes, other.energy_wh, other.quality,
              other.ingested_us))))
 
-    def select(self, mask: np.ndarray) -> ChannelRows:
+    def select(self, mask: np.ndarray | slice) -> ChannelRows:
         return ChannelRows(self.start_us[mask], self.minutes[mask], self.energy_wh[mask],
                            self.quality[mask], self.ingested_us[mask])
+
+
+def _dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(sorted distinct values as a str array, per-row index into them)`` of a string
+    column, through Arrow's dictionary encoding (no Python string per row); None if
+    the column has nulls."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count:
+        return None
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    names, inverse = np.unique(np.array(enc.dictionary.to_pylist(), dtype=str),
+                               return_inverse=True)
+    return names, inverse.reshape(-1)[enc.indices.to_numpy(zero_copy_only=False)]
 
 
 def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, *,
@@ -277,13 +332,15 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
     hol = np.array(sorted({(d - _EPOCH_DATE).days for d in holidays}), dtype=np.int64)
     findings: list[Finding] = []
 
-    known = np.isin(data.channel, list(site.channels))
-    for name in sorted(set(np.unique(data.channel[~known]).tolist())):
-        sel = data.channel == name
+    by_channel = data.channel_rows()
+    names, codes = data.channel_index()
+    known = np.isin(names, list(site.channels))[codes] if names.size else np.zeros(0, bool)
+    for name in sorted(set(by_channel) - set(site.channels)):
+        starts = by_channel[name].start_us
         findings.append(Finding(
-            "unknown_channel", name, from_us(int(data.start_us[sel].min())),
-            from_us(int(data.start_us[sel].max())), f"{int(sel.sum())} rows for a channel that "
-            f"is not in the registry of site {site.site_id}; ignored", "warning", int(sel.sum())))
+            "unknown_channel", name, from_us(int(starts.min())), from_us(int(starts.max())),
+            f"{starts.size} rows for a channel that is not in the registry of site "
+            f"{site.site_id}; ignored", "warning", int(starts.size)))
 
     in_range = known & (data.start_us >= start_us) & (data.start_us < end_us)
     site_default = target_interval_minutes(
@@ -295,7 +352,9 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
     grids = _GridCache(site.timezone)
     channels: dict[str, ChannelVee] = {}
     for name in sorted(site.channels):
-        cv, ch_findings = _channel_vee(site.channels[name], data.select(data.channel == name),
+        rows = (by_channel[name] if name in by_channel
+                else data.select(np.zeros(data.start_us.size, dtype=bool)))
+        cv, ch_findings = _channel_vee(site.channels[name], rows,
                                        start_us, end_us, history_start, site_default,
                                        config, hol, grids)
         channels[name] = cv
@@ -378,19 +437,19 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     actual = valid & (placed.quality == "A")
     spike, prev_val = _spikes(ch, minutes, placed.value_wh, valid, config)
 
-    # like-day material: whole local days whose every interval is a valid actual
-    day, tod = grids.day_and_tod(origin, n, minutes)
-    day0, n_days = int(day[0]), int(day[-1]) - int(day[0]) + 1
-    clean_count = np.bincount(day[actual] - day0, minlength=n_days)
-    clean_day = clean_count == grids.slots_per_local_day(day0, n_days, minutes)
-    like = LikeDayTable(day, tod, placed.value_wh, actual, clean_day, day0, 1440 // minutes,
-                        day_types(day0 + np.arange(n_days), holidays))
-
     value = np.where(valid, placed.value_wh, 0)
     quality = placed.quality.copy()
     method = placed.method.copy()
-    _estimate(value, quality, method, placed.value_wh, ~valid, actual, p0, day, tod, like,
-              config.max_interp_minutes // minutes, config.like_days)
+    if not valid[p0:].all():            # something in the range to estimate
+        # like-day material: whole local days whose every interval is a valid actual
+        day, tod = grids.day_and_tod(origin, n, minutes)
+        day0, n_days = int(day[0]), int(day[-1]) - int(day[0]) + 1
+        clean_count = np.bincount(day[actual] - day0, minlength=n_days)
+        clean_day = clean_count == grids.slots_per_local_day(day0, n_days, minutes)
+        like = LikeDayTable(day, tod, placed.value_wh, actual, clean_day, day0, 1440 // minutes,
+                            day_types(day0 + np.arange(n_days), holidays))
+        _estimate(value, quality, method, placed.value_wh, ~valid, actual, p0, day, tod, like,
+                  config.max_interp_minutes // minutes, config.like_days)
 
     p = slice(p0, n)
     findings = _channel_findings(ch, minutes, grid, p0, placed, spike, prev_val, method, limit,

@@ -94,6 +94,10 @@ def target_interval_minutes(minutes: np.ndarray, default: int) -> int:
     m = np.asarray(minutes, dtype=np.int64)
     if m.size == 0:
         return int(default)
+    lo, hi = int(m.min()), int(m.max())
+    if 0 <= lo and hi <= 1440:                            # counting, not sorting
+        counts = np.bincount(m, minlength=hi + 1)
+        return int(np.argmax(counts))                      # first (shortest) of the tied
     values, counts = np.unique(m, return_counts=True)   # values ascending
     return int(values[int(np.argmax(counts))])          # argmax: first (shortest) of the tied
 
@@ -120,6 +124,8 @@ def _issues(check: str, starts: np.ndarray, ends: np.ndarray, detail: str,
 def drop_exact_duplicates(rows: ChannelRows) -> tuple[ChannelRows, list[Issue]]:
     """Keep one row per (start, minutes); see the module docstring for the winner."""
     if len(rows) < 2:
+        return rows, []
+    if bool(np.all(rows.start_us[1:] > rows.start_us[:-1])):     # sorted, so no duplicate
         return rows, []
     rank = quality_rank(rows.quality)
     # lexsort: the last key is the primary one
@@ -176,8 +182,9 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
     native = ok & (m == grid_minutes)
     if native.any():
         q = rows.quality[native]
-        cand.append((offset[native] // step, e[native], rank[native], q,
-                     np.where(q == "A", METHOD_ACTUAL, METHOD_SOURCE).astype("<U7"),
+        meth = np.full(q.size, METHOD_SOURCE, dtype="<U7")
+        meth[q == "A"] = METHOD_ACTUAL
+        cand.append((offset[native] // step, e[native], rank[native], q, meth,
                      negative[native], impossible[native], np.zeros(int(native.sum()), np.int8)))
 
     long_ = ok & (m > grid_minutes)
@@ -233,22 +240,29 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
         issues=issues)
     if not cand:
         return placed
-    slot, value, rnk, qual, meth, neg, imp, prio = (np.concatenate(c) for c in zip(*cand))
-    inside = (slot >= 0) & (slot < n_slots)
     slot, value, rnk, qual, meth, neg, imp, prio = (
-        a[inside] for a in (slot, value, rnk, qual, meth, neg, imp, prio))
+        np.concatenate(c) if len(cand) > 1 else c[0] for c in zip(*cand))
+    inside = (slot >= 0) & (slot < n_slots)
+    if not inside.all():
+        slot, value, rnk, qual, meth, neg, imp, prio = (
+            a[inside] for a in (slot, value, rnk, qual, meth, neg, imp, prio))
     # one winner per slot: grid-length rows first, then the higher quality rank
-    order = np.lexsort((-rnk.astype(np.int64), prio, slot))
-    slot_o = slot[order]
-    first = np.r_[True, slot_o[1:] != slot_o[:-1]]
-    if not first.all():
-        lost = slot_o[~first]
-        placed.issues += _issues("overlap", grid_start_us + lost * step,
-                                 grid_start_us + (lost + 1) * step,
-                                 "intervals of different lengths overlap; the row of the "
-                                 f"{grid_minutes}-min length (then the higher quality) wins")
-    win = order[first]
+    if len(cand) == 1 and bool(np.all(slot[1:] > slot[:-1])):
+        win: np.ndarray | slice = slice(None)             # one row per slot already
+    else:
+        order = np.lexsort((-rnk.astype(np.int64), prio, slot))
+        slot_o = slot[order]
+        first = np.r_[True, slot_o[1:] != slot_o[:-1]]
+        if not first.all():
+            lost = slot_o[~first]
+            placed.issues += _issues("overlap", grid_start_us + lost * step,
+                                     grid_start_us + (lost + 1) * step,
+                                     "intervals of different lengths overlap; the row of the "
+                                     f"{grid_minutes}-min length (then the higher quality) wins")
+        win = order[first]
     s = slot[win]
+    if s.size and int(s[-1]) - int(s[0]) == s.size - 1:   # consecutive slots: assign a range
+        s = slice(int(s[0]), int(s[-1]) + 1)
     placed.value_wh[s] = value[win]
     placed.present[s] = True
     placed.quality[s] = qual[win]
