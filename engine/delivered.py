@@ -104,8 +104,7 @@ class SiteIntervals:
             s = series[n]
             g = np.asarray(s.grid_us, dtype=np.int64)
             e = np.asarray(s.energy_wh, dtype=np.int64)
-            q = np.asarray(s.quality).astype(str)
-            code = np.where(np.isin(q, ACTUAL), 0, np.where(np.isin(q, ESTIMATED), 1, 2)).astype(np.int8)
+            code = quality_codes(s.quality)
             fine_step = mins[n] * US_PER_MINUTE
             inside = (g >= start_us) & (g < end_us) & ((g - start_us) % fine_step == 0)
             pos = (g[inside] - start_us) // step
@@ -141,6 +140,19 @@ class SiteIntervals:
 QUALITY_LETTERS = np.array(["A", "E", "N"])   # site quality code -> letter (VEE codes)
 
 
+def quality_codes(quality: np.ndarray) -> np.ndarray:
+    """Per interval: 0 actual (A), 1 estimated (E, S, F), 2 missing (anything else); int8."""
+    q = np.asarray(quality)
+    if q.dtype.kind != "U":
+        q = q.astype(str)
+    code = np.full(q.shape, 2, dtype=np.int8)
+    for letter in ESTIMATED:
+        code[q == letter] = 1
+    for letter in ACTUAL:
+        code[q == letter] = 0
+    return code
+
+
 def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),
                  cap_at: tuple[str, ...] = (), floor_zero: bool = True) -> np.ndarray:
     """Delivered energy per interval (int64 Wh) per the contract's definition."""
@@ -160,4 +172,4 @@ def vee_counts(quality: np.ndarray) -> dict[str, int]:
 
 
 __all__ = ["ChannelSeries", "SiteIntervals", "resolve_refs", "delivered_wh", "vee_counts",
-           "series_minutes", "QUALITY_LETTERS"]
+           "series_minutes", "quality_codes", "QUALITY_LETTERS"]

@@ -165,6 +165,9 @@ class SitePartial:
         return {ls.key: ls for ls in self.lines}
 
 
+_QUALITY_ARROW = pa.array(QUALITY_LETTERS.tolist(), pa.string())
+
+
 def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.ndarray,
                   lines: list) -> pa.Table:
     if not lines:
@@ -172,23 +175,55 @@ def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.nd
     cols: dict[str, list] = {k: [] for k in DETAIL_SCHEMA.names}
     for ln in lines:
         n = ln.sel.size
-        cols["line_id"].append(pa.array([ln.line_id] * n, pa.string()))
-        cols["site_id"].append(pa.array([site_id] * n, pa.string()))
+        cols["line_id"].append(pa.repeat(pa.scalar(ln.line_id, pa.string()), n))
+        cols["site_id"].append(pa.repeat(pa.scalar(site_id, pa.string()), n))
         cols["interval_start_utc"].append(pa.array(starts[ln.sel], UTC_TS))
         cols["quantity_wh"].append(pa.array(ln.quantity_wh, pa.int64()))
         cols["rate_microusd_per_mwh"].append(pa.array(ln.rate_microusd_per_mwh, pa.int64()))
         cols["amount_picousd"].append(pa.array(ln.amount_picousd, pa.int64()))
-        cols["tou_bucket"].append(pa.array([ln.tou_bucket] * n, pa.string()))
-        cols["quality"].append(pa.array(QUALITY_LETTERS[quality[ln.sel]], pa.string()))
+        cols["tou_bucket"].append(pa.repeat(pa.scalar(ln.tou_bucket, pa.string()), n))
+        cols["quality"].append(_QUALITY_ARROW.take(pa.array(quality[ln.sel])))
         cols["contract_version"].append(pa.array(np.full(n, version, dtype=np.int32), pa.int32()))
     return pa.Table.from_arrays([pa.concat_arrays(cols[k]) for k in DETAIL_SCHEMA.names],
                                 schema=DETAIL_SCHEMA)
 
 
-def _sorted_detail(t: pa.Table) -> pa.Table:
+def _order_codes(col: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """int64 codes that sort like the column (strings by the rank of their value:
+    code point order, which is Arrow's byte order for UTF-8); None if it has nulls."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count:
+        return None
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        enc = pc.dictionary_encode(col)
+        values = np.array(enc.dictionary.to_pylist(), dtype=object)
+        rank = np.empty(len(values), dtype=np.int64)
+        rank[np.argsort(values, kind="stable")] = np.arange(len(values), dtype=np.int64)
+        return rank[enc.indices.to_numpy(zero_copy_only=False)]
+    return col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _sort_detail(t: pa.Table) -> tuple[pa.Table, bool]:
+    """Detail sorted by site, line, interval, version; and whether two rows share a
+    (site, line, interval) (adjacent once sorted)."""
     if t.num_rows == 0:
-        return DETAIL_SCHEMA.empty_table()
-    return t.take(pc.sort_indices(t, sort_keys=_DETAIL_ORDER)).combine_chunks()
+        return DETAIL_SCHEMA.empty_table(), False
+    codes = [_order_codes(t.column(k)) for k, _ in _DETAIL_ORDER]
+    if any(c is None for c in codes):
+        t = t.take(pc.sort_indices(t, sort_keys=_DETAIL_ORDER)).combine_chunks()
+        keys = t.select(["site_id", "line_id", "interval_start_utc"])
+        return t, keys.group_by(keys.column_names).aggregate([]).num_rows != keys.num_rows
+    order = np.lexsort(codes[::-1])                # stable, like Arrow's sort_indices
+    same = np.ones(t.num_rows - 1, dtype=bool)
+    for c in codes[:3]:                            # site, line, interval
+        c = c[order]
+        same &= c[1:] == c[:-1]
+    return t.take(order).combine_chunks(), bool(same.any())
+
+
+def _sorted_detail(t: pa.Table) -> pa.Table:
+    return _sort_detail(t)[0]
 
 
 def _channels_needed(cv: ContractVersion, site: Site) -> list[str]:
@@ -277,9 +312,8 @@ def combine(partials: list[SitePartial]) -> SitePartial:
             dets[k] = dets.get(k, 0) + v
         for k in _VEE_KEYS:
             vee[k] += p.vee.get(k, 0)
-    detail = _sorted_detail(pa.concat_tables([p.detail for p in partials]))
-    keys = detail.select(["site_id", "line_id", "interval_start_utc"])
-    if keys.num_rows and keys.group_by(keys.column_names).aggregate([]).num_rows != keys.num_rows:
+    detail, overlap = _sort_detail(pa.concat_tables([p.detail for p in partials]))
+    if overlap:
         raise ValueError("combine: overlapping partials (the same site interval settled twice)")
     return SitePartial(cid, period, sites, tuple(sums[k] for k in sorted(sums)),
                        dict(sorted(dets.items())), sum(p.delivered_wh for p in partials), vee, detail)
