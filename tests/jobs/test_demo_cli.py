@@ -10,7 +10,9 @@ from api.cli.main import main
 
 
 @pytest.fixture
-def m2c_env(cli_env):
+def m2c_env(cli_env, ray_cluster):
+    """The demo settles on Ray: use the session's cluster (started by its fixture, in its
+    namespace) rather than letting the CLI start one first."""
     return cli_env
 
 
