@@ -24,6 +24,7 @@ from storage.objectstore import ObjectStore
 from storage.publish import read_committed, verify_part
 
 from conftest import NOW, write_meter_data
+from tests.support.probe_runs import executions, expected_total
 
 pytestmark = pytest.mark.ray
 
@@ -38,19 +39,6 @@ def _run(catalog, spec, storage, cluster, **kw):
     job_id = _submit(catalog, spec)
     return job_id, run_job(job_id, spec, storage_config=storage, catalog=catalog,
                            cluster_config=cluster, now_utc=NOW, **kw)
-
-
-def _executions(store: ObjectStore, job_id: str) -> dict[str, int]:
-    """How often each probe partition really ran (one object per execution)."""
-    counts: dict[str, int] = {}
-    for key in store.list(f"runs/{job_id}/probe-exec/"):
-        part = key.split("/")[3]
-        counts[part] = counts.get(part, 0) + 1
-    return counts
-
-
-def _expected_probe_total(spec: ProbeSpec) -> str:
-    return str(sum(probe.item_value(spec.seed, probe.item_key(i)) for i in range(spec.items)))
 
 
 def _wait_progress(catalog, job_id, done: int, timeout: float = 30.0) -> None:
@@ -168,9 +156,9 @@ def test_worker_killed_mid_job_gives_identical_result(ray_cluster, local_storage
         assert not thread.is_alive()
         assert "error" not in box, box.get("error")
         assert pool.pids()[0] != pids[0]           # the actor was restarted in a new process
-    assert box["result"]["total"] == _expected_probe_total(spec)
+    assert box["result"]["total"] == expected_total(spec)
     assert box["result"]["items"] == 12
-    runs = _executions(store, job_id)
+    runs = executions(store, job_id)
     assert set(runs) == {probe.item_key(i) for i in range(12)}
     # the dead worker's in-flight partitions were dispatched again (one may have died before
     # it started, so the execution count alone cannot prove the retry)
@@ -198,8 +186,8 @@ def test_resume_recomputes_nothing_committed(ray_cluster, local_storage, catalog
                      cluster_config=ray_cluster, now_utc=NOW)
     rec = catalog.get(job_id)
     assert rec.state == "succeeded" and rec.attempt == 2
-    assert result["total"] == _expected_probe_total(spec)
-    runs = _executions(store, job_id)
+    assert result["total"] == expected_total(spec)
+    runs = executions(store, job_id)
     assert all(runs[encode_key(p.key)] == 1 for p in parts[:4])      # not recomputed
     assert runs[encode_key(parts[4].key)] == 2                        # uncommitted: rerun
     assert all(runs[encode_key(p.key)] == 1 for p in parts[5:])
@@ -223,9 +211,9 @@ def test_cancel_mid_job(ray_cluster, local_storage, catalog):
     rec = catalog.get(job_id)
     assert rec.state == "cancelled" and rec.progress_done < 40
     assert not store.exists(f"runs/{job_id}/probe-result.json")      # nothing published
-    ran = sum(_executions(store, job_id).values())
+    ran = sum(executions(store, job_id).values())
     time.sleep(0.5)
-    assert sum(_executions(store, job_id).values()) == ran            # workers stopped
+    assert sum(executions(store, job_id).values()) == ran            # workers stopped
     assert ran < 40
 
 
@@ -256,4 +244,4 @@ def test_worker_returns_a_committed_partition_without_recomputing(ray_cluster, l
                                 pool.submit(0, "job-w", 2, "probe", parts[1])])
     assert again["status"] == fresh["status"] == "ok"
     assert again["reused"] is True and fresh["reused"] is False
-    assert _executions(store, "job-w") == {parts[0].key: 1, parts[1].key: 1}
+    assert executions(store, "job-w") == {parts[0].key: 1, parts[1].key: 1}

@@ -15,6 +15,7 @@ from jobs.probe import ProbeSpec
 from storage.objectstore import ObjectStore
 
 from conftest import NOW
+from tests.support.probe_runs import executions, expected_total
 
 pytestmark = pytest.mark.ray
 
@@ -28,14 +29,6 @@ def _wait(predicate, timeout: float = 30.0, what: str = "condition") -> None:
 
 def _expected_total(spec: ProbeSpec) -> str:
     return str(sum(probe.item_value(spec.seed, probe.item_key(i)) for i in range(spec.items)))
-
-
-def _executions(store: ObjectStore, job_id: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for key in store.list(f"runs/{job_id}/probe-exec/"):
-        part = key.split("/")[3]
-        counts[part] = counts.get(part, 0) + 1
-    return counts
 
 
 def _runner_gone(job_id: str) -> bool:
@@ -55,7 +48,7 @@ def test_detached_runner_runs_once_and_exits(ray_cluster, local_storage, catalog
     assert done.state == "succeeded" and done.attempt == 1
     assert done.runner == f"ray-actor:m2c-job-{rec.id}"
     assert done.result["total"] == _expected_total(spec)
-    assert sum(_executions(ObjectStore.from_config(local_storage), rec.id).values()) == 6
+    assert sum(executions(ObjectStore.from_config(local_storage), rec.id).values()) == 6
     _wait(lambda: _runner_gone(rec.id), what="runner exit")
     assert not job_runner.is_running(rec.id)
     assert job_runner.cancel(rec.id) is False
@@ -97,7 +90,7 @@ def test_runner_death_then_reconcile_resumes(ray_cluster, local_storage, catalog
     done = catalog.get(rec.id)
     assert done.state == "succeeded" and done.attempt == 2
     assert done.result["total"] == _expected_total(spec)
-    runs = _executions(store, rec.id)
+    runs = executions(store, rec.id)
     assert all(runs[k] == 1 for k in committed_before)       # committed: never recomputed
     assert set(runs) == {probe.item_key(i) for i in range(16)}
     assert job_runner.reconcile(catalog, now_utc=NOW, **kw) == []
