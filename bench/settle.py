@@ -221,7 +221,6 @@ def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], to
 
     def job(period: str, job_id: str, prof: cProfile.Profile | None = None) -> dict[str, float]:
         spec = parse_spec({"kind": "settlement", "period": period})
-        cpu: dict[str, float] = {}
         if prof:
             prof.enable()
         c0 = time.process_time()

@@ -171,8 +171,9 @@ def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfi
         raise JobCancelledError(f"job {job_id} was cancelled") from None
     except _PartitionFailed as exc:
         _stop(inflight, pool if own_pool else None)
+        message, error_type = str(exc), exc.error_type
         _record(job_id, "failure",
-                lambda: catalog.mark_failed(job_id, str(exc), exc.error_type, clock()))
+                lambda: catalog.mark_failed(job_id, message, error_type, clock()))
         log.warning("job %s failed: %s", job_id, exc)
         raise _error_class(exc.error_type)(str(exc)) from None
     except KeyboardInterrupt:             # Ctrl-C on `m2c ... --wait`: a cancel

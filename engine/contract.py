@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache

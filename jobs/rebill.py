@@ -58,7 +58,7 @@ from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charge
 from engine.settlement import Line, SettlementResult
 from engine.timebase import parse_period, periods_between
 from storage.contracts import ContractStore, StoredContract
-from storage.invoices import InvoiceStore
+from storage.invoices import InvoiceStore, table_to_parquet
 
 from .planning import partition_key
 from .settle import (contract_partials, contract_sites, finalize_partials, invoice_document,
@@ -206,7 +206,7 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     assert att.delta_cents == diff.delta_cents
     result = finalize_partials(stored, period, partials)                     # with the detail
     detail_key = f"{ctx.part_prefix(partition)}detail.parquet"
-    ctx.store.put(detail_key, _parquet(result.detail))
+    ctx.store.put(detail_key, table_to_parquet(result.detail))
     out.update(result=result_to_dict(result, detail_key),
                delta_lines=[ln.to_dict() for ln in diff.changed_lines()],
                attribution={"delta_cents": att.delta_cents, "by_cause": att.by_cause,
@@ -350,12 +350,6 @@ def result_from_dict(d: dict, detail: pa.Table) -> SettlementResult:
     return SettlementResult(d["contract_id"], d["period"], d["timezone"], int(d["contract_version"]),
                             tuple(d["contract_versions"]), tuple(d["site_ids"]), lines,
                             int(d["total_cents"]), int(d["delivered_wh"]), dict(d["vee"]), detail)
-
-
-def _parquet(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return buf.getvalue()
 
 
 KIND = register(JobKind(

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.contract import active_in_period, versions_in_force
+from engine.contract import active_in_period, version_at_period_end, versions_in_force
 from engine.errors import InputError
 from engine.invoice import build_invoice, canonical_json, render_html
 from engine.settlement import (DETAIL_SCHEMA, SettlementResult, SitePartial, combine, finalize,
@@ -187,7 +187,6 @@ def settle_contract_period(store: Any, tables: Any, stored: list[StoredContract]
 
 
 def contract_at_period_end(stored: list[StoredContract], period: str) -> StoredContract:
-    from engine.contract import version_at_period_end
     cv = version_at_period_end([s.version for s in stored], period)
     return next(s for s in stored if s.version.version == cv.version)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -163,7 +163,3 @@ def require_data(data: DataVersions) -> None:
     if missing:
         raise DataMissingError(f"nothing to settle: no {' and no '.join(missing)} data stored yet")
 
-
-def today_in(tz: str, now_us: int) -> date:
-    from engine.timebase import local_fields
-    return date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([now_us]), tz).day[0]))

@@ -15,7 +15,7 @@ from jobs.probe import ProbeSpec
 from storage.objectstore import ObjectStore
 
 from conftest import NOW
-from tests.support.probe_runs import executions, expected_total
+from tests.support.probe_runs import executions
 
 pytestmark = pytest.mark.ray
 

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from engine.contract import (active_in_period, check_amendments, contract_schema, contract_sha256,
-                             parse_contract, schema_errors, validate_contract_sites, versions_in_force,
+                             parse_contract, validate_contract_sites, versions_in_force,
                              _normalise)
 from engine.errors import ContractError, InputError, UnknownReferenceError
 from engine.timebase import local_month_bounds_us, to_us

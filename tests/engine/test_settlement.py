@@ -160,7 +160,6 @@ def _anniv_year(local_d: date, start: date) -> int:
 def reference_energy_fixed(cv, site_id: str, series, tz=CHI) -> dict[str, int]:
     """Plain-Python loop: one interval at a time through zoneinfo and Fractions."""
     t = cv.term("energy_fixed").params
-    delivered = {}
     gen = [n for n, c in SITES[site_id].channels.items() if c.kind == "generation"]
     exp = [n for n, c in SITES[site_id].channels.items() if c.kind == "grid_export"]
     load = [n for n, c in SITES[site_id].channels.items() if c.kind == "load"]
