@@ -161,6 +161,9 @@ class ChannelVee:
     quality: np.ndarray          # '<U1' codes
     method: np.ndarray           # '<U7' codes
     counts: VeeCounts
+    #: intervals VEE itself filled (LIN, FLAT, LIKEDAY or MISSING): the only values
+    #: that depend on rows before the range (neighbours and like days)
+    filled: int = 0
 
     @property
     def energy_total_wh(self) -> int:
@@ -177,6 +180,11 @@ class VeeResult:
     channels: dict[str, ChannelVee]
     findings: tuple[Finding, ...]
     counts: VeeCounts
+
+    @property
+    def filled(self) -> int:
+        """Intervals VEE filled in the range, all channels (see ``ChannelVee.filled``)."""
+        return sum(c.filled for c in self.channels.values())
 
     def findings_by_check(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -438,9 +446,10 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     spike, prev_val = _spikes(ch, minutes, placed.value_wh, valid, config)
 
     value = np.where(valid, placed.value_wh, 0)
-    quality = placed.quality.copy()
-    method = placed.method.copy()
-    if not valid[p0:].all():            # something in the range to estimate
+    quality, method = placed.quality, placed.method       # copied before any estimate
+    filled = int(valid.size - p0 - np.count_nonzero(valid[p0:]))
+    if filled:                          # something in the range to estimate
+        quality, method = quality.copy(), method.copy()
         # like-day material: whole local days whose every interval is a valid actual
         day, tod = grids.day_and_tod(origin, n, minutes)
         day0, n_days = int(day[0]), int(day[-1]) - int(day[0]) + 1
@@ -463,8 +472,10 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
                                 f"no usable rows for this channel in the range; "
                                 f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated",
                                 "error", n_exp))
-    cv = ChannelVee(ch.name, ch.kind, minutes, grid[p].copy(), value[p].copy(),
-                    quality[p].copy(), method[p].copy(), counts)
+    def own(a: np.ndarray) -> np.ndarray:          # the range only, not a view of the history
+        return a[p].copy() if p0 else a
+    cv = ChannelVee(ch.name, ch.kind, minutes, own(grid), own(value), own(quality), own(method),
+                    counts, filled)
     return cv, findings
 
 

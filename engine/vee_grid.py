@@ -158,6 +158,10 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
     """
     step = grid_minutes * US_PER_MINUTE
     rows, issues = drop_exact_duplicates(rows)
+    fast = _place_native_actual(rows, grid_start_us, n_slots, grid_minutes, limit_wh_per_minute,
+                                issues)
+    if fast is not None:
+        return fast
 
     e = rows.energy_wh
     m = rows.minutes
@@ -269,6 +273,43 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
     placed.method[s] = meth[win]
     placed.negative[s] = neg[win]
     placed.impossible[s] = imp[win]
+    return placed
+
+
+def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minutes: int,
+                         limit_wh_per_minute: float | None,
+                         issues: list[Issue]) -> PlacedChannel | None:
+    """The common case of :func:`place_on_grid` in one pass, or None when it does not
+    apply: every (duplicate-free) row is an actual of the grid length on the grid, so
+    each supplies its own slot and nothing competes (the general path gives the same)."""
+    m, q = rows.minutes, rows.quality
+    if m.size == 0 or not (bool((m == grid_minutes).all()) and bool((q == "A").all())):
+        return None
+    step = grid_minutes * US_PER_MINUTE
+    offset = rows.start_us - grid_start_us
+    if np.any(offset % step):
+        return None
+    slot = offset // step
+    e = rows.energy_wh
+    inside = (slot >= 0) & (slot < n_slots)
+    if not inside.all():
+        slot, e = slot[inside], e[inside]
+    s: np.ndarray | slice = slot
+    if slot.size and int(slot[-1]) - int(slot[0]) == slot.size - 1 and bool(
+            np.all(slot[1:] > slot[:-1])):
+        s = slice(int(slot[0]), int(slot[-1]) + 1)         # consecutive: assign a range
+    placed = PlacedChannel(
+        value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
+        quality=np.full(n_slots, "", dtype="<U1"), method=np.full(n_slots, "", dtype="<U7"),
+        negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
+        issues=issues)
+    placed.value_wh[s] = e
+    placed.present[s] = True
+    placed.quality[s] = "A"
+    placed.method[s] = METHOD_ACTUAL
+    placed.negative[s] = e < 0
+    if limit_wh_per_minute is not None:
+        placed.impossible[s] = e > limit_wh_per_minute * grid_minutes
     return placed
 
 

@@ -48,7 +48,7 @@ import pyarrow.dataset as ds
 
 from engine.errors import InputError, StorageError
 from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, UTC_TS
-from engine.timebase import local_month_labels, periods_between
+from engine.timebase import US_PER_MINUTE, local_month_labels, periods_between
 
 from .errors import storage_errors
 from .keys import composite_key, duplicate_pair, sort_order
@@ -332,6 +332,10 @@ class Tables:
             name_ = f"{stat}.interval_start_utc"
             cols[f"{stat}_us"] = (adds.column(name_).cast(pa.int64()) if name_ in adds.column_names
                                   else pa.nulls(adds.num_rows, pa.int64()))
+        # the longest interval in each file (meter table): how far its rows can reach
+        cols["max_minutes"] = (adds.column("max.interval_minutes").cast(pa.int64())
+                               if "max.interval_minutes" in adds.column_names
+                               else pa.nulls(adds.num_rows, pa.int64()))
         snap = _Snapshot(version, pa.table(cols))
         with self._lock:
             self._snapshots[key] = snap
@@ -542,6 +546,34 @@ class Tables:
             rows, files = self._read("meter", version, where, flt, time_range=(start_us, end_us))
             rows = self._latest(rows, files, keys).select(schema.names)
         return rows
+
+    def meter_rows_cross(self, site_id: str, tz: str, start_us: int, boundary_us: int,
+                         end_us: int, *, as_of: int | datetime | None = None) -> bool:
+        """May a stored meter row of ``site_id`` that starts in ``[start_us, boundary_us)``
+        end after ``boundary_us``? Asked of every data file a read of ``[start_us,
+        end_us)`` would open, from the Delta log's per-file statistics (no data file is
+        read): True whenever the statistics cannot rule it out.
+
+        False lets a reader of ``[boundary_us, end_us)`` leave out the rows before the
+        boundary knowing none of them reaches across it. Statistics truncate times to
+        the millisecond; a start off the millisecond is off every interval grid, and
+        VEE drops such a row anyway.
+        """
+        version = self.resolve_as_of("meter", as_of)
+        months = _months_overlapping(start_us, end_us, tz)
+        if version is None or not months:
+            return False
+        files = self._snapshot("meter", version).files
+        mask = pc.and_(pc.equal(files.column("site_id"), site_id),
+                       pc.is_in(files.column("month"), value_set=pa.array(months, pa.string())))
+        files = files.filter(mask)
+        before = pc.fill_null(pc.less(files.column("min_us"), boundary_us), True)
+        files = files.filter(before)                  # files holding rows before the boundary
+        if files.num_rows == 0:
+            return False
+        reach = pc.add(files.column("max_us"),
+                       pc.multiply(files.column("max_minutes"), US_PER_MINUTE))
+        return not pc.all(pc.fill_null(pc.less_equal(reach, boundary_us), False)).as_py()
 
     def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
                     as_of: int | datetime | None = None) -> pa.Table:

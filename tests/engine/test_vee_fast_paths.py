@@ -109,3 +109,31 @@ def test_interval_length_by_counting_equals_by_sorting():
     assert target_interval_minutes(np.array([15, 15, 5]), 60) == 15
     assert target_interval_minutes(np.array([], dtype=np.int64), 30) == 30
     assert target_interval_minutes(np.array([2000, 2000, 5]), 60) == 2000       # out of range
+
+
+@pytest.mark.parametrize("case", ["sorted", "shuffled", "gaps", "outside", "over_nameplate"])
+def test_one_pass_placement_equals_the_general_placement(case, monkeypatch):
+    import engine.vee_grid as vg
+    rng = np.random.default_rng(7)
+    step = 5 * US_PER_MINUTE
+    start = 1_780_000_000 * 10**6 // step * step
+    starts = start + np.arange(2000, dtype=np.int64) * step
+    energy = rng.integers(-5, 1_000, starts.size)
+    if case == "shuffled":
+        order = rng.permutation(starts.size)
+        starts, energy = starts[order], energy[order]
+    if case == "gaps":
+        keep = rng.random(starts.size) > 0.1
+        starts, energy = starts[keep], energy[keep]
+    n_slots = 1800 if case == "outside" else 2000
+    origin = start + (100 * step if case == "outside" else 0)
+    limit = 150.0 if case == "over_nameplate" else None
+    rows = vg.ChannelRows(starts, np.full(starts.size, 5), energy,
+                          np.full(starts.size, "A", "<U1"), np.zeros(starts.size, np.int64))
+    assert vg._place_native_actual(rows, origin, n_slots, 5, limit, []) is not None
+    fast = vg.place_on_grid(rows, origin, n_slots, 5, limit)
+    monkeypatch.setattr(vg, "_place_native_actual", lambda *a: None)
+    general = vg.place_on_grid(rows, origin, n_slots, 5, limit)
+    for name in ("value_wh", "present", "quality", "method", "negative", "impossible"):
+        assert np.array_equal(getattr(fast, name), getattr(general, name)), name
+    assert fast.issues == general.issues
