@@ -146,7 +146,9 @@ class LineSum:
 
 @dataclass(frozen=True)
 class SitePartial:
-    """The map output: exact, additive, order-free. ``lines`` sorted by key."""
+    """The map output: exact, additive, order-free. ``lines`` sorted by key;
+    ``detail`` sorted by site, line, interval and version, one row per (site, line,
+    interval) (``settle_site`` and ``combine`` guarantee it)."""
     contract_id: str
     period: str
     site_ids: tuple[str, ...]
@@ -223,7 +225,11 @@ def _sort_detail(t: pa.Table) -> tuple[pa.Table, bool]:
 
 
 def _sorted_detail(t: pa.Table) -> pa.Table:
-    return _sort_detail(t)[0]
+    """``t`` sorted; a (site, line, interval) twice is a bug in a term, not in the data."""
+    t, overlap = _sort_detail(t)
+    if overlap:
+        raise ValueError("detail: the same site interval appears twice on one line")
+    return t
 
 
 def _channels_needed(cv: ContractVersion, site: Site) -> list[str]:
@@ -312,9 +318,12 @@ def combine(partials: list[SitePartial]) -> SitePartial:
             dets[k] = dets.get(k, 0) + v
         for k in _VEE_KEYS:
             vee[k] += p.vee.get(k, 0)
-    detail, overlap = _sort_detail(pa.concat_tables([p.detail for p in partials]))
-    if overlap:
-        raise ValueError("combine: overlapping partials (the same site interval settled twice)")
+    if len(partials) == 1:                 # already sorted and unique (see SitePartial)
+        detail = partials[0].detail
+    else:
+        detail, overlap = _sort_detail(pa.concat_tables([p.detail for p in partials]))
+        if overlap:
+            raise ValueError("combine: overlapping partials (the same site interval settled twice)")
     return SitePartial(cid, period, sites, tuple(sums[k] for k in sorted(sums)),
                        dict(sorted(dets.items())), sum(p.delivered_wh for p in partials), vee, detail)
 

