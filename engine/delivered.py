@@ -105,6 +105,9 @@ class SiteIntervals:
             g = np.asarray(s.grid_us, dtype=np.int64)
             e = np.asarray(s.energy_wh, dtype=np.int64)
             code = quality_codes(s.quality)
+            if mins[n] == minutes and g.size == grid.size and np.array_equal(g, grid):
+                energy[n], quality[n] = np.where(code == 2, 0, e), code   # already on the grid
+                continue
             fine_step = mins[n] * US_PER_MINUTE
             inside = (g >= start_us) & (g < end_us) & ((g - start_us) % fine_step == 0)
             pos = (g[inside] - start_us) // step
@@ -140,11 +143,19 @@ class SiteIntervals:
 QUALITY_LETTERS = np.array(["A", "E", "N"])   # site quality code -> letter (VEE codes)
 
 
+_ASCII_CODES = np.full(128, 2, dtype=np.int8)          # one-letter code point -> site code
+_ASCII_CODES[[ord(c) for c in ESTIMATED]] = 1
+_ASCII_CODES[[ord(c) for c in ACTUAL]] = 0
+
+
 def quality_codes(quality: np.ndarray) -> np.ndarray:
     """Per interval: 0 actual (A), 1 estimated (E, S, F), 2 missing (anything else); int8."""
     q = np.asarray(quality)
     if q.dtype.kind != "U":
         q = q.astype(str)
+    if q.dtype.itemsize == 4:             # one letter each (VEE's '<U1'): a table lookup
+        points = q.view(np.uint32)
+        return np.where(points < 128, _ASCII_CODES[np.minimum(points, 127)], 2).astype(np.int8)
     code = np.full(q.shape, 2, dtype=np.int8)
     for letter in ESTIMATED:
         code[q == letter] = 1

@@ -217,7 +217,7 @@ class VeeResult:
 @dataclass(frozen=True, eq=False)
 class MeterRows:
     """Canonical meter rows as plain arrays (equal length, any order)."""
-    channel: np.ndarray          # str
+    channel: np.ndarray | None   # str; None when only ``channel_codes`` are kept
     start_us: np.ndarray         # int64 UTC interval-beginning
     minutes: np.ndarray          # int64
     energy_wh: np.ndarray        # int64
@@ -228,12 +228,23 @@ class MeterRows:
     #: encoding); else computed by :meth:`channel_index`.
     channel_codes: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.channel is None and self.channel_codes is None:
+            raise ValueError("MeterRows needs channel names or channel codes")
+
     def channel_index(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted distinct channel names and, per row, the index of its channel."""
         if self.channel_codes is not None:
             return self.channel_codes
         names, codes = np.unique(self.channel, return_inverse=True)
         return names, codes.reshape(-1)
+
+    def channel_names(self) -> np.ndarray:
+        """Each row's channel name (built from the codes when only those are kept)."""
+        if self.channel is not None:
+            return self.channel
+        names, codes = self.channel_codes
+        return names[codes]
 
     def channel_rows(self) -> dict[str, ChannelRows]:
         """Rows of each channel present. Rows grouped by channel (as read from storage,
@@ -274,10 +285,13 @@ class MeterRows:
 
         def ts(name: str) -> np.ndarray:
             return table.column(name).cast(pa.int64()).to_numpy()
-        quality = (table.column("quality").fill_null("A")
-                   if "quality" in table.column_names else None)
+        quality = (table.column("quality") if "quality" in table.column_names else None)
+        if quality is not None and pc.all(pc.equal(quality, "A")).as_py() is not False:
+            quality = None                        # all actual (a null counts as A): no codes
+        if quality is not None:
+            quality = quality.fill_null("A")
         ingested = ts("ingested_at_utc") if "ingested_at_utc" in table.column_names else None
-        channel = _dictionary_codes(table.column("channel"))
+        channel = _run_codes(table.column("channel")) or _dictionary_codes(table.column("channel"))
         q = _dictionary_codes(quality) if quality is not None else None
         if channel is None or (quality is not None and q is None):     # nulls: the plain way
             return cls.from_arrays(table.column("channel").to_numpy(zero_copy_only=False),
@@ -287,7 +301,7 @@ class MeterRows:
                                    None if quality is None else
                                    quality.to_numpy(zero_copy_only=False), ingested)
         n = table.num_rows
-        return cls(channel[0][channel[1]], ts("interval_start_utc"),
+        return cls(None, ts("interval_start_utc"),
                    table.column("interval_minutes").to_numpy().astype(np.int64),
                    table.column("energy_wh").to_numpy().astype(np.int64, copy=False),
                    np.full(n, "A", "<U1") if q is None else q[0].astype("<U1")[q[1]],
@@ -299,14 +313,31 @@ class MeterRows:
 
     def concat(self, other: MeterRows) -> MeterRows:
         return MeterRows(*(np.concatenate([a, b]) for a, b in zip(
-            (self.channel, self.start_us, self.minutes, self.energy_wh, self.quality,
+            (self.channel_names(), self.start_us, self.minutes, self.energy_wh, self.quality,
              self.ingested_us),
-            (other.channel, other.start_us, other.minutes, other.energy_wh, other.quality,
+            (other.channel_names(), other.start_us, other.minutes, other.energy_wh, other.quality,
              other.ingested_us))))
 
     def select(self, mask: np.ndarray | slice) -> ChannelRows:
         return ChannelRows(self.start_us[mask], self.minutes[mask], self.energy_wh[mask],
                            self.quality[mask], self.ingested_us[mask])
+
+
+def _run_codes(col: pa.Array | pa.ChunkedArray, max_runs: int = 4096
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Like :func:`_dictionary_codes`, from the runs of equal values: cheap for a
+    column grouped by value (storage's channel order). None if it has nulls or more
+    than ``max_runs`` runs."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.null_count or not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    ree = pc.run_end_encode(col)
+    ends = ree.run_ends.to_numpy().astype(np.int64)
+    if ends.size > max_runs:
+        return None
+    names, inverse = np.unique(np.array(ree.values.to_pylist(), dtype=str), return_inverse=True)
+    return names, np.repeat(inverse.reshape(-1), np.diff(ends, prepend=0))
 
 
 def _dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -325,11 +356,14 @@ def _dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
 
 def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, *,
             history: MeterRows | pa.Table | None = None, config: VeeConfig | None = None,
-            holidays: Iterable[date] = ()) -> VeeResult:
+            holidays: Iterable[date] = (), findings: bool = True) -> VeeResult:
     """Validate and estimate every channel of ``site`` over UTC ``[start_us, end_us)``.
 
     ``rows`` may already contain history before ``start_us``; ``history`` adds more.
     ``holidays`` (local dates) are treated as Sundays when choosing like days.
+    ``findings=False`` skips the findings (spikes, gaps, DST days ...: reports that
+    never change a value) for callers that only need the channels and counts, which
+    are the same either way.
     """
     if end_us <= start_us:
         raise ValueError("end_us must be after start_us")
@@ -338,12 +372,13 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
     if history is not None:
         data = data.concat(MeterRows.coerce(history, site.site_id))
     hol = np.array(sorted({(d - _EPOCH_DATE).days for d in holidays}), dtype=np.int64)
+    report = findings
     findings: list[Finding] = []
 
     by_channel = data.channel_rows()
     names, codes = data.channel_index()
     known = np.isin(names, list(site.channels))[codes] if names.size else np.zeros(0, bool)
-    for name in sorted(set(by_channel) - set(site.channels)):
+    for name in sorted(set(by_channel) - set(site.channels)) if report else ():
         starts = by_channel[name].start_us
         findings.append(Finding(
             "unknown_channel", name, from_us(int(starts.min())), from_us(int(starts.max())),
@@ -364,11 +399,12 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
                 else data.select(np.zeros(data.start_us.size, dtype=bool)))
         cv, ch_findings = _channel_vee(site.channels[name], rows,
                                        start_us, end_us, history_start, site_default,
-                                       config, hol, grids)
+                                       config, hol, grids, report)
         channels[name] = cv
         findings += ch_findings
-    findings += _dst_findings(site.timezone, start_us, end_us,
-                              sorted({c.interval_minutes for c in channels.values()}))
+    if report:
+        findings += _dst_findings(site.timezone, start_us, end_us,
+                                  sorted({c.interval_minutes for c in channels.values()}))
     findings.sort(key=lambda f: (f.start_utc, f.channel or "", f.check, f.end_utc))
     counts = sum((c.counts for c in channels.values()), VeeCounts())
     return VeeResult(site.site_id, site.timezone, start_us, end_us, config, channels,
@@ -423,8 +459,9 @@ def _iso(dt: datetime) -> str:
 
 def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
                  history_start_us: int, site_default: int, config: VeeConfig,
-                 holidays: np.ndarray, grids: _GridCache) -> tuple[ChannelVee, list[Finding]]:
-    """VEE of one channel: grid, validation, estimation, findings and counts."""
+                 holidays: np.ndarray, grids: _GridCache,
+                 report: bool = True) -> tuple[ChannelVee, list[Finding]]:
+    """VEE of one channel: grid, validation, estimation, counts and (``report``) findings."""
     tz = grids.tz
     in_range = (rows.start_us >= start_us) & (rows.start_us < end_us)
     minutes = target_interval_minutes(rows.minutes[in_range] if in_range.any() else rows.minutes,
@@ -443,7 +480,6 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     placed = place_on_grid(rows, origin, n, minutes, limit)
     valid = placed.present & ~placed.negative & ~placed.impossible
     actual = valid & (placed.quality == "A")
-    spike, prev_val = _spikes(ch, minutes, placed.value_wh, valid, config)
 
     value = np.where(valid, placed.value_wh, 0)
     quality, method = placed.quality, placed.method       # copied before any estimate
@@ -461,13 +497,16 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
                   config.max_interp_minutes // minutes, config.like_days)
 
     p = slice(p0, n)
-    findings = _channel_findings(ch, minutes, grid, p0, placed, spike, prev_val, method, limit,
-                                 config, start_us, end_us)
+    findings: list[Finding] = []
+    if report:
+        spike, prev_val = _spikes(ch, minutes, placed.value_wh, valid, config)
+        findings = _channel_findings(ch, minutes, grid, p0, placed, spike, prev_val, method,
+                                     limit, config, start_us, end_us)
     n_exp = n - p0
     n_act = int((quality[p] == "A").sum())
     n_mis = int((method[p] == METHOD_MISSING).sum())
     counts = VeeCounts(n_exp, n_act, n_exp - n_act - n_mis, n_mis)
-    if not placed.present[p].any():
+    if report and not placed.present[p].any():
         findings.append(Finding("no_data", ch.name, from_us(start_us), from_us(end_us),
                                 f"no usable rows for this channel in the range; "
                                 f"{n_mis} intervals missing, {n_exp - n_act - n_mis} estimated",

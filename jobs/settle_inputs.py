@@ -124,19 +124,20 @@ def validated_month(tables: Any, site: Site, b0: int, b1: int, period: str, *,
     and validated alone first; only when VEE had to fill an interval, or the log's
     statistics cannot rule out a row crossing ``b0``, is it read and validated again
     with the history. Both ways give the same channels (tested), and the common case
-    (a complete month) reads a fifth fewer rows and no second file."""
+    (a complete month) reads a fifth fewer rows and no second file. Findings are not
+    made: a settlement bills the channels and counts only."""
     y, _ = parse_period(period)
     holidays = [d for yr in (y - 1, y) for d in nerc_holidays(yr)]
     h0 = b0 - VEE_HISTORY_DAYS * US_PER_DAY
     if not tables.meter_rows_cross(site.site_id, site.timezone, h0, b0, b1, as_of=as_of):
         rows = tables.read_meter(site.site_id, site.timezone, b0, b1, columns=VEE_COLUMNS_READ,
                                  as_of=as_of)
-        vee = run_vee(rows, site, b0, b1, holidays=holidays)
+        vee = run_vee(rows, site, b0, b1, holidays=holidays, findings=False)
         if vee.filled == 0:
             return vee
     rows = tables.read_meter(site.site_id, site.timezone, h0, b1, columns=VEE_COLUMNS_READ,
                              as_of=as_of)
-    return run_vee(rows, site, b0, b1, holidays=holidays)
+    return run_vee(rows, site, b0, b1, holidays=holidays, findings=False)
 
 
 def site_partial(store: Any, tables: Any, *, contract_id: str, contract_cap: int | None,

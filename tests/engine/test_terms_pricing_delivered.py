@@ -120,3 +120,18 @@ def test_a_meter_interval_not_fully_priced_is_missing():
                          np.array([1, 2], dtype=np.int64) * 1_000_000)
     with pytest.raises(DataMissingError, match="1 interval"):
         align_prices(series, np.array([t0]), 15, "RT")
+
+
+def test_a_series_already_on_the_grid_is_taken_as_the_general_placement_would():
+    site = SITES["TX-DC1"]
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 1000, 48).tolist()
+    quality = rng.choice(["A", "E", "S", "F", "N", "X"], 48).tolist()
+    on_grid = _series(values, minutes=15, quality=quality)
+    # one interval before the range: the general path (scatter onto the grid) places it
+    wider = _series([5] + values, minutes=15, quality=["A"] + quality, start=T0 - 15 * US_PER_MINUTE)
+    a = SiteIntervals.build(site, {"gt1": on_grid}, ["gt1"], T0, T0 + 12 * US_PER_HOUR)
+    b = SiteIntervals.build(site, {"gt1": wider}, ["gt1"], T0, T0 + 12 * US_PER_HOUR)
+    assert a.energy["gt1"].tolist() == b.energy["gt1"].tolist()
+    assert a.quality["gt1"].tolist() == b.quality["gt1"].tolist()
+    assert 2 in a.quality["gt1"].tolist() and 0 in a.energy["gt1"].tolist()

@@ -97,6 +97,11 @@ def test_vee_from_a_table_equals_vee_from_arrays_in_any_order(seed):
     _same(fast, run_vee(plain, SITE, start, end))
     perm = np.random.default_rng(seed).permutation(table.num_rows)
     _same(fast, run_vee(table.take(perm), SITE, start, end))
+    # without findings (the settlement's way): the same channels and counts
+    quiet = run_vee(table, SITE, start, end, findings=False)
+    assert quiet.to_arrow().equals(fast.to_arrow()) and quiet.counts == fast.counts
+    assert quiet.findings == () and fast.findings
+    assert [c.filled for c in quiet.channels.values()] == [c.filled for c in fast.channels.values()]
     # a null channel cannot be dictionary-coded: the plain path gives the same answer
     with_null = pa.concat_tables([table, table.slice(0, 1).set_column(
         1, "channel", pa.array([None], pa.string()))])
