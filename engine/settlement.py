@@ -267,6 +267,7 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
     tables: list[pa.Table] = []
     delivered_total = 0
     quality_all: list[np.ndarray] = []
+    in_order = True
     for cv, s, e in vif:
         i0, i1 = np.searchsorted(si.grid_us, [s, e])
         starts = si.grid_us[i0:i1]
@@ -290,10 +291,22 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
                              int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()))
                 sums[ls.key] = sums[ls.key] + ls if ls.key in sums else ls
                 lines.append(ln)
+        lines.sort(key=lambda ln: ln.line_id)
         tables.append(_detail_table(site.site_id, starts, cv.version, quality, lines))
+        in_order = in_order and _lines_in_order(lines)
     vee = vee_counts(np.concatenate(quality_all))
+    detail = (tables[0] if in_order and len(tables) == 1    # built sorted (one version)
+              else _sorted_detail(pa.concat_tables(tables)))
     return SitePartial(cid, period, (site.site_id,), tuple(sums[k] for k in sorted(sums)), dets,
-                       delivered_total, vee, _sorted_detail(pa.concat_tables(tables)))
+                       delivered_total, vee, detail)
+
+
+def _lines_in_order(lines: list) -> bool:
+    """Lines sorted by distinct ids, each over increasing intervals: their detail rows
+    concatenated are already in the detail order (site and version being constant)."""
+    ids = [ln.line_id for ln in lines]
+    return (len(set(ids)) == len(ids) and ids == sorted(ids)
+            and all(bool(np.all(ln.sel[1:] > ln.sel[:-1])) for ln in lines))
 
 
 def combine(partials: list[SitePartial]) -> SitePartial:

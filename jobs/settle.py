@@ -114,12 +114,14 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
 
 
 def _arrow_ipc(table: pa.Table) -> bytes:
-    """A partition's interval detail as an Arrow IPC file (zstd buffers): an
+    """A partition's interval detail as an Arrow IPC file (LZ4 buffers): an
     intermediate read back only by the reduce, so written at a fraction of Parquet's
-    encoding cost (the published invoice detail is Parquet)."""
+    encoding cost (the published invoice detail is Parquet). LZ4 rather than zstd:
+    write + read 3.2 ms instead of 5.8 ms for a 1-minute site-month, 1.5 MB instead
+    of 1.1 MB (uncompressed: 3.7 MB)."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema,
-                         options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 

@@ -242,3 +242,13 @@ def test_amendment_mid_month_splits_lines_by_version():
         ("energy_fixed@v1", "360.000000", "50.00", 1_800_000),
         ("energy_fixed@v2", "384.000000", "40.00", 1_536_000)]
     assert r.contract_version == 2 and r.contract_versions == (1, 2)
+
+
+@pytest.mark.parametrize("sid", ["TX-DC1", "TX-DC2"])
+def test_a_site_partials_detail_is_built_in_the_detail_order(sid):
+    from engine.settlement import _sort_detail
+    site, series = SITES_SERIES[sid]
+    detail = settle_site([CV], PERIOD, site, series, MARKET).detail
+    assert detail.num_rows and len(set(detail.column("line_id").to_pylist())) > 1
+    resorted, overlap = _sort_detail(detail)
+    assert resorted.equals(detail) and not overlap
