@@ -51,6 +51,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.timebase import next_period  # noqa: E402
+from jobs.settle_inputs import VEE_COLUMNS_READ  # noqa: E402
 from storage.config import StorageConfig  # noqa: E402
 from storage.invoices import InvoiceStore  # noqa: E402
 from storage.objectstore import ObjectStore  # noqa: E402
@@ -397,9 +398,8 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
         print(f"  check: all {len(ours)} invoice energy lines (site x month x TOU bucket) equal "
               f"DuckDB's to the Wh and the cent; total ${Decimal(total_cents) / 100:,}")
     for label, cols in (("all 9 columns", None),
-                        ("the 6 columns VEE reads", ["channel", "interval_start_utc",
-                                                     "interval_minutes", "energy_wh", "quality",
-                                                     "ingested_at_utc"]),
+                        (f"the {len(VEE_COLUMNS_READ)} columns the settlement reads",
+                         VEE_COLUMNS_READ),
                         ("the 3 columns DuckDB reads", ["channel", "interval_start_utc",
                                                         "energy_wh"])):
         secs = min(raw_read(files, cols)[0] for _ in range(args.repeat))

@@ -239,7 +239,7 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
 
     placed = PlacedChannel(
         value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
-        quality=np.full(n_slots, "", dtype="<U1"), method=np.full(n_slots, "", dtype="<U7"),
+        quality=np.zeros(n_slots, dtype="<U1"), method=np.zeros(n_slots, dtype="<U7"),
         negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
         issues=issues)
     if not cand:
@@ -300,7 +300,7 @@ def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, gr
         s = slice(int(slot[0]), int(slot[-1]) + 1)         # consecutive: assign a range
     placed = PlacedChannel(
         value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
-        quality=np.full(n_slots, "", dtype="<U1"), method=np.full(n_slots, "", dtype="<U7"),
+        quality=np.zeros(n_slots, dtype="<U1"), method=np.zeros(n_slots, dtype="<U7"),
         negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
         issues=issues)
     placed.value_wh[s] = e
