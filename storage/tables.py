@@ -549,15 +549,17 @@ class Tables:
 
     def meter_rows_cross(self, site_id: str, tz: str, start_us: int, boundary_us: int,
                          end_us: int, *, as_of: int | datetime | None = None) -> bool:
-        """May a stored meter row of ``site_id`` that starts in ``[start_us, boundary_us)``
-        end after ``boundary_us``? Asked of every data file a read of ``[start_us,
-        end_us)`` would open, from the Delta log's per-file statistics (no data file is
-        read): True whenever the statistics cannot rule it out.
+        """Could a read of ``[boundary_us, end_us)`` miss a stored meter row of
+        ``site_id`` that a read of ``[start_us, end_us)`` sees and that reaches past
+        ``boundary_us``? Answered from the Delta log's per-file statistics, no data file
+        read; True whenever the statistics cannot rule it out.
 
-        False lets a reader of ``[boundary_us, end_us)`` leave out the rows before the
-        boundary knowing none of them reaches across it. Statistics truncate times to
-        the millisecond; a start off the millisecond is off every interval grid, and
-        VEE drops such a row anyway.
+        A file is safe when all its rows end by the boundary, or when the shorter read
+        opens its partition and it holds no row before the boundary. Anything else (a
+        row reaching across the boundary; a row after it stored under an earlier month
+        because the site's zone changed between ingests) answers True. Statistics
+        truncate times to the millisecond; a start off the millisecond is off every
+        interval grid, and VEE drops such a row anyway.
         """
         version = self.resolve_as_of("meter", as_of)
         months = _months_overlapping(start_us, end_us, tz)
@@ -567,13 +569,16 @@ class Tables:
         mask = pc.and_(pc.equal(files.column("site_id"), site_id),
                        pc.is_in(files.column("month"), value_set=pa.array(months, pa.string())))
         files = files.filter(mask)
-        before = pc.fill_null(pc.less(files.column("min_us"), boundary_us), True)
-        files = files.filter(before)                  # files holding rows before the boundary
         if files.num_rows == 0:
             return False
         reach = pc.add(files.column("max_us"),
                        pc.multiply(files.column("max_minutes"), US_PER_MINUTE))
-        return not pc.all(pc.fill_null(pc.less_equal(reach, boundary_us), False)).as_py()
+        ends_before = pc.less_equal(reach, boundary_us)
+        later = pa.array(_months_overlapping(boundary_us, end_us, tz), pa.string())
+        opened_and_after = pc.and_(pc.is_in(files.column("month"), value_set=later),
+                                   pc.greater_equal(files.column("min_us"), boundary_us))
+        safe = pc.fill_null(pc.or_(ends_before, opened_and_after), False)
+        return not pc.all(safe).as_py()
 
     def read_prices(self, iso: str, node: str, market_run: str, start_us: int, end_us: int, *,
                     as_of: int | datetime | None = None) -> pa.Table:

@@ -119,3 +119,24 @@ def test_the_crossing_check_reads_the_log_as_of_a_version(tables):
     assert tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1)
     assert not tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1, as_of=v0)
     assert not tables.meter_rows_cross("S2", TZ, B0 - 8 * US_PER_DAY, B0, B1)  # nothing stored
+
+
+def test_rows_stored_under_an_earlier_month_by_another_zone_are_not_missed(tables):
+    # a complete October, then a correction of its first two hours ingested while the
+    # site was on Los Angeles time: labelled 2026-09, so stored in September's partition
+    tables.append("meter", fifteen_minute(B0 - 20 * US_PER_DAY, B1))
+    early = fifteen_minute(B0, B0 + 2 * 3600 * 10**6)
+    starts = early.column("interval_start_utc").cast(pa.int64()).to_numpy()
+    la = pa.array(local_month_labels(starts, "America/Los_Angeles"), pa.string())
+    assert set(la.to_pylist()) == {"2026-09"}
+    fix = (early.set_column(early.schema.get_field_index("month"), "month", la)
+           .set_column(early.schema.get_field_index("energy_wh"), "energy_wh",
+                       pa.array(np.full(early.num_rows, 77), pa.int64()))
+           .set_column(early.schema.get_field_index("ingested_at_utc"), "ingested_at_utc",
+                       pa.array([datetime(2026, 11, 20, tzinfo=timezone.utc)] * early.num_rows,
+                                pa.timestamp("us", tz="UTC"))))
+    tables.append("meter", fix)
+    assert tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1)
+    got = validated_month(tables, SITE, B0, B1, PERIOD, as_of=None)
+    assert_same_channels(got, with_history(tables))
+    assert got.channels["gt1"].energy_wh[:8].tolist() == [77] * 8     # the correction wins
