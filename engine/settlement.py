@@ -302,10 +302,10 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
 
 
 def _lines_in_order(lines: list) -> bool:
-    """Lines sorted by distinct ids, each over increasing intervals: their detail rows
-    concatenated are already in the detail order (site and version being constant)."""
-    ids = [ln.line_id for ln in lines]
-    return (len(set(ids)) == len(ids) and ids == sorted(ids)
+    """Lines (sorted by id) with distinct ids, each over increasing intervals: their
+    detail rows concatenated are already in the detail order (site and version being
+    constant)."""
+    return (len({ln.line_id for ln in lines}) == len(lines)
             and all(bool(np.all(ln.sel[1:] > ln.sel[:-1])) for ln in lines))
 
 

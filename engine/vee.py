@@ -285,11 +285,10 @@ class MeterRows:
 
         def ts(name: str) -> np.ndarray:
             return table.column(name).cast(pa.int64()).to_numpy()
-        quality = (table.column("quality") if "quality" in table.column_names else None)
-        if quality is not None and pc.all(pc.equal(quality, "A")).as_py() is not False:
-            quality = None                        # all actual (a null counts as A): no codes
-        if quality is not None:
-            quality = quality.fill_null("A")
+        quality = table.column("quality") if "quality" in table.column_names else None
+        if quality is not None:                   # all actual (a null counts as A): no codes
+            all_a = pc.all(pc.equal(quality, "A")).as_py() is not False
+            quality = None if all_a else quality.fill_null("A")
         ingested = ts("ingested_at_utc") if "ingested_at_utc" in table.column_names else None
         channel = _run_codes(table.column("channel")) or _dictionary_codes(table.column("channel"))
         q = _dictionary_codes(quality) if quality is not None else None

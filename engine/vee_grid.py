@@ -79,6 +79,14 @@ class PlacedChannel:
     impossible: np.ndarray          # bool: present and above the nameplate limit
     issues: list[Issue] = field(default_factory=list)
 
+    @classmethod
+    def empty(cls, n_slots: int, issues: list[Issue]) -> "PlacedChannel":
+        """No slot supplied yet."""
+        return cls(value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
+                   quality=np.zeros(n_slots, dtype="<U1"), method=np.zeros(n_slots, dtype="<U7"),
+                   negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
+                   issues=issues)
+
 
 def quality_rank(quality: np.ndarray) -> np.ndarray:
     """Vectorised rank of quality codes (see ``QUALITY_RANK``)."""
@@ -237,11 +245,7 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
                               f"shorter intervals do not cover the whole {grid_minutes}-min "
                               "interval; treated as a gap")
 
-    placed = PlacedChannel(
-        value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
-        quality=np.zeros(n_slots, dtype="<U1"), method=np.zeros(n_slots, dtype="<U7"),
-        negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
-        issues=issues)
+    placed = PlacedChannel.empty(n_slots, issues)
     if not cand:
         return placed
     slot, value, rnk, qual, meth, neg, imp, prio = (
@@ -264,9 +268,7 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
                                      "intervals of different lengths overlap; the row of the "
                                      f"{grid_minutes}-min length (then the higher quality) wins")
         win = order[first]
-    s = slot[win]
-    if s.size and int(s[-1]) - int(s[0]) == s.size - 1:   # consecutive slots: assign a range
-        s = slice(int(s[0]), int(s[-1]) + 1)
+    s = _as_range(slot[win])
     placed.value_wh[s] = value[win]
     placed.present[s] = True
     placed.quality[s] = qual[win]
@@ -274,6 +276,15 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
     placed.negative[s] = neg[win]
     placed.impossible[s] = imp[win]
     return placed
+
+
+def _as_range(slots: np.ndarray) -> np.ndarray | slice:
+    """Distinct slots that run consecutively upwards as a slice (assigned without a
+    scatter); otherwise the slots as given."""
+    if slots.size and int(slots[-1]) - int(slots[0]) == slots.size - 1 and bool(
+            np.all(slots[1:] > slots[:-1])):
+        return slice(int(slots[0]), int(slots[-1]) + 1)
+    return slots
 
 
 def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minutes: int,
@@ -294,15 +305,8 @@ def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, gr
     inside = (slot >= 0) & (slot < n_slots)
     if not inside.all():
         slot, e = slot[inside], e[inside]
-    s: np.ndarray | slice = slot
-    if slot.size and int(slot[-1]) - int(slot[0]) == slot.size - 1 and bool(
-            np.all(slot[1:] > slot[:-1])):
-        s = slice(int(slot[0]), int(slot[-1]) + 1)         # consecutive: assign a range
-    placed = PlacedChannel(
-        value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
-        quality=np.zeros(n_slots, dtype="<U1"), method=np.zeros(n_slots, dtype="<U7"),
-        negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
-        issues=issues)
+    s = _as_range(slot)
+    placed = PlacedChannel.empty(n_slots, issues)
     placed.value_wh[s] = e
     placed.present[s] = True
     placed.quality[s] = "A"
