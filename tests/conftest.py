@@ -16,9 +16,10 @@ import pytest
 
 from storage.config import StorageConfig
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-NEM12_DIR = SHARED / "data" / "nem12"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+#: real AEMO NEM12 sample files (nemreader's examples, MIT: see LICENSE-nemreader-examples
+#: there), kept in the repository so any clone runs the suite
+NEM12_DIR = TEST_DATA / "nem12"
 
 
 @pytest.fixture(scope="session")
