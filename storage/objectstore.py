@@ -29,6 +29,7 @@ import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -46,6 +47,20 @@ log = logging.getLogger(__name__)
 
 _TMP_SUFFIX = ".m2c-tmp"
 _CONFLICT_RETRIES = 8
+#: threads writing the objects of one ``put_many`` (shared by every store of the
+#: process). A local put is a write + fsync, an S3 put a round trip: both wait
+#: without the GIL, so independent objects are written side by side.
+_PUT_THREADS = 8
+_put_pool: ThreadPoolExecutor | None = None
+_put_pool_lock = threading.Lock()
+
+
+def _writer_pool() -> ThreadPoolExecutor:
+    global _put_pool
+    with _put_pool_lock:
+        if _put_pool is None:
+            _put_pool = ThreadPoolExecutor(_PUT_THREADS, thread_name_prefix="m2c-put")
+        return _put_pool
 
 
 def _check_key(key: str) -> str:
@@ -172,6 +187,22 @@ class ObjectStore:
                     raise
                 return
             self.s3.put_object(Bucket=self.bucket, Key=self._s3_key(key), Body=data)
+
+    def put_many(self, objects: dict[str, bytes]) -> None:
+        """``put`` each object, concurrently; returns when all are written. Each object
+        is atomic on its own, not the set: a caller that needs the set to appear at
+        once commits it afterwards (:func:`storage.publish.publish`). The first
+        failure is raised after every write has ended."""
+        if len(objects) <= 1:
+            for key, data in objects.items():
+                self.put(key, data)
+            return
+        pool = _writer_pool()
+        futures = [pool.submit(self.put, key, data) for key, data in sorted(objects.items())]
+        for f in futures:              # wait for all, so none is still writing after a raise
+            f.exception()
+        for f in futures:
+            f.result()
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Create-only write: True if this call created the object, False if it existed.

@@ -2,7 +2,8 @@
 
 Protocol (engineering notes §3.5)::
 
-    <prefix>/<part>            1. every part (immutable; a retry rewrites the same bytes)
+    <prefix>/<part>            1. every part, side by side (immutable; a retry rewrites
+                                  the same bytes)
     <prefix>/manifest.json     2. the manifest: caller's fields + "parts": {name: {sha256, size}}
     <prefix>/_COMMITTED        3. CREATE-ONLY marker holding the manifest's SHA-256
 
@@ -46,8 +47,7 @@ def publish(store: ObjectStore, prefix: str, parts: dict[str, bytes], manifest: 
             raise StorageError(f"part name {reserved!r} is reserved")
     if store.exists(_key(prefix, COMMITTED)):
         return False
-    for name, data in sorted(parts.items()):
-        store.put(_key(prefix, name), data)
+    store.put_many({_key(prefix, name): data for name, data in parts.items()})
     doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
                                         "size": len(data)}
                                  for name, data in sorted(parts.items())}}

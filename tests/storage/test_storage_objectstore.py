@@ -43,6 +43,18 @@ def test_list_is_sorted_relative_and_prefix_based(store):
     assert "top.txt" in store.list()
 
 
+def test_put_many_writes_every_object_and_reports_a_bad_key_after_the_rest(store):
+    objects = {f"many/{i:02d}.bin": bytes([i]) * (1000 * i + 1) for i in range(12)}
+    store.put("many/03.bin", b"old")
+    store.put_many(objects)
+    assert store.list("many/") == sorted(objects)
+    assert all(store.get(k) == v for k, v in objects.items())
+    with pytest.raises(StorageError, match="invalid object key"):
+        store.put_many({"more/a.bin": b"a", "more/../b.bin": b"b", "more/c.bin": b"c"})
+    assert store.list("more/") == ["more/a.bin", "more/c.bin"]     # the others were written
+    store.put_many({})
+
+
 def test_put_if_absent_creates_once(store):
     assert store.put_if_absent("m/_COMMITTED", b"first") is True
     assert store.put_if_absent("m/_COMMITTED", b"second") is False
