@@ -9,10 +9,10 @@ and the contract-version cap) resolved once at planning, so all workers read one
 consistent snapshot even while new data lands.
 
 Map (on a warm worker): ``jobs.settle_inputs.site_partial`` per item; the interval
-detail is written next to the partition's result; the result is the partial's exact
-integer sums (small JSON).
+detail is written next to the partition's result, already in the invoice's Parquet
+encoding; the result is the partial's exact integer sums (small JSON).
 
-Reduce (in the job runner): per contract, in sorted key order: ``combine`` the
+Reduce (in the job runner): per contract, a few contracts at a time: ``combine`` the
 partials (order-free), ``finalize`` (period-level terms, one rounding per line),
 build the invoice document and publish it atomically as the next version, unless it
 is identical to the latest version (then nothing new is written).
@@ -23,8 +23,7 @@ import dataclasses
 import functools
 import io
 import logging
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
@@ -106,29 +105,16 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
                                cache=ctx.cache)
         doc = {**partial_to_dict(partial), "contract_cap": p["contract_cap"], "data": p["data"]}
         if p["period"] == p["billing_period"]:
-            key = f"{ctx.part_prefix(partition)}detail-{encode_key(item['key'])}.arrow"
-            ctx.store.put(key, _arrow_ipc(partial.detail))
+            key = f"{ctx.part_prefix(partition)}detail-{encode_key(item['key'])}.parquet"
+            ctx.store.put(key, detail_to_parquet(partial.detail))
             doc["detail"] = key
         out[item["key"]] = doc
     return out
 
 
-def _arrow_ipc(table: pa.Table) -> bytes:
-    """A partition's interval detail as an Arrow IPC file (LZ4 buffers): an
-    intermediate read back only by the reduce, so written at a fraction of Parquet's
-    encoding cost (the published invoice detail is Parquet). LZ4 rather than zstd:
-    write + read 3.2 ms instead of 5.8 ms for a 1-minute site-month, 1.5 MB instead
-    of 1.1 MB (uncompressed: 3.7 MB)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema,
-                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
 def _read_detail(store: Any, key: str) -> pa.Table:
-    """A partition's detail: Arrow IPC, or Parquet for parts committed before the
-    detail became IPC (a job resumed across an upgrade)."""
+    """A partition's detail: Parquet, or Arrow IPC for parts committed by the version
+    that wrote IPC (a job resumed across an upgrade)."""
     raw = store.get(key)
     if key.endswith(".parquet"):
         return pq.read_table(io.BytesIO(raw))
@@ -136,13 +122,27 @@ def _read_detail(store: Any, key: str) -> pa.Table:
 
 
 def finalize_contract(store: Any, stored: list[StoredContract], period: str,
-                      items: dict[str, dict]) -> SettlementResult:
-    """Combine one contract's partial results (``item key -> partial dict``) and finalize."""
+                      items: dict[str, dict]) -> tuple[SettlementResult, bytes]:
+    """Combine one contract's partial results (``item key -> partial dict``) and
+    finalize: (the result without its interval detail, that detail as the invoice's
+    Parquet bytes).
+
+    The map writes each billing site-month's detail in the invoice's encoding
+    (:func:`storage.invoices.detail_to_parquet`, on the workers, in parallel), so a
+    contract billed from one site-month publishes those bytes as they are: nothing
+    decoded or encoded here. Several are read, combined (sorted) and encoded."""
+    billing = [d["detail"] for d in items.values() if d["period"] == period and d.get("detail")]
+    if len(billing) == 1 and billing[0].endswith(".parquet"):
+        result = finalize_partials(stored, period,
+                                   {k: partial_from_dict(d) for k, d in items.items()})
+        return result, store.get(billing[0])
     partials = {}
     for key, d in items.items():
         detail = _read_detail(store, d["detail"]) if d["period"] == period and d.get("detail") else None
         partials[key] = partial_from_dict(d, detail)
-    return finalize_partials(stored, period, partials)
+    result = finalize_partials(stored, period, partials)
+    return (dataclasses.replace(result, detail=DETAIL_SCHEMA.empty_table()),
+            detail_to_parquet(result.detail))
 
 
 def finalize_partials(stored: list[StoredContract], period: str,
@@ -224,8 +224,8 @@ def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredCon
                     detail_parquet: bytes | None = None) -> tuple[int, bool]:
     """Publish ``result`` as the next invoice version; (version, created).
 
-    ``detail_parquet``: ``result.detail`` already encoded (``detail_to_parquet``),
-    if the caller has it. Nothing is written when the latest version already holds
+    ``detail_parquet``: the interval detail already encoded (``detail_to_parquet``),
+    if the caller has it; ``result.detail`` is then not read. Nothing is written when the latest version already holds
     the same invoice."""
     invoices = InvoiceStore(store)
     cid, period = result.contract_id, result.period
@@ -246,71 +246,60 @@ def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredCon
     return invoices.publish(cid, period, build), True
 
 
-@dataclasses.dataclass(frozen=True)
-class _Prepared:
-    """One contract's reduce up to the version-dependent part of its invoice."""
-    stored: list[StoredContract]
-    data: DataVersions
-    result: SettlementResult
-    detail_parquet: bytes
 
 
-def _prepare(store: Any, contracts: ContractStore, period: str, items: dict[str, dict]) -> _Prepared:
+#: contracts reduced concurrently. A contract's reduce is mostly Arrow work (reading
+#: the partitions' detail, encoding the invoice's Parquet detail) and fsync-ed
+#: writes, both without the GIL, so a few threads keep two cores and the disk busy.
+#: Measured on 2 cores, 12 monthly jobs of 10 contracts: 2 -> 4 threads took the
+#: reduce from 86 to 35 ms per job (bench/README.md); more only hold more memory.
+REDUCE_THREADS = 4
+
+
+def _reduce_contract(ctx: JobContext, contracts: ContractStore, period: str,
+                     items: dict[str, dict]) -> tuple[dict, dict]:
+    """Finalize and publish one contract's invoice; (summary, data versions)."""
     first = items[min(items)]
     stored = contracts.versions(first["contract_id"], up_to=int(first["contract_cap"]))
-    result = finalize_contract(store, stored, period, items)
-    return _Prepared(stored, DataVersions.from_dict(first["data"]), result,
-                     detail_to_parquet(result.detail))
-
-
-#: contracts prepared concurrently by the reduce. Most of a preparation (reading the
-#: partitions' Arrow detail, encoding the invoice's Parquet detail) runs in Arrow
-#: without the GIL, so two threads keep two cores busy; more only hold more memory.
-REDUCE_THREADS = 2
+    data = DataVersions.from_dict(first["data"])
+    result, detail_parquet = finalize_contract(ctx.store, stored, period, items)
+    version, created = publish_invoice(ctx.store, result, stored, run_id=ctx.job_id, data=data,
+                                       detail_parquet=detail_parquet)
+    doc = InvoiceStore(ctx.store).get(result.contract_id, period, version)[0]
+    return _summary(doc, "published" if created else "unchanged"), data.to_dict()
 
 
 def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> dict:
-    """Per contract in sorted order: finalize and publish. The preparation (combine,
-    finalize, detail encoding: no version number in it) of the next contracts runs on
-    ``REDUCE_THREADS`` threads while earlier ones publish; publishing stays in order,
-    so a failing contract leaves the same invoices published as a sequential reduce."""
+    """Every contract's reduce (:func:`_reduce_contract`), ``REDUCE_THREADS`` at a time,
+    reported in sorted contract order. Contracts are independent (each invoice is its
+    own atomic publish, its version counted per contract), so the published bytes do
+    not depend on the order they finish in. The first failing contract (in contract
+    order) fails the job; contracts not started by then are not published, others
+    may be, and a rerun finds those unchanged."""
     by_contract: dict[str, dict[str, dict]] = {}
     for pkey in sorted(results):
         for ikey, doc in sorted(results[pkey].items()):
             by_contract.setdefault(doc["contract_id"], {})[ikey] = doc
     invoices = InvoiceStore(ctx.store)
     contracts = ContractStore(ctx.store)
-    out, data_versions = [], None
     order = sorted(set(spec.contracts or contracts.contract_ids()) | set(by_contract))
-    todo = deque(cid for cid in order if cid in by_contract)
+    out, data_versions = [], None
     with ThreadPoolExecutor(REDUCE_THREADS, thread_name_prefix="m2c-reduce") as pool:
-        ahead: deque[Future] = deque()             # a bounded window: memory stays flat
-
-        def prepare_next() -> None:
-            if todo:
-                ahead.append(pool.submit(_prepare, ctx.store, contracts, spec.period,
-                                         by_contract[todo.popleft()]))
-        for _ in range(2 * REDUCE_THREADS):
-            prepare_next()
-        for cid in order:
-            if cid not in by_contract:      # not active, or already approved: report the latter
-                approved = invoices.latest_approved(cid, spec.period)
+        futures = {cid: pool.submit(_reduce_contract, ctx, contracts, spec.period, items)
+                   for cid, items in sorted(by_contract.items())}
+        try:
+            for cid in order:
+                if cid in futures:
+                    summary, data_versions = futures[cid].result()
+                    out.append(summary)
+                    continue
+                approved = invoices.latest_approved(cid, spec.period)  # not active, or approved
                 if approved is not None:
                     out.append(_summary(invoices.get(cid, spec.period, approved)[0], "approved"))
-                continue
-            future = ahead.popleft()
-            prepare_next()
-            try:
-                p = future.result()
-            except BaseException:
-                for f in ahead:
-                    f.cancel()
-                raise
-            data_versions = p.data.to_dict()
-            version, created = publish_invoice(ctx.store, p.result, p.stored, run_id=ctx.job_id,
-                                               data=p.data, detail_parquet=p.detail_parquet)
-            out.append(_summary(invoices.get(cid, spec.period, version)[0],
-                                "published" if created else "unchanged"))
+        except BaseException:
+            for f in futures.values():
+                f.cancel()
+            raise
     return {"period": spec.period, "invoices": out, "data_versions": data_versions}
 
 

@@ -1,6 +1,6 @@
-"""A settlement partition's interval detail round-trips through the object store:
-written as Arrow IPC, and read back also from Parquet parts committed by earlier
-versions (a job resumed across an upgrade)."""
+"""A settlement partition's interval detail: written in the invoice's Parquet
+encoding, read back from Parquet and from the Arrow IPC parts committed by the
+version before (a job resumed across an upgrade)."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.settlement import DETAIL_SCHEMA
-from jobs.settle import _arrow_ipc, _read_detail
+from jobs.settle import _read_detail
+from storage.invoices import detail_to_parquet
 from storage.config import StorageConfig
 from storage.objectstore import ObjectStore
 
@@ -26,16 +27,28 @@ def _detail(n: int) -> pa.Table:
         "contract_version": pa.array([1] * n, pa.int32())}, schema=DETAIL_SCHEMA)
 
 
-def test_part_detail_round_trips_as_ipc_and_from_parquet(tmp_path):
+def _ipc(table: pa.Table) -> bytes:
+    """As the version before wrote a partition's detail (LZ4 Arrow IPC)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema,
+                         options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_part_detail_round_trips_as_parquet_and_from_ipc(tmp_path):
     store = ObjectStore.from_config(StorageConfig(uri=f"file://{tmp_path}"))
     table = _detail(1000)
-    store.put("runs/j/parts/k/detail-k.arrow", _arrow_ipc(table))
-    got = _read_detail(store, "runs/j/parts/k/detail-k.arrow")
+    store.put("runs/j/parts/k/detail-k.parquet", detail_to_parquet(table))
+    got = _read_detail(store, "runs/j/parts/k/detail-k.parquet")
     assert got.schema == DETAIL_SCHEMA and got.equals(table)
+    store.put("runs/j/parts/k/detail-k.arrow", _ipc(table))
+    assert _read_detail(store, "runs/j/parts/k/detail-k.arrow").equals(table)
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")            # as parts were written before
-    store.put("runs/j/parts/k/detail-k.parquet", buf.getvalue())
-    assert _read_detail(store, "runs/j/parts/k/detail-k.parquet").equals(table)
-    empty = DETAIL_SCHEMA.empty_table()
-    store.put("runs/j/parts/e/detail-e.arrow", _arrow_ipc(empty))
-    assert _read_detail(store, "runs/j/parts/e/detail-e.arrow").equals(empty)
+    pq.write_table(table, buf, compression="zstd")         # Parquet with other settings
+    store.put("runs/j/parts/o/detail-o.parquet", buf.getvalue())
+    assert _read_detail(store, "runs/j/parts/o/detail-o.parquet").equals(table)
+    for name, data in (("detail-e.parquet", detail_to_parquet(DETAIL_SCHEMA.empty_table())),
+                       ("detail-e.arrow", _ipc(DETAIL_SCHEMA.empty_table()))):
+        store.put(f"runs/j/parts/e/{name}", data)
+        assert _read_detail(store, f"runs/j/parts/e/{name}").equals(DETAIL_SCHEMA.empty_table())

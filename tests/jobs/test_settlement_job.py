@@ -11,10 +11,16 @@ from cluster.executor import run_job
 from cluster.runtime import ClusterConfig
 from engine.errors import DataMissingError
 from jobs.catalog import JobCatalog
+from jobs.demo_contracts import demo_contracts
+from jobs.settle import settle_contract_period
+from jobs.settle_inputs import DataVersions
 from jobs.specs import parse_spec
 from storage.config import StorageConfig
+from storage.contracts import ContractStore
 from storage.invoices import InvoiceStore
 from storage.objectstore import ObjectStore
+from storage.sites import load_sites
+from storage.tables import Tables
 from tests.support.portfolio import NOW, load_demo
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
@@ -72,6 +78,29 @@ def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster):
                 exact = sum(rows.column("amount_picousd").to_pylist())
                 cents = (abs(exact) + 5 * 10**9) // 10**10 * (1 if exact >= 0 else -1)
                 assert Decimal(cents) / 100 == Decimal(ln["amount_usd"])
+
+
+def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(tmp_path, ray_cluster):
+    """Two billing site-months for one contract: the reduce reads both partitions'
+    detail, combines and encodes it (one site-month publishes the partition's bytes);
+    the invoice equals the in-process settlement of the same pinned inputs."""
+    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
+    store = load_demo(cfg, tmp_path / "files")
+    both = {**demo_contracts(2)[0], "contract_id": "PPA-TX-BOTH", "sites": ["TX-DC1", "TX-DC2"]}
+    ContractStore(store).add(both, sites=load_sites(store))
+    result = _run(cfg, _catalog(tmp_path), ray_cluster, workers=2, contracts=["PPA-TX-BOTH"])
+    inv = InvoiceStore(store)
+    doc, _ = inv.get("PPA-TX-BOTH", PERIOD)
+    tables = Tables(store)
+    data = DataVersions.from_dict(result["data_versions"])
+    stored = ContractStore(store).versions("PPA-TX-BOTH")
+    expected = settle_contract_period(store, tables, stored, PERIOD, data, cache={})
+    assert Decimal(doc["total_usd"]) * 100 == expected.total_cents
+    assert [Decimal(ln["amount_usd"]) * 100 for ln in doc["lines"]] == [
+        ln.amount_cents for ln in expected.lines]
+    detail = inv.detail("PPA-TX-BOTH", PERIOD)
+    assert detail.equals(expected.detail)
+    assert sorted(set(detail.column("site_id").to_pylist())) == ["TX-DC1", "TX-DC2"]
 
 
 def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_cluster):
