@@ -385,7 +385,7 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
 
     by_channel = data.channel_rows()
     names, codes = data.channel_index()
-    known = np.isin(names, list(site.channels))[codes] if names.size else np.zeros(0, bool)
+    known_name = np.isin(names, list(site.channels))          # per channel name
     for name in sorted(set(by_channel) - set(site.channels)) if report else ():
         starts = by_channel[name].start_us
         findings.append(Finding(
@@ -393,12 +393,19 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
             f"{starts.size} rows for a channel that is not in the registry of site "
             f"{site.site_id}; ignored", "warning", int(starts.size)))
 
-    in_range = known & (data.start_us >= start_us) & (data.start_us < end_us)
-    site_default = target_interval_minutes(
-        data.minutes[in_range] if in_range.any() else data.minutes[known],
-        config.default_interval_minutes)
-    before = known & (data.start_us < start_us)
-    history_start = int(data.start_us[before].min()) if before.any() else start_us
+    st = data.start_us
+    if st.size and known_name.all() and int(st.min()) >= start_us and int(st.max()) < end_us:
+        # every row a known channel's, in the range (a month read on its own): no masks
+        site_default = target_interval_minutes(data.minutes, config.default_interval_minutes)
+        history_start = start_us
+    else:
+        known = known_name[codes] if names.size else np.zeros(0, bool)
+        in_range = known & (st >= start_us) & (st < end_us)
+        site_default = target_interval_minutes(
+            data.minutes[in_range] if in_range.any() else data.minutes[known],
+            config.default_interval_minutes)
+        before = known & (st < start_us)
+        history_start = int(st[before].min()) if before.any() else start_us
 
     grids = _GridCache(site.timezone)
     channels: dict[str, ChannelVee] = {}
@@ -471,9 +478,13 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
                  report: bool = True) -> tuple[ChannelVee, list[Finding]]:
     """VEE of one channel: grid, validation, estimation, counts and (``report``) findings."""
     tz = grids.tz
-    in_range = (rows.start_us >= start_us) & (rows.start_us < end_us)
-    minutes = target_interval_minutes(rows.minutes[in_range] if in_range.any() else rows.minutes,
-                                      site_default)
+    st = rows.start_us
+    if st.size == 0 or (int(st.min()) >= start_us and int(st.max()) < end_us):
+        lengths = rows.minutes                              # every row in the range
+    else:
+        in_range = (st >= start_us) & (st < end_us)
+        lengths = rows.minutes[in_range] if in_range.any() else rows.minutes
+    minutes = target_interval_minutes(lengths, site_default)
     step = minutes * US_PER_MINUTE
     origin = start_us
     if history_start_us < start_us:      # back to the local midnight of the first history day

@@ -103,6 +103,8 @@ def target_interval_minutes(minutes: np.ndarray, default: int) -> int:
     if m.size == 0:
         return int(default)
     lo, hi = int(m.min()), int(m.max())
+    if lo == hi:                                          # one length (the common case)
+        return lo
     if 0 <= lo and hi <= 1440:                            # counting, not sorting
         counts = np.bincount(m, minlength=hi + 1)
         return int(np.argmax(counts))                      # first (shortest) of the tied
@@ -297,15 +299,25 @@ def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, gr
     if m.size == 0 or not (bool((m == grid_minutes).all()) and bool((q == "A").all())):
         return None
     step = grid_minutes * US_PER_MINUTE
-    offset = rows.start_us - grid_start_us
-    if np.any(offset % step):
-        return None
-    slot = offset // step
     e = rows.energy_wh
-    inside = (slot >= 0) & (slot < n_slots)
-    if not inside.all():
-        slot, e = slot[inside], e[inside]
-    s = _as_range(slot)
+    st = rows.start_us
+    first = int(st[0]) - grid_start_us
+    if first % step == 0 and bool((st[1:] - st[:-1] == step).all()):
+        a = first // step                  # consecutive grid slots a .. a + n - 1: no division
+        lo, hi = max(a, 0), min(a + st.size, n_slots)
+        if hi <= lo:
+            return PlacedChannel.empty(n_slots, issues)
+        s: np.ndarray | slice = slice(lo, hi)
+        e = e[lo - a:hi - a]
+    else:
+        offset = st - grid_start_us
+        if np.any(offset % step):
+            return None
+        slot = offset // step
+        inside = (slot >= 0) & (slot < n_slots)
+        if not inside.all():
+            slot, e = slot[inside], e[inside]
+        s = _as_range(slot)
     placed = PlacedChannel.empty(n_slots, issues)
     placed.value_wh[s] = e
     placed.present[s] = True

@@ -130,7 +130,8 @@ def test_interval_length_by_counting_equals_by_sorting():
     assert target_interval_minutes(np.array([2000, 2000, 5]), 60) == 2000       # out of range
 
 
-@pytest.mark.parametrize("case", ["sorted", "shuffled", "gaps", "outside", "over_nameplate"])
+@pytest.mark.parametrize("case", ["sorted", "shuffled", "gaps", "outside", "before", "after",
+                                  "over_nameplate"])
 def test_one_pass_placement_equals_the_general_placement(case, monkeypatch):
     import engine.vee_grid as vg
     rng = np.random.default_rng(7)
@@ -145,7 +146,8 @@ def test_one_pass_placement_equals_the_general_placement(case, monkeypatch):
         keep = rng.random(starts.size) > 0.1
         starts, energy = starts[keep], energy[keep]
     n_slots = 1800 if case == "outside" else 2000
-    origin = start + (100 * step if case == "outside" else 0)
+    shift = {"outside": 100, "before": 5000, "after": -3000}.get(case, 0)   # grid vs rows
+    origin = start + shift * step
     limit = 150.0 if case == "over_nameplate" else None
     rows = vg.ChannelRows(starts, np.full(starts.size, 5), energy,
                           np.full(starts.size, "A", "<U1"), np.zeros(starts.size, np.int64))
