@@ -27,6 +27,7 @@ import numpy as np
 from .errors import DataMissingError, InputError
 from .sites import Site
 from .timebase import US_PER_MINUTE, interval_grid_us
+from .vee_grid import QUALITY_NAMES
 
 ACTUAL = ("A",)
 ESTIMATED = ("E", "S", "F")
@@ -37,7 +38,9 @@ class ChannelSeries:
     """VEE output of one channel: regular grid, exact Wh, quality and method codes.
 
     Any object with these attributes is accepted, e.g. ``engine.vee.ChannelVee``
-    (``minutes`` or ``interval_minutes`` optional: inferred from the grid spacing).
+    (``minutes`` or ``interval_minutes`` optional: inferred from the grid spacing;
+    a ``quality_code`` array of VEE's codes, if present, is used instead of
+    ``quality``).
     """
     grid_us: np.ndarray          # int64 UTC interval starts
     energy_wh: np.ndarray        # int64 Wh, >= 0
@@ -104,7 +107,9 @@ class SiteIntervals:
             s = series[n]
             g = np.asarray(s.grid_us, dtype=np.int64)
             e = np.asarray(s.energy_wh, dtype=np.int64)
-            code = quality_codes(s.quality)
+            vee_code = getattr(s, "quality_code", None)        # a ChannelVee: its codes
+            code = (_VEE_SITE_CODES[vee_code] if vee_code is not None
+                    else quality_codes(s.quality))
             if mins[n] == minutes and g.size == grid.size and np.array_equal(g, grid):
                 energy[n], quality[n] = np.where(code == 2, 0, e), code   # already on the grid
                 continue
@@ -162,6 +167,10 @@ def quality_codes(quality: np.ndarray) -> np.ndarray:
     for letter in ACTUAL:
         code[q == letter] = 0
     return code
+
+
+#: VEE quality code (``engine.vee_grid.QUALITY_NAMES``) -> site quality code
+_VEE_SITE_CODES = quality_codes(QUALITY_NAMES)
 
 
 def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),

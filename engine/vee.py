@@ -60,7 +60,8 @@ from .sites import Channel, Site
 from .timebase import (US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, from_us, local_day_bounds_us,
                        local_fields, local_midnight_us)
 from .vee_estimate import LikeDayTable, day_types, linear_fill
-from .vee_grid import ChannelRows, Issue, PlacedChannel, place_on_grid, target_interval_minutes
+from .vee_grid import (METHOD_CODE, METHOD_NAMES, QUALITY_CODE, QUALITY_NAMES, ChannelRows, Issue,
+                       PlacedChannel, place_on_grid, target_interval_minutes)
 from .vee_report import format_report, report
 
 METHOD_LIN = "LIN"
@@ -69,6 +70,9 @@ METHOD_LIKEDAY = "LIKEDAY"
 METHOD_MISSING = "MISSING"
 QUALITY_ESTIMATED = "E"
 QUALITY_MISSING = "N"
+_Q_ACTUAL, _Q_ESTIMATED, _Q_MISSING = (QUALITY_CODE[q] for q in ("A", QUALITY_ESTIMATED,
+                                                                 QUALITY_MISSING))
+_M_MISSING = METHOD_CODE[METHOD_MISSING]
 _EPOCH_DATE = date(1970, 1, 1)
 
 #: Columns of ``VeeResult.to_arrow()`` (the validated grid of every channel).
@@ -158,12 +162,22 @@ class ChannelVee:
     interval_minutes: int
     grid_us: np.ndarray          # int64 UTC interval-beginning instants
     energy_wh: np.ndarray        # int64 validated / estimated energy, Wh
-    quality: np.ndarray          # '<U1' codes
-    method: np.ndarray           # '<U7' codes
+    quality_code: np.ndarray     # uint8 index into ``vee_grid.QUALITY_NAMES``
+    method_code: np.ndarray      # uint8 index into ``vee_grid.METHOD_NAMES``
     counts: VeeCounts
     #: intervals VEE itself filled (LIN, FLAT, LIKEDAY or MISSING): the only values
     #: that depend on rows before the range (neighbours and like days)
     filled: int = 0
+
+    @property
+    def quality(self) -> np.ndarray:
+        """Quality letters (``'<U1'``: A, E, S, F, N)."""
+        return QUALITY_NAMES[self.quality_code]
+
+    @property
+    def method(self) -> np.ndarray:
+        """Method names (``'<U7'``: ACT, SRC, SPLIT, SUM, LIN, FLAT, LIKEDAY, MISSING)."""
+        return METHOD_NAMES[self.method_code]
 
     @property
     def energy_total_wh(self) -> int:
@@ -208,8 +222,10 @@ class VeeResult:
             "interval_minutes": pa.array(np.repeat([p.interval_minutes for p in parts] or [0],
                                                    n or [0]).astype(np.int16), pa.int16()),
             "energy_wh": pa.array(cat([p.energy_wh for p in parts], np.int64), pa.int64()),
-            "quality": pa.array(cat([p.quality for p in parts], "<U1"), pa.string()),
-            "method": pa.array(cat([p.method for p in parts], "<U7"), pa.string()),
+            "quality": pa.array(QUALITY_NAMES[cat([p.quality_code for p in parts], np.uint8)],
+                                pa.string()),
+            "method": pa.array(METHOD_NAMES[cat([p.method_code for p in parts], np.uint8)],
+                               pa.string()),
         }
         return pa.Table.from_pydict(cols, schema=VEE_SCHEMA)
 
@@ -498,7 +514,7 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
              else config.nameplate_tolerance * ch.nameplate_kw * 1000.0 / 60.0)
     placed = place_on_grid(rows, origin, n, minutes, limit)
     valid = placed.present & ~placed.negative & ~placed.impossible
-    actual = valid & (placed.quality == "A")
+    actual = valid & (placed.quality == _Q_ACTUAL)
 
     value = np.where(valid, placed.value_wh, 0)
     quality, method = placed.quality, placed.method       # copied before any estimate
@@ -522,8 +538,8 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
         findings = _channel_findings(ch, minutes, grid, p0, placed, spike, prev_val, method,
                                      limit, config, start_us, end_us)
     n_exp = n - p0
-    n_act = int((quality[p] == "A").sum())
-    n_mis = int((method[p] == METHOD_MISSING).sum())
+    n_act = int(np.count_nonzero(quality[p] == _Q_ACTUAL))
+    n_mis = int(np.count_nonzero(method[p] == _M_MISSING))
     counts = VeeCounts(n_exp, n_act, n_exp - n_act - n_mis, n_mis)
     if report and not placed.present[p].any():
         findings.append(Finding("no_data", ch.name, from_us(start_us), from_us(end_us),
@@ -574,11 +590,11 @@ def _estimate(value: np.ndarray, quality: np.ndarray, method: np.ndarray, raw: n
         right = e if e < n and actual[e] else None
         if length <= max_slots and left is not None and right is not None:
             vals = linear_fill(int(raw[left]), int(raw[right]), length)[lo - s:]
-            _assign(value, quality, method, slice(lo, e), vals, METHOD_LIN)
+            _assign(value, quality, method, slice(lo, e), vals, METHOD_CODE[METHOD_LIN])
         elif length <= max_slots and (left is not None or right is not None):
             v = int(raw[left if left is not None else right])
             _assign(value, quality, method, slice(lo, e), np.full(e - lo, v, np.int64),
-                    METHOD_FLAT)
+                    METHOD_CODE[METHOD_FLAT])
         else:
             seg = np.arange(lo, e)
             for d in np.unique(day[seg]).tolist():          # one like-day choice per local day
@@ -587,15 +603,15 @@ def _estimate(value: np.ndarray, quality: np.ndarray, method: np.ndarray, raw: n
                 ok = np.zeros(part.size, dtype=bool)
                 if chosen.size:
                     vals, ok = like.estimate(chosen, tod[part])
-                    _assign(value, quality, method, part[ok], vals[ok], METHOD_LIKEDAY)
+                    _assign(value, quality, method, part[ok], vals[ok], METHOD_CODE[METHOD_LIKEDAY])
                 _assign(value, quality, method, part[~ok], np.zeros(int((~ok).sum()), np.int64),
-                        METHOD_MISSING)
+                        _M_MISSING)
 
 
 def _assign(value: np.ndarray, quality: np.ndarray, method: np.ndarray, where, vals: np.ndarray,
-            code: str) -> None:
+            code: np.uint8) -> None:
     value[where] = vals
-    quality[where] = QUALITY_MISSING if code == METHOD_MISSING else QUALITY_ESTIMATED
+    quality[where] = _Q_MISSING if code == _M_MISSING else _Q_ESTIMATED
     method[where] = code
 
 
@@ -608,7 +624,7 @@ def _channel_findings(ch: Channel, minutes: int, grid: np.ndarray, p0: int,
     out: list[Finding] = []
 
     def methods(a: int, b: int) -> tuple[str, bool]:
-        used = sorted(set(method[a:b].tolist()))
+        used = sorted(METHOD_NAMES[np.unique(method[a:b])].tolist())
         return "+".join(used), METHOD_MISSING in used
 
     def each_run(mask: np.ndarray):

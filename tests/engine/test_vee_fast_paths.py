@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from engine.delivered import ChannelSeries, SiteIntervals
 from engine.sites import parse_sites
 from engine.timebase import US_PER_MINUTE, local_month_bounds_us
 from engine.vee import MeterRows, run_vee
@@ -121,6 +122,25 @@ def test_vee_from_a_table_equals_vee_from_arrays_in_any_order(seed):
         1, "channel", pa.array([None], pa.string()))])
     rows = MeterRows.from_table(with_null)
     assert rows.channel_codes is None and rows.channel.size == table.num_rows + 1
+
+
+def test_vee_codes_reach_settlement_as_their_letters_would():
+    """``SiteIntervals`` takes a ChannelVee's quality codes; the same channels given as
+    plain letter series give the same site quality and energy."""
+    start, end = local_month_bounds_us("2026-03", SITE.timezone)
+    vee = run_vee(messy_rows(4), SITE, start, end)
+    gt1 = vee.channels["gt1"]
+    assert gt1.quality_code.dtype == np.uint8 and gt1.quality.dtype.kind == "U"
+    assert {"A", "E", "S", "N"} <= set(gt1.quality.tolist())
+    assert {"ACT", "SRC", "MISSING"} <= set(gt1.method.tolist())
+    names = sorted(vee.channels)
+    letters = {n: ChannelSeries(c.grid_us, c.energy_wh, c.quality, c.method, c.interval_minutes)
+               for n, c in vee.channels.items()}
+    a = SiteIntervals.build(SITE, vee.channels, names, start, end)
+    b = SiteIntervals.build(SITE, letters, names, start, end)
+    for n in names:
+        assert np.array_equal(a.quality[n], b.quality[n]) and np.array_equal(a.energy[n], b.energy[n])
+    assert 2 in a.quality["gt1"].tolist() and 1 in a.quality["gt1"].tolist()
 
 
 def test_interval_length_by_counting_equals_by_sorting():
