@@ -233,7 +233,8 @@ def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], to
             wctx = WorkerContext(store=store, job_id=job_id, attempt=1, tables=worker_tables,
                                  cache=cache)
             results[part.key] = kind.run_partition(part, wctx)
-            commit_part(store, job_id, part.key, results[part.key], attempt=1)
+            commit_part(store, job_id, part.key, results[part.key], attempt=1,
+                        objects=wctx.staged)
         c2 = time.process_time()
         kind.reduce(spec, results, jctx)
         c3 = time.process_time()

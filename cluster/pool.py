@@ -95,7 +95,7 @@ class PartitionWorker:
             result = kind.run_partition(part, ctx)
             if runtime.is_canceled():
                 raise JobCancelledError(f"job {job_id} was cancelled")
-            commit_part(self.store, job_id, part.key, result, attempt=attempt)
+            commit_part(self.store, job_id, part.key, result, attempt=attempt, objects=ctx.staged)
         except JobCancelledError:
             return {"key": part.key, "status": "cancelled", "pid": os.getpid()}
         except M2CError as exc:

@@ -39,8 +39,10 @@ def canonical_json(doc: object) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def commit_part(store: "ObjectStore", job_id: str, key: str, result: dict, *, attempt: int) -> bool:
-    """Write a partition's result, then its create-only commit marker.
+def commit_part(store: "ObjectStore", job_id: str, key: str, result: dict, *, attempt: int,
+                objects: dict[str, bytes] | None = None) -> bool:
+    """Write a partition's result and its other ``objects`` (``WorkerContext.staged``)
+    side by side, then its create-only commit marker.
 
     Returns True if this call committed, False if the partition was already committed
     (by an earlier execution); in that case the committed result must be the same bytes
@@ -50,7 +52,7 @@ def commit_part(store: "ObjectStore", job_id: str, key: str, result: dict, *, at
     digest = hashlib.sha256(body).hexdigest()
     prefix = part_prefix(job_id, key)
     name = f"result-{digest[:16]}.json"
-    store.put(prefix + name, body)
+    store.put_many({**(objects or {}), prefix + name: body})
     marker = canonical_json({"key": key, "result": name, "sha256": digest, "attempt": attempt})
     if store.put_if_absent(prefix + MARKER, marker):
         return True

@@ -206,7 +206,7 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     assert att.delta_cents == diff.delta_cents
     result = finalize_partials(stored, period, partials)                     # with the detail
     detail_key = f"{ctx.part_prefix(partition)}detail.parquet"
-    ctx.store.put(detail_key, detail_to_parquet(result.detail))
+    ctx.stage(detail_key, detail_to_parquet(result.detail))
     out.update(result=result_to_dict(result, detail_key),
                delta_lines=[ln.to_dict() for ln in diff.changed_lines()],
                attribution={"delta_cents": att.delta_cents, "by_cause": att.by_cause,

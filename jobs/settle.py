@@ -106,7 +106,7 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
         doc = {**partial_to_dict(partial), "contract_cap": p["contract_cap"], "data": p["data"]}
         if p["period"] == p["billing_period"]:
             key = f"{ctx.part_prefix(partition)}detail-{encode_key(item['key'])}.parquet"
-            ctx.store.put(key, detail_to_parquet(partial.detail))
+            ctx.stage(key, detail_to_parquet(partial.detail))
             doc["detail"] = key
         out[item["key"]] = doc
     return out

@@ -125,6 +125,9 @@ class WorkerContext:
     tables: Any = None
     is_cancelled: Callable[[], bool] = lambda: False
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: objects of the partition's output besides its result (e.g. interval detail),
+    #: written with the result, before the commit marker (:meth:`stage`)
+    staged: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.tables is None:
@@ -137,6 +140,12 @@ class WorkerContext:
 
     def part_prefix(self, partition: Partition) -> str:
         return part_prefix(self.job_id, partition.key)
+
+    def stage(self, key: str, data: bytes) -> None:
+        """Write object ``key`` as part of this partition's output: it is written side
+        by side with the result when the partition commits (nothing is written if it
+        fails), so the result may reference it."""
+        self.staged[key] = data
 
 
 @dataclass(frozen=True)

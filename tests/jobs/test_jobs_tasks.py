@@ -53,6 +53,13 @@ def test_commit_is_create_only_and_detects_non_determinism(local_storage):
     assert load_committed(store, "job-none") == {}
     assert load_part(store, "job-a", "S|2026-02") == {"v": 3}
     assert load_part(store, "job-a", "S|2026-03") is None
+    # a partition's staged objects are written with its result, before the marker
+    ctx = WorkerContext(store=store, job_id="job-a", attempt=1, tables=object())
+    ctx.stage(part_prefix("job-a", "S|2026-04") + "detail.parquet", b"detail")
+    assert not store.list(part_prefix("job-a", "S|2026-04"))             # staged: not written
+    commit_part(store, "job-a", "S|2026-04", {"v": 4}, attempt=1, objects=ctx.staged)
+    assert store.get(part_prefix("job-a", "S|2026-04") + "detail.parquet") == b"detail"
+    assert load_part(store, "job-a", "S|2026-04") == {"v": 4}
 
 
 def test_site_month_planning():
