@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .timebase import local_fields
+from .timebase import LocalFields, local_fields
 
 OFF_PEAK, ON_PEAK = 0, 1
 BUCKET_NAMES = ("off_peak", "on_peak")
@@ -72,12 +72,14 @@ def holiday_days(first_day: int, last_day: int) -> np.ndarray:
 
 
 def tou_buckets(utc_us: np.ndarray, tz: str, *, on_peak_hours_ending: tuple[int, int] = (7, 22),
-                on_peak_days: tuple[int, ...] = MON_SAT, holidays: str = "nerc") -> np.ndarray:
+                on_peak_days: tuple[int, ...] = MON_SAT, holidays: str = "nerc",
+                local: LocalFields | None = None) -> np.ndarray:
     """TOU bucket code (int8: 0 off-peak, 1 on-peak) of each UTC interval start.
 
     ``on_peak_hours_ending`` is the inclusive range of hours ending (1..24);
     ``on_peak_days`` are weekday numbers (Mon=0); ``holidays`` is ``"nerc"`` or
-    ``"none"``. Vectorised through ``engine.timebase.local_fields``.
+    ``"none"``. Vectorised through ``engine.timebase.local_fields``; ``local``:
+    those fields of ``utc_us`` in ``tz``, if the caller already has them.
     """
     utc_us = np.asarray(utc_us, dtype=np.int64)
     if utc_us.size == 0:
@@ -87,7 +89,7 @@ def tou_buckets(utc_us: np.ndarray, tz: str, *, on_peak_hours_ending: tuple[int,
         raise ValueError(f"on_peak_hours_ending must be 1 <= first <= last <= 24, got {on_peak_hours_ending}")
     if holidays not in ("nerc", "none"):
         raise ValueError(f"holidays must be 'nerc' or 'none', got {holidays!r}")
-    lf = local_fields(utc_us, tz)
+    lf = local if local is not None else local_fields(utc_us, tz)
     hour_ending = lf.hour + 1
     on = (hour_ending >= he_first) & (hour_ending <= he_last)
     on &= np.isin(lf.weekday, np.asarray(on_peak_days, dtype=np.int64))

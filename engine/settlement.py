@@ -276,7 +276,8 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
         quality = si.quality_of(_channels_needed(cv, site))[i0:i1]
         quality_all.append(quality)
         delivered_total += sum_exact(dl)
-        ctx = IntervalContext(cv, site, starts, si.minutes, local_fields(starts, tz), dl, quality, market,
+        ctx = IntervalContext(cv, site, starts, si.minutes, local_fields(starts, cv.timezone), dl,
+                              quality, market,
                               _energy=lambda refs, i0=i0, i1=i1: si.energy_of(refs)[i0:i1])
         lines = []
         for t in cv.terms:

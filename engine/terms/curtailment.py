@@ -78,7 +78,7 @@ def interval(term, ctx) -> IntervalOutput:
     if price.tou is not None:
         t = price.tou
         b = tou_buckets(ctx.start_us, ctx.cv.timezone, on_peak_hours_ending=t.hours_ending,
-                        on_peak_days=t.days, holidays=t.holidays).astype(np.int64)
+                        on_peak_days=t.days, holidays=t.holidays, local=ctx.local).astype(np.int64)
         rate = rates_by_distinct(years * 2 + b, lambda k: price.rate_micro(k // 2, k % 2))
     else:
         rate = rates_by_distinct(years, price.rate_micro)

@@ -100,7 +100,7 @@ def interval(term, ctx) -> IntervalOutput:
         return IntervalOutput([line(term.id, KIND, desc, sel, qty, rates_by_distinct(years, p.rate_micro))])
     t = p.tou
     buckets = tou_buckets(ctx.start_us, ctx.cv.timezone, on_peak_hours_ending=t.hours_ending,
-                          on_peak_days=t.days, holidays=t.holidays)
+                          on_peak_days=t.days, holidays=t.holidays, local=ctx.local)
     out = IntervalOutput()
     for b in (1, 0):
         sel = np.flatnonzero(buckets == b)

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from engine.calendar import BUCKET_NAMES, nerc_holidays, tou_buckets
-from engine.timebase import interval_grid_us, local_month_bounds_us, to_us
+from engine.timebase import interval_grid_us, local_fields, local_month_bounds_us, to_us
 
 CHI = "America/Chicago"
 
@@ -108,3 +108,4 @@ def test_vectorised_equals_scalar_reference(k, tz):
     got = tou_buckets(grid, tz)
     want = [scalar_bucket(int(u), tz) for u in grid]
     assert got.tolist() == want
+    assert tou_buckets(grid, tz, local=local_fields(grid, tz)).tolist() == want   # fields given
