@@ -38,7 +38,6 @@ decimal strings with two places.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 from datetime import datetime
@@ -47,7 +46,6 @@ from fractions import Fraction
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from engine.contract import active_in_period
 from engine.errors import ConflictError, InputError, JobError
@@ -55,14 +53,15 @@ from engine.invoice import canonical_json
 from engine.money import cents_to_str
 from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charges_of_invoice,
                            charges_of_result, diff_invoice, summarize)
-from engine.settlement import Line, SettlementResult
+from engine.settlement import DETAIL_SCHEMA, Line, SettlementResult
 from engine.timebase import parse_period, periods_between
 from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceStore, detail_to_parquet
 
 from .planning import partition_key
-from .settle import (contract_partials, contract_sites, finalize_partials, invoice_document,
-                     publish_invoice, settle_contract_period, without_detail)
+from .settle import (PUBLISH_BATCH, InvoiceDraft, contract_partials, contract_sites,
+                     finalize_partials, invoice_document, publish_invoices, settle_contract_period,
+                     without_detail)
 from .settle_inputs import DataVersions, load_contract, require_contract, require_data
 from .specs import RebillSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext, register
@@ -259,7 +258,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
             raise ConflictError(f"invoice {spec.contract} {r['period']}: v{approved_now} was approved "
                                 f"while this rebill compared against v{r['billed_version']}; "
                                 f"run the rebill again")
-    outcomes, periods = [], []
+    outcomes, periods, changed = [], [], []
     for r in rows:
         bv = int(r["billed_version"])
         row: dict[str, Any] = {"period": r["period"], "billed_version": bv,
@@ -272,22 +271,26 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
             continue
         att = _attribution_from_dict(r["attribution"])
         outcomes.append(PeriodOutcome(r["period"], bv, r["billed_cents"], r["total_cents"], att))
-        detail_parquet = ctx.store.get(r["result"]["detail"])
-        detail = pq.read_table(io.BytesIO(detail_parquet))
         adjustment = {"reason": spec.reason, "replaces_version": bv,
                       "billed_total_usd": row["billed_usd"], "delta_usd": row["delta_usd"],
                       "delta_lines": r["delta_lines"],
                       "attribution_usd": {c: cents_to_str(att.by_cause[c]) for c in CAUSES},
                       "attribution_by_line_usd": att.to_dict()["by_line_usd"],
                       "billed_inputs": r["billed_inputs"]}
-        version, created = publish_invoice(ctx.store, result_from_dict(r["result"], detail), stored,
-                                           run_id=ctx.job_id, data=data, adjusts=bv,
-                                           extra={"adjustment": adjustment},
-                                           detail_parquet=detail_parquet)
-        periods.append({**row, "outcome": "adjusted" if created else "adjustment exists",
-                        "version": version, "attribution_usd": adjustment["attribution_usd"],
-                        "delta_lines": r["delta_lines"],
-                        "uri": f"/v1/invoices/{spec.contract}/{r['period']}?version={version}"})
+        periods.append({**row, "outcome": None, "version": None,     # set once published
+                        "attribution_usd": adjustment["attribution_usd"],
+                        "delta_lines": r["delta_lines"]})
+        changed.append((periods[-1], r, adjustment))
+    for b in range(0, len(changed), PUBLISH_BATCH):       # the adjustments, a batch at a time
+        batch = changed[b:b + PUBLISH_BATCH]
+        drafts = [InvoiceDraft(result_from_dict(r["result"], DETAIL_SCHEMA.empty_table()), stored,
+                               data, ctx.store.get(r["result"]["detail"]),
+                               adjusts=int(r["billed_version"]), extra={"adjustment": adjustment})
+                  for _, r, adjustment in batch]
+        for (row, r, _), (version, created) in zip(batch, publish_invoices(
+                ctx.store, drafts, run_id=ctx.job_id)):
+            row.update(outcome="adjusted" if created else "adjustment exists", version=version,
+                       uri=f"/v1/invoices/{spec.contract}/{r['period']}?version={version}")
     summary = summarize(outcomes)
     logger.info("rebill %s %s..%s: %d of %d periods changed, net %s", spec.contract,
                 spec.from_period, spec.to_period, summary["changed_periods"], summary["periods"],

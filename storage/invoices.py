@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from engine.errors import ConflictError, NotFoundError
 from engine.invoice import render_html
 
 from .objectstore import ObjectStore
-from .publish import publish, read_committed
+from .publish import publish_many, read_committed
 
 logger = logging.getLogger(__name__)
 
@@ -94,19 +95,48 @@ class InvoiceStore:
     def publish(self, contract_id: str, period: str,
                 build: Callable[[int], InvoiceParts], *, max_attempts: int = 5) -> int:
         """Publish the next version; ``build(version)`` makes its bytes. Returns the version."""
-        for _ in range(max_attempts):
-            existing = self.versions(contract_id, period)
-            version = (existing[-1] + 1) if existing else 1
-            parts = build(version)
-            files = {"invoice.json": parts.invoice_json,
-                     "invoice.html": parts.invoice_html.encode(),
-                     "detail.parquet": parts.detail_parquet}
-            manifest = {"contract_id": contract_id, "period": period, "version": version}
-            if publish(self.store, self._prefix(contract_id, period, version), files, manifest):
-                logger.info("published invoice %s %s v%d", contract_id, period, version)
-                return version
-            logger.info("invoice %s %s v%d taken concurrently; retrying", contract_id, period, version)
-        raise ConflictError(f"could not publish invoice {contract_id} {period}: too many concurrent writers")
+        return self.publish_many([(contract_id, period, build)], max_attempts=max_attempts)[0]
+
+    def publish_many(self, entries: list[tuple[str, str, Callable[[int], InvoiceParts]]], *,
+                     max_attempts: int = 5) -> list[int]:
+        """Publish the next version of each ``(contract_id, period, build)`` (distinct
+        contract-periods); returns the versions. The batch is written in three rounds
+        (:func:`storage.publish.publish_many`); an invoice whose version number was
+        taken concurrently is retried as the next number (``max_attempts`` times), as
+        is a second invoice for the same contract-period in the batch."""
+        versions: dict[int, int] = {}
+        attempts: Counter[int] = Counter()
+        pending = list(range(len(entries)))
+        while pending:
+            batch, seen = [], set()
+            for i in pending:
+                cid, period, build = entries[i]
+                if (cid, period) in seen:         # one version per contract-period a round
+                    continue
+                seen.add((cid, period))
+                if attempts[i] == max_attempts:
+                    raise ConflictError(f"could not publish invoice {cid} {period}: too many "
+                                        "concurrent writers")
+                attempts[i] += 1
+                existing = self.versions(cid, period)
+                version = (existing[-1] + 1) if existing else 1
+                parts = build(version)
+                files = {"invoice.json": parts.invoice_json,
+                         "invoice.html": parts.invoice_html.encode(),
+                         "detail.parquet": parts.detail_parquet}
+                manifest = {"contract_id": cid, "period": period, "version": version}
+                batch.append((i, version, (self._prefix(cid, period, version), files, manifest)))
+            won = publish_many(self.store, [entry for _, _, entry in batch])
+            for (i, version, _), ok in zip(batch, won):
+                cid, period, _ = entries[i]
+                if ok:
+                    versions[i] = version
+                    logger.info("published invoice %s %s v%d", cid, period, version)
+                else:
+                    logger.info("invoice %s %s v%d taken concurrently; retrying", cid, period,
+                                version)
+            pending = [i for i in pending if i not in versions]
+        return [versions[i] for i in range(len(entries))]
 
     def _require(self, contract_id: str, period: str, version: int | None) -> int:
         versions = self.versions(contract_id, period)

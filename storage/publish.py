@@ -42,21 +42,41 @@ def publish(store: ObjectStore, prefix: str, parts: dict[str, bytes], manifest: 
     (by another writer or an earlier attempt). ``manifest`` must be JSON-serialisable;
     its ``parts`` entry is filled in here.
     """
-    for reserved in (MANIFEST, COMMITTED):
-        if reserved in parts:
-            raise StorageError(f"part name {reserved!r} is reserved")
-    if store.exists(_key(prefix, COMMITTED)):
-        return False
-    store.put_many({_key(prefix, name): data for name, data in parts.items()})
-    doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
-                                        "size": len(data)}
-                                 for name, data in sorted(parts.items())}}
-    body = json.dumps(doc, sort_keys=True, indent=1).encode()
-    if store.exists(_key(prefix, COMMITTED)):
-        return False
-    store.put(_key(prefix, MANIFEST), body)
-    won = store.put_if_absent(_key(prefix, COMMITTED), hashlib.sha256(body).hexdigest().encode())
-    log.info("publish %s: %s", prefix, "committed" if won else "already committed")
+    return publish_many(store, [(prefix, parts, manifest)])[0]
+
+
+def publish_many(store: ObjectStore, entries: list[tuple[str, dict[str, bytes], dict]]
+                 ) -> list[bool]:
+    """:func:`publish` of several prefixes in three rounds of writes for all of them:
+    every part, then every manifest, then the markers one by one in the given order
+    (each prefix is committed by its own marker, so a failure part-way leaves the
+    first prefixes committed and the others invisible). One flag per entry, as
+    :func:`publish` returns it."""
+    prefixes = [prefix for prefix, _, _ in entries]
+    if len(set(prefixes)) != len(prefixes):
+        raise StorageError("publish_many: a prefix appears twice in one batch")
+    for _, parts, _ in entries:
+        for reserved in (MANIFEST, COMMITTED):
+            if reserved in parts:
+                raise StorageError(f"part name {reserved!r} is reserved")
+    todo = [i for i, (prefix, _, _) in enumerate(entries)
+            if not store.exists(_key(prefix, COMMITTED))]
+    store.put_many({_key(entries[i][0], name): data for i in todo
+                    for name, data in entries[i][1].items()})
+    bodies = {}
+    for i in todo:
+        prefix, parts, manifest = entries[i]
+        doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
+                                            "size": len(data)}
+                                     for name, data in sorted(parts.items())}}
+        if not store.exists(_key(prefix, COMMITTED)):     # never overwrite a committed manifest
+            bodies[i] = json.dumps(doc, sort_keys=True, indent=1).encode()
+    store.put_many({_key(entries[i][0], MANIFEST): body for i, body in bodies.items()})
+    won = [False] * len(entries)
+    for i, body in bodies.items():
+        prefix = entries[i][0]
+        won[i] = store.put_if_absent(_key(prefix, COMMITTED), hashlib.sha256(body).hexdigest().encode())
+        log.info("publish %s: %s", prefix, "committed" if won[i] else "already committed")
     return won
 
 
@@ -86,4 +106,4 @@ def verify_part(store: ObjectStore, prefix: str, manifest: dict, name: str) -> b
     return data
 
 
-__all__ = ["publish", "read_committed", "verify_part", "MANIFEST", "COMMITTED"]
+__all__ = ["publish", "publish_many", "read_committed", "verify_part", "MANIFEST", "COMMITTED"]

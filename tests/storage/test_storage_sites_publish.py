@@ -8,7 +8,8 @@ import pytest
 from engine.errors import InputError, StorageError
 from engine.sites import parse_sites
 from storage.objectstore import ObjectStore
-from storage.publish import publish, read_committed, verify_part
+from storage.invoices import InvoiceParts, InvoiceStore
+from storage.publish import publish, publish_many, read_committed, verify_part
 from storage.sites import load_sites, merge_sites, registry_versions, save_sites
 
 
@@ -63,6 +64,39 @@ def test_publish_commits_once_and_readers_trust_only_committed(store):
     store.put("runs/j1/attempt-1/manifest.json", b"{}")
     with pytest.raises(StorageError, match="does not match"):
         read_committed(store, "runs/j1/attempt-1")
+
+
+def test_publish_many_commits_each_prefix_on_its_own(store):
+    assert publish(store, "runs/j3/b", {"x.bin": b"b-first"}, {}) is True
+    won = publish_many(store, [("runs/j3/a", {"x.bin": b"a"}, {"n": 1}),
+                               ("runs/j3/b", {"x.bin": b"b-again"}, {"n": 2}),
+                               ("runs/j3/c", {"x.bin": b"c", "y.bin": b"cc"}, {"n": 3})])
+    assert won == [True, False, True]
+    for prefix, part, data in (("runs/j3/a", "x.bin", b"a"), ("runs/j3/b", "x.bin", b"b-first"),
+                               ("runs/j3/c", "y.bin", b"cc")):
+        assert verify_part(store, prefix, read_committed(store, prefix), part) == data
+    assert read_committed(store, "runs/j3/c")["n"] == 3
+    assert publish_many(store, []) == []
+    with pytest.raises(StorageError, match="reserved"):
+        publish_many(store, [("runs/j3/d", {"_COMMITTED": b"x"}, {})])
+    assert read_committed(store, "runs/j3/d") is None
+    with pytest.raises(StorageError, match="twice"):    # two writers of one prefix: refused
+        publish_many(store, [("runs/j3/e", {"x.bin": b"1"}, {}), ("runs/j3/e", {"x.bin": b"2"}, {})])
+    assert read_committed(store, "runs/j3/e") is None and not store.list("runs/j3/e")
+
+
+def test_invoice_batch_numbers_versions_per_contract_period(store):
+    inv = InvoiceStore(store)
+
+    def parts(tag: str):
+        return lambda v: InvoiceParts(f'{{"tag": "{tag}", "v": {v}}}'.encode(), tag, b"detail")
+    inv.publish("C1", "2026-10", parts("first"))
+    # C1 already has v1; C2 twice in one batch: the second loses v1 and is retried as v2
+    got = inv.publish_many([("C1", "2026-10", parts("c1")), ("C2", "2026-10", parts("c2-a")),
+                            ("C2", "2026-10", parts("c2-b"))])
+    assert got == [2, 1, 2]
+    assert [inv.get("C2", "2026-10", v)[1] for v in (1, 2)] == ["c2-a", "c2-b"]
+    assert inv.get("C1", "2026-10", 2)[1] == "c1"
 
 
 def test_publish_race_has_one_winner(store):
