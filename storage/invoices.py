@@ -13,7 +13,8 @@ A version exists only once its ``_COMMITTED`` marker does; readers ignore anythi
 else. The stored ``invoice.json`` is the draft as computed; approval is a separate
 create-only record, and ``get`` reports ``status: approved`` when it exists.
 Versions are numbered 1, 2, ... per contract-period; a concurrent publisher that
-loses the race for version N retries as N+1.
+loses the race for version N (the other's manifest claimed it first) retries as
+N+1, and a publisher that died after claiming N leaves a gap there.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ from .publish import publish_many, read_committed
 logger = logging.getLogger(__name__)
 
 _COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P<v>\d+)/_COMMITTED$")
+#: a version's manifest exists from the moment a publisher claims it (storage.publish)
+_CLAIM_KEY = re.compile(r"^invoices/[^/]+/\d{4}-\d{2}/v(?P<v>\d+)/(manifest\.json|_COMMITTED)$")
 
 
 @dataclass(frozen=True)
@@ -89,16 +92,23 @@ class InvoiceStore:
                 out.append((m["cid"], m["period"], int(m["v"])))
         return sorted(out)
 
+    def _next_version(self, contract_id: str, period: str) -> int:
+        """One past every committed or claimed version: a publisher that died after
+        claiming a number leaves a gap, never a number two publishers fight over."""
+        taken = [int(m["v"]) for key in self.store.list(f"invoices/{contract_id}/{period}/")
+                 if (m := _CLAIM_KEY.match(key))]
+        return max(taken, default=0) + 1
+
     def versions(self, contract_id: str, period: str) -> list[int]:
         return [v for _, _, v in self.list(contract_id=contract_id, period=period)]
 
     def publish(self, contract_id: str, period: str,
-                build: Callable[[int], InvoiceParts], *, max_attempts: int = 5) -> int:
+                build: Callable[[int], InvoiceParts], *, max_attempts: int = 8) -> int:
         """Publish the next version; ``build(version)`` makes its bytes. Returns the version."""
         return self.publish_many([(contract_id, period, build)], max_attempts=max_attempts)[0]
 
     def publish_many(self, entries: list[tuple[str, str, Callable[[int], InvoiceParts]]], *,
-                     max_attempts: int = 5) -> list[int]:
+                     max_attempts: int = 8) -> list[int]:
         """Publish the next version of each ``(contract_id, period, build)`` (distinct
         contract-periods); returns the versions. The batch is written in three rounds
         (:func:`storage.publish.publish_many`); an invoice whose version number was
@@ -118,8 +128,7 @@ class InvoiceStore:
                     raise ConflictError(f"could not publish invoice {cid} {period}: too many "
                                         "concurrent writers")
                 attempts[i] += 1
-                existing = self.versions(cid, period)
-                version = (existing[-1] + 1) if existing else 1
+                version = self._next_version(cid, period)
                 parts = build(version)
                 files = {"invoice.json": parts.invoice_json,
                          "invoice.html": parts.invoice_html.encode(),

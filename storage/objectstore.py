@@ -31,7 +31,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlparse
 
 from engine.errors import NotFoundError, StorageError
@@ -193,16 +193,22 @@ class ObjectStore:
         is atomic on its own, not the set: a caller that needs the set to appear at
         once commits it afterwards (:func:`storage.publish.publish`). The first
         failure is raised after every write has ended."""
+        self._each(self.put, objects)
+
+    def put_if_absent_many(self, objects: dict[str, bytes]) -> dict[str, bool]:
+        """``put_if_absent`` each object, concurrently: key -> whether this call
+        created it. Raises like :meth:`put_many`."""
+        return self._each(self.put_if_absent, objects)
+
+    @staticmethod
+    def _each(write: Callable[[str, bytes], Any], objects: dict[str, bytes]) -> dict[str, Any]:
         if len(objects) <= 1:
-            for key, data in objects.items():
-                self.put(key, data)
-            return
+            return {key: write(key, data) for key, data in objects.items()}
         pool = _writer_pool()
-        futures = [pool.submit(self.put, key, data) for key, data in sorted(objects.items())]
-        for f in futures:              # wait for all, so none is still writing after a raise
+        futures = {key: pool.submit(write, key, data) for key, data in sorted(objects.items())}
+        for f in futures.values():     # wait for all, so none is still writing after a raise
             f.exception()
-        for f in futures:
-            f.result()
+        return {key: f.result() for key, f in futures.items()}
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Create-only write: True if this call created the object, False if it existed.

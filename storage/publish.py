@@ -2,18 +2,22 @@
 
 Protocol (engineering notes §3.5)::
 
-    <prefix>/<part>            1. every part, side by side (immutable; a retry rewrites
-                                  the same bytes)
-    <prefix>/manifest.json     2. the manifest: caller's fields + "parts": {name: {sha256, size}}
+    <prefix>/manifest.json     1. CREATE-ONLY manifest: caller's fields + "parts":
+                                  {name: {sha256, size}}; it claims the prefix
+    <prefix>/<part>            2. every part, side by side
     <prefix>/_COMMITTED        3. CREATE-ONLY marker holding the manifest's SHA-256
 
-The marker is the commit point: ``put_if_absent`` lets exactly one writer commit a
-prefix, and readers trust only committed manifests (:func:`read_committed` checks
-the marker against the manifest bytes; :func:`verify_part` checks each part against
-the manifest) -- they never list prefixes. Writers racing on ONE prefix must write
-identical bytes (deterministic kernels do); writers that may differ -- retries of a
-job -- publish to one prefix per attempt (``runs/<job>/attempt-<n>/``, as in
-docs/architecture.md), so a loser can never overwrite a committed part.
+The marker is the commit point: readers trust only committed manifests
+(:func:`read_committed` checks the marker against the manifest bytes;
+:func:`verify_part` checks each part against the manifest) and never list prefixes.
+The manifest is the claim: of writers racing on one prefix with different bytes
+(two runs publishing the same invoice version), the one whose manifest lands writes
+the parts and the marker; the others write nothing and get False, so a loser never
+overwrites a part of the winner. A writer that finds its own manifest (identical
+bytes: the same deterministic output again, or its own retry after a crash) goes on
+and completes the prefix. A writer that dies after its manifest leaves the prefix
+claimed and uncommitted: invisible, never reused (``InvoiceStore`` numbers versions
+past it).
 """
 from __future__ import annotations
 
@@ -36,22 +40,31 @@ def _key(prefix: str, name: str) -> str:
 
 
 def publish(store: ObjectStore, prefix: str, parts: dict[str, bytes], manifest: dict) -> bool:
-    """Write ``parts``, then ``manifest.json``, then the ``_COMMITTED`` marker.
+    """Claim ``prefix`` with ``manifest.json``, write ``parts``, then the
+    ``_COMMITTED`` marker (see the module docstring).
 
     Returns True if this call committed the prefix, False if it was already committed
-    (by another writer or an earlier attempt). ``manifest`` must be JSON-serialisable;
-    its ``parts`` entry is filled in here.
+    or claimed by another writer (nothing is written then). ``manifest`` must be
+    JSON-serialisable; its ``parts`` entry is filled in here.
     """
     return publish_many(store, [(prefix, parts, manifest)])[0]
+
+
+def manifest_body(parts: dict[str, bytes], manifest: dict) -> bytes:
+    """The manifest's bytes: ``manifest`` + each part's SHA-256 and size."""
+    doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
+                                        "size": len(data)}
+                                 for name, data in sorted(parts.items())}}
+    return json.dumps(doc, sort_keys=True, indent=1).encode()
 
 
 def publish_many(store: ObjectStore, entries: list[tuple[str, dict[str, bytes], dict]]
                  ) -> list[bool]:
     """:func:`publish` of several prefixes in three rounds of writes for all of them:
-    every part, then every manifest, then the markers one by one in the given order
-    (each prefix is committed by its own marker, so a failure part-way leaves the
-    first prefixes committed and the others invisible). One flag per entry, as
-    :func:`publish` returns it."""
+    every manifest (the claims), then every claimed prefix's parts, then their markers
+    one by one in the given order (each prefix is committed by its own marker, so a
+    failure part-way leaves the first prefixes committed and the others invisible).
+    One flag per entry, as :func:`publish` returns it."""
     prefixes = [prefix for prefix, _, _ in entries]
     if len(set(prefixes)) != len(prefixes):
         raise StorageError("publish_many: a prefix appears twice in one batch")
@@ -59,23 +72,20 @@ def publish_many(store: ObjectStore, entries: list[tuple[str, dict[str, bytes], 
         for reserved in (MANIFEST, COMMITTED):
             if reserved in parts:
                 raise StorageError(f"part name {reserved!r} is reserved")
-    todo = [i for i, (prefix, _, _) in enumerate(entries)
-            if not store.exists(_key(prefix, COMMITTED))]
-    store.put_many({_key(entries[i][0], name): data for i in todo
+    bodies = {i: manifest_body(parts, manifest) for i, (prefix, parts, manifest)
+              in enumerate(entries) if not store.exists(_key(prefix, COMMITTED))}
+    created = store.put_if_absent_many({_key(entries[i][0], MANIFEST): body
+                                        for i, body in bodies.items()})
+    claimed = [i for i, body in bodies.items()
+               if created[_key(entries[i][0], MANIFEST)]
+               or store.get(_key(entries[i][0], MANIFEST)) == body]     # ours, again
+    store.put_many({_key(entries[i][0], name): data for i in claimed
                     for name, data in entries[i][1].items()})
-    bodies = {}
-    for i in todo:
-        prefix, parts, manifest = entries[i]
-        doc = {**manifest, "parts": {name: {"sha256": hashlib.sha256(data).hexdigest(),
-                                            "size": len(data)}
-                                     for name, data in sorted(parts.items())}}
-        if not store.exists(_key(prefix, COMMITTED)):     # never overwrite a committed manifest
-            bodies[i] = json.dumps(doc, sort_keys=True, indent=1).encode()
-    store.put_many({_key(entries[i][0], MANIFEST): body for i, body in bodies.items()})
     won = [False] * len(entries)
-    for i, body in bodies.items():
+    for i in claimed:
         prefix = entries[i][0]
-        won[i] = store.put_if_absent(_key(prefix, COMMITTED), hashlib.sha256(body).hexdigest().encode())
+        won[i] = store.put_if_absent(_key(prefix, COMMITTED),
+                                     hashlib.sha256(bodies[i]).hexdigest().encode())
         log.info("publish %s: %s", prefix, "committed" if won[i] else "already committed")
     return won
 

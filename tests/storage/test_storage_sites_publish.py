@@ -99,6 +99,61 @@ def test_invoice_batch_numbers_versions_per_contract_period(store):
     assert inv.get("C1", "2026-10", 2)[1] == "c1"
 
 
+def test_writers_of_different_bytes_never_mix_their_parts(store):
+    """Eight writers race on one prefix with different parts: one commits, and every
+    committed part is its (the manifest's claim keeps the losers from writing)."""
+    results: dict[int, bool] = {}
+    barrier = threading.Barrier(8)
+
+    def go(i):
+        barrier.wait()
+        results[i] = publish(store, "invoices/C/2026-11/v1",
+                             {"invoice.json": f"writer {i}".encode() * (i + 1),
+                              "detail.parquet": bytes([i]) * 50_000}, {"writer": i})
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()).count(True) == 1
+    winner = next(i for i, won in results.items() if won)
+    m = read_committed(store, "invoices/C/2026-11/v1")
+    assert m["writer"] == winner
+    assert verify_part(store, "invoices/C/2026-11/v1", m, "detail.parquet") == bytes([winner]) * 50_000
+    assert verify_part(store, "invoices/C/2026-11/v1", m, "invoice.json").startswith(b"writer")
+
+
+def test_a_claimed_but_uncommitted_invoice_version_is_skipped(store):
+    inv = InvoiceStore(store)
+    parts = lambda v: InvoiceParts(f'{{"v": {v}}}'.encode(), f"v{v}", b"d")   # noqa: E731
+    assert inv.publish("C3", "2026-10", parts) == 1
+    store.put("invoices/C3/2026-10/v2/manifest.json", b"{}")    # a publisher died after its claim
+    assert inv.publish("C3", "2026-10", parts) == 3
+    assert inv.versions("C3", "2026-10") == [1, 3]
+
+
+def test_concurrent_invoice_publishers_get_distinct_intact_versions(store):
+    inv = InvoiceStore(store)
+    barrier = threading.Barrier(6)
+    got: dict[int, int] = {}
+
+    def go(i):
+        barrier.wait()
+        got[i] = inv.publish("C4", "2026-10", lambda v, i=i: InvoiceParts(
+            f'{{"writer": {i}, "v": {v}}}'.encode(), f"writer {i}", bytes([i]) * 20_000))
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got.values()) == inv.versions("C4", "2026-10") == list(range(1, 7))
+    for i, v in got.items():
+        doc, html = inv.get("C4", "2026-10", v)
+        assert doc == {"writer": i, "v": v} and html == f"writer {i}"
+        m = read_committed(store, f"invoices/C4/2026-10/v{v}")
+        assert verify_part(store, f"invoices/C4/2026-10/v{v}", m, "detail.parquet") == bytes([i]) * 20_000
+
+
 def test_publish_race_has_one_winner(store):
     results = []
     barrier = threading.Barrier(8)
