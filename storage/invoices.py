@@ -54,19 +54,25 @@ class InvoiceParts:
 
 #: detail columns with few distinct values per invoice: dictionary-encoded (the
 #: strings are too). The other integers (energy, amounts) are nearly all distinct, so
-#: a dictionary only costs time; times are delta-encoded (a regular grid packs to
-#: almost nothing). Half the bytes and a third of the encoding time of the defaults.
+#: a dictionary only costs time; they and the times are delta-encoded (a regular grid
+#: packs to almost nothing). Statistics (min/max) are kept for the times only: a
+#: reader can skip by time; nothing filters on the others, whose statistics took a
+#: fifth of the encoding time. For a 1-minute site-month: 3.5 ms and 338 kB, against
+#: 13.1 ms and 876 kB with pyarrow's defaults.
 _DETAIL_DICTIONARY = ("rate_microusd_per_mwh", "contract_version")
+_DETAIL_DELTA = ("quantity_wh", "amount_picousd")
 
 
 def detail_to_parquet(table: pa.Table) -> bytes:
     """An invoice's interval detail as Parquet bytes (zstd; deterministic)."""
     dictionary = [f.name for f in table.schema
                   if pa.types.is_string(f.type) or f.name in _DETAIL_DICTIONARY]
-    deltas = {f.name: "DELTA_BINARY_PACKED" for f in table.schema if pa.types.is_timestamp(f.type)}
+    times = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    deltas = {name: "DELTA_BINARY_PACKED" for name in times + list(_DETAIL_DELTA)
+              if name in table.column_names}
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary,
-                   column_encoding=deltas)
+                   column_encoding=deltas, write_statistics=times)
     return buf.getvalue()
 
 
