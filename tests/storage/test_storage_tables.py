@@ -6,6 +6,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from engine.errors import InputError
@@ -49,6 +50,22 @@ def test_empty_table(tables):
     assert tables.meter_partitions() == []
     with pytest.raises(InputError):
         tables.resolve_as_of("meter", 0)
+
+
+def test_meter_files_delta_encode_times_and_energy(tables):
+    tables.append("meter", meter_rows("S1", "gt1", T0, list(range(1000, 1500))))
+    fs, _ = tables.store.arrow_filesystem()
+    [path] = tables._snapshot("meter", 0).files.column("path").to_pylist()
+    with fs.open_input_file(tables.store.arrow_path(path)) as f:
+        meta = pq.ParquetFile(f).metadata
+    enc = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i).encodings
+           for i in range(meta.num_columns)}
+    for col in ("interval_start_utc", "energy_wh"):
+        assert "DELTA_BINARY_PACKED" in enc[col] and "RLE_DICTIONARY" not in enc[col], enc[col]
+    assert "RLE_DICTIONARY" in enc["channel"]
+    start, end = local_month_bounds_us("2026-10", TZ)
+    got = tables.read_meter("S1", TZ, start, end)
+    assert got.column("energy_wh").to_pylist() == list(range(1000, 1500))
 
 
 def test_append_versions_and_as_of_by_version(tables):
