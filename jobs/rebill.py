@@ -287,7 +287,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                                data, ctx.store.get(r["result"]["detail"]),
                                adjusts=int(r["billed_version"]), extra={"adjustment": adjustment})
                   for _, r, adjustment in batch]
-        for (row, r, _), (version, created) in zip(batch, publish_invoices(
+        for (row, r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
             row.update(outcome="adjusted" if created else "adjustment exists", version=version,
                        uri=f"/v1/invoices/{spec.contract}/{r['period']}?version={version}")

@@ -25,7 +25,7 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -73,24 +73,33 @@ def contract_items(stored: list[StoredContract], period: str, data: DataVersions
             for site in contract_sites(stored, period) for month in months]
 
 
+#: contracts planned (and their latest invoices looked up) side by side: their reads
+#: are a few small GETs each, S3 round trips
+PLAN_THREADS = 8
+
+
 def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
     data = DataVersions.resolve(ctx.tables, ctx.store, spec.as_of)
     require_data(data)
     ids = spec.contracts or ContractStore(ctx.store).contract_ids()
     invoices = InvoiceStore(ctx.store)
-    items: list[tuple[str, dict]] = []
-    for cid in ids:
+
+    def contract_plan(cid: str) -> list[tuple[str, dict]]:
         stored = require_contract(ctx.store, cid)
         if not active_in_period([s.version for s in stored], spec.period):
             if spec.contracts:
                 cv = stored[-1].version
                 raise InputError(f"contract {cid} is not active in {spec.period} "
                                  f"(term {cv.term_start} to {cv.term_end})")
-            continue
+            return []
         if invoices.latest_approved(cid, spec.period) is not None:
             logger.info("settlement %s: %s already approved; not settled again", spec.period, cid)
-            continue
-        items += contract_items(stored, spec.period, data)
+            return []
+        return contract_items(stored, spec.period, data)
+    # each contract's reads (versions, approvals) are a few small GETs: on S3, round
+    # trips, so contracts are looked at side by side; the first error in id order wins
+    with ThreadPoolExecutor(PLAN_THREADS, thread_name_prefix="m2c-plan") as pool:
+        items = [item for per_contract in pool.map(contract_plan, ids) for item in per_contract]
     return group_partitions(items, ctx.partition_size)
 
 
@@ -244,26 +253,36 @@ class InvoiceDraft:
         return parts
 
 
+class PublishedInvoice(NamedTuple):
+    version: int
+    created: bool          # False: the latest version already held the same invoice
+    document: dict         # the invoice as stored (for ``created``) or as found
+
+
 def publish_invoices(store: Any, drafts: list[InvoiceDraft], *, run_id: str
-                     ) -> list[tuple[int, bool]]:
+                     ) -> list[PublishedInvoice]:
     """Publish each draft (distinct contract-periods) as the next invoice version, all
-    in one batch (``InvoiceStore.publish_many``); ``(version, created)`` per draft.
-    Nothing is written for a draft whose latest version already holds the same
-    invoice (``created`` False)."""
+    in one batch (``InvoiceStore.publish_many``). Nothing is written for a draft whose
+    latest version already holds the same invoice."""
     invoices = InvoiceStore(store)
-    out: dict[int, tuple[int, bool]] = {}
+
+    def latest(d: InvoiceDraft) -> tuple[int, dict] | None:
+        existing = invoices.versions(d.result.contract_id, d.result.period)
+        return ((existing[-1], invoices.get(d.result.contract_id, d.result.period,
+                                            existing[-1])[0]) if existing else None)
+    with ThreadPoolExecutor(PLAN_THREADS) as pool:          # lookups: S3 round trips
+        found = list(pool.map(latest, drafts))
+    out: dict[int, PublishedInvoice] = {}
     todo = []
-    for i, d in enumerate(drafts):
-        cid, period = d.result.contract_id, d.result.period
-        existing = invoices.versions(cid, period)
-        if existing and _same_invoice(d.document(existing[-1], run_id),
-                                      invoices.get(cid, period, existing[-1])[0]):
-            out[i] = (existing[-1], False)
+    for i, (d, f) in enumerate(zip(drafts, found)):
+        if f is not None and _same_invoice(d.document(f[0], run_id), f[1]):
+            out[i] = PublishedInvoice(f[0], False, f[1])
         else:
             todo.append(i)
     versions = invoices.publish_many([(drafts[i].result.contract_id, drafts[i].result.period,
                                        drafts[i].build(run_id)) for i in todo])
-    out.update((i, (version, True)) for i, version in zip(todo, versions))
+    out.update((i, PublishedInvoice(v, True, drafts[i].document(v, run_id)))
+               for i, v in zip(todo, versions))
     return [out[i] for i in range(len(drafts))]
 
 
@@ -273,7 +292,8 @@ def publish_invoice(store: Any, result: SettlementResult, stored: list[StoredCon
                     detail_parquet: bytes | None = None) -> tuple[int, bool]:
     """:func:`publish_invoices` of one result; (version, created)."""
     draft = InvoiceDraft(result, stored, data, detail_parquet, adjusts, extra)
-    return publish_invoices(store, [draft], run_id=run_id)[0]
+    version, created, _ = publish_invoices(store, [draft], run_id=run_id)[0]
+    return version, created
 
 
 #: contracts finalized concurrently. Finalizing waits on the store (reading the
@@ -310,7 +330,7 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
     contracts = ContractStore(ctx.store)
     order = sorted(set(spec.contracts or contracts.contract_ids()) | set(by_contract))
     active = sorted(by_contract)
-    published: dict[str, tuple[int, bool]] = {}
+    published: dict[str, PublishedInvoice] = {}
     data_versions = None
     with ThreadPoolExecutor(REDUCE_THREADS, thread_name_prefix="m2c-reduce") as pool:
         for b in range(0, len(active), PUBLISH_BATCH):
@@ -322,9 +342,8 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
     out = []
     for cid in order:
         if cid in published:
-            version, created = published[cid]
-            out.append(_summary(invoices.get(cid, spec.period, version)[0],
-                                "published" if created else "unchanged"))
+            p = published[cid]
+            out.append(_summary(p.document, "published" if p.created else "unchanged"))
             continue
         approved = invoices.latest_approved(cid, spec.period)    # not active, or approved
         if approved is not None:

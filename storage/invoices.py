@@ -24,6 +24,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,7 @@ from .publish import publish_many, read_committed
 
 logger = logging.getLogger(__name__)
 
+_LOOKUP_THREADS = 8
 _COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P<v>\d+)/_COMMITTED$")
 #: a version's manifest exists from the moment a publisher claims it (storage.publish)
 _CLAIM_KEY = re.compile(r"^invoices/[^/]+/\d{4}-\d{2}/v(?P<v>\d+)/(manifest\.json|_COMMITTED)$")
@@ -124,9 +126,9 @@ class InvoiceStore:
         attempts: Counter[int] = Counter()
         pending = list(range(len(entries)))
         while pending:
-            batch, seen = [], set()
+            batch, seen, now = [], set(), []
             for i in pending:
-                cid, period, build = entries[i]
+                cid, period, _ = entries[i]
                 if (cid, period) in seen:         # one version per contract-period a round
                     continue
                 seen.add((cid, period))
@@ -134,7 +136,11 @@ class InvoiceStore:
                     raise ConflictError(f"could not publish invoice {cid} {period}: too many "
                                         "concurrent writers")
                 attempts[i] += 1
-                version = self._next_version(cid, period)
+                now.append(i)
+            with ThreadPoolExecutor(_LOOKUP_THREADS) as pool:     # listings: S3 round trips
+                numbers = list(pool.map(lambda i: self._next_version(*entries[i][:2]), now))
+            for i, version in zip(now, numbers):
+                cid, period, build = entries[i]
                 parts = build(version)
                 files = {"invoice.json": parts.invoice_json,
                          "invoice.html": parts.invoice_html.encode(),

@@ -24,6 +24,7 @@ conditional puts (``conditional_put: etag``), so no external lock is needed.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -53,6 +54,19 @@ _CONFLICT_RETRIES = 8
 _PUT_THREADS = 8
 _put_pool: ThreadPoolExecutor | None = None
 _put_pool_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _s3_client(endpoint: str | None, access_key: str | None, secret_key: str | None,
+               region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key, region_name=region,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                      s3={"addressing_style": "path"} if endpoint else None,
+                      max_pool_connections=32))
 
 
 def _writer_pool() -> ThreadPoolExecutor:
@@ -103,7 +117,6 @@ class ObjectStore:
         else:
             raise StorageError(f"unsupported storage URI {config.uri!r}: use file:///abs/path "
                                "or s3://bucket/prefix")
-        self._lock = threading.Lock()
         self._client: Any = None
 
     # -- construction / pickling ------------------------------------------------------
@@ -137,20 +150,12 @@ class ObjectStore:
 
     @property
     def s3(self) -> Any:
-        """The boto3 S3 client (built once, lazily; boto3 clients are thread-safe)."""
+        """The boto3 S3 client, shared by every store of this process with the same
+        endpoint and credentials (boto3 clients are thread-safe; building one loads
+        botocore's service model: tens of ms of CPU, once per job before this)."""
         if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-                    self._client = boto3.session.Session().client(
-                        "s3", endpoint_url=self.config.endpoint,
-                        aws_access_key_id=self.config.access_key,
-                        aws_secret_access_key=self.config.secret_key,
-                        region_name=self.config.region,
-                        config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                                      s3={"addressing_style": "path"} if self.config.endpoint else None,
-                                      max_pool_connections=32))
+            self._client = _s3_client(self.config.endpoint, self.config.access_key,
+                                      self.config.secret_key, self.config.region)
         return self._client
 
     def _tmp_path(self, target: Path) -> Path:

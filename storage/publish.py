@@ -60,11 +60,12 @@ def manifest_body(parts: dict[str, bytes], manifest: dict) -> bytes:
 
 def publish_many(store: ObjectStore, entries: list[tuple[str, dict[str, bytes], dict]]
                  ) -> list[bool]:
-    """:func:`publish` of several prefixes in three rounds of writes for all of them:
-    every manifest (the claims), then every claimed prefix's parts, then their markers
-    one by one in the given order (each prefix is committed by its own marker, so a
-    failure part-way leaves the first prefixes committed and the others invisible).
-    One flag per entry, as :func:`publish` returns it."""
+    """:func:`publish` of several prefixes in three rounds of writes for all of them,
+    each round side by side: every manifest (the claims), every claimed prefix's parts,
+    their markers. Each prefix is committed by its own marker: a failure part-way
+    leaves some prefixes committed and the others invisible. One flag per entry, as
+    :func:`publish` returns it (a committed prefix's manifest exists, so it needs no
+    check of its own: its claim fails, or is ours and its marker then exists)."""
     prefixes = [prefix for prefix, _, _ in entries]
     if len(set(prefixes)) != len(prefixes):
         raise StorageError("publish_many: a prefix appears twice in one batch")
@@ -72,22 +73,20 @@ def publish_many(store: ObjectStore, entries: list[tuple[str, dict[str, bytes], 
         for reserved in (MANIFEST, COMMITTED):
             if reserved in parts:
                 raise StorageError(f"part name {reserved!r} is reserved")
-    bodies = {i: manifest_body(parts, manifest) for i, (prefix, parts, manifest)
-              in enumerate(entries) if not store.exists(_key(prefix, COMMITTED))}
-    created = store.put_if_absent_many({_key(entries[i][0], MANIFEST): body
-                                        for i, body in bodies.items()})
-    claimed = [i for i, body in bodies.items()
-               if created[_key(entries[i][0], MANIFEST)]
-               or store.get(_key(entries[i][0], MANIFEST)) == body]     # ours, again
-    store.put_many({_key(entries[i][0], name): data for i in claimed
-                    for name, data in entries[i][1].items()})
-    won = [False] * len(entries)
-    for i in claimed:
-        prefix = entries[i][0]
-        won[i] = store.put_if_absent(_key(prefix, COMMITTED),
-                                     hashlib.sha256(bodies[i]).hexdigest().encode())
-        log.info("publish %s: %s", prefix, "committed" if won[i] else "already committed")
-    return won
+    bodies = {prefix: manifest_body(parts, manifest) for prefix, parts, manifest in entries}
+    created = store.put_if_absent_many({_key(p, MANIFEST): body for p, body in bodies.items()})
+    claimed = [(prefix, parts) for prefix, parts, _ in entries
+               if created[_key(prefix, MANIFEST)]
+               or store.get(_key(prefix, MANIFEST)) == bodies[prefix]]     # ours, again
+    store.put_many({_key(prefix, name): data for prefix, parts in claimed
+                    for name, data in parts.items()})
+    won = store.put_if_absent_many({_key(prefix, COMMITTED):
+                                    hashlib.sha256(bodies[prefix]).hexdigest().encode()
+                                    for prefix, _ in claimed})
+    for prefix, _ in claimed:
+        log.info("publish %s: %s", prefix,
+                 "committed" if won[_key(prefix, COMMITTED)] else "already committed")
+    return [won.get(_key(prefix, COMMITTED), False) for prefix in prefixes]
 
 
 def read_committed(store: ObjectStore, prefix: str) -> dict | None:
