@@ -45,7 +45,7 @@ METHOD_SUM = "SUM"           # sum of shorter intervals
 #: A grid slot's quality and method are small integers (uint8): indices into these
 #: names, 0 where no row supplies the slot. Names only appear at the edges
 #: (``ChannelVee.quality``/``method``, ``VeeResult.to_arrow``, reports): a
-#: 1-minute channel-month's codes take 86 kB instead of 1.4 MB of '<U1'/'<U7'.
+#: 1-minute channel-month's codes take 89 kB instead of 1.4 MB of '<U1'/'<U7'.
 QUALITY_NAMES = np.array(["", "A", "E", "S", "F", "N"])
 METHOD_NAMES = np.array(["", METHOD_ACTUAL, METHOD_SOURCE, METHOD_SPLIT, METHOD_SUM,
                          "LIN", "FLAT", "LIKEDAY", "MISSING"])

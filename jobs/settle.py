@@ -75,7 +75,7 @@ def contract_items(stored: list[StoredContract], period: str, data: DataVersions
 
 #: contracts planned (and their latest invoices looked up) side by side: their reads
 #: are a few small GETs each, S3 round trips
-PLAN_THREADS = 8
+LOOKUP_THREADS = 8
 
 
 def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
@@ -98,7 +98,7 @@ def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
         return contract_items(stored, spec.period, data)
     # each contract's reads (versions, approvals) are a few small GETs: on S3, round
     # trips, so contracts are looked at side by side; the first error in id order wins
-    with ThreadPoolExecutor(PLAN_THREADS, thread_name_prefix="m2c-plan") as pool:
+    with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="m2c-plan") as pool:
         items = [item for per_contract in pool.map(contract_plan, ids) for item in per_contract]
     return group_partitions(items, ctx.partition_size)
 
@@ -270,7 +270,7 @@ def publish_invoices(store: Any, drafts: list[InvoiceDraft], *, run_id: str
         existing = invoices.versions(d.result.contract_id, d.result.period)
         return ((existing[-1], invoices.get(d.result.contract_id, d.result.period,
                                             existing[-1])[0]) if existing else None)
-    with ThreadPoolExecutor(PLAN_THREADS) as pool:          # lookups: S3 round trips
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:          # lookups: S3 round trips
         found = list(pool.map(latest, drafts))
     out: dict[int, PublishedInvoice] = {}
     todo = []

@@ -39,7 +39,7 @@ from .publish import publish_many, read_committed
 
 logger = logging.getLogger(__name__)
 
-_LOOKUP_THREADS = 8
+_LOOKUP_THREADS = 8          # version listings looked up side by side (S3 round trips)
 _COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P<v>\d+)/_COMMITTED$")
 #: a version's manifest exists from the moment a publisher claims it (storage.publish)
 _CLAIM_KEY = re.compile(r"^invoices/[^/]+/\d{4}-\d{2}/v(?P<v>\d+)/(manifest\.json|_COMMITTED)$")

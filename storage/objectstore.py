@@ -48,9 +48,9 @@ log = logging.getLogger(__name__)
 
 _TMP_SUFFIX = ".m2c-tmp"
 _CONFLICT_RETRIES = 8
-#: threads writing the objects of one ``put_many`` (shared by every store of the
-#: process). A local put is a write + fsync, an S3 put a round trip: both wait
-#: without the GIL, so independent objects are written side by side.
+#: threads writing the objects of ``put_many`` / ``put_if_absent_many`` (shared by
+#: every store of the process). A local put is a write + fsync, an S3 put a round
+#: trip: both wait without the GIL, so independent objects are written side by side.
 _PUT_THREADS = 8
 _put_pool: ThreadPoolExecutor | None = None
 _put_pool_lock = threading.Lock()
