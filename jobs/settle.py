@@ -339,15 +339,20 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
                                                       by_contract[cid]), batch))
             published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id)))
             data_versions = drafts[-1].data.to_dict()
+
+    def approved(cid: str) -> dict | None:            # not settled: inactive, or approved
+        version = invoices.latest_approved(cid, spec.period)
+        return None if version is None else invoices.get(cid, spec.period, version)[0]
+    rest = [cid for cid in order if cid not in published]
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:          # lookups: S3 round trips
+        found = dict(zip(rest, pool.map(approved, rest)))
     out = []
     for cid in order:
         if cid in published:
             p = published[cid]
             out.append(_summary(p.document, "published" if p.created else "unchanged"))
-            continue
-        approved = invoices.latest_approved(cid, spec.period)    # not active, or approved
-        if approved is not None:
-            out.append(_summary(invoices.get(cid, spec.period, approved)[0], "approved"))
+        elif found[cid] is not None:
+            out.append(_summary(found[cid], "approved"))
     return {"period": spec.period, "invoices": out, "data_versions": data_versions}
 
 
