@@ -410,7 +410,7 @@ def run_vee(rows: MeterRows | pa.Table, site: Site, start_us: int, end_us: int, 
             f"{site.site_id}; ignored", "warning", int(starts.size)))
 
     st = data.start_us
-    if st.size and known_name.all() and int(st.min()) >= start_us and int(st.max()) < end_us:
+    if known_name.all() and _all_within(st, start_us, end_us):
         # every row a known channel's, in the range (a month read on its own): no masks
         site_default = target_interval_minutes(data.minutes, config.default_interval_minutes)
         history_start = start_us
@@ -474,6 +474,12 @@ class _GridCache:
         return self._day_slots[key]
 
 
+def _all_within(starts_us: np.ndarray, start_us: int, end_us: int) -> bool:
+    """Are there rows, all of them starting in ``[start_us, end_us)``? (Then no row
+    needs a range mask.)"""
+    return bool(starts_us.size) and int(starts_us.min()) >= start_us and int(starts_us.max()) < end_us
+
+
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Starts and (exclusive) ends of the runs of True in ``mask``."""
     d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
@@ -495,7 +501,7 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     """VEE of one channel: grid, validation, estimation, counts and (``report``) findings."""
     tz = grids.tz
     st = rows.start_us
-    if st.size == 0 or (int(st.min()) >= start_us and int(st.max()) < end_us):
+    if st.size == 0 or _all_within(st, start_us, end_us):
         lengths = rows.minutes                              # every row in the range
     else:
         in_range = (st >= start_us) & (st < end_us)

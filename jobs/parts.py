@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Iterable
 
 from engine.errors import JobError
+from storage.parallel_io import map_io
 
 from .tasks import part_prefix
 
@@ -98,8 +98,5 @@ def load_committed(store: "ObjectStore", job_id: str,
     """
     wanted_set = None if wanted is None else set(wanted)
     markers = committed_keys(store, job_id)
-    if not markers:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(_LOAD_THREADS, len(markers))) as pool:
-        loaded = list(pool.map(lambda k: _load_one(store, k), markers))
+    loaded = map_io(lambda k: _load_one(store, k), markers, threads=_LOAD_THREADS)
     return {key: res for key, res in loaded if wanted_set is None or key in wanted_set}

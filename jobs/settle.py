@@ -23,7 +23,6 @@ import dataclasses
 import functools
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any, Callable, NamedTuple
 
@@ -38,6 +37,7 @@ from engine.settlement import (DETAIL_SCHEMA, SettlementResult, SitePartial, com
 from engine.timebase import local_month_bounds_us
 from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceParts, InvoiceStore, detail_to_parquet
+from storage.parallel_io import map_io
 
 from .planning import group_partitions, partition_key
 from .settle_inputs import (DataVersions, partial_from_dict, partial_to_dict, require_contract,
@@ -73,11 +73,6 @@ def contract_items(stored: list[StoredContract], period: str, data: DataVersions
             for site in contract_sites(stored, period) for month in months]
 
 
-#: contracts planned (and their latest invoices looked up) side by side: their reads
-#: are a few small GETs each, S3 round trips
-LOOKUP_THREADS = 8
-
-
 def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
     data = DataVersions.resolve(ctx.tables, ctx.store, spec.as_of)
     require_data(data)
@@ -98,8 +93,7 @@ def plan(spec: SettlementSpec, ctx: JobContext) -> list[Partition]:
         return contract_items(stored, spec.period, data)
     # each contract's reads (versions, approvals) are a few small GETs: on S3, round
     # trips, so contracts are looked at side by side; the first error in id order wins
-    with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="m2c-plan") as pool:
-        items = [item for per_contract in pool.map(contract_plan, ids) for item in per_contract]
+    items = [item for per_contract in map_io(contract_plan, ids) for item in per_contract]
     return group_partitions(items, ctx.partition_size)
 
 
@@ -243,15 +237,6 @@ class InvoiceDraft:
         return invoice_document(self.result, self.stored, version=version, run_id=run_id,
                                 data=self.data, adjusts=self.adjusts, extra=self.extra)
 
-    def build(self, run_id: str) -> Callable[[int], InvoiceParts]:
-        detail = (self.detail_parquet if self.detail_parquet is not None
-                  else detail_to_parquet(self.result.detail))
-
-        def parts(version: int) -> InvoiceParts:
-            doc = self.document(version, run_id)
-            return InvoiceParts(canonical_json(doc), render_html(doc), detail)
-        return parts
-
 
 class PublishedInvoice(NamedTuple):
     version: int
@@ -270,19 +255,27 @@ def publish_invoices(store: Any, drafts: list[InvoiceDraft], *, run_id: str
         existing = invoices.versions(d.result.contract_id, d.result.period)
         return ((existing[-1], invoices.get(d.result.contract_id, d.result.period,
                                             existing[-1])[0]) if existing else None)
-    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:          # lookups: S3 round trips
-        found = list(pool.map(latest, drafts))
     out: dict[int, PublishedInvoice] = {}
     todo = []
-    for i, (d, f) in enumerate(zip(drafts, found)):
+    for i, (d, f) in enumerate(zip(drafts, map_io(latest, drafts))):
         if f is not None and _same_invoice(d.document(f[0], run_id), f[1]):
             out[i] = PublishedInvoice(f[0], False, f[1])
         else:
             todo.append(i)
+    built: dict[int, dict] = {}            # draft -> its document as last built (= published)
+
+    def parts_of(i: int) -> Callable[[int], InvoiceParts]:
+        d = drafts[i]
+        detail = (d.detail_parquet if d.detail_parquet is not None
+                  else detail_to_parquet(d.result.detail))
+
+        def parts(version: int) -> InvoiceParts:
+            doc = built[i] = d.document(version, run_id)
+            return InvoiceParts(canonical_json(doc), render_html(doc), detail)
+        return parts
     versions = invoices.publish_many([(drafts[i].result.contract_id, drafts[i].result.period,
-                                       drafts[i].build(run_id)) for i in todo])
-    out.update((i, PublishedInvoice(v, True, drafts[i].document(v, run_id)))
-               for i, v in zip(todo, versions))
+                                       parts_of(i)) for i in todo])
+    out.update((i, PublishedInvoice(v, True, built[i])) for i, v in zip(todo, versions))
     return [out[i] for i in range(len(drafts))]
 
 
@@ -332,20 +325,18 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
     active = sorted(by_contract)
     published: dict[str, PublishedInvoice] = {}
     data_versions = None
-    with ThreadPoolExecutor(REDUCE_THREADS, thread_name_prefix="m2c-reduce") as pool:
-        for b in range(0, len(active), PUBLISH_BATCH):
-            batch = active[b:b + PUBLISH_BATCH]
-            drafts = list(pool.map(lambda cid: _draft(ctx.store, contracts, spec.period,
-                                                      by_contract[cid]), batch))
-            published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id)))
-            data_versions = drafts[-1].data.to_dict()
+    for b in range(0, len(active), PUBLISH_BATCH):
+        batch = active[b:b + PUBLISH_BATCH]
+        drafts = map_io(lambda cid: _draft(ctx.store, contracts, spec.period, by_contract[cid]),
+                        batch, threads=REDUCE_THREADS)
+        published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id)))
+        data_versions = drafts[-1].data.to_dict()
 
     def approved(cid: str) -> dict | None:            # not settled: inactive, or approved
         version = invoices.latest_approved(cid, spec.period)
         return None if version is None else invoices.get(cid, spec.period, version)[0]
     rest = [cid for cid in order if cid not in published]
-    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:          # lookups: S3 round trips
-        found = dict(zip(rest, pool.map(approved, rest)))
+    found = dict(zip(rest, map_io(approved, rest)))
     out = []
     for cid in order:
         if cid in published:

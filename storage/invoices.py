@@ -24,7 +24,6 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,11 +34,11 @@ from engine.errors import ConflictError, NotFoundError
 from engine.invoice import render_html
 
 from .objectstore import ObjectStore
+from .parallel_io import map_io
 from .publish import publish_many, read_committed
 
 logger = logging.getLogger(__name__)
 
-_LOOKUP_THREADS = 8          # version listings looked up side by side (S3 round trips)
 _COMMIT_KEY = re.compile(r"^invoices/(?P<cid>[^/]+)/(?P<period>\d{4}-\d{2})/v(?P<v>\d+)/_COMMITTED$")
 #: a version's manifest exists from the moment a publisher claims it (storage.publish)
 _CLAIM_KEY = re.compile(r"^invoices/[^/]+/\d{4}-\d{2}/v(?P<v>\d+)/(manifest\.json|_COMMITTED)$")
@@ -137,8 +136,7 @@ class InvoiceStore:
                                         "concurrent writers")
                 attempts[i] += 1
                 now.append(i)
-            with ThreadPoolExecutor(_LOOKUP_THREADS) as pool:     # listings: S3 round trips
-                numbers = list(pool.map(lambda i: self._next_version(*entries[i][:2]), now))
+            numbers = map_io(lambda i: self._next_version(*entries[i][:2]), now)
             for i, version in zip(now, numbers):
                 cid, period, build = entries[i]
                 parts = build(version)
