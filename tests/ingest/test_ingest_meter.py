@@ -16,6 +16,7 @@ from engine.timebase import local_month_bounds_us, to_us
 from storage.ingest import ingest_index, ingest_log_key, ingest_meter, ingest_prices
 from storage.objectstore import ObjectStore
 from storage.tables import Tables
+from tests.support.race import race
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
@@ -188,25 +189,13 @@ def test_parquet_file_is_detected_by_extension(store, sites, tmp_path):
 
 
 def test_concurrent_ingests_of_different_files_both_commit(store, sites, tmp_path):
-    import threading
     paths = []
     for i, ch in enumerate(("dc", "imp")):
         p = tmp_path / f"{ch}.csv"
         p.write_text("site_id,channel,interval_start,interval_minutes,kwh,quality\n"
                      f"TX-DC1,{ch},2026-10-02T05:00:00Z,60,{i + 1},A\n")
         paths.append(p)
-    reports, errors = [], []
-
-    def go(p):
-        try:
-            reports.append(ingest_meter(ObjectStore.from_config(store.config), [p], None,
-                                        sites=sites, now_utc=NOW))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-    threads = [threading.Thread(target=go, args=(p,)) for p in paths]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and sorted(r.version for r in reports) == [0, 1]
+    reports = race(lambda i: ingest_meter(ObjectStore.from_config(store.config), [paths[i]], None,
+                                          sites=sites, now_utc=NOW), len(paths))
+    assert sorted(r.version for r in reports) == [0, 1]
     assert sorted(oct_rows(store, channels=["dc", "imp"]).column("energy_wh").to_pylist()) == [1000, 2000]

@@ -3,7 +3,6 @@ cursor pagination. Real SQLite files; threads and a second process share one fil
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from engine.errors import ConflictError, InputError, NotFoundError
 from jobs.catalog import (STATES, TERMINAL_STATES, TRANSITIONS, IdempotencyConflict, JobCatalog)
 from jobs.specs import parse_spec
+from tests.support.race import race
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
 SETTLE = parse_spec({"kind": "settlement", "period": "2026-10"})
@@ -171,23 +171,8 @@ def test_natural_key_dedupe(catalog):
 
 
 def test_twenty_threads_one_month_end_job(catalog):
-    barrier = threading.Barrier(20)
-    results, errors = [], []
-
-    def submit(i):
-        try:
-            barrier.wait()
-            results.append(JobCatalog(catalog.db_url).submit(
-                SETTLE, principal="scheduler", idempotency_key=f"month-end-{i % 3}", now_utc=T0))
-        except Exception as exc:      # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = race(lambda i: JobCatalog(catalog.db_url).submit(
+        SETTLE, principal="scheduler", idempotency_key=f"month-end-{i % 3}", now_utc=T0), 20)
     assert len({rec.id for rec, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert catalog.counts_by_state()["queued"] == 1

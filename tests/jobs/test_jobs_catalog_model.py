@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from engine.errors import ConflictError
 from jobs.catalog import TERMINAL_STATES, JobCatalog
 from jobs.specs import parse_spec
+from tests.support.race import race
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 _n = itertools.count()
@@ -114,23 +114,17 @@ def test_racing_terminal_transitions_leave_one_outcome(tmp_path):
     for round_ in range(5):
         rec, _ = catalog.submit(_rebill(), now_utc=T0)
         catalog.mark_running(rec.id, attempt=1, runner="r", now_utc=T0)
-        barrier = threading.Barrier(12)
-        wins, conflicts = [], []
         ops = [lambda: catalog.mark_succeeded(rec.id, {"n": 1}, T0),
                lambda: catalog.mark_failed(rec.id, "x", "JobError", T0),
                lambda: catalog.mark_cancelled(rec.id, T0)]
 
-        def go(op):
-            barrier.wait()
+        def go(i: int) -> str | None:                  # the state won, None on a conflict
             try:
-                wins.append(op().state)
+                return ops[i % 3]().state
             except ConflictError:
-                conflicts.append(1)
-
-        threads = [threading.Thread(target=go, args=(ops[i % 3],)) for i in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+                return None
+        outcomes = race(go, 12)
+        wins = [s for s in outcomes if s is not None]
+        conflicts = [s for s in outcomes if s is None]
         assert len(wins) == 1 and len(conflicts) == 11
         assert catalog.get(rec.id).state == wins[0]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +9,7 @@ import pytest
 
 from engine.errors import NotFoundError, StorageError
 from storage.objectstore import ObjectStore
+from tests.support.race import race
 
 
 @pytest.fixture
@@ -63,21 +63,8 @@ def test_put_if_absent_creates_once(store):
 
 def test_put_if_absent_race_has_exactly_one_winner(store):
     n = 16
-    barrier = threading.Barrier(n)
-    results: list[tuple[int, bool]] = []
-    lock = threading.Lock()
-
-    def racer(i: int) -> None:
-        barrier.wait()
-        won = store.put_if_absent("race/_COMMITTED", f"writer-{i}".encode())
-        with lock:
-            results.append((i, won))
-
-    threads = [threading.Thread(target=racer, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = list(enumerate(race(
+        lambda i: store.put_if_absent("race/_COMMITTED", f"writer-{i}".encode()), n)))
     winners = [i for i, won in results if won]
     assert len(results) == n and len(winners) == 1
     assert store.get("race/_COMMITTED") == f"writer-{winners[0]}".encode()

@@ -1,16 +1,15 @@
 """Site registry versions and atomic publish, on both backends."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from engine.errors import InputError, StorageError
 from engine.sites import parse_sites
-from storage.objectstore import ObjectStore
 from storage.invoices import InvoiceParts, InvoiceStore
+from storage.objectstore import ObjectStore
 from storage.publish import publish, publish_many, read_committed, verify_part
 from storage.sites import load_sites, merge_sites, registry_versions, save_sites
+from tests.support.race import race
 
 
 def _sites(*ids: str, channel: str = "gt1"):
@@ -37,13 +36,7 @@ def test_registry_versions_and_merge(store):
 
 
 def test_concurrent_merges_lose_nothing(store):
-    def add(i: int) -> None:
-        merge_sites(store, _sites(f"S{i}"))
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(lambda i: merge_sites(store, _sites(f"S{i}")), 6)
     assert sorted(load_sites(store)) == [f"S{i}" for i in range(6)]
     assert registry_versions(store) == list(range(1, 7))
 
@@ -102,21 +95,11 @@ def test_invoice_batch_numbers_versions_per_contract_period(store):
 def test_writers_of_different_bytes_never_mix_their_parts(store):
     """Eight writers race on one prefix with different parts: one commits, and every
     committed part is its (the manifest's claim keeps the losers from writing)."""
-    results: dict[int, bool] = {}
-    barrier = threading.Barrier(8)
-
-    def go(i):
-        barrier.wait()
-        results[i] = publish(store, "invoices/C/2026-11/v1",
-                             {"invoice.json": f"writer {i}".encode() * (i + 1),
-                              "detail.parquet": bytes([i]) * 50_000}, {"writer": i})
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results.values()).count(True) == 1
-    winner = next(i for i, won in results.items() if won)
+    results = race(lambda i: publish(store, "invoices/C/2026-11/v1",
+                                     {"invoice.json": f"writer {i}".encode() * (i + 1),
+                                      "detail.parquet": bytes([i]) * 50_000}, {"writer": i}), 8)
+    assert results.count(True) == 1
+    winner = results.index(True)
     m = read_committed(store, "invoices/C/2026-11/v1")
     assert m["writer"] == winner
     assert verify_part(store, "invoices/C/2026-11/v1", m, "detail.parquet") == bytes([winner]) * 50_000
@@ -134,20 +117,10 @@ def test_a_claimed_but_uncommitted_invoice_version_is_skipped(store):
 
 def test_concurrent_invoice_publishers_get_distinct_intact_versions(store):
     inv = InvoiceStore(store)
-    barrier = threading.Barrier(6)
-    got: dict[int, int] = {}
-
-    def go(i):
-        barrier.wait()
-        got[i] = inv.publish("C4", "2026-10", lambda v, i=i: InvoiceParts(
-            f'{{"writer": {i}, "v": {v}}}'.encode(), f"writer {i}", bytes([i]) * 20_000))
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(got.values()) == inv.versions("C4", "2026-10") == list(range(1, 7))
-    for i, v in got.items():
+    got = race(lambda i: inv.publish("C4", "2026-10", lambda v: InvoiceParts(
+        f'{{"writer": {i}, "v": {v}}}'.encode(), f"writer {i}", bytes([i]) * 20_000)), 6)
+    assert sorted(got) == inv.versions("C4", "2026-10") == list(range(1, 7))
+    for i, v in enumerate(got):
         doc, html = inv.get("C4", "2026-10", v)
         assert doc == {"writer": i, "v": v} and html == f"writer {i}"
         m = read_committed(store, f"invoices/C4/2026-10/v{v}")
@@ -155,17 +128,7 @@ def test_concurrent_invoice_publishers_get_distinct_intact_versions(store):
 
 
 def test_publish_race_has_one_winner(store):
-    results = []
-    barrier = threading.Barrier(8)
-
-    def go(i):
-        barrier.wait()
-        results.append(publish(store, "invoices/C/2026-10/v1", {"invoice.json": b"same"},
-                               {"writer": "any"}))
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda i: publish(store, "invoices/C/2026-10/v1", {"invoice.json": b"same"},
+                                     {"writer": "any"}), 8)
     assert results.count(True) == 1
     assert read_committed(store, "invoices/C/2026-10/v1")["parts"]["invoice.json"]["size"] == 4

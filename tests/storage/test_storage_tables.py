@@ -1,7 +1,6 @@
 """Delta tables: append-only versions, as-of reads, dedupe-on-read, partition pruning."""
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -14,6 +13,7 @@ from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA
 from engine.timebase import local_month_bounds_us, to_us
 from storage.objectstore import ObjectStore
 from storage.tables import Tables, dedupe_latest
+from tests.support.race import race
 
 TZ = "America/Chicago"
 T0 = datetime(2026, 10, 1, 5, 0, tzinfo=timezone.utc)       # 2026-10-01 00:00 CDT
@@ -130,24 +130,12 @@ def test_read_meter_range_channels_and_local_month_partitions(tables):
 
 
 def test_concurrent_appends_both_commit(tables):
-    errors: list[BaseException] = []
-    versions: list[int] = []
-
-    def writer(i: int) -> None:
-        try:
-            # separate Tables instances = separate writers sharing only the store
-            t = Tables(ObjectStore.from_config(tables.store.config))
-            versions.append(t.append("meter", meter_rows("S1", f"ch{i}", T0, [i]),
-                                     metadata={"writer": i}))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and sorted(versions) == [0, 1]
+    def writer(i: int) -> int:
+        # separate Tables instances = separate writers sharing only the store
+        t = Tables(ObjectStore.from_config(tables.store.config))
+        return t.append("meter", meter_rows("S1", f"ch{i}", T0, [i]), metadata={"writer": i})
+    versions = race(writer, 2)          # raises if a writer failed
+    assert sorted(versions) == [0, 1]
     start, end = local_month_bounds_us("2026-10", TZ)
     rows = tables.read_meter("S1", TZ, start, end)
     assert rows.column("channel").to_pylist() == ["ch0", "ch1"]
