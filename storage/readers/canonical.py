@@ -129,15 +129,23 @@ def read_meter_parquet(data: bytes, name: str) -> ReadResult:
     return _meter_from_columns(cols, lines, name, "parquet")
 
 
-def read_prices_csv(data: bytes, name: str) -> ReadResult:
-    """Prices CSV -> canonical price rows (USD/MWh decimals -> micro-USD/MWh)."""
-    c = read_csv_columns(data, name, PRICE_REQUIRED, PRICE_OPTIONAL)
-    problems = Problems(name)
-    line_of = c.line
+def _rows_with(data: bytes, name: str, required: tuple[str, ...], optional: tuple[str, ...],
+               nonempty: tuple[str, ...]) -> tuple[CsvColumns, Problems]:
+    """A CSV's columns and the problems found so far: at least one data row, and a
+    value in every ``nonempty`` column."""
+    c = read_csv_columns(data, name, required, optional)
     if c.num_rows == 0:
         raise ValidationError("no data rows", file=name, line=2)
-    for f in ("iso", "node"):
-        require_nonempty(c.columns[f], f, problems, line_of)
+    problems = Problems(name)
+    for f in nonempty:
+        require_nonempty(c.columns[f], f, problems, c.line)
+    return c, problems
+
+
+def read_prices_csv(data: bytes, name: str) -> ReadResult:
+    """Prices CSV -> canonical price rows (USD/MWh decimals -> micro-USD/MWh)."""
+    c, problems = _rows_with(data, name, PRICE_REQUIRED, PRICE_OPTIONAL, ("iso", "node"))
+    line_of = c.line
     run = pc.utf8_upper(c.columns["market_run"])
     check_one_of(run, MARKET_RUNS, "market_run", problems, line_of)
     ts = utc_timestamps(c.columns["interval_start"], "interval_start", problems, line_of)
@@ -160,13 +168,8 @@ def read_prices_csv(data: bytes, name: str) -> ReadResult:
 
 def read_index_csv(data: bytes, name: str) -> ReadResult:
     """Index CSV -> canonical index rows (value decimals -> value x 1e6, exact)."""
-    c = read_csv_columns(data, name, INDEX_REQUIRED)
-    problems = Problems(name)
+    c, problems = _rows_with(data, name, INDEX_REQUIRED, (), ("index", "unit"))
     line_of = c.line
-    if c.num_rows == 0:
-        raise ValidationError("no data rows", file=name, line=2)
-    for f in ("index", "unit"):
-        require_nonempty(c.columns[f], f, problems, line_of)
     day = iso_dates(c.columns["period_start"], "period_start", problems, line_of)
     value = scaled_decimal(c.columns["value"], 6, "value", problems, line_of)
     problems.raise_if_any()
