@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
+from .canonical import canonical_json
 from .errors import ContractError, UnknownReferenceError
 from .sites import CHANNEL_KINDS, Site
 from .terms.base import FieldError
@@ -344,8 +345,8 @@ def check_amendments(versions: list[ContractVersion]) -> None:
 
 
 def canonical_contract_json(doc: dict) -> bytes:
-    return json.dumps(_normalise(doc), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    """The canonical bytes of a contract document (YAML scalars normalised first)."""
+    return canonical_json(_normalise(doc))
 
 
 def contract_sha256(doc: dict) -> str:

@@ -21,14 +21,14 @@ Amounts are decimal strings with two places and the lines sum to the total exact
 (each line is its exact amount rounded once). Quantities in MWh carry 6 places
 (exact Wh). Rates are decimal strings: the exact contract rate when a line has one
 rate, else the quantity-weighted average to 6 places. Amounts > 0 are owed by the
-buyer to the seller. ``canonical_json`` gives the stored bytes.
+buyer to the seller. ``invoice_bytes`` gives the stored bytes.
 """
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
+from .canonical import canonical_json
 from .contract import ContractVersion
 from .money import cents_to_str
 from .settlement import SettlementResult
@@ -76,10 +76,10 @@ def build_invoice(result: SettlementResult, *, contract: ContractVersion, contra
     }
 
 
-def canonical_json(doc: dict) -> bytes:
-    """The stored bytes: sorted keys, ``(",", ":")`` separators, UTF-8, trailing newline."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8") + b"\n"
+def invoice_bytes(doc: dict) -> bytes:
+    """The stored bytes of ``invoice.json``: :func:`engine.canonical.canonical_json`, as a
+    file (one trailing newline)."""
+    return canonical_json(doc, newline=True)
 
 
 _CSS = """
@@ -179,4 +179,4 @@ def _adjustment_html(adj: dict | None, currency: str) -> str:
 <table><tbody>{causes}</tbody></table>"""
 
 
-__all__ = ["build_invoice", "canonical_json", "render_html", "INVOICE_STATUSES"]
+__all__ = ["build_invoice", "invoice_bytes", "render_html", "INVOICE_STATUSES"]

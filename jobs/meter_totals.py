@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
+from engine.canonical import canonical_json
 from engine.errors import DataMissingError, JobError
 from engine.money import sum_exact
 from storage.publish import MANIFEST, publish, read_committed, verify_part
 
-from .parts import canonical_json
 from .planning import plan_site_months
 from .specs import MeterTotalsSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext, register

@@ -18,6 +18,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Iterable
 
+from engine.canonical import canonical_json
 from engine.errors import JobError
 from storage.parallel_io import map_io
 
@@ -28,15 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["canonical_json", "commit_part", "load_part", "load_committed", "committed_keys"]
+__all__ = ["commit_part", "load_part", "load_committed", "committed_keys"]
 
 MARKER = "_COMMITTED"
 _LOAD_THREADS = 16
-
-
-def canonical_json(doc: object) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the same document always gives the same bytes."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def commit_part(store: "ObjectStore", job_id: str, key: str, result: dict, *, attempt: int,

@@ -25,9 +25,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.canonical import canonical_json
 from engine.errors import DataMissingError, JobError
 
-from .parts import canonical_json
 from .planning import group_partitions
 from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key, register
 

@@ -26,7 +26,6 @@ New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobK
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
@@ -34,6 +33,7 @@ import pydantic
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo,
                       field_validator)
 
+from engine.canonical import canonical_json
 from engine.errors import ValidationError
 from engine.timebase import parse_period
 
@@ -229,9 +229,7 @@ def spec_fingerprint(spec: JobSpec) -> str:
     Defaults are included, so ``{"kind": "settlement", "period": "2026-10"}`` and the
     same body with ``"contracts": null`` have one fingerprint.
     """
-    canonical = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(spec_to_dict(spec))).hexdigest()
 
 
 def natural_key(spec: JobSpec) -> str | None:

@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from engine.canonical import canonical_json
 from engine.contract import ContractVersion, check_amendments, contract_sha256, parse_contract
 from engine.errors import ConflictError, ContractError, NotFoundError
 from engine.sites import Site
@@ -22,11 +23,6 @@ from .objectstore import ObjectStore
 logger = logging.getLogger(__name__)
 
 _VERSION_KEY = re.compile(r"^contracts/(?P<cid>[^/]+)/v(?P<v>\d+)\.json$")
-
-
-def _canonical(doc: dict) -> bytes:
-    return (json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                       default=str) + "\n").encode()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -108,7 +104,7 @@ class ContractStore:
         previous = [s.version for s in self.versions(cid)] if existing else []
         check_amendments([*previous, cv])
         key = f"contracts/{cid}/v{nxt}.json"
-        if not self.store.put_if_absent(key, _canonical(doc)):
+        if not self.store.put_if_absent(key, canonical_json(doc, newline=True)):
             raise ConflictError(f"contract {cid} v{nxt} was added concurrently; retry")
         logger.info("stored contract %s v%d", cid, nxt)
         return StoredContract(cv, doc, contract_sha256(doc)), True

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from engine.contract import contract_sha256, parse_contract
-from engine.invoice import build_invoice, canonical_json, render_html
+from engine.invoice import build_invoice, invoice_bytes, render_html
 from engine.settlement import MarketData, settle_period
 from tests.engine.settlement_fixtures import SITES, minimal_doc, series_for
 
@@ -53,12 +53,12 @@ def test_spec_shape_and_decimal_strings():
 
 def test_canonical_bytes_are_sorted_compact_utf8_with_newline_and_round_trip():
     doc = invoice(adjusts=1, version=2)
-    b = canonical_json(doc)
+    b = invoice_bytes(doc)
     assert b.endswith(b"}\n") and b"\n" not in b[:-1]
     assert b.startswith(b'{"adjusts":1,"contract_id":"T-1","contract_version":1,"contract_versions":[1],')
     assert b'"vee":{"actual":744,"estimated":0,"intervals_expected":744,"missing":0},"version":2}\n' in b
     assert json.loads(b) == doc
-    assert canonical_json(json.loads(b)) == b
+    assert invoice_bytes(json.loads(b)) == b
     keys = list(json.loads(b).keys())
     assert keys == sorted(keys)
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.calendar import nerc_holidays
 from engine.contract import contract_sha256, parse_contract
-from engine.invoice import build_invoice, canonical_json
+from engine.invoice import build_invoice, invoice_bytes as stored_bytes
 from engine.settlement import (MarketData, SitePartial, combine, finalize, required_market_data,
                                settle_period, settle_site)
 from engine.timebase import US_PER_HOUR, local_month_bounds_us, to_us
@@ -66,7 +66,7 @@ WHOLE = settle_period([CV], PERIOD, SITES_SERIES, MARKET)
 
 
 def invoice_bytes(result) -> bytes:
-    return canonical_json(build_invoice(result, contract=CV, contract_sha256=contract_sha256(DOC), version=1,
+    return stored_bytes(build_invoice(result, contract=CV, contract_sha256=contract_sha256(DOC), version=1,
                                         status="draft", lineage={"run_id": "r1", "data_versions": {"meter": 1},
                                                                  "code_version": "test"}))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.contract import check_amendments, contract_sha256, validate_contract_sites
-from engine.invoice import build_invoice, canonical_json, render_html
+from engine.invoice import build_invoice, invoice_bytes, render_html
 from engine.pricing import IndexSeries
 from engine.settlement import (MarketData, lookback_periods, required_market_data, settle_period)
 from engine.timebase import US_PER_HOUR
@@ -83,7 +83,7 @@ def test_amendment_month_uses_both_versions_and_period_terms_use_the_closing_ver
     assert doc["contract_versions"] == [1, 2]
     assert sum(int(ln["amount_usd"].replace(".", "")) for ln in doc["lines"]) == \
         int(doc["total_usd"].replace(".", ""))
-    assert canonical_json(doc).endswith(b"\n") and "<table>" in render_html(doc)
+    assert invoice_bytes(doc).endswith(b"\n") and "<table>" in render_html(doc)
 
 
 def test_tolling_contract_needs_the_gas_index_with_carry_forward():
