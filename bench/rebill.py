@@ -115,7 +115,7 @@ def _settle_periods(args: tuple[str, list[str]]) -> list[tuple[str, bytes]]:
     """Worker process: settle periods, return pickled results (settlement job functions)."""
     import pickle
 
-    from jobs.settle import settle_contract_period
+    from jobs.contract_period import settle_contract_period
     from jobs.settle_inputs import DataVersions
     from storage.contracts import ContractStore
     from storage.tables import Tables
@@ -136,7 +136,7 @@ def build(root: Path, n_sites: int, years: int, minutes: int) -> None:
     from storage.invoices import InvoiceStore
     from storage.sites import save_sites
     from storage.tables import Tables
-    from jobs.settle import publish_invoice
+    from jobs.invoicing import publish_invoice
     marker = root / "BUILT.json"
     spec = {"sites": n_sites, "years": years, "minutes": minutes}
     if marker.exists() and json.loads(marker.read_text()) == spec:

@@ -214,7 +214,8 @@ def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], to
     on the machine) and the cProfile hotspots of the timed month."""
     from jobs.parts import commit_part
     from jobs.specs import parse_spec
-    from jobs.tasks import JobContext, WorkerContext, get_kind
+    from jobs.kinds import get_kind
+    from jobs.tasks import JobContext, WorkerContext
     from storage.tables import Tables
     store = ObjectStore.from_config(cfg)
     kind = get_kind("settlement")

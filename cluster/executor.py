@@ -48,7 +48,8 @@ import engine.errors as errors
 from engine.errors import JobCancelledError, JobError, M2CError
 from jobs.catalog import CANCELLING, JobCatalog
 from jobs.parts import load_committed
-from jobs.tasks import JobContext, Partition, get_kind, parse_job_spec
+from jobs.kinds import get_kind, parse_job_spec
+from jobs.tasks import JobContext, Partition
 from storage.config import StorageConfig
 
 from .pool import WorkerPool

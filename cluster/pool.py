@@ -38,7 +38,8 @@ import ray
 
 from engine.errors import JobCancelledError, M2CError
 from jobs.parts import commit_part, load_part
-from jobs.tasks import Partition, WorkerContext, get_kind
+from jobs.kinds import get_kind
+from jobs.tasks import Partition, WorkerContext
 from storage.config import StorageConfig
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from storage.publish import MANIFEST, publish, read_committed, verify_part
 
 from .planning import plan_site_months
 from .specs import MeterTotalsSpec
-from .tasks import JobContext, JobKind, Partition, WorkerContext, register
+from .tasks import JobContext, JobKind, Partition, WorkerContext
 
 QUALITY_COUNTS = {"A": "actual", "E": "estimated", "S": "substituted", "F": "final"}
 
@@ -127,6 +127,6 @@ def reduce(spec: MeterTotalsSpec, results: dict[str, dict], ctx: JobContext) -> 
             "rows": len(rows), "energy_wh": doc["energy_wh"]}
 
 
-KIND = register(JobKind(name="meter_totals", spec_type=MeterTotalsSpec, plan=plan,
-                        run_partition=run_partition, reduce=reduce,
-                        description="exact energy totals per site, channel and month (audit)"))
+KIND = JobKind(name="meter_totals", spec_type=MeterTotalsSpec, plan=plan,
+               run_partition=run_partition, reduce=reduce,
+               description="exact energy totals per site, channel and month (audit)")

@@ -29,7 +29,7 @@ from engine.canonical import canonical_json
 from engine.errors import DataMissingError, JobError
 
 from .planning import group_partitions
-from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key, register
+from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key
 
 SLICE_MS = 10
 
@@ -102,5 +102,5 @@ def reduce(spec: ProbeSpec, results: dict[str, dict], ctx: JobContext) -> dict:
     return {"result_key": result_key, "items": len(values), "total": str(total)}
 
 
-KIND = register(JobKind(name="probe", spec_type=ProbeSpec, plan=plan, run_partition=run_partition,
-                        reduce=reduce, description="synthetic benchmark / fault-injection job"))
+KIND = JobKind(name="probe", spec_type=ProbeSpec, plan=plan, run_partition=run_partition,
+               reduce=reduce, description="synthetic benchmark / fault-injection job")

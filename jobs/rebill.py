@@ -13,7 +13,8 @@ worker whose cache keeps the contract, registry and market series warm.
 Map (worker), per period:
 
 1. re-settle with the pinned data and the contract versions now in force
-   (``jobs.settle.settle_contract_period``: the settlement job's own map + reduce);
+   (``jobs.contract_period.settle_contract_period``: the settlement job's own map +
+   reduce);
 2. compare, charge by charge, with the latest approved invoice
    (``engine.rebill.diff_invoice``). Unchanged (no quantity or amount differs):
    nothing more, and nothing is published for it;
@@ -49,7 +50,7 @@ import pyarrow as pa
 
 from engine.contract import active_in_period
 from engine.errors import ConflictError, InputError, JobError
-from engine.invoice import canonical_json
+from engine.invoice import invoice_bytes
 from engine.money import cents_to_str
 from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charges_of_invoice,
                            charges_of_result, diff_invoice, summarize)
@@ -59,12 +60,12 @@ from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceStore, detail_to_parquet
 
 from .planning import partition_key
-from .settle import (PUBLISH_BATCH, InvoiceDraft, contract_partials, contract_sites,
-                     finalize_partials, invoice_document, publish_invoices, settle_contract_period,
-                     without_detail)
+from .contract_period import (contract_partials, contract_sites, finalize_partials,
+                              settle_contract_period, without_detail)
+from .invoicing import PUBLISH_BATCH, InvoiceDraft, invoice_document, publish_invoices
 from .settle_inputs import DataVersions, load_contract, require_contract, require_data
 from .specs import RebillSpec
-from .tasks import JobContext, JobKind, Partition, WorkerContext, register
+from .tasks import JobContext, JobKind, Partition, WorkerContext
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +290,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                   for _, r, adjustment in batch]
         for (row, r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
-            row.update(outcome="adjusted" if created else "adjustment exists", version=version,
-                       uri=f"/v1/invoices/{spec.contract}/{r['period']}?version={version}")
+            row.update(outcome="adjusted" if created else "adjustment exists", version=version)
     summary = summarize(outcomes)
     logger.info("rebill %s %s..%s: %d of %d periods changed, net %s", spec.contract,
                 spec.from_period, spec.to_period, summary["changed_periods"], summary["periods"],
@@ -299,8 +299,8 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
             "to_period": spec.to_period, "reason": spec.reason, "as_of": spec.as_of,
             "data_versions": data.to_dict(), "contract_version_cap": cap, "summary": summary,
             "periods": periods,
-            "invoices": [{"contract_id": spec.contract, "period": p["period"], "version": p["version"],
-                          "uri": p["uri"]} for p in periods if "uri" in p]}
+            "invoices": [{"contract_id": spec.contract, "period": p["period"], "version": p["version"]}
+                         for p in periods if p["outcome"] in ("adjusted", "adjustment exists")]}
 
 
 def _attribution_from_dict(a: dict) -> Attribution:
@@ -327,7 +327,7 @@ def reproduce_invoice(store: Any, tables: Any, contract_id: str, period: str, ve
     doc = invoice_document(result, stored, version=version,
                            run_id=stored_doc["lineage"]["run_id"] if run_id is None else run_id,
                            data=data, adjusts=stored_doc.get("adjusts"), extra=extra)
-    return canonical_json(doc)
+    return invoice_bytes(doc)
 
 
 # ------------------------------------------------------------ result <-> small JSON
@@ -357,6 +357,6 @@ def result_from_dict(d: dict, detail: pa.Table) -> SettlementResult:
                             int(d["total_cents"]), int(d["delivered_wh"]), dict(d["vee"]), detail)
 
 
-KIND = register(JobKind(
+KIND = JobKind(
     name="rebill", spec_type=RebillSpec, plan=plan, run_partition=run_partition, reduce=reduce,
-    description="re-settle past periods of a contract; adjustments against approved invoices"))
+    description="re-settle past periods of a contract; adjustments against approved invoices")

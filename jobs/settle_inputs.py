@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,10 @@ from engine.timebase import US_PER_DAY, local_month_bounds_us, parse_period
 from engine.vee import VeeResult, run_vee
 from storage.contracts import ContractStore, StoredContract
 from storage.sites import load_sites, registry_versions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from storage.objectstore import ObjectStore
+    from storage.tables import Tables
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ class DataVersions:
         return cls(d.get("meter"), d.get("prices"), d.get("index"), d.get("sites"))
 
     @classmethod
-    def resolve(cls, tables: Any, store: Any, as_of: dict[str, Any] | None = None) -> "DataVersions":
+    def resolve(cls, tables: Tables, store: ObjectStore, as_of: dict[str, Any] | None = None) -> "DataVersions":
         """Current versions, or those given in ``as_of`` (a version or an aware time per table)."""
         as_of = as_of or {}
         vs = {t: tables.resolve_as_of(t, as_of.get(t)) for t in DATA_TABLES}
@@ -82,17 +86,17 @@ def cached(cache: dict, key: tuple, load):
     return cache[key]
 
 
-def load_registry(store: Any, version: int | None, cache: dict) -> dict[str, Site]:
+def load_registry(store: ObjectStore, version: int | None, cache: dict) -> dict[str, Site]:
     return cached(cache, ("sites", version),
                   lambda: load_sites(store, version) if version is not None else {})
 
 
-def load_contract(store: Any, contract_id: str, cap: int | None, cache: dict) -> list[StoredContract]:
+def load_contract(store: ObjectStore, contract_id: str, cap: int | None, cache: dict) -> list[StoredContract]:
     return cached(cache, ("contract", contract_id, cap),
                   lambda: ContractStore(store).versions(contract_id, up_to=cap))
 
 
-def read_market(tables: Any, versions: list[ContractVersion], period: str, sites: dict[str, Site],
+def read_market(tables: Tables, versions: list[ContractVersion], period: str, sites: dict[str, Site],
                 data: DataVersions, cache: dict) -> MarketData:
     """Only the price and index series the contract's terms need, as of ``data``."""
     needs = required_market_data(versions, period, sites)
@@ -118,21 +122,24 @@ def _us(col: pa.ChunkedArray) -> np.ndarray:
     return col.cast(pa.int64()).to_numpy()
 
 
-def validated_month(tables: Any, site: Site, b0: int, b1: int, period: str, *,
-                    as_of: int | None) -> VeeResult:
-    """VEE of one site over ``[b0, b1)`` as of meter version ``as_of``.
+def validated_month(tables: Tables, site: Site, b0: int, b1: int, period: str, *,
+                    as_of: int | None, findings: bool = False) -> VeeResult:
+    """VEE of one site over ``[b0, b1)`` as of meter version ``as_of``: exactly what a
+    settlement bills (``m2c vee`` shows this same result, with ``findings=True``).
 
     The week before the range only matters to VEE's own estimates (LIN/FLAT
-    neighbours, like days) and to a row reaching across ``b0``. So the range is read
-    and validated alone first; only when VEE had to fill an interval, or the log's
-    statistics cannot rule out a row crossing ``b0``, is it read and validated again
-    with the history. Both ways give the same channels (tested), and the common case
-    (a complete month) reads a fifth fewer rows and no second file. Findings are not
-    made: a settlement bills the channels and counts only."""
+    neighbours, like days) and to a row reaching across ``b0``. So, unless findings
+    are wanted, the range is read and validated alone first; only when VEE had to fill
+    an interval, or the log's statistics cannot rule out a row crossing ``b0``, is it
+    read and validated again with the history. Both ways give the same channels
+    (tested), and the common case (a complete month) reads a fifth fewer rows and no
+    second file. ``findings`` adds the spike, gap and DST reports (they never change a
+    value) and always reads the history."""
     y, _ = parse_period(period)
     holidays = [d for yr in (y - 1, y) for d in nerc_holidays(yr)]
     h0 = b0 - VEE_HISTORY_DAYS * US_PER_DAY
-    if not tables.meter_rows_cross(site.site_id, site.timezone, h0, b0, b1, as_of=as_of):
+    if not findings and not tables.meter_rows_cross(site.site_id, site.timezone, h0, b0, b1,
+                                                    as_of=as_of):
         rows = tables.read_meter(site.site_id, site.timezone, b0, b1, columns=VEE_COLUMNS_READ,
                                  dictionary=VEE_DICTIONARY_READ, as_of=as_of)
         vee = run_vee(rows, site, b0, b1, holidays=holidays, findings=False)
@@ -140,24 +147,57 @@ def validated_month(tables: Any, site: Site, b0: int, b1: int, period: str, *,
             return vee
     rows = tables.read_meter(site.site_id, site.timezone, h0, b1, columns=VEE_COLUMNS_READ,
                              dictionary=VEE_DICTIONARY_READ, as_of=as_of)
-    return run_vee(rows, site, b0, b1, holidays=holidays, findings=False)
+    return run_vee(rows, site, b0, b1, holidays=holidays, findings=findings)
 
 
-def site_partial(store: Any, tables: Any, *, contract_id: str, contract_cap: int | None,
-                 site_id: str, period: str, data: DataVersions, cache: dict) -> SitePartial:
-    """The map step of one contract x site x billing month (pure apart from reads)."""
-    stored = load_contract(store, contract_id, contract_cap, cache)
-    versions = [s.version for s in stored]
+@dataclass(frozen=True)
+class SiteMonthInputs:
+    """What the settlement of one contract x site x month reads, as of pinned versions:
+    the site, its VEE'd channels on the billing grid and the market series the
+    contract's terms need."""
+    site: Site
+    channels: dict[str, Any]              # channel name -> engine.vee.ChannelVee
+    market: MarketData
+
+
+#: rewrites a site-month's inputs between reading and settling (a what-if variant);
+#: receives the contract versions and the period being settled
+InputsTransform = Callable[[SiteMonthInputs, list[ContractVersion], str], SiteMonthInputs]
+
+
+def read_site_month(store: ObjectStore, tables: Tables, versions: list[ContractVersion], *,
+                    contract_id: str, site_id: str, period: str, data: DataVersions,
+                    cache: dict) -> SiteMonthInputs:
+    """Read and validate one site-month for one contract's versions (pure apart from
+    reads; reference data cached in ``cache``)."""
     sites = load_registry(store, data.sites, cache)
     if site_id not in sites:
         raise UnknownReferenceError(f"contract {contract_id}: site {site_id!r} is not in the "
                                     f"site registry (version {data.sites})")
     site = sites[site_id]
-    tz = versions[-1].timezone
-    b0, b1 = local_month_bounds_us(period, tz)
+    b0, b1 = local_month_bounds_us(period, versions[-1].timezone)
     vee = validated_month(tables, site, b0, b1, period, as_of=data.meter)
     market = read_market(tables, versions, period, {site_id: site}, data, cache)
-    return settle_site(versions, period, site, vee.channels, market)
+    return SiteMonthInputs(site, vee.channels, market)
+
+
+def site_partial(store: ObjectStore, tables: Tables, *, contract_id: str, contract_cap: int | None,
+                 site_id: str, period: str, data: DataVersions, cache: dict,
+                 stored: list[StoredContract] | None = None,
+                 transform: InputsTransform | None = None) -> SitePartial:
+    """The map step of one contract x site x billing month (pure apart from reads).
+
+    ``stored`` (default: the contract's versions up to ``contract_cap``, read once per
+    worker) and ``transform`` let an in-process caller settle other terms or inputs
+    (:mod:`jobs.contract_period`)."""
+    if stored is None:
+        stored = load_contract(store, contract_id, contract_cap, cache)
+    versions = [s.version for s in stored]
+    inputs = read_site_month(store, tables, versions, contract_id=contract_id, site_id=site_id,
+                             period=period, data=data, cache=cache)
+    if transform is not None:
+        inputs = transform(inputs, versions, period)
+    return settle_site(versions, period, inputs.site, inputs.channels, inputs.market)
 
 
 # ----------------------------------------------------------------- partial <-> JSON
@@ -175,7 +215,7 @@ def partial_from_dict(d: dict, detail: pa.Table | None = None) -> SitePartial:
                        detail if detail is not None else DETAIL_SCHEMA.empty_table())
 
 
-def require_contract(store: Any, contract_id: str) -> list[StoredContract]:
+def require_contract(store: ObjectStore, contract_id: str) -> list[StoredContract]:
     try:
         return ContractStore(store).versions(contract_id)
     except NotFoundError:

@@ -1,5 +1,6 @@
-"""The job-kind registry: the pure-Python pieces of every kind of job, so ``cluster/``
-stays generic (it knows partitions, not settlement).
+"""What a job kind is made of, so ``cluster/`` stays generic (it knows partitions, not
+settlement): :class:`JobKind`, :class:`Partition` and the contexts the kind's functions
+receive. The table of kinds is :mod:`jobs.kinds`.
 
 A :class:`JobKind` has three functions:
 
@@ -19,12 +20,6 @@ A :class:`JobKind` has three functions:
     Runs once, in the job runner, over every partition's result. Must iterate keys in
     sorted order (results arrive in completion order), publish atomically, and return
     the job's ``result`` document (JSON-able).
-
-``KINDS`` maps a kind name to its :class:`JobKind`. Built in: ``meter_totals`` (an
-audit job) and ``probe`` (a synthetic job for benchmarks and fault-injection tests,
-not part of the public :data:`jobs.specs.JobSpec` union); the integrator registers
-``settlement`` and ``rebill`` with :func:`register`. Look kinds up with
-:func:`get_kind` (it loads the built-in kinds on first use).
 """
 from __future__ import annotations
 
@@ -35,17 +30,15 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pydantic import BaseModel
 
-from engine.errors import JobCancelledError, JobError
-
-from .specs import parse_spec
+from engine.errors import JobCancelledError
 
 if TYPE_CHECKING:  # pragma: no cover
     from storage.objectstore import ObjectStore
+    from storage.tables import Tables
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Partition", "JobContext", "WorkerContext", "JobKind", "KINDS", "register",
-           "get_kind", "parse_job_spec", "part_prefix", "encode_key"]
+__all__ = ["Partition", "JobContext", "WorkerContext", "JobKind", "part_prefix", "encode_key"]
 
 _KEY_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=+")
 
@@ -90,7 +83,7 @@ class Partition:
         return cls(key=d["key"], params=dict(d.get("params") or {}), weight=int(d.get("weight", 1)))
 
 
-def _open_tables(store: "ObjectStore") -> Any:
+def _open_tables(store: "ObjectStore") -> "Tables":
     from storage.tables import Tables          # storage owns the table format
     return Tables(store)
 
@@ -104,7 +97,7 @@ class JobContext:
     store: "ObjectStore"
     job_id: str
     now_utc: datetime
-    tables: Any = None
+    tables: "Tables" = None  # type: ignore[assignment]  # set in __post_init__
     attempt: int = 1
     partition_size: int = 1
 
@@ -122,7 +115,7 @@ class WorkerContext:
     store: "ObjectStore"
     job_id: str
     attempt: int
-    tables: Any = None
+    tables: "Tables" = None  # type: ignore[assignment]  # set in __post_init__
     is_cancelled: Callable[[], bool] = lambda: False
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     #: objects of the partition's output besides its result (e.g. interval detail),
@@ -156,38 +149,3 @@ class JobKind:
     run_partition: Callable[[Partition, WorkerContext], dict]
     reduce: Callable[[Any, dict[str, dict], JobContext], dict]
     description: str = ""
-
-
-KINDS: dict[str, JobKind] = {}
-
-
-def register(kind: JobKind) -> JobKind:
-    """Add (or replace, e.g. on module reload) a job kind."""
-    KINDS[kind.name] = kind
-    return kind
-
-
-def get_kind(name: str) -> JobKind:
-    _register_builtin()
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise JobError(f"no runner for job kind {name!r}; registered: {sorted(KINDS)}") from None
-
-
-def parse_job_spec(obj: Mapping[str, Any] | BaseModel) -> BaseModel:
-    """Parse a stored spec with its kind's model: the public union first, then the
-    registry (kinds such as ``probe`` that are not offered to users)."""
-    if isinstance(obj, BaseModel):
-        return obj
-    _register_builtin()
-    kind = obj.get("kind") if isinstance(obj, Mapping) else None
-    if kind in KINDS and kind not in ("settlement", "rebill", "meter_totals"):
-        return KINDS[kind].spec_type.model_validate(dict(obj))
-    return parse_spec(dict(obj))
-
-
-def _register_builtin() -> None:
-    """Import the built-in kinds (each module registers itself). Lazy, because those
-    modules import this one."""
-    from . import meter_totals, probe, rebill, settle  # noqa: F401

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.sites import Site, parse_sites
-from jobs.settle import publish_invoice, settle_contract_period
+from jobs.contract_period import settle_contract_period
+from jobs.invoicing import publish_invoice
 from jobs.settle_inputs import DataVersions
 from storage.config import StorageConfig
 from storage.contracts import ContractStore

@@ -9,8 +9,8 @@ from engine.errors import DataMissingError, InputError, JobCancelledError, JobEr
 from jobs import probe
 from jobs.parts import commit_part, committed_keys, load_committed, load_part
 from jobs.planning import partition_key, plan_site_months, select_site_months
-from jobs.tasks import (KINDS, JobContext, Partition, WorkerContext, encode_key, get_kind,
-                        parse_job_spec, part_prefix)
+from jobs.kinds import KINDS, get_kind, parse_job_spec
+from jobs.tasks import JobContext, Partition, WorkerContext, encode_key, part_prefix
 from storage.objectstore import ObjectStore
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -13,7 +13,7 @@ from engine.rebill import usd_to_cents
 from engine.timebase import periods_between
 from jobs.catalog import JobCatalog
 from jobs.rebill import plan, reproduce_invoice
-from jobs.settle import settle_contract_period
+from jobs.contract_period import settle_contract_period
 from jobs.settle_inputs import DataVersions
 from jobs.specs import RebillSpec, parse_spec
 from jobs.tasks import JobContext
@@ -83,7 +83,7 @@ def test_plan_refuses_bad_as_of_out_of_term_and_never_billed_periods(tmp_path, l
     with pytest.raises(InputError, match="unknown contract 'NOPE'"):
         plan(RebillSpec(contract="NOPE", from_period="2024-01", to_period="2024-01"), ctx)
     # a draft is not a bill: settled but not approved is still "never billed"
-    from jobs.settle import publish_invoice
+    from jobs.invoicing import publish_invoice
     stored = ContractStore(rs.store).versions(CID)
     data = DataVersions.resolve(rs.tables, rs.store)
     result = settle_contract_period(rs.store, rs.tables, stored, "2024-03", data, cache={})
@@ -287,7 +287,7 @@ def test_reduce_refuses_to_adjust_a_bill_approved_after_planning(tmp_path, local
     reduce fails the job before anything is published."""
     from engine.errors import ConflictError
     from jobs.rebill import reduce, run_partition
-    from jobs.settle import publish_invoice
+    from jobs.invoicing import publish_invoice
     from jobs.tasks import WorkerContext
     rs = build_store(local_storage, tmp_path / "files")
     rs.settle_and_approve(["2024-01", "2024-02"])

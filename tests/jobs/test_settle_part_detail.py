@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.settlement import DETAIL_SCHEMA
-from jobs.settle import _read_detail
+from jobs.contract_period import read_detail as _read_detail
 from storage.invoices import detail_to_parquet
 from storage.config import StorageConfig
 from storage.objectstore import ObjectStore

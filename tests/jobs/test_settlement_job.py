@@ -12,7 +12,7 @@ from cluster.runtime import ClusterConfig
 from engine.errors import DataMissingError
 from jobs.catalog import JobCatalog
 from jobs.demo_contracts import demo_contracts
-from jobs.settle import settle_contract_period
+from jobs.contract_period import settle_contract_period
 from jobs.settle_inputs import DataVersions
 from jobs.specs import parse_spec
 from storage.config import StorageConfig
