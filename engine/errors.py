@@ -79,8 +79,16 @@ class JobCancelledError(JobError):
     """The job was cancelled."""
 
 
+def error_class(name: str | None) -> type[M2CError]:
+    """The class of this hierarchy called ``name`` (e.g. a job's recorded
+    ``error_type``, which crossed a process boundary as a string); ``JobError`` for a
+    name outside the hierarchy (an unexpected exception)."""
+    cls = globals().get(name or "")
+    return cls if isinstance(cls, type) and issubclass(cls, M2CError) else JobError
+
+
 __all__ = [
-    "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
+    "error_class", "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
     "NotFoundError", "ConflictError", "DataMissingError", "StorageError", "JobError",
     "JobCancelledError",
 ]

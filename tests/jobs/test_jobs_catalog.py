@@ -8,7 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from engine.errors import ConflictError, InputError, NotFoundError
-from jobs.catalog import (STATES, TERMINAL_STATES, TRANSITIONS, IdempotencyConflict, JobCatalog)
+from jobs.catalog import IdempotencyConflict, JobCatalog
+from jobs.states import TERMINAL_STATES, TRANSITIONS, JobState
+
+STATES = tuple(JobState)
 from jobs.specs import parse_spec
 from tests.support.race import race
 

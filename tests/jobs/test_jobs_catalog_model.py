@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine.errors import ConflictError
-from jobs.catalog import TERMINAL_STATES, JobCatalog
+from jobs.catalog import JobCatalog
+from jobs.states import TERMINAL_STATES
 from jobs.specs import parse_spec
 from tests.support.race import race
 
