@@ -43,7 +43,7 @@ from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_wh, resolve_ref
 from .errors import InputError
 from .money import picousd_to_cents, sum_exact
 from .pricing import IndexSeries, PriceSeries
-from .schema import UTC_TS
+from .schema import DETAIL_SCHEMA, UTC_TS
 from .sites import Site
 from .terms import PERIOD_KINDS, TERM_KINDS
 from .terms import min_delivery as _min_delivery
@@ -51,17 +51,6 @@ from .terms.base import IntervalContext, PeriodContext, frac_str
 from .timebase import US_PER_HOUR, local_fields, local_month_bounds_us
 from .units import PICO_PER_CENT, WH_PER_MWH
 
-DETAIL_SCHEMA = pa.schema([
-    pa.field("line_id", pa.string(), nullable=False),
-    pa.field("site_id", pa.string(), nullable=False),
-    pa.field("interval_start_utc", UTC_TS, nullable=False),
-    pa.field("quantity_wh", pa.int64(), nullable=False),
-    pa.field("rate_microusd_per_mwh", pa.int64(), nullable=False),
-    pa.field("amount_picousd", pa.int64(), nullable=False),
-    pa.field("tou_bucket", pa.string()),
-    pa.field("quality", pa.string(), nullable=False),
-    pa.field("contract_version", pa.int32(), nullable=False),
-])
 _DETAIL_ORDER = [("site_id", "ascending"), ("line_id", "ascending"), ("interval_start_utc", "ascending"),
                  ("contract_version", "ascending")]
 _VEE_KEYS = ("intervals_expected", "actual", "estimated", "missing")
