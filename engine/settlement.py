@@ -23,8 +23,10 @@ rounded lines.
 
 Lines. A line is keyed by ``line_id`` (``<term id>`` or ``<term id>:<part>``) and
 contract version; if a period spans two versions, the same line id appears once
-per version as ``<line_id>@v<N>``. Amounts follow one sign convention: > 0 means
-the buyer owes the seller.
+per version as ``<line_id>@v<N>``. The invoice lists them in the order of the
+terms in the closing version, each term's lines in its kind's order
+(``engine.terms.line_rank``), then by version. Amounts follow one sign
+convention: > 0 means the buyer owes the seller.
 """
 from __future__ import annotations
 
@@ -45,8 +47,7 @@ from .money import picousd_to_cents, sum_exact
 from .pricing import IndexSeries, PriceSeries
 from .schema import DETAIL_SCHEMA, UTC_TS
 from .sites import Site
-from .terms import PERIOD_KINDS, TERM_KINDS
-from .terms import min_delivery as _min_delivery
+from .terms import TERM_KINDS, line_rank
 from .terms.base import IntervalContext, PeriodContext, frac_str
 from .timebase import US_PER_HOUR, local_fields, local_month_bounds_us
 from .units import PICO_PER_CENT, WH_PER_MWH
@@ -389,7 +390,8 @@ def _mwh(wh: int | Fraction) -> Decimal:
 
 
 def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -> list[str]:
-    """Earlier months whose delivered energy ``finalize`` needs for ``period`` (min_delivery).
+    """Earlier months whose delivered energy ``finalize`` needs for ``period``: the
+    union of its terms' ``lookback_periods`` (``min_delivery`` closing a guarantee period).
 
     ``cv`` is the version in force at the end of ``period`` (or the list of versions,
     from which that one is chosen). The caller passes ``lookback={month:
@@ -400,12 +402,21 @@ def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -
         cv = version_at_period_end(list(cv), period)
     months: set[str] = set()
     for t in cv.terms:
-        if t.kind == "min_delivery":
-            months.update(_min_delivery.lookback_periods(t.params, cv, period))
+        months.update(TERM_KINDS[t.kind].lookback_periods(t, cv, period))
     return sorted(months)
 
 
-_SUFFIX_ORDER = {"": 0, "on_peak": 1, "off_peak": 2, "delivered": 3, "top_up": 4}
+def invoice_order(lines: list[Line], term_ids: list[str]) -> list[Line]:
+    """Lines in invoice order: by term (``term_ids`` order, then terms of earlier
+    versions by id), each term's lines by its kind's ``line_rank`` (then part name),
+    the same line of several versions by version."""
+    order = {tid: i for i, tid in enumerate(term_ids)}
+
+    def key(ln: Line):
+        tid, _, part = ln.line_id.partition("@v")[0].partition(":")
+        return (order.get(tid, len(order)), tid, line_rank(ln.charge, part), part, ln.contract_versions)
+
+    return sorted(lines, key=key)
 
 
 def finalize(versions: list[ContractVersion], period: str, partial: SitePartial, *,
@@ -437,20 +448,14 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
                           picousd_to_cents(ls.amount_picousd), ls.tou_bucket, (ls.contract_version,),
                           Fraction(ls.amount_picousd), ls.intervals))
     for t in cv_end.terms:
-        if t.kind in PERIOD_KINDS:
+        if TERM_KINDS[t.kind].period_level:
             for pl in TERM_KINDS[t.kind].period(t, pctx):
                 qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
                        else Decimal(frac_str(pl.quantity, 6)))
                 lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
                                   _rate_str(pl.rate), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
                                   None, (cv_end.version,), pl.amount_picousd, 0))
-    order = {t.id: i for i, t in enumerate(cv_end.terms)}
-
-    def sort_key(ln: Line):
-        tid, _, suffix = ln.line_id.partition("@v")[0].partition(":")
-        return (order.get(tid, len(order)), tid, _SUFFIX_ORDER.get(suffix, 9), suffix, ln.contract_versions)
-
-    lines.sort(key=sort_key)
+    lines = invoice_order(lines, [t.id for t in cv_end.terms])
     versions_used = tuple(sorted({v.version for v, _, _ in in_force}))
     return SettlementResult(cv_end.contract_id, period, tz, cv_end.version, versions_used,
                             partial.site_ids, tuple(lines), sum(ln.amount_cents for ln in lines),
@@ -470,4 +475,5 @@ def settle_period(versions: list[ContractVersion], period: str,
 
 __all__ = ["MarketData", "MarketNeeds", "PriceSeries", "IndexSeries", "required_market_data",
            "LineSum", "SitePartial", "settle_site", "combine", "Line", "SettlementResult",
-           "finalize", "settle_period", "lookback_periods", "fraction_to_cents", "DETAIL_SCHEMA"]
+           "finalize", "invoice_order", "settle_period", "lookback_periods", "fraction_to_cents",
+           "DETAIL_SCHEMA"]
