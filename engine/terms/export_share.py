@@ -27,7 +27,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .base import IntervalOutput, choice, dec, frac_str, line, rates_by_distinct, refs_param
+from ..units import MICRO
+from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
 
 KIND = "export_share"
 RECEIVERS = ("seller", "buyer")
@@ -78,7 +79,7 @@ def interval(term, ctx) -> IntervalOutput:
     key = node_key(term, ctx.cv, ctx.site)
     price = ctx.price(key)
     coef = p.coefficient
-    rate = rates_by_distinct(price, lambda x: round(coef * x))
+    rate = rates_by_distinct(price, lambda x: quantise_micro(coef * Fraction(x, MICRO)))
     desc = term.description or (f"Export revenue share at {key[0]} {key[1]} {key[2]}: buyer "
                                 f"{frac_str(p.share_to_buyer * 100, 4)}%, received by the {p.received_by}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.energy(p.export), rate)])

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..contract_model import PriceNode
 from ..units import MICRO
-from .base import IntervalOutput, choice, dec, frac_str, line, rates_by_distinct, refs_param
+from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
 
 KIND = "vppa"
 RULES = ("none", "zero_floor", "no_settlement_below_zero")
@@ -66,7 +66,7 @@ class Params:
             p = max(p, 0)
         elif self.negative_price_rule == "no_settlement_below_zero" and p < 0:
             return 0
-        return round(self.hedge_share * (self.strike * MICRO - p))
+        return quantise_micro(self.hedge_share * (self.strike - Fraction(p, MICRO)))
 
 
 def parse(raw: dict, where: str) -> Params:

@@ -5,7 +5,7 @@ import ast
 import copy
 import json
 import random
-from decimal import Decimal
+from decimal import Decimal, ROUND_HALF_EVEN
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +16,7 @@ import engine.contract
 from engine.contract import contract_schema, parse_contract
 from engine.errors import ContractError
 from engine.settlement import Line, MarketData, finalize, invoice_order, lookback_periods, settle_period, settle_site
-from engine.terms import TERM_KINDS, TermKind
+from engine.terms import TERM_KINDS, TermKind, export_share, vppa
 from engine.terms.base import PeriodLine
 from engine.units import PICO_PER_USD, WH_PER_MWH
 from tests.engine.settlement_fixtures import SITES, flat_prices, minimal_doc, series_for
@@ -209,6 +209,28 @@ def _month_us(period: str) -> tuple[int, int]:
     from engine.timebase import US_PER_HOUR, local_month_bounds_us
     b0, b1 = local_month_bounds_us(period, "America/Chicago")
     return b0 - US_PER_HOUR, b1
+
+
+# --------------------------------------------------------------------------- rates
+def _half_even_micro(x: Fraction) -> int:
+    return int((Decimal(x.numerator) / Decimal(x.denominator) * 10**6).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+
+@pytest.mark.parametrize("strike_micro,hub_micro", [(3, 0), (1, 0), (0, 1), (0, 3), (5, 2), (42_500_001, 7)])
+def test_vppa_rate_is_quantised_half_even_once(strike_micro, hub_micro):
+    p = vppa.Params(Fraction(strike_micro, 10**6), hedge_share=Fraction(1, 2))
+    assert p.rate_micro(hub_micro) == _half_even_micro(Fraction(strike_micro - hub_micro, 2 * 10**6))
+
+
+@pytest.mark.parametrize("share,price_micro", [("0.5", 1), ("0.5", 3), ("0.5", -5), ("0.25", 2), ("0.333", 7)])
+def test_export_share_rate_is_quantised_half_even_once(share, price_micro):
+    s = series_for("TX-DC1", "2026-10", 60, {"exp": MWH})
+    cv = parse_contract(minimal_doc([{"id": "x", "kind": "export_share", "share_to_buyer": share}]))
+    key = export_share.node_key(cv.terms[0], cv, SITES["TX-DC1"])
+    prices = MarketData({key: flat_prices(*_month_us("2026-10"), 60, price_micro)})
+    r = settle_period([cv], "2026-10", {"TX-DC1": (SITES["TX-DC1"], s)}, prices)
+    expected = _half_even_micro(-Fraction(share) * Fraction(price_micro, 10**6))
+    assert set(r.detail.column("rate_microusd_per_mwh").to_pylist()) == {expected}
 
 
 # --------------------------------------------------------------------------- imports
