@@ -201,8 +201,9 @@ def _sort_detail(t: pa.Table) -> tuple[pa.Table, bool]:
     (site, line, interval) (adjacent once sorted)."""
     if t.num_rows == 0:
         return DETAIL_SCHEMA.empty_table(), False
-    codes = [_order_codes(t.column(k)) for k, _ in _DETAIL_ORDER]
-    if any(c is None for c in codes):
+    maybe_codes = [_order_codes(t.column(k)) for k, _ in _DETAIL_ORDER]
+    codes = [c for c in maybe_codes if c is not None]
+    if len(codes) < len(maybe_codes):
         t = t.take(pc.sort_indices(t, sort_keys=_DETAIL_ORDER)).combine_chunks()
         keys = t.select(["site_id", "line_id", "interval_start_utc"])
         return t, keys.group_by(keys.column_names).aggregate([]).num_rows != keys.num_rows
@@ -432,7 +433,7 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
     last_day = date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([last_us]), tz).day[0]))
     pctx = PeriodContext(cv_end, period, partial.determinants, partial.delivered_wh, lookback, last_day)
 
-    multi = {}
+    multi: dict[str, set[int]] = {}
     for ls in partial.lines:
         multi.setdefault(ls.line_id, set()).add(ls.contract_version)
     lines: list[Line] = []

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, overload
 
 import numpy as np
 
@@ -72,9 +72,22 @@ from ..units import MICRO
 
 
 # --------------------------------------------------------------------------- params
+Bound = Fraction | int | None
+
+
+@overload
+def dec(raw: dict, key: str, where: str, *, default: str, required: bool = ...,
+        lo: Bound = ..., hi: Bound = ...) -> Fraction: ...
+@overload
+def dec(raw: dict, key: str, where: str, *, default: None = ..., required: Literal[True],
+        lo: Bound = ..., hi: Bound = ...) -> Fraction: ...
+@overload
+def dec(raw: dict, key: str, where: str, *, default: str | None = ..., required: bool = ...,
+        lo: Bound = ..., hi: Bound = ...) -> Fraction | None: ...
 def dec(raw: dict, key: str, where: str, *, default: str | None = None, required: bool = False,
-        lo: Fraction | int | None = None, hi: Fraction | int | None = None) -> Fraction | None:
-    """Exact decimal parameter (a decimal string) as a Fraction, with bounds."""
+        lo: Bound = None, hi: Bound = None) -> Fraction | None:
+    """Exact decimal parameter (a decimal string) as a Fraction, with bounds; None
+    if absent and neither ``default`` nor ``required``."""
     v = raw.get(key, default)
     path = f"{where}.{key}"
     if v is None:
@@ -94,10 +107,22 @@ def dec(raw: dict, key: str, where: str, *, default: str | None = None, required
     return f
 
 
-def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...] | None = None
-               ) -> tuple[str, ...] | None:
+@overload
+def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...], *,
+               required: bool = ...) -> tuple[str, ...]: ...
+@overload
+def refs_param(raw: dict, key: str, where: str, default: None = ..., *,
+               required: Literal[True]) -> tuple[str, ...]: ...
+@overload
+def refs_param(raw: dict, key: str, where: str, default: None = ..., *,
+               required: bool = ...) -> tuple[str, ...] | None: ...
+def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...] | None = None, *,
+               required: bool = False) -> tuple[str, ...] | None:
+    """Channel references (names or ``kind:<kind>``) as a tuple; ``default`` if absent."""
     v = raw.get(key)
     if v is None:
+        if required and default is None:
+            raise FieldError(f"{where}.{key}", "required")
         return default
     if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
         raise FieldError(f"{where}.{key}", "must be a non-empty list of channel names or kind:<kind>")

@@ -79,7 +79,7 @@ def parse(raw: dict, where: str) -> Params:
     aw = f"{where}.availability"
     return Params(dec(raw, "contracted_kw", where, required=True, lo=0),
                   dec(raw, "price_usd_per_kw_month", where, required=True),
-                  refs_param(a, "channels", aw), dec(a, "target", aw, required=True, lo=0, hi=1),
+                  refs_param(a, "channels", aw, required=True), dec(a, "target", aw, required=True, lo=0, hi=1),
                   choice(a, "rule", aw, RULES, "energy_ratio"),
                   dec(a, "online_min_fraction", aw, default="0", lo=0, hi=1))
 

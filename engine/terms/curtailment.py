@@ -54,7 +54,7 @@ class Params:
 
 def parse(raw: dict, where: str) -> Params:
     own, pt = _fixed_price.parse_price(raw, where)
-    return Params(refs_param(raw, "potential", where), refs_param(raw, "actual", where), own, pt,
+    return Params(refs_param(raw, "potential", where, required=True), refs_param(raw, "actual", where), own, pt,
                   dec(raw, "only_when_hub_below_usd_per_mwh", where))
 
 

@@ -72,8 +72,10 @@ class Params:
         """Exact USD/MWh for an index value (x1e6), clamped, before quantisation."""
         v = Fraction(value_micro, MICRO)
         if self.formula == "heat_rate":
+            assert self.heat_rate is not None                # parse requires it for heat_rate
             p = self.heat_rate * v + self.adder
         else:
+            assert self.base_price is not None and self.base_index_value is not None   # cpi
             p = self.base_price * v / self.base_index_value
         if self.floor is not None:
             p = max(p, self.floor)
@@ -114,8 +116,10 @@ def needs(term, cv, site) -> list[tuple]:
 
 def describe(p: Params) -> str:
     if p.formula == "heat_rate":
+        assert p.heat_rate is not None
         s = f"{frac_str(p.heat_rate)} MMBtu/MWh x {p.index} + ${frac_str(p.adder)}/MWh"
     else:
+        assert p.base_price is not None and p.base_index_value is not None
         s = f"${frac_str(p.base_price)}/MWh x {p.index} / {frac_str(p.base_index_value)}"
     if p.floor is not None:
         s += f", floor ${frac_str(p.floor)}"
