@@ -17,7 +17,7 @@ A term kind is one module in ``engine/terms/`` plus one entry in ``TERM_KINDS``
     the schema has accepted. Raises ``FieldError(path, message)``;
     ``engine.contract`` turns it into a ``ContractError`` naming the contract,
     version and field path.
-``interval(term, ctx: IntervalContext) -> IntervalOutput`` and/or ``period(term, ctx: PeriodContext) -> list[PeriodLine]``
+``interval(term, ctx) -> IntervalOutput`` and/or ``period(term, pctx) -> list[PeriodLine]``
     Defining ``interval`` makes the kind *interval-level*: the map side, per site
     and contract-version sub-range, returning per-interval lines (exact int64
     quantity, rate, amount) and additive integer determinants; it must only produce
