@@ -27,7 +27,7 @@ import numpy as np
 from .errors import DataMissingError, InputError
 from .sites import Site
 from .timebase import US_PER_MINUTE, interval_grid_us
-from .vee_grid import QUALITY_NAMES
+from .vee.grid import QUALITY_NAMES
 
 ACTUAL = ("A",)
 ESTIMATED = ("E", "S", "F")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .timebase import US_PER_MINUTE
+from ..timebase import US_PER_MINUTE
 
 #: quality code -> rank; a higher rank wins a duplicate. Unknown codes rank 0.
 QUALITY_RANK = {"A": 4, "F": 3, "S": 2, "E": 1}

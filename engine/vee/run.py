@@ -54,15 +54,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .money import sum_exact
-from .schema import UTC_TS, Column
-from .sites import Channel, Site
-from .timebase import (US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, from_us, local_day_bounds_us,
+from ..money import sum_exact
+from ..schema import UTC_TS, Column
+from ..sites import Channel, Site
+from ..timebase import (US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, from_us, local_day_bounds_us,
                        local_fields, local_midnight_us)
-from .vee_estimate import LikeDayTable, day_types, linear_fill
-from .vee_grid import (METHOD_CODE, METHOD_NAMES, QUALITY_CODE, QUALITY_NAMES, ChannelRows, Issue,
+from .estimate import LikeDayTable, day_types, linear_fill
+from .grid import (METHOD_CODE, METHOD_NAMES, QUALITY_CODE, QUALITY_NAMES, ChannelRows, Issue,
                        PlacedChannel, place_on_grid, target_interval_minutes)
-from .vee_report import format_report, report
+from .reporting import format_report, report
 
 METHOD_LIN = "LIN"
 METHOD_FLAT = "FLAT"

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .timebase import from_us
-from .units import wh_to_mwh_str
+from ..timebase import from_us
+from ..units import wh_to_mwh_str
 
 if TYPE_CHECKING:                      # engine.vee re-exports this module's functions
-    from .vee import VeeResult
+    from .run import VeeResult
 
 _ESTIMATE_METHODS = ("LIN", "FLAT", "LIKEDAY", "SPLIT", "SUM", "SRC", "MISSING")
 
