@@ -1,8 +1,14 @@
-"""VEE step 1: put one channel's meter rows on a regular interval grid.
+"""VEE step 1: a channel's grid, and which row (or part of a row) supplies each slot.
 
-Pure numpy. The caller (``engine.vee``) picks the grid; this module decides, for
-every grid slot, which row (or part of a row) supplies its value, and reports
-what it had to resolve on the way:
+Pure numpy. **The grid.** A channel's interval is its most common
+``interval_minutes`` in the range (ties: the shorter; a channel without rows takes
+the site's, then ``default_interval_minutes``). The grid starts at the range
+start, or, when rows before it are given as history, at the local midnight of the
+first history day, on the same step (``channel_grid``).
+
+**Placement** (``place_on_grid``) decides for every grid slot which row supplies
+it, and reports what it had to resolve on the way (``Issue``, turned into findings
+by ``engine.vee.findings``):
 
 * **Exact duplicates** (same ``interval_start`` and ``interval_minutes`` twice):
   the row with the higher quality rank wins (A > F > S > E > other); ties go to
@@ -19,65 +25,110 @@ what it had to resolve on the way:
 * **Overlaps**: when a row of the grid length and a split/summed row land in the
   same slot, the row of the grid length wins.
 * **Misaligned** rows (a start that is not on the grid) are dropped and reported.
-* **Validity** of every row: negative energy, and energy above the physical limit
-  ``nameplate_tolerance x nameplate_kw x minutes / 60 x 1000`` Wh, are marked
-  invalid (the value is kept for the report but later replaced by an estimate).
+* **Validity** of every row (``engine.vee.checks``): negative energy and energy
+  above the nameplate limit are marked invalid (the value is kept for the report
+  but later replaced by an estimate). Quality ``N`` (a null reading) supplies
+  nothing: its slot is a gap.
 
 Times are int64 microseconds since the epoch, UTC, interval-beginning.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from ..timebase import US_PER_MINUTE
-
-#: quality code -> rank; a higher rank wins a duplicate. Unknown codes rank 0.
-QUALITY_RANK = {"A": 4, "F": 3, "S": 2, "E": 1}
-
-#: method codes of values taken from the input
-METHOD_ACTUAL = "ACT"        # quality A, as read
-METHOD_SOURCE = "SRC"        # quality E/S/F from the source, as read
-METHOD_SPLIT = "SPLIT"       # part of a longer interval
-METHOD_SUM = "SUM"           # sum of shorter intervals
-
-#: A grid slot's quality and method are small integers (uint8): indices into these
-#: names, 0 where no row supplies the slot. Names only appear at the edges
-#: (``ChannelVee.quality``/``method``, ``VeeResult.to_arrow``, reports): a
-#: 1-minute channel-month's codes take 89 kB instead of 1.4 MB of '<U1'/'<U7'.
-QUALITY_NAMES = np.array(["", "A", "E", "S", "F", "N"])
-METHOD_NAMES = np.array(["", METHOD_ACTUAL, METHOD_SOURCE, METHOD_SPLIT, METHOD_SUM,
-                         "LIN", "FLAT", "LIKEDAY", "MISSING"])
-QUALITY_CODE = {str(q): np.uint8(i) for i, q in enumerate(QUALITY_NAMES) if q}
-METHOD_CODE = {str(m): np.uint8(i) for i, m in enumerate(METHOD_NAMES) if m}
-_Q_ACTUAL = QUALITY_CODE["A"]
-#: source letter (code point) -> quality code; an unknown letter counts as estimated
-_LETTER_CODES = np.full(128, QUALITY_CODE["E"], dtype=np.uint8)
-for _letter, _code in QUALITY_CODE.items():
-    _LETTER_CODES[ord(_letter)] = _code
-#: quality rank (``QUALITY_RANK``; 0 unknown) -> quality code (unknown: estimated)
-_RANK_CODES = np.array([QUALITY_CODE[c] for c in ("E", "E", "S", "F", "A")], dtype=np.uint8)
+from ..timebase import US_PER_MINUTE, local_midnight_us
+from .checks import impossible, negative
+from .codes import (METHOD_ACTUAL, METHOD_CODE, METHOD_SOURCE, METHOD_SPLIT, METHOD_SUM, Q_ACTUAL,
+                    quality_codes_of, quality_codes_of_rank, quality_rank)
+from .localdays import local_date
+from .rows import ChannelRows, MeterRows
+from .spans import ranges_of
 
 
-def quality_codes_of(letters: np.ndarray) -> np.ndarray:
-    """Source quality letters (``'<U1'``) as quality codes (uint8)."""
-    points = np.asarray(letters, dtype="<U1").view(np.uint32)
-    return _LETTER_CODES[np.minimum(points, 127)]
-
+# ------------------------------------------------------------------------------ the grid
 
 @dataclass(frozen=True)
-class ChannelRows:
-    """One channel's raw rows (equal-length arrays, any order)."""
-    start_us: np.ndarray            # int64, UTC interval-beginning
-    minutes: np.ndarray             # int64 interval length
-    energy_wh: np.ndarray           # int64
-    quality: np.ndarray             # '<U1' source quality code
-    ingested_us: np.ndarray         # int64, 0 when unknown
+class Grid:
+    """A channel's grid ``origin_us + i * minutes`` (``i < n``); the range is ``p0 ..``."""
+    origin_us: int
+    n: int
+    minutes: int
+    p0: int                   # first slot of the range; the slots before it are history
 
-    def __len__(self) -> int:
-        return int(self.start_us.size)
+    @property
+    def step_us(self) -> int:
+        return self.minutes * US_PER_MINUTE
 
+    def instants_us(self) -> np.ndarray:
+        return self.origin_us + np.arange(self.n, dtype=np.int64) * self.step_us
+
+
+def target_interval_minutes(minutes: np.ndarray, default: int) -> int:
+    """The most common interval length; ties go to the shorter length."""
+    m = np.asarray(minutes, dtype=np.int64)
+    if m.size == 0:
+        return int(default)
+    lo, hi = int(m.min()), int(m.max())
+    if lo == hi:                                          # one length (the common case)
+        return lo
+    if 0 <= lo and hi <= 1440:                            # counting, not sorting
+        counts = np.bincount(m, minlength=hi + 1)
+        return int(np.argmax(counts))                      # first (shortest) of the tied
+    values, counts = np.unique(m, return_counts=True)   # values ascending
+    return int(values[int(np.argmax(counts))])          # argmax: first (shortest) of the tied
+
+
+def all_within(starts_us: np.ndarray, start_us: int, end_us: int) -> bool:
+    """Are there rows, all of them starting in ``[start_us, end_us)``? (Then no row
+    needs a range mask.)"""
+    return (bool(starts_us.size) and int(starts_us.min()) >= start_us
+            and int(starts_us.max()) < end_us)
+
+
+def site_grid_defaults(data: MeterRows, channels: Collection[str], start_us: int, end_us: int,
+                       default_minutes: int) -> tuple[int, int]:
+    """``(interval, history start)`` of a site: the interval of a channel without rows
+    (the most common length of the site's known channels in the range, else of all
+    their rows, else ``default_minutes``) and the first instant of the known
+    channels' rows before ``start_us`` (``start_us`` when there are none)."""
+    names, codes = data.channel_index()
+    known_name = np.isin(names, list(channels))          # per channel name
+    st = data.start_us
+    if known_name.all() and all_within(st, start_us, end_us):
+        # every row a known channel's, in the range (a month read on its own): no masks
+        return target_interval_minutes(data.minutes, default_minutes), start_us
+    known = known_name[codes] if names.size else np.zeros(0, bool)
+    in_range = known & (st >= start_us) & (st < end_us)
+    site_default = target_interval_minutes(
+        data.minutes[in_range] if in_range.any() else data.minutes[known], default_minutes)
+    before = known & (st < start_us)
+    return site_default, (int(st[before].min()) if before.any() else start_us)
+
+
+def channel_grid(rows: ChannelRows, start_us: int, end_us: int, history_start_us: int,
+                 site_default: int, tz: str) -> Grid:
+    """The grid of one channel over ``[start_us, end_us)`` and its history."""
+    st = rows.start_us
+    if st.size == 0 or all_within(st, start_us, end_us):
+        lengths = rows.minutes                              # every row in the range
+    else:
+        in_range = (st >= start_us) & (st < end_us)
+        lengths = rows.minutes[in_range] if in_range.any() else rows.minutes
+    minutes = target_interval_minutes(lengths, site_default)
+    step = minutes * US_PER_MINUTE
+    origin = start_us
+    if history_start_us < start_us:      # back to the local midnight of the first history day
+        midnight = local_midnight_us(local_date(history_start_us, tz), tz)
+        origin = start_us - -(-(start_us - midnight) // step) * step
+    n = -(-(end_us - origin) // step)
+    return Grid(origin, n, minutes, (start_us - origin) // step)
+
+
+# ------------------------------------------------------------------------- placement
 
 @dataclass(frozen=True)
 class Issue:
@@ -102,50 +153,24 @@ class PlacedChannel:
     issues: list[Issue] = field(default_factory=list)
 
     @classmethod
-    def empty(cls, n_slots: int, issues: list[Issue]) -> "PlacedChannel":
+    def empty(cls, n_slots: int, issues: list[Issue]) -> PlacedChannel:
         """No slot supplied yet."""
-        return cls(value_wh=np.zeros(n_slots, dtype=np.int64), present=np.zeros(n_slots, dtype=bool),
-                   quality=np.zeros(n_slots, dtype=np.uint8), method=np.zeros(n_slots, dtype=np.uint8),
-                   negative=np.zeros(n_slots, dtype=bool), impossible=np.zeros(n_slots, dtype=bool),
-                   issues=issues)
+        return cls(value_wh=np.zeros(n_slots, dtype=np.int64),
+                   present=np.zeros(n_slots, dtype=bool),
+                   quality=np.zeros(n_slots, dtype=np.uint8),
+                   method=np.zeros(n_slots, dtype=np.uint8),
+                   negative=np.zeros(n_slots, dtype=bool),
+                   impossible=np.zeros(n_slots, dtype=bool), issues=issues)
 
-
-def quality_rank(quality: np.ndarray) -> np.ndarray:
-    """Vectorised rank of quality codes (see ``QUALITY_RANK``)."""
-    q = np.asarray(quality, dtype="<U1")
-    rank = np.zeros(q.shape, dtype=np.int8)
-    for code, r in QUALITY_RANK.items():
-        rank[q == code] = r
-    return rank
-
-
-def target_interval_minutes(minutes: np.ndarray, default: int) -> int:
-    """The most common interval length; ties go to the shorter length."""
-    m = np.asarray(minutes, dtype=np.int64)
-    if m.size == 0:
-        return int(default)
-    lo, hi = int(m.min()), int(m.max())
-    if lo == hi:                                          # one length (the common case)
-        return lo
-    if 0 <= lo and hi <= 1440:                            # counting, not sorting
-        counts = np.bincount(m, minlength=hi + 1)
-        return int(np.argmax(counts))                      # first (shortest) of the tied
-    values, counts = np.unique(m, return_counts=True)   # values ascending
-    return int(values[int(np.argmax(counts))])          # argmax: first (shortest) of the tied
-
-
-def ranges_of(starts_us: np.ndarray, ends_us: np.ndarray) -> list[tuple[int, int, int]]:
-    """Merge intervals ``[start, end)`` that touch or overlap into ``(start, end, count)``."""
-    if starts_us.size == 0:
-        return []
-    order = np.argsort(starts_us, kind="stable")
-    s, e = starts_us[order], ends_us[order]
-    reach = np.maximum.accumulate(e)
-    new = np.ones(s.size, dtype=bool)
-    new[1:] = s[1:] > reach[:-1]
-    heads = np.flatnonzero(new)
-    tails = np.append(heads[1:], s.size)
-    return [(int(s[h]), int(reach[t - 1]), int(t - h)) for h, t in zip(heads, tails)]
+    def put(self, slots: np.ndarray | slice, value_wh, quality, method, negative,
+            impossible) -> None:
+        """Slots ``slots`` supplied with these values, codes and validity flags."""
+        self.value_wh[slots] = value_wh
+        self.present[slots] = True
+        self.quality[slots] = quality
+        self.method[slots] = method
+        self.negative[slots] = negative
+        self.impossible[slots] = impossible
 
 
 def _issues(check: str, starts: np.ndarray, ends: np.ndarray, detail: str,
@@ -172,13 +197,29 @@ def drop_exact_duplicates(rows: ChannelRows) -> tuple[ChannelRows, list[Issue]]:
     issues = _issues("duplicate", s[dup], s[dup] + m[dup] * US_PER_MINUTE,
                      "same channel and interval more than once; kept the row with the "
                      "higher quality rank (then the later ingested, then the larger value)")
-    keep = order[first]
-    return _take(rows, keep), issues
+    return rows.take(order[first]), issues
 
 
-def _take(rows: ChannelRows, idx: np.ndarray) -> ChannelRows:
-    return ChannelRows(rows.start_us[idx], rows.minutes[idx], rows.energy_wh[idx],
-                       rows.quality[idx], rows.ingested_us[idx])
+class _Candidates(NamedTuple):
+    """Values offered to grid slots (equal-length arrays); one per slot wins."""
+    slot: np.ndarray
+    value: np.ndarray
+    rank: np.ndarray
+    quality: np.ndarray
+    method: np.ndarray
+    negative: np.ndarray
+    impossible: np.ndarray
+    prio: np.ndarray          # int8: 0 a row of the grid length, 1 split or summed (loses)
+
+
+@dataclass(frozen=True, eq=False)
+class _GridRows:
+    """A channel's (duplicate-free) rows as placement sees them, per row."""
+    rows: ChannelRows
+    offset: np.ndarray        # start - grid start, us
+    rank: np.ndarray          # quality rank (``QUALITY_RANK``)
+    negative: np.ndarray
+    impossible: np.ndarray
 
 
 def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minutes: int,
@@ -188,117 +229,125 @@ def place_on_grid(rows: ChannelRows, grid_start_us: int, n_slots: int, grid_minu
     ``limit_wh_per_minute`` is the physical limit (nameplate x tolerance) in Wh per
     minute of interval, or ``None`` when the channel has no nameplate.
     """
-    step = grid_minutes * US_PER_MINUTE
     rows, issues = drop_exact_duplicates(rows)
     fast = _place_native_actual(rows, grid_start_us, n_slots, grid_minutes, limit_wh_per_minute,
                                 issues)
     if fast is not None:
         return fast
 
-    e = rows.energy_wh
     m = rows.minutes
-    negative = e < 0
-    impossible = (np.zeros(e.size, dtype=bool) if limit_wh_per_minute is None
-                  else e > limit_wh_per_minute * m)
-    rank = quality_rank(rows.quality)
-    # quality 'N' (null, NEM12) carries no value: treat the interval as absent
-    usable = rows.quality != "N"
-
-    offset = rows.start_us - grid_start_us
+    r = _GridRows(rows, rows.start_us - grid_start_us, quality_rank(rows.quality),
+                  negative(rows.energy_wh), impossible(rows.energy_wh, m, limit_wh_per_minute))
     unit = np.minimum(m, grid_minutes) * US_PER_MINUTE
-    misaligned = (offset % unit) != 0
+    misaligned = (r.offset % unit) != 0
     if misaligned.any():
         issues += _issues("misaligned", rows.start_us[misaligned],
                           rows.start_us[misaligned] + m[misaligned] * US_PER_MINUTE,
                           f"interval start not on the {grid_minutes}-min grid; row ignored")
-    ok = usable & ~misaligned
+    # quality 'N' (null, NEM12) carries no value: treat the interval as absent
+    ok = (rows.quality != "N") & ~misaligned
 
-    # candidate (slot, value, ...) lists from native, long and short rows
-    cand: list[tuple[np.ndarray, ...]] = []
-    native = ok & (m == grid_minutes)
+    cand: list[_Candidates] = []
+    native, long_, short = (ok & (m == grid_minutes), ok & (m > grid_minutes),
+                            ok & (m < grid_minutes))
     if native.any():
-        q = quality_codes_of(rows.quality[native])
-        meth = np.where(q == _Q_ACTUAL, METHOD_CODE[METHOD_ACTUAL], METHOD_CODE[METHOD_SOURCE])
-        cand.append((offset[native] // step, e[native], rank[native], q, meth,
-                     negative[native], impossible[native], np.zeros(int(native.sum()), np.int8)))
-
-    long_ = ok & (m > grid_minutes)
+        cand.append(_native_candidates(r, native, grid_minutes))
     if long_.any():
-        k = m[long_] // grid_minutes
-        first_slot = offset[long_] // step
-        rep = np.repeat(np.arange(k.size), k)
-        part = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)   # 0..k-1 within a row
-        base, rem = np.divmod(e[long_], k)
-        values = base[rep] + (part < rem[rep])
-        cand.append((first_slot[rep] + part, values, rank[long_][rep],
-                     quality_codes_of(rows.quality[long_])[rep],
-                     np.full(rep.size, METHOD_CODE[METHOD_SPLIT]), negative[long_][rep],
-                     impossible[long_][rep], np.ones(rep.size, np.int8)))
-        lm = m[long_]
-        issues += _issues("interval_length", rows.start_us[long_],
-                          rows.start_us[long_] + lm * US_PER_MINUTE,
-                          f"longer intervals split into {grid_minutes}-min parts (exact integer "
-                          "split, remainder Wh to the earliest parts)", "info")
-
-    short = ok & (m < grid_minutes)
+        cand.append(_split_candidates(r, long_, grid_minutes, issues))
     if short.any():
-        slot = offset[short] // step
-        order = np.argsort(slot, kind="stable")
-        slot_s = slot[order]
-        heads = np.flatnonzero(np.r_[True, slot_s[1:] != slot_s[:-1]])
-        covered = np.add.reduceat(m[short][order], heads)
-        sums = np.add.reduceat(e[short][order], heads)
-        min_rank = np.minimum.reduceat(rank[short][order], heads)
-        neg = np.logical_or.reduceat(negative[short][order], heads)
-        imp = np.logical_or.reduceat(impossible[short][order], heads)
-        complete = covered == grid_minutes
-        slots = slot_s[heads]
-        quality = _RANK_CODES[np.clip(min_rank, 0, 4)]   # unknown codes count as estimated
-        cand.append((slots[complete], sums[complete], min_rank[complete], quality[complete],
-                     np.full(int(complete.sum()), METHOD_CODE[METHOD_SUM]),
-                     neg[complete] | (sums[complete] < 0), imp[complete],
-                     np.ones(int(complete.sum()), np.int8)))
-        rs = rows.start_us[short]
-        issues += _issues("interval_length", rs, rs + m[short] * US_PER_MINUTE,
-                          f"shorter intervals summed into {grid_minutes}-min intervals", "info")
-        if not complete.all():
-            inc = slots[~complete]
-            issues += _issues("interval_length", grid_start_us + inc * step,
-                              grid_start_us + (inc + 1) * step,
-                              f"shorter intervals do not cover the whole {grid_minutes}-min "
-                              "interval; treated as a gap")
+        cand.append(_summed_candidates(r, short, grid_start_us, grid_minutes, issues))
 
     placed = PlacedChannel.empty(n_slots, issues)
     if not cand:
         return placed
-    slot, value, rnk, qual, meth, neg, imp, prio = (
-        np.concatenate(c) if len(cand) > 1 else c[0] for c in zip(*cand))
-    inside = (slot >= 0) & (slot < n_slots)
+    c = _Candidates(*(np.concatenate(a) if len(cand) > 1 else a[0] for a in zip(*cand)))
+    inside = (c.slot >= 0) & (c.slot < n_slots)
     if not inside.all():
-        slot, value, rnk, qual, meth, neg, imp, prio = (
-            a[inside] for a in (slot, value, rnk, qual, meth, neg, imp, prio))
-    # one winner per slot: grid-length rows first, then the higher quality rank
-    if len(cand) == 1 and bool(np.all(slot[1:] > slot[:-1])):
-        win: np.ndarray | slice = slice(None)             # one row per slot already
-    else:
-        order = np.lexsort((-rnk.astype(np.int64), prio, slot))
-        slot_o = slot[order]
-        first = np.r_[True, slot_o[1:] != slot_o[:-1]]
-        if not first.all():
-            lost = slot_o[~first]
-            placed.issues += _issues("overlap", grid_start_us + lost * step,
-                                     grid_start_us + (lost + 1) * step,
-                                     "intervals of different lengths overlap; the row of the "
-                                     f"{grid_minutes}-min length (then the higher quality) wins")
-        win = order[first]
-    s = _as_range(slot[win])
-    placed.value_wh[s] = value[win]
-    placed.present[s] = True
-    placed.quality[s] = qual[win]
-    placed.method[s] = meth[win]
-    placed.negative[s] = neg[win]
-    placed.impossible[s] = imp[win]
+        c = _Candidates(*(a[inside] for a in c))
+    win, lost = _winners(c, len(cand) == 1)
+    if lost.size:
+        step = grid_minutes * US_PER_MINUTE
+        placed.issues += _issues("overlap", grid_start_us + lost * step,
+                                 grid_start_us + (lost + 1) * step,
+                                 "intervals of different lengths overlap; the row of the "
+                                 f"{grid_minutes}-min length (then the higher quality) wins")
+    placed.put(_as_range(c.slot[win]), c.value[win], c.quality[win], c.method[win],
+               c.negative[win], c.impossible[win])
     return placed
+
+
+def _native_candidates(r: _GridRows, sel: np.ndarray, grid_minutes: int) -> _Candidates:
+    """Rows of the grid length: each supplies its own slot (``ACT`` or ``SRC``)."""
+    q = quality_codes_of(r.rows.quality[sel])
+    meth = np.where(q == Q_ACTUAL, METHOD_CODE[METHOD_ACTUAL], METHOD_CODE[METHOD_SOURCE])
+    return _Candidates(r.offset[sel] // (grid_minutes * US_PER_MINUTE), r.rows.energy_wh[sel],
+                       r.rank[sel], q, meth, r.negative[sel], r.impossible[sel],
+                       np.zeros(int(sel.sum()), np.int8))
+
+
+def _split_candidates(r: _GridRows, sel: np.ndarray, grid_minutes: int,
+                      issues: list[Issue]) -> _Candidates:
+    """Rows longer than the grid interval, split exactly into its parts (``SPLIT``)."""
+    m = r.rows.minutes[sel]
+    k = m // grid_minutes
+    first_slot = r.offset[sel] // (grid_minutes * US_PER_MINUTE)
+    rep = np.repeat(np.arange(k.size), k)
+    part = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)   # 0..k-1 within a row
+    base, rem = np.divmod(r.rows.energy_wh[sel], k)
+    values = base[rep] + (part < rem[rep])
+    starts = r.rows.start_us[sel]
+    issues += _issues("interval_length", starts, starts + m * US_PER_MINUTE,
+                      f"longer intervals split into {grid_minutes}-min parts (exact integer "
+                      "split, remainder Wh to the earliest parts)", "info")
+    return _Candidates(first_slot[rep] + part, values, r.rank[sel][rep],
+                       quality_codes_of(r.rows.quality[sel])[rep],
+                       np.full(rep.size, METHOD_CODE[METHOD_SPLIT]), r.negative[sel][rep],
+                       r.impossible[sel][rep], np.ones(rep.size, np.int8))
+
+
+def _summed_candidates(r: _GridRows, sel: np.ndarray, grid_start_us: int, grid_minutes: int,
+                       issues: list[Issue]) -> _Candidates:
+    """Rows shorter than the grid interval, summed into the slots they cover completely
+    (``SUM``; the lowest quality of the parts)."""
+    step = grid_minutes * US_PER_MINUTE
+    m = r.rows.minutes[sel]
+    slot = r.offset[sel] // step
+    order = np.argsort(slot, kind="stable")
+    slot_s = slot[order]
+    heads = np.flatnonzero(np.r_[True, slot_s[1:] != slot_s[:-1]])
+    covered = np.add.reduceat(m[order], heads)
+    sums = np.add.reduceat(r.rows.energy_wh[sel][order], heads)
+    min_rank = np.minimum.reduceat(r.rank[sel][order], heads)
+    neg = np.logical_or.reduceat(r.negative[sel][order], heads)
+    imp = np.logical_or.reduceat(r.impossible[sel][order], heads)
+    complete = covered == grid_minutes
+    slots = slot_s[heads]
+    quality = quality_codes_of_rank(min_rank)      # unknown codes count as estimated
+    starts = r.rows.start_us[sel]
+    issues += _issues("interval_length", starts, starts + m * US_PER_MINUTE,
+                      f"shorter intervals summed into {grid_minutes}-min intervals", "info")
+    if not complete.all():
+        inc = slots[~complete]
+        issues += _issues("interval_length", grid_start_us + inc * step,
+                          grid_start_us + (inc + 1) * step,
+                          f"shorter intervals do not cover the whole {grid_minutes}-min "
+                          "interval; treated as a gap")
+    n = int(complete.sum())
+    return _Candidates(slots[complete], sums[complete], min_rank[complete], quality[complete],
+                       np.full(n, METHOD_CODE[METHOD_SUM]),
+                       neg[complete] | negative(sums[complete]), imp[complete],
+                       np.ones(n, np.int8))
+
+
+def _winners(c: _Candidates, one_source: bool) -> tuple[np.ndarray | slice, np.ndarray]:
+    """One candidate per slot (a row of the grid length first, then the higher quality
+    rank), and the slots where others lost."""
+    if one_source and bool(np.all(c.slot[1:] > c.slot[:-1])):
+        return slice(None), c.slot[:0]                    # one candidate per slot already
+    order = np.lexsort((-c.rank.astype(np.int64), c.prio, c.slot))
+    slot_o = c.slot[order]
+    first = np.r_[True, slot_o[1:] != slot_o[:-1]]
+    return order[first], slot_o[~first]
 
 
 def _as_range(slots: np.ndarray) -> np.ndarray | slice:
@@ -340,17 +389,10 @@ def _place_native_actual(rows: ChannelRows, grid_start_us: int, n_slots: int, gr
             slot, e = slot[inside], e[inside]
         s = _as_range(slot)
     placed = PlacedChannel.empty(n_slots, issues)
-    placed.value_wh[s] = e
-    placed.present[s] = True
-    placed.quality[s] = _Q_ACTUAL
-    placed.method[s] = METHOD_CODE[METHOD_ACTUAL]
-    placed.negative[s] = e < 0
-    if limit_wh_per_minute is not None:
-        placed.impossible[s] = e > limit_wh_per_minute * grid_minutes
+    placed.put(s, e, Q_ACTUAL, METHOD_CODE[METHOD_ACTUAL], negative(e),
+               impossible(e, grid_minutes, limit_wh_per_minute))
     return placed
 
 
-__all__ = ["QUALITY_RANK", "QUALITY_NAMES", "METHOD_NAMES", "QUALITY_CODE", "METHOD_CODE",
-           "quality_codes_of", "ChannelRows", "Issue", "PlacedChannel", "quality_rank",
-           "target_interval_minutes", "ranges_of", "drop_exact_duplicates", "place_on_grid",
-           "METHOD_ACTUAL", "METHOD_SOURCE", "METHOD_SPLIT", "METHOD_SUM"]
+__all__ = ["Grid", "target_interval_minutes", "all_within", "site_grid_defaults", "channel_grid",
+           "Issue", "PlacedChannel", "drop_exact_duplicates", "place_on_grid"]
