@@ -1,4 +1,4 @@
-"""VEE on hand-made series with known answers (engine.vee, engine.vee_grid, engine.vee_estimate)."""
+"""VEE on hand-made series with known answers (engine.vee: grid, checks, estimate, findings)."""
 from __future__ import annotations
 
 import json
