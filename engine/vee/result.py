@@ -14,25 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from ..money import sum_exact
-from ..schema import UTC_TS, Column
+from ..schema import UTC_TS, VEE_COLUMNS, VEE_SCHEMA
 from .codes import METHOD_NAMES, QUALITY_NAMES
 from .config import VeeConfig
 from .findings import Finding
-
-
-#: Columns of ``VeeResult.to_arrow()`` (the validated grid of every channel).
-VEE_COLUMNS = [
-    Column("site_id", pa.string(), "site identifier from the site registry"),
-    Column("channel", pa.string(), "channel name within the site"),
-    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC, on the channel's grid"),
-    Column("interval_minutes", pa.int16(), "grid interval length in minutes"),
-    Column("energy_wh", pa.int64(), "validated or estimated energy in the interval, Wh (>= 0)"),
-    Column("quality", pa.string(),
-           "A actual, E estimated, S substituted, F final substitute, N missing"),
-    Column("method", pa.string(), "ACT, SRC, SPLIT, SUM, LIN, FLAT, LIKEDAY or MISSING"),
-]
-VEE_SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable,
-                                 metadata={"description": c.description}) for c in VEE_COLUMNS])
 
 
 @dataclass(frozen=True)
