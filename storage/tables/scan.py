@@ -218,7 +218,10 @@ def _time_filter(start_us: int, end_us: int) -> ds.Expression:
             & (pc.field("interval_start_utc") < pa.scalar(end_us, UTC_TS)))
 
 
-def _constant(value: str, n: int, type_: pa.DataType = pa.string()) -> pa.Array:
+_STRING = pa.string()
+
+
+def _constant(value: str, n: int, type_: pa.DataType = _STRING) -> pa.Array:
     """A string (or dictionary) column of ``n`` copies of ``value``, built in C++."""
     if pa.types.is_dictionary(type_):
         return pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, type_.index_type), n),
