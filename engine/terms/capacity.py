@@ -206,7 +206,9 @@ def period(term, pctx) -> list[PeriodLine]:
         basis = f"{frac_str(p.contracted_kw / 1000)} MW x ${frac_str(price)}/MW-day x {days} days"
     elif unit == "kW-year":
         month = parse_period(pctx.period)[1]
-        share = p.monthly_shape_pct[month - 1]
+        shape = p.monthly_shape_pct
+        assert shape is not None                          # parse requires it with a kW-year price
+        share = shape[month - 1]
         qty, qty_unit, rate = p.contracted_kw, "kW-month", price * share / 100 * f
         basis = (f"{kw} kW x ${frac_str(price)}/kW-year x {frac_str(share)}% "
                  f"({MONTHS[month - 1].capitalize()} share)")

@@ -166,10 +166,11 @@ def period(term, pctx) -> list[PeriodLine]:
     short_mwh = max(gq_wh - delivered_wh, Fraction(0)) / WH_PER_MWH
     year = pctx.contract_year()
     ld = p.ld_rate(cv, year)
-    gq = (f"guaranteed {frac_str(gq_wh / WH_PER_MWH)} MWh" if p.guaranteed_mwh is not None else
-          f"guaranteed {frac_str(p.guarantee_pct)}% x {frac_str(p.contract_quantity_mwh)} MWh"
-          + (f" x {len(months)}/{len(full)} months" if len(months) != len(full) else "")
-          + f" = {frac_str(gq_wh / WH_PER_MWH)} MWh")
+    gq = f"guaranteed {frac_str(gq_wh / WH_PER_MWH)} MWh"
+    if p.guarantee_pct is not None and p.contract_quantity_mwh is not None:
+        part = f" x {len(months)}/{len(full)} months" if len(months) != len(full) else ""
+        gq = (f"guaranteed {frac_str(p.guarantee_pct)}% x {frac_str(p.contract_quantity_mwh)} MWh{part} "
+              f"= {frac_str(gq_wh / WH_PER_MWH)} MWh")
     ld_text = ""
     if p.ld_pct_of_price is not None:
         rate = Fraction(cv.term(p.price_term).params.rate_micro(year), MICRO)

@@ -122,8 +122,9 @@ class Params:
         return self.strike
 
     @property
-    def at_node(self) -> bool:
-        return self.basis is not None and self.basis.mode == "node_price"
+    def node_basis(self) -> Basis | None:
+        """The basis if it makes the reference a node price (``node_price``), else None."""
+        return self.basis if self.basis is not None and self.basis.mode == "node_price" else None
 
     def rate_micro(self, ref_micro: int) -> int:
         """Settlement rate (buyer -> seller), micro-USD/MWh, for a reference price in micro-USD/MWh."""
@@ -178,8 +179,9 @@ def check(term, cv, where: str) -> list[tuple[str, str]]:
 def needs(term, cv, site) -> list[tuple]:
     p: Params = term.params
     out = [("price", hub_of(term, cv).key())]
-    if p.at_node and p.basis.node is not None:
-        out.append(("price", p.basis.node.key()))
+    nb = p.node_basis
+    if nb is not None and nb.node is not None:
+        out.append(("price", nb.node.key()))
     return out
 
 
@@ -187,12 +189,12 @@ def _describe(term, node: PriceNode) -> str:
     p: Params = term.params
     at = f"{node.iso} {node.node} {node.market_run}"
     strike = f"strike ${frac_str(p.strike)}/MWh"
-    if p.basis is not None and p.basis.mode == "adjusted_strike":
-        strike += f" + basis ${frac_str(p.basis.usd_per_mwh)} = ${frac_str(p.settled_strike)}/MWh"
-    elif p.at_node:
-        b = p.basis
+    b = p.basis
+    if b is not None and b.mode == "adjusted_strike":
+        strike += f" + basis ${frac_str(b.usd_per_mwh or Fraction(0))} = ${frac_str(p.settled_strike)}/MWh"
+    elif b is not None:
         at = (f"{b.node.iso} {b.node.node} {b.node.market_run} (node)" if b.node is not None
-              else f"{at} + basis ${frac_str(b.usd_per_mwh)} (node)")
+              else f"{at} + basis ${frac_str(b.usd_per_mwh or Fraction(0))} (node)")
     return f"VPPA settlement at {at}, {strike}, hedge share {frac_str(p.hedge_share)}"
 
 
@@ -200,17 +202,18 @@ def interval(term, ctx) -> IntervalOutput:
     p: Params = term.params
     node = hub_of(term, ctx.cv)
     hub = ctx.price(node.key())
-    if not p.at_node:
+    nb = p.node_basis
+    if nb is None:
         ref = hub
-    elif p.basis.node is not None:
-        ref = ctx.price(p.basis.node.key())
+    elif nb.node is not None:
+        ref = ctx.price(nb.node.key())
     else:
-        ref = hub + p.basis.micro
+        ref = hub + nb.micro
     volume = ctx.delivered_wh if p.volume is None else ctx.energy(p.volume)
     vol = np.where(ref < 0, 0, volume) if p.negative_price_rule == "no_settlement_below_zero" else volume
     rate = rates_by_distinct(ref, p.rate_micro)
     sums = {"volume_wh": sum_exact(volume), "hub_value_picousd": sum_exact(mul_exact(hub, volume))}
-    if p.at_node:
+    if nb is not None:
         sums["node_value_picousd"] = sum_exact(mul_exact(ref, volume))
     desc = term.description or _describe(term, node)
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), vol, rate, sums=sums)])
