@@ -163,11 +163,19 @@ def render_html(doc: dict) -> str:
 """
 
 
+_UNIT_SUFFIXES = (("_usd_per_mwh", "USD/MWh"), ("_mwh", "MWh"), ("_usd", "USD"))
+
+
 def _determinants_html(dets: dict | None) -> str:
-    """A line's billing determinants (``vppa``: capture and effective price), one per line."""
+    """A line's determinants (``vppa``: capture and effective price), one per line:
+    ``capture_price_usd_per_mwh: "9.17"`` reads "capture price: 9.17 USD/MWh"."""
     if not dets:
         return ""
-    return "".join(f"<div class=\"desc\">{_e(k.replace('_', ' '))}: {_e(v)}</div>" for k, v in dets.items())
+    out = []
+    for name, value in dets.items():
+        unit = next(((name.removesuffix(sfx), u) for sfx, u in _UNIT_SUFFIXES if name.endswith(sfx)), (name, ""))
+        out.append(f"<div class=\"desc\">{_e(unit[0].replace('_', ' '))}: {_e(value)} {_e(unit[1])}</div>")
+    return "".join(out)
 
 
 def _adjustment_html(adj: dict | None, currency: str) -> str:

@@ -15,9 +15,10 @@ Exactly one of ``guaranteed_mwh`` or ``contract_quantity_mwh`` (with
 ``price_term``). The contract rate (the notes' *NetEnergyRate*) is the referenced
 ``energy_fixed`` term's price escalated to the contract year of the closing
 month's last day, as that term settles it (``escalated_price_micro``; its TOU
-factors are not applied). The LD rate is then quantised once to 1e-6 USD/MWh::
+factors are not applied). The LD rate is that times the percentage, quantised
+once (``quantise_micro``, half-even)::
 
-    LD = round_half_even(1e6 x pct/100 x rate_micro / 1e6)   (micro-USD/MWh)
+    ld_microusd_per_mwh = round_half_even(pct / 100 x rate_microusd_per_mwh)
 
 The guarantee period is a run of billing months: ``month`` (each month),
 ``calendar_year`` (Jan..Dec) or ``contract_year`` (12 months from the month of

@@ -155,7 +155,8 @@ def test_invoice_json_carries_exact_decimal_strings_and_the_same_total():
     assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2,6}", v) for v in line["determinants"].values())   # decimal strings
     assert inv["total_usd"] == line["amount_usd"] == "47368.00"
     assert b'"determinants":{"capture_price_usd_per_mwh":"9.166667"' in invoice_bytes(inv)
-    assert "capture price usd per mwh: 9.166667" in render_html(inv)
+    html = render_html(inv)
+    assert "capture price: 9.166667 USD/MWh" in html and "volume: 1488.000000 MWh" in html
     # a line without determinants has no such key: other invoices keep their bytes
     energy = minimal_doc([{"id": "energy", "kind": "energy_fixed", "price_usd_per_mwh": "40"}])
     ecv, er = settle(energy)
