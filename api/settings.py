@@ -24,6 +24,7 @@ class Settings:
     partition_size: int = 1
     api_url: str | None = None
     api_key: str | None = None
+    worker_wait_s: float = 900.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -33,6 +34,7 @@ class Settings:
         db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
         workers = e.get("M2C_WORKERS")
         partition_size = e.get("M2C_PARTITION_SIZE")
+        worker_wait = e.get("M2C_WORKER_WAIT_S")
         return cls(
             home=home,
             storage_uri=storage,
@@ -46,13 +48,14 @@ class Settings:
             partition_size=int(partition_size) if partition_size else 1,
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
+            worker_wait_s=float(worker_wait) if worker_wait else 900.0,
         )
 
     def cluster_config(self):
         """The plain Ray configuration handed to `cluster`."""
         from cluster.runtime import ClusterConfig
         return ClusterConfig(address=self.ray_address, workers=self.workers,
-                             partition_size=self.partition_size)
+                             partition_size=self.partition_size, worker_wait_s=self.worker_wait_s)
 
     def storage_config(self):
         """The plain storage configuration handed to `storage` (and to Ray workers)."""

@@ -24,6 +24,9 @@ class ClusterConfig:
     object_store_memory: int | None = 256 * 1024**2   # embedded only
     namespace: str = NAMESPACE
     partition_size: int = 1              # items (e.g. site-months) per partition; never changes results
+    #: a job fails after this many seconds with no worker up while the cluster offers
+    #: no CPU at all (worker nodes lost or never started); None: wait for ever
+    worker_wait_s: float | None = 900.0
 
 
 def ensure_ray(config: ClusterConfig) -> None:
@@ -44,11 +47,19 @@ def ensure_ray(config: ClusterConfig) -> None:
         logger.info("joined Ray cluster at %s", config.address)
 
 
+def cluster_cpus() -> int:
+    """CPUs of the cluster's live nodes now (0 on a ``CPU: 0`` head before any worker
+    node joined, or after every worker node was lost)."""
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
 def pool_size(config: ClusterConfig) -> int:
-    """Worker-actor pool size: the setting, else every CPU Ray offers (at least 1)."""
+    """Worker-actor pool size: the setting, else every CPU the cluster offers now (at
+    least 1: on a head without CPUs, one worker waits for the first worker node, and
+    the executor grows the pool as nodes join)."""
     if config.workers:
         return config.workers
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return max(1, cluster_cpus())
 
 
 def ping(timeout_s: float = 2.0) -> bool:
