@@ -6,8 +6,7 @@ import json
 import pytest
 
 from api.cli.main import main
-
-from conftest import write_meter_data
+from tests.support.meter_totals_data import write_meter_data
 
 pytestmark = pytest.mark.ray
 
