@@ -1,11 +1,14 @@
-"""Session fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session.
+"""Session fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session,
+and the job catalog.
 
 Both start lazily, only when a test asks for them, so engine-only runs stay fast.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -63,6 +66,52 @@ def ray_cluster():
     ensure_ray(config)
     yield config
     shutdown()
+
+
+# -- the job catalog --------------------------------------------------------------------------
+# The one place the suite makes job catalogs. A test asks for ``catalog`` (an empty catalog,
+# schema created), ``catalog_url`` (where that catalog lives, for code that opens its own
+# connections: the CLI, the API, Ray workers, child processes) or ``new_catalog`` (another
+# empty one per call, e.g. to run the same job twice past the natural-key dedupe). Only
+# SQLite exists today; a second backend (PostgreSQL) becomes ``params`` on
+# ``catalog_backend`` and a branch in ``new_catalog_url``, and every test asking for a
+# catalog then runs on each backend.
+
+@pytest.fixture
+def catalog_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def new_catalog_url(catalog_backend, tmp_path) -> Callable[[], str]:
+    """Makes the URL of another, empty catalog at each call."""
+    from tests.support.catalog import sqlite_catalog_url
+    numbers = itertools.count()
+
+    def new_url() -> str:
+        if catalog_backend == "sqlite":
+            return sqlite_catalog_url(tmp_path / f"catalog-{next(numbers)}.db")
+        raise ValueError(f"unknown catalog backend {catalog_backend!r}")
+    return new_url
+
+
+@pytest.fixture
+def catalog_url(new_catalog_url) -> str:
+    return new_catalog_url()
+
+
+@pytest.fixture
+def catalog(catalog_url):
+    """The test's job catalog (at ``catalog_url``), schema created."""
+    from tests.support.catalog import open_catalog
+    return open_catalog(catalog_url)
+
+
+@pytest.fixture
+def new_catalog(new_catalog_url):
+    """Opens another, empty job catalog at each call."""
+    from tests.support.catalog import open_catalog
+    return lambda: open_catalog(new_catalog_url())
 
 
 @pytest.fixture

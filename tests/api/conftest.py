@@ -21,9 +21,12 @@ ROLES = [r.value for r in Role]
 
 
 @pytest.fixture
-def api_settings(tmp_path) -> Settings:
+def api_settings(tmp_path, catalog_url) -> Settings:
+    """Settings of an API on a fresh home, with the job (and key) tables in the suite's
+    catalog (``catalog_url``)."""
     home = tmp_path / "m2c"
-    return Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": f"file://{home / 'store'}"})
+    return Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": f"file://{home / 'store'}",
+                              "M2C_DB": catalog_url})
 
 
 @pytest.fixture

@@ -98,12 +98,13 @@ def test_bad_period_is_422(client, keys):
 
 
 @pytest.mark.timeout(60)
-def test_an_unreachable_object_store_is_503_not_a_traceback(tmp_path, keys, dispatcher):
+def test_an_unreachable_object_store_is_503_not_a_traceback(tmp_path, api_settings, keys, dispatcher):
     from api.app import create_app
     from api.settings import Settings
     from .conftest import TestClient
-    home = tmp_path / "m2c"          # the keys fixture's DB lives here too
+    home = tmp_path / "m2c"
     settings = Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": "s3://m2c-none/x",
+                                  "M2C_DB": api_settings.db_url,       # where the keys are
                                   "M2C_S3_ENDPOINT": "http://127.0.0.1:9",
                                   "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
     with TestClient(create_app(settings, dispatcher=dispatcher),

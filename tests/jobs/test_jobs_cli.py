@@ -16,14 +16,12 @@ T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def catalog(tmp_path, monkeypatch) -> JobCatalog:
-    db = f"sqlite:///{tmp_path / 'm2c.db'}"
+def catalog(catalog, tmp_path, monkeypatch) -> JobCatalog:
+    """The suite's catalog, and the CLI pointed at it."""
     monkeypatch.setenv("M2C_HOME", str(tmp_path))
-    monkeypatch.setenv("M2C_DB", db)
+    monkeypatch.setenv("M2C_DB", catalog.db_url)
     monkeypatch.delenv("M2C_API_URL", raising=False)
-    cat = JobCatalog(db)
-    cat.init_schema()
-    return cat
+    return catalog
 
 
 def _json(capsys) -> dict:
