@@ -1,7 +1,10 @@
-"""Session fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session,
-and the job catalog.
+"""Suite fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session,
+storage on both backends, and the job catalog.
 
-Both start lazily, only when a test asks for them, so engine-only runs stay fast.
+Ray and SeaweedFS start lazily, only when a test asks for them, so engine-only runs stay
+fast. The API's fixtures (``tests/support/api_app.py``) and the CLI's
+(``tests/support/cli.py``) are plugins of this file, shared by ``tests/api`` and
+``tests/cli``.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 import pytest
 
 from storage.config import StorageConfig
+
+pytest_plugins = ["tests.support.api_app", "tests.support.cli"]
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 #: real AEMO NEM12 sample files (nemreader's examples, MIT: see LICENSE-nemreader-examples
@@ -112,22 +117,3 @@ def new_catalog(new_catalog_url):
     """Opens another, empty job catalog at each call."""
     from tests.support.catalog import open_catalog
     return lambda: open_catalog(new_catalog_url())
-
-
-@pytest.fixture
-def cli_env(storage_config, tmp_path, monkeypatch):
-    """Point the CLI's settings (read from the environment) at a fresh home and the
-    parametrised storage backend; returns the home folder."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("M2C_HOME", str(home))
-    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
-    monkeypatch.delenv("M2C_DB", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
-                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
-                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
-    return home

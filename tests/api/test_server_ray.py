@@ -17,8 +17,7 @@ import ray
 
 from api.client import ApiClient
 from jobs.probe import ProbeSpec
-
-from .support import ServerProcess
+from tests.support.api_servers import ServerProcess
 
 pytestmark = [pytest.mark.ray]
 

@@ -86,23 +86,17 @@ def test_plan_refuses_bad_as_of_out_of_term_and_never_billed_periods(tmp_path, l
 
 # ------------------------------------------------------------------------- job on Ray
 @pytest.mark.timeout(240)
-def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_cluster, monkeypatch,
-                                          capsys):
-    from api.cli.main import main
+def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_cluster, local_cli_env,
+                                          m2c):
     rs = build_store(local_storage, tmp_path / "files")
     periods = ["2024-01", "2024-02", "2024-03"]
     rs.settle_and_approve(periods)
     billed = {p: invoice(rs, p) for p in periods}
 
-    # 1. nothing changed: zero adjustments and no new versions (through the CLI)
-    monkeypatch.setenv("M2C_HOME", str(tmp_path))
-    monkeypatch.setenv("M2C_STORAGE", local_storage.uri)
-    monkeypatch.setenv("M2C_DB", catalog.db_url)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("M2C_API_URL", raising=False)
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
-                 "--format", "json"]) == 0
-    job = json.loads(capsys.readouterr().out)
+    # 1. nothing changed: zero adjustments and no new versions (through the CLI, on the
+    #    same store and catalog: ``local_cli_env``)
+    job = m2c.json("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
+                   "--format", "json")
     assert job["state"] == "succeeded"
     res = job["result"]
     assert res["summary"]["changed_periods"] == 0
@@ -154,9 +148,8 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_
     assert invoice(rs, "2024-02", version=1)["status"] == "approved"
 
     # 3. the same rebill again: the adjustment exists already; nothing new is written
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
-                 "--reason", "meter M-17 actuals replace estimates"]) == 0
-    out = capsys.readouterr().out
+    out = m2c("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
+              "--reason", "meter M-17 actuals replace estimates").out
     assert "adjustment exists" in out and "METER" in out and feb["delta_usd"] in out
     assert InvoiceStore(rs.store).versions(CID, "2024-02") == [1, 2]
 
@@ -170,13 +163,11 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_
     record = run(rebill_spec("2024-03", "2024-04"), rs, catalog, ray_cluster)
     assert record.state == "failed" and record.error_type == "InputError"
     assert "no approved invoice for 2024-04" in record.error
-    capsys.readouterr()
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
-                 "--as-of", "42"]) == 2
-    assert "meter data version 42 does not exist" in capsys.readouterr().out
-    assert main(["rebill", "--contract", CID, "--from", "2024-02", "--to", "2024-01"]) == 2
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
-                 "--as-of", "last tuesday"]) == 2
+    assert "meter data version 42 does not exist" in m2c(
+        "rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02", "--as-of", "42", code=2).out
+    m2c("rebill", "--contract", CID, "--from", "2024-02", "--to", "2024-01", code=2)
+    m2c("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02", "--as-of", "last tuesday",
+        code=2)
 
 
 @pytest.mark.timeout(300)
