@@ -64,6 +64,14 @@ def storage_config(request) -> StorageConfig:
 
 
 @pytest.fixture(scope="session")
+def demo_stores(tmp_path_factory):
+    """``demo_stores.copy(folder, **load_demo options)``: a local store holding the demo
+    portfolio, loaded once per session and options (``tests/support/portfolio.py``)."""
+    from tests.support.portfolio import DemoStores
+    return DemoStores(tmp_path_factory.mktemp("demo-stores"))
+
+
+@pytest.fixture(scope="session")
 def ray_cluster():
     """One real local Ray per test session (2 CPUs, no dashboard)."""
     from cluster.runtime import ClusterConfig, ensure_ray, shutdown

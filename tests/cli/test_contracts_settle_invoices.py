@@ -3,6 +3,7 @@ real storage, the session Ray, a real SQLite catalog)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -11,15 +12,14 @@ import yaml
 from jobs.demo_contracts import demo_contracts
 from storage.contracts import ContractStore
 from storage.objectstore import ObjectStore
-from tests.support.portfolio import load_demo
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
 
 @pytest.fixture
-def home(local_cli_env, local_storage, tmp_path, ray_cluster):
+def home(local_cli_env, local_storage, demo_stores, ray_cluster):
     """The CLI on a local store holding the demo portfolio, and the session's Ray."""
-    load_demo(local_storage, tmp_path / "files")
+    demo_stores.copy(Path(local_storage.uri.removeprefix("file://")))
     return local_cli_env
 
 

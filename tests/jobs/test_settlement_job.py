@@ -21,7 +21,7 @@ from storage.invoices import InvoiceStore
 from storage.objectstore import ObjectStore
 from storage.sites import load_sites
 from storage.tables import Tables
-from tests.support.portfolio import NOW, load_demo
+from tests.support.portfolio import NOW
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -49,9 +49,8 @@ def _invoice_bytes(cfg: StorageConfig) -> dict[str, tuple[dict, bytes]]:
     return out
 
 
-def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster, catalog):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
+def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster, catalog, demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store")
     result = _run(cfg, catalog, ray_cluster, workers=2)
     ids = [i["contract_id"] for i in result["invoices"]]
     assert ids == ["GAS-TX-DC2", "PPA-TX-DC1", "PPA-TX-DC2", "VPPA-TX-DC1-SOLAR"]
@@ -75,12 +74,11 @@ def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster, 
 
 
 def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(tmp_path, ray_cluster,
-                                                                             catalog):
+                                                                             catalog, demo_stores):
     """Two billing site-months for one contract: the reduce reads both partitions'
     detail, combines and encodes it (one site-month publishes the partition's bytes);
     the invoice equals the in-process settlement of the same pinned inputs."""
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
+    cfg, store = demo_stores.copy(tmp_path / "store")
     both = {**demo_contracts(2)[0], "contract_id": "PPA-TX-BOTH", "sites": ["TX-DC1", "TX-DC2"]}
     ContractStore(store).add(both, sites=load_sites(store))
     result = _run(cfg, catalog, ray_cluster, workers=2, contracts=["PPA-TX-BOTH"])
@@ -98,11 +96,11 @@ def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(t
     assert sorted(set(detail.column("site_id").to_pylist())) == ["TX-DC1", "TX-DC2"]
 
 
-def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_cluster, new_catalog):
+def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_cluster, new_catalog,
+                                                                demo_stores):
     runs = []
     for i, (workers, size) in enumerate([(1, 1), (2, 1), (2, 3)]):
-        cfg = StorageConfig(uri=f"file://{tmp_path / f'store{i}'}")
-        load_demo(cfg, tmp_path / f"files{i}")
+        cfg, _ = demo_stores.copy(tmp_path / f"store{i}")
         _run(cfg, new_catalog(), ray_cluster, workers=workers, partition_size=size)
         runs.append(_invoice_bytes(cfg))
     assert runs[0].keys() == runs[1].keys() == runs[2].keys()
@@ -111,9 +109,8 @@ def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_clu
 
 
 def test_retrigger_is_idempotent_and_approved_invoices_are_not_resettled(tmp_path, ray_cluster, catalog,
-                                                                         new_catalog):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
+                                                                         new_catalog, demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store")
     first = _run(cfg, catalog, ray_cluster, workers=2, contracts=["PPA-TX-DC1"])
     InvoiceStore(store).approve("PPA-TX-DC1", PERIOD, now_utc=NOW)
     # a second trigger for the same period and contracts is the same job (natural key)
@@ -126,9 +123,9 @@ def test_retrigger_is_idempotent_and_approved_invoices_are_not_resettled(tmp_pat
     assert InvoiceStore(store).versions("PPA-TX-DC1", PERIOD) == [1]
 
 
-def test_missing_prices_fail_the_job_with_the_reason_and_publish_nothing(tmp_path, ray_cluster, catalog):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files", with_prices=False)
+def test_missing_prices_fail_the_job_with_the_reason_and_publish_nothing(tmp_path, ray_cluster, catalog,
+                                                                         demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store", with_prices=False)
     with pytest.raises(DataMissingError) as err:
         _run(cfg, catalog, ray_cluster, workers=2, contracts=["VPPA-TX-DC1-SOLAR"])
     assert "HB_NORTH" in str(err.value) and "RT" in str(err.value)
