@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import FastAPI
 
 from engine.errors import NotFoundError
+from jobs.states import JobState
 
 from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
@@ -131,14 +132,14 @@ def reconcile_tick(ctx: AppContext, stale_after: timedelta) -> None:
     live = ctx.catalog.nonterminal()
     orphaned = False
     for rec in live:
-        if rec.state == "queued" and now - rec.created_at > stale_after:
+        if rec.state == JobState.QUEUED and now - rec.created_at > stale_after:
             logger.info("re-submitting job %s, queued since %s", rec.id, rec.created_at)
             try:
                 ctx.dispatcher.submit(rec.id)
             except Exception:
                 logger.warning("re-submitting job %s failed; next pass retries", rec.id,
                                exc_info=True)
-        elif (rec.state in ("running", "cancelling") and now - rec.updated_at > stale_after
+        elif (rec.state in (JobState.RUNNING, JobState.CANCELLING) and now - rec.updated_at > stale_after
               and not ctx.dispatcher.is_running(rec.id)):
             orphaned = True
     if orphaned:

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from engine.errors import ConflictError, InputError, M2CError, NotFoundError
+from jobs.states import TERMINAL_STATES
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def _seg(value: str) -> str:

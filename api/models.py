@@ -13,14 +13,13 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.specs import JobSpec
+from jobs.states import JobState
 
 API_PREFIX = "/v1"
 
 JobCreate = JobSpec
 """Body of ``POST /v1/jobs``: a settlement or rebill spec (``kind`` discriminates)."""
 
-JobStateName = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 class Progress(BaseModel):
@@ -62,7 +61,7 @@ class JobPublic(BaseModel):
 
     id: str = Field(description="Job id (sortable by creation time).")
     kind: str = Field(description="Job kind: settlement, rebill (later scenario, bankability).")
-    state: JobStateName = Field(
+    state: JobState = Field(
         description="queued → running → succeeded | failed | cancelled; running → cancelling → "
                     "cancelled; queued → cancelled. Terminal states never change.")
     spec: dict[str, Any] = Field(description="The validated job spec as submitted.")
@@ -82,7 +81,7 @@ class JobPublic(BaseModel):
         """Build from a ``jobs.catalog.JobRecord``."""
         done, total = int(rec.progress_done or 0), int(rec.progress_total or 0)
         fraction = min(1.0, done / total) if total else 0.0
-        if rec.state == "succeeded" and total == 0:
+        if rec.state == JobState.SUCCEEDED and total == 0:
             fraction = 1.0
         href = f"{API_PREFIX}/jobs/{quote(rec.id, safe='')}"
         error = (JobErrorPublic(type=rec.error_type, message=rec.error)
@@ -94,7 +93,7 @@ class JobPublic(BaseModel):
             finished_at=rec.finished_at, updated_at=rec.updated_at, error=error,
             result=rec.result,
             links=JobLinks(self=href,
-                           cancel=None if rec.state in TERMINAL_STATES else f"{href}/cancel",
+                           cancel=None if JobState(rec.state).is_terminal else f"{href}/cancel",
                            invoices=invoice_links(rec.result)))
 
 

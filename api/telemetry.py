@@ -25,8 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-JOB_STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
-_TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+from jobs.states import TERMINAL_STATES, JobState
+
+JOB_STATES = tuple(str(s) for s in JobState)
 _SEEN_CAP = 10_000
 
 # Month-end settlement runs seconds to hours; rebills of decades longer.
@@ -89,7 +90,7 @@ class ApiMetrics:
     def observe_jobs(self, records: Iterable[Any]) -> None:
         """Count terminal jobs not yet counted (called from the reconciler tick)."""
         for rec in records:
-            if rec.state not in _TERMINAL or rec.id in self._seen:
+            if rec.state not in TERMINAL_STATES or rec.id in self._seen:
                 continue
             self._seen[rec.id] = None
             if len(self._seen) > _SEEN_CAP:

@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from cluster import job_runner
-    from cluster.executor import run_job
+    from cluster.executor import Runtime, run_job
     from cluster.pool import WorkerPool
     from cluster.runtime import ClusterConfig, ensure_ray, pool_size, shutdown
     from jobs.catalog import JobCatalog
@@ -59,8 +59,8 @@ def main() -> None:
         spec = ProbeSpec(items=items, seed=partition_size)
         rec, _ = catalog.submit(spec, now_utc=now)
         t0 = time.perf_counter()
-        run_job(rec.id, spec, storage_config=storage, catalog=catalog, now_utc=now, pool=pool,
-                cluster_config=replace(config, partition_size=partition_size))
+        run_job(rec.id, spec, Runtime(storage, catalog, replace(config, partition_size=partition_size)),
+                now_utc=now, pool=pool)
         return time.perf_counter() - t0
 
     job(20, 1)                                     # warm imports in the workers

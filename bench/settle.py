@@ -138,7 +138,7 @@ class Runner:
 
     def settle(self, periods: list[str]) -> list[tuple[str, float, dict]]:
         """One job per period, in order, in a fresh catalog; (period, seconds, result)."""
-        from cluster.executor import run_job
+        from cluster.executor import RunOptions, Runtime, run_job
         from jobs.specs import parse_spec
         catalog = self.catalog()
         out = []
@@ -146,9 +146,9 @@ class Runner:
             t0 = time.perf_counter()
             record, _ = catalog.submit(parse_spec({"kind": "settlement", "period": period}),
                                        now_utc=NOW)
-            result = run_job(record.id, record.spec, storage_config=self.cfg, catalog=catalog,
-                             cluster_config=self.cluster, now_utc=NOW, pool=self.pool,
-                             partition_size=self.partition_size)
+            result = run_job(record.id, record.spec, Runtime(self.cfg, catalog, self.cluster),
+                             now_utc=NOW, pool=self.pool,
+                             options=RunOptions(partition_size=self.partition_size))
             out.append((period, time.perf_counter() - t0, result))
         return out
 

@@ -1,9 +1,12 @@
 """Run one job on Ray: plan -> resume -> dispatch -> reduce, recorded in the catalog.
 
-:func:`run_job` is the whole life of one attempt of a job, in the calling process (a
-detached :mod:`cluster.job_runner` actor, or the CLI with ``--wait``):
+:class:`JobRun` is the whole life of one attempt of a job, in the calling process (a
+detached :mod:`cluster.job_runner` actor, or the CLI with ``--wait``); a
+:class:`Runtime` says where (catalog, store, cluster, clock), :class:`RunOptions` how
+(none of them changes a result); workers answer each partition with a typed
+:class:`cluster.pool.PartitionOutcome`:
 
-1. **Plan** with the job kind (:mod:`jobs.tasks`): a list of partitions with stable
+1. **Plan** with the job kind (:mod:`jobs.kinds`): a list of partitions with stable
    keys. Duplicate keys are a bug in the kind and fail the job.
 2. **Resume.** Partitions with a commit marker under ``runs/<job_id>/parts/`` (from an
    earlier attempt whose runner died) are loaded, not recomputed. Only keys of the
@@ -38,26 +41,27 @@ import logging
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import ray
 from pydantic import BaseModel
 
-import engine.errors as errors
-from engine.errors import JobCancelledError, JobError, M2CError
-from jobs.catalog import CANCELLING, JobCatalog
-from jobs.parts import load_committed
+from engine.errors import JobCancelledError, JobError, M2CError, error_class
+from jobs.catalog import JobCatalog
 from jobs.kinds import get_kind, parse_job_spec
-from jobs.tasks import JobContext, Partition
+from jobs.parts import load_committed
+from jobs.states import JobState
+from jobs.tasks import JobContext, JobKind, Partition
 from storage.config import StorageConfig
 
-from .pool import WorkerPool
+from .pool import PartitionOutcome, PartitionStatus, WorkerPool
 from .runtime import ClusterConfig, pool_size
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_job", "utc_now", "SYSTEM_FAILURES"]
+__all__ = ["JobRun", "Runtime", "RunOptions", "run_job", "utc_now", "SYSTEM_FAILURES"]
 
 # A partition's worker (or its node) went away: retry the partition elsewhere.
 SYSTEM_FAILURES: tuple[type[BaseException], ...] = (
@@ -80,11 +84,6 @@ class _PartitionFailed(Exception):
         self.key, self.error_type, self.message = key, error_type, message
 
 
-def _error_class(name: str) -> type[M2CError]:
-    cls = getattr(errors, name, None)
-    return cls if isinstance(cls, type) and issubclass(cls, M2CError) else JobError
-
-
 class _CancelWatch:
     """Is a cancel requested? The runner's event (instant) or the catalog (polled)."""
 
@@ -101,175 +100,226 @@ class _CancelWatch:
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + self.poll_s
-            self._requested = self.catalog.get(self.job_id).state == CANCELLING
+            self._requested = self.catalog.get(self.job_id).state == JobState.CANCELLING
         return self._requested
 
 
-def run_job(job_id: str, spec: BaseModel | dict, *, storage_config: StorageConfig,
-            catalog: JobCatalog, cluster_config: ClusterConfig, now_utc: datetime,
-            pool: WorkerPool | None = None, attempt: int | None = None,
-            runner: str = "inline", cancel_event: threading.Event | None = None,
-            partition_size: int | None = None, inflight_per_worker: int = 2,
-            max_partition_retries: int = 3, progress_interval_s: float = 0.5,
-            clock: Callable[[], datetime] = utc_now) -> dict:
-    """Run (or resume) job ``job_id`` to a terminal state; returns the job's result.
+@dataclass(frozen=True)
+class Runtime:
+    """Where a job runs: the catalog that records it, the store it reads and writes,
+    the Ray cluster, and the clock (read here, never by the kinds)."""
+    storage_config: StorageConfig
+    catalog: JobCatalog
+    cluster_config: ClusterConfig
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Execution knobs; none of them changes a result."""
+    #: items per partition; None: ``cluster_config.partition_size``
+    partition_size: int | None = None
+    #: calls queued per worker (backpressure; the driver holds only small results)
+    inflight_per_worker: int = 2
+    #: times a partition whose worker died is re-submitted
+    max_partition_retries: int = 3
+    #: seconds between progress writes and cancel polls
+    progress_interval_s: float = 0.5
+
+
+class JobRun:
+    """One attempt of one job, run to a terminal state in the calling process.
 
     ``attempt`` defaults to the catalog's attempt + 1. ``pool`` lets a caller reuse
     warm workers across jobs (the caller then owns and kills it); otherwise a pool of
-    ``min(workers, partitions left)`` is started and killed here. ``partition_size``
-    (items per partition; default ``cluster_config.partition_size``) never changes the
-    result. Raises ``JobCancelledError`` if cancelled, the partition's error class
-    (message prefixed with the partition key) on a data error, or whatever failed;
-    in every case the catalog already records the outcome.
-    """
-    attempt = attempt if attempt is not None else catalog.get(job_id).attempt + 1
-    # a terminal job or a stale attempt raises ConflictError here, recording nothing
-    record = catalog.mark_running(job_id, attempt=attempt, runner=runner, now_utc=now_utc)
-    cancelled = _CancelWatch(catalog, job_id, cancel_event, poll_s=progress_interval_s)
-    if record.state == CANCELLING:
-        catalog.mark_cancelled(job_id, clock())
-        raise JobCancelledError(f"job {job_id} was cancelled before attempt {attempt} started")
-    own_pool = pool is None
-    inflight: dict[ray.ObjectRef, tuple[Partition, int]] = {}
-    try:
-        spec = parse_job_spec(spec)
+    ``min(workers, partitions left)`` is started and killed here."""
+
+    def __init__(self, job_id: str, runtime: Runtime, *, options: RunOptions = RunOptions(),
+                 pool: WorkerPool | None = None, attempt: int | None = None,
+                 runner: str = "inline", cancel_event: threading.Event | None = None):
+        self.job_id, self.runtime, self.options = job_id, runtime, options
+        self.catalog = runtime.catalog
+        self.pool, self.own_pool = pool, pool is None
+        self.attempt = attempt if attempt is not None else self.catalog.get(job_id).attempt + 1
+        self.runner = runner
+        self.cancelled = _CancelWatch(self.catalog, job_id, cancel_event,
+                                      poll_s=options.progress_interval_s)
+        self.inflight: dict[ray.ObjectRef, tuple[Partition, int]] = {}
+        self.results: dict[str, dict] = {}
+
+    def run(self, spec: BaseModel | dict, now_utc: datetime) -> dict:
+        """Plan, resume, dispatch, reduce; returns the job's result document.
+
+        Raises ``JobCancelledError`` if cancelled, the partition's error class (message
+        prefixed with the partition key) on a data error, or whatever failed; in every
+        case the catalog already records the outcome."""
+        # a terminal job or a stale attempt raises ConflictError here, recording nothing
+        record = self.catalog.mark_running(self.job_id, attempt=self.attempt, runner=self.runner,
+                                           now_utc=now_utc)
+        if record.state == JobState.CANCELLING:
+            self.catalog.mark_cancelled(self.job_id, self.runtime.clock())
+            raise JobCancelledError(f"job {self.job_id} was cancelled before attempt "
+                                    f"{self.attempt} started")
+        try:
+            return self._run(parse_job_spec(spec), now_utc)
+        except _Cancelled:
+            self._stop()
+            self._record("cancel", lambda: self.catalog.mark_cancelled(self.job_id, self.runtime.clock()))
+            log.info("job %s cancelled", self.job_id)
+            raise JobCancelledError(f"job {self.job_id} was cancelled") from None
+        except _PartitionFailed as exc:
+            self._fail(str(exc), exc.error_type)
+            raise error_class(exc.error_type)(str(exc)) from None
+        except KeyboardInterrupt:             # Ctrl-C on `m2c ... --wait`: a cancel
+            self._stop()
+            self._record("cancel", lambda: self.catalog.mark_cancelled(self.job_id, self.runtime.clock()))
+            raise
+        except BaseException as exc:
+            message, error_type = str(exc) or type(exc).__name__, type(exc).__name__
+            if isinstance(exc, ray.exceptions.RayTaskError):
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                message, error_type = f"{type(cause).__name__}: {cause}", type(cause).__name__
+            self._fail(message, error_type)
+            raise
+        finally:
+            if self.own_pool and self.pool is not None:
+                self.pool.kill()
+
+    def _run(self, spec: BaseModel, now_utc: datetime) -> dict:
         kind = get_kind(spec.kind)
         from storage.objectstore import ObjectStore
-        store = ObjectStore.from_config(storage_config)
-        jctx = JobContext(store=store, job_id=job_id, now_utc=now_utc, attempt=attempt,
-                          partition_size=partition_size or cluster_config.partition_size)
+        store = ObjectStore.from_config(self.runtime.storage_config)
+        jctx = JobContext(store=store, job_id=self.job_id, now_utc=now_utc, attempt=self.attempt,
+                          partition_size=(self.options.partition_size
+                                          or self.runtime.cluster_config.partition_size))
+        partitions = self._plan(kind, spec, jctx)
+        pending = deque(sorted((p for p in partitions if p.key not in self.results),
+                               key=lambda p: (-p.weight, p.key)))
+        if pending:
+            if self.pool is None:
+                self.pool = WorkerPool(min(pool_size(self.runtime.cluster_config), len(pending)),
+                                       self.runtime.storage_config)
+            self._dispatch(kind.name, pending, len(partitions))
+        if self.cancelled():
+            raise _Cancelled()
+        missing = sorted({p.key for p in partitions} - self.results.keys())
+        if missing:                           # invariant: every partition exactly once
+            raise JobError(f"job {self.job_id}: partitions without a result: {missing[:5]}")
+        if self.own_pool and self.pool is not None:
+            self.pool.kill()                  # free the CPUs before the (driver-side) reduce
+        result = kind.reduce(spec, self.results, jctx)
+        return self.catalog.mark_succeeded(self.job_id, result, self.runtime.clock()).result or {}
+
+    def _plan(self, kind: JobKind, spec: BaseModel, jctx: JobContext) -> list[Partition]:
+        """The kind's plan, and the results of its partitions an earlier attempt
+        committed (resume: only keys of this plan count, so nothing committed under
+        another plan is counted twice)."""
         partitions = kind.plan(spec, jctx)
         keys = [p.key for p in partitions]
         if len(set(keys)) != len(keys):
             dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
             raise JobError(f"job kind {kind.name} planned duplicate partition keys {dupes[:5]}")
-        results = load_committed(store, job_id, wanted=keys)
-        total = len(partitions)
-        log.info("job %s attempt %d: %d partitions, %d already committed", job_id, attempt,
-                 total, len(results))
-        catalog.set_progress(job_id, len(results), total, clock())
-        pending = deque(sorted((p for p in partitions if p.key not in results),
-                               key=lambda p: (-p.weight, p.key)))
-        if pending and pool is None:
-            pool = WorkerPool(min(pool_size(cluster_config), len(pending)), storage_config)
-        if pending:
-            _dispatch(job_id, attempt, kind.name, pool, pending, inflight, results, total,
-                      catalog, cancelled, clock, inflight_per_worker, max_partition_retries,
-                      progress_interval_s)
-        if cancelled():
-            raise _Cancelled()
-        if results.keys() != set(keys):          # invariant: every partition exactly once
-            missing = sorted(set(keys) - results.keys())[:5]
-            raise JobError(f"job {job_id}: partitions without a result: {missing}")
-        if own_pool and pool is not None:
-            pool.kill()                  # free the CPUs before the (driver-side) reduce
-        result = kind.reduce(spec, results, jctx)
-        return catalog.mark_succeeded(job_id, result, clock()).result or {}
-    except _Cancelled:
-        _stop(inflight, pool if own_pool else None)
-        _record(job_id, "cancel", lambda: catalog.mark_cancelled(job_id, clock()))
-        log.info("job %s cancelled", job_id)
-        raise JobCancelledError(f"job {job_id} was cancelled") from None
-    except _PartitionFailed as exc:
-        _stop(inflight, pool if own_pool else None)
-        message, error_type = str(exc), exc.error_type
-        _record(job_id, "failure",
-                lambda: catalog.mark_failed(job_id, message, error_type, clock()))
-        log.warning("job %s failed: %s", job_id, exc)
-        raise _error_class(exc.error_type)(str(exc)) from None
-    except KeyboardInterrupt:             # Ctrl-C on `m2c ... --wait`: a cancel
-        _stop(inflight, pool if own_pool else None)
-        _record(job_id, "cancel", lambda: catalog.mark_cancelled(job_id, clock()))
-        raise
-    except BaseException as exc:
-        _stop(inflight, pool if own_pool else None)
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, ray.exceptions.RayTaskError):
-            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            message, error_type = f"{type(cause).__name__}: {cause}", type(cause).__name__
-        else:
-            error_type = type(exc).__name__
-        _record(job_id, "failure", lambda: catalog.mark_failed(job_id, message, error_type, clock()))
-        log.warning("job %s failed: %s", job_id, message)
-        raise
-    finally:
-        if own_pool and pool is not None:
-            pool.kill()
+        self.results = load_committed(jctx.store, self.job_id, wanted=keys)
+        log.info("job %s attempt %d: %d partitions, %d already committed", self.job_id,
+                 self.attempt, len(partitions), len(self.results))
+        self._progress(len(partitions))
+        return partitions
 
+    def _progress(self, total: int) -> None:
+        self.catalog.set_progress(self.job_id, len(self.results), total, self.runtime.clock())
 
-def _dispatch(job_id: str, attempt: int, kind: str, pool: WorkerPool, pending: deque,
-              inflight: dict, results: dict[str, Any], total: int, catalog: JobCatalog,
-              cancelled: _CancelWatch, clock: Callable[[], datetime], per_worker: int,
-              max_retries: int, progress_interval_s: float) -> None:
-    """The collect loop: keep workers fed, take results in, retry lost partitions."""
-    load = Counter()                          # in-flight calls per worker slot
-    lost = Counter()                          # system failures per partition key
-    next_progress = time.monotonic() + progress_interval_s
-    waited_since = time.monotonic()
-    while pending or inflight:
-        if cancelled():
-            raise _Cancelled()
-        ready = pool.poll_ready()
-        for slot in sorted(ready, key=lambda s: load[s]):
-            while pending and load[slot] < per_worker:
-                part = pending.popleft()
-                inflight[pool.submit(slot, job_id, attempt, kind, part)] = (part, slot)
-                load[slot] += 1
-        if not inflight:
-            if time.monotonic() - waited_since > 30:
-                log.warning("job %s: no worker has been scheduled for 30 s; is the cluster busy?",
-                            job_id)
-                waited_since = time.monotonic()
-            pool.poll_ready(timeout=progress_interval_s)
-            continue
-        done, _ = ray.wait(list(inflight), num_returns=1, timeout=progress_interval_s)
-        if done:   # take everything that is ready, not just the first
-            done, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
-        for ref in done:
-            part, slot = inflight.pop(ref)
-            load[slot] -= 1
-            try:
-                out = ray.get(ref)
-            except SYSTEM_FAILURES as exc:
-                lost[part.key] += 1
-                if lost[part.key] > max_retries:
-                    raise JobError(f"partition {part.key}: its worker died {lost[part.key]} "
-                                   f"times; giving up ({type(exc).__name__})") from None
-                log.warning("job %s: worker %d died running %s (%s); retrying", job_id, slot,
-                            part.key, type(exc).__name__)
-                pending.appendleft(part)
-                continue
-            except ray.exceptions.TaskCancelledError:
-                raise _Cancelled() from None
-            if out["status"] == "error":
-                raise _PartitionFailed(part.key, out["error_type"], out["error"])
-            if out["status"] == "cancelled":
+    def _dispatch(self, kind: str, pending: deque, total: int) -> None:
+        """The collect loop: keep workers fed, take results in, retry lost partitions."""
+        assert self.pool is not None
+        opts = self.options
+        load: Counter[int] = Counter()            # in-flight calls per worker slot
+        lost: Counter[str] = Counter()            # system failures per partition key
+        next_progress = time.monotonic() + opts.progress_interval_s
+        waited_since = time.monotonic()
+        while pending or self.inflight:
+            if self.cancelled():
                 raise _Cancelled()
-            results[part.key] = out["result"]
-        if time.monotonic() >= next_progress or not (pending or inflight):
-            catalog.set_progress(job_id, len(results), total, clock())
-            next_progress = time.monotonic() + progress_interval_s
+            for slot in sorted(self.pool.poll_ready(), key=lambda s: load[s]):
+                while pending and load[slot] < opts.inflight_per_worker:
+                    part = pending.popleft()
+                    ref = self.pool.submit(slot, self.job_id, self.attempt, kind, part)
+                    self.inflight[ref] = (part, slot)
+                    load[slot] += 1
+            if not self.inflight:
+                if time.monotonic() - waited_since > 30:
+                    log.warning("job %s: no worker has been scheduled for 30 s; is the cluster "
+                                "busy?", self.job_id)
+                    waited_since = time.monotonic()
+                self.pool.poll_ready(timeout=opts.progress_interval_s)
+                continue
+            done, _ = ray.wait(list(self.inflight), num_returns=1, timeout=opts.progress_interval_s)
+            if done:   # take everything that is ready, not just the first
+                done, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+            for ref in done:
+                part, slot = self.inflight.pop(ref)
+                load[slot] -= 1
+                if not self._collect(ref, part, slot, lost):
+                    pending.appendleft(part)
+            if time.monotonic() >= next_progress or not (pending or self.inflight):
+                self._progress(total)
+                next_progress = time.monotonic() + opts.progress_interval_s
 
-
-def _record(job_id: str, what: str, write: Callable[[], Any]) -> None:
-    """Write a terminal state; a conflict (another runner or a cancel got there first)
-    is logged, never allowed to hide the job's own outcome."""
-    try:
-        write()
-    except M2CError:
-        log.exception("could not record the %s of job %s", what, job_id)
-
-
-def _stop(inflight: dict, pool: WorkerPool | None) -> None:
-    """Cancel in-flight calls, give them a short grace period, then kill the pool."""
-    refs = list(inflight)
-    for ref in refs:
+    def _collect(self, ref: ray.ObjectRef, part: Partition, slot: int, lost: Counter[str]) -> bool:
+        """Take one finished call in; False if its partition must run again (its worker
+        died, within ``max_partition_retries``)."""
         try:
-            ray.cancel(ref)
-        except Exception:                 # already finished or its worker is gone
-            log.debug("cancel failed", exc_info=True)
-    if refs:
-        ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S if pool is None else 1.0)
-    inflight.clear()
-    if pool is not None:
-        pool.kill()
+            out: PartitionOutcome = ray.get(ref)
+        except SYSTEM_FAILURES as exc:
+            lost[part.key] += 1
+            if lost[part.key] > self.options.max_partition_retries:
+                raise JobError(f"partition {part.key}: its worker died {lost[part.key]} "
+                               f"times; giving up ({type(exc).__name__})") from None
+            log.warning("job %s: worker %d died running %s (%s); retrying", self.job_id, slot,
+                        part.key, type(exc).__name__)
+            return False
+        except ray.exceptions.TaskCancelledError:
+            raise _Cancelled() from None
+        if out.status is PartitionStatus.ERROR:
+            raise _PartitionFailed(part.key, out.error_type or "JobError", out.error or "")
+        if out.status is PartitionStatus.CANCELLED:
+            raise _Cancelled()
+        assert out.result is not None
+        self.results[part.key] = out.result
+        return True
+
+    def _fail(self, message: str, error_type: str) -> None:
+        self._stop()
+        self._record("failure", lambda: self.catalog.mark_failed(
+            self.job_id, message, error_type, self.runtime.clock()))
+        log.warning("job %s failed: %s", self.job_id, message)
+
+    def _record(self, what: str, write: Callable[[], Any]) -> None:
+        """Write a terminal state; a conflict (another runner or a cancel got there
+        first) is logged, never allowed to hide the job's own outcome."""
+        try:
+            write()
+        except M2CError:
+            log.exception("could not record the %s of job %s", what, self.job_id)
+
+    def _stop(self) -> None:
+        """Cancel in-flight calls and give them a grace period (short for an own pool,
+        which is killed next; longer for a caller's pool, whose workers live on)."""
+        refs = list(self.inflight)
+        for ref in refs:
+            try:
+                ray.cancel(ref)
+            except Exception:                 # already finished or its worker is gone
+                log.debug("cancel failed", exc_info=True)
+        if refs:
+            ray.wait(refs, num_returns=len(refs),
+                     timeout=1.0 if self.own_pool else CANCEL_GRACE_S)
+        self.inflight.clear()
+        if self.own_pool and self.pool is not None:
+            self.pool.kill()
+
+
+def run_job(job_id: str, spec: BaseModel | dict, runtime: Runtime, *, now_utc: datetime,
+            **kwargs: Any) -> dict:
+    """Run (or resume) job ``job_id`` to a terminal state: ``JobRun(job_id, runtime,
+    **kwargs).run(spec, now_utc)``; returns the job's result."""
+    return JobRun(job_id, runtime, **kwargs).run(spec, now_utc)

@@ -45,10 +45,11 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from engine.errors import JobError, M2CError
-from jobs.catalog import CANCELLING, QUEUED, RUNNING, JobCatalog, JobRecord
+from jobs.catalog import JobCatalog, JobRecord
+from jobs.states import JobState
 from storage.config import StorageConfig
 
-from .executor import run_job, utc_now
+from .executor import Runtime, run_job, utc_now
 from .runtime import ClusterConfig, ensure_ray
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,8 @@ class JobRunner:
         if record.is_terminal:
             return record.state
         try:
-            run_job(self.job_id, record.spec, storage_config=self.storage_config,
-                    catalog=catalog, cluster_config=self.cluster_config, now_utc=utc_now(),
+            run_job(self.job_id, record.spec,
+                    Runtime(self.storage_config, catalog, self.cluster_config), now_utc=utc_now(),
                     runner=f"ray-actor:{runner_name(self.job_id)}", cancel_event=self._cancel)
         except M2CError as exc:            # recorded in the catalog by run_job
             log.info("job %s ended: %s", self.job_id, exc)
@@ -200,14 +201,14 @@ def reconcile(catalog: JobCatalog, *, storage_config: StorageConfig, db_url: str
     for rec in catalog.nonterminal():
         if is_running(rec.id, namespace=cluster_config.namespace):
             continue
-        if rec.state == CANCELLING:
+        if rec.state == JobState.CANCELLING:
             try:
                 catalog.mark_cancelled(rec.id, now_utc)
                 log.info("reconcile: job %s had no runner; cancelled", rec.id)
             except M2CError:
                 log.debug("job %s changed meanwhile", rec.id, exc_info=True)
             continue
-        if rec.state in (QUEUED, RUNNING):
+        if rec.state in (JobState.QUEUED, JobState.RUNNING):
             log.info("reconcile: job %s is %s without a runner; handing it over", rec.id, rec.state)
             try:
                 submit_detached(rec.id, storage_config=storage_config, db_url=db_url,
@@ -233,9 +234,8 @@ def run_inline(job_id: str, *, storage_config: StorageConfig, db_url: str,
     if record.is_terminal:
         return record
     try:
-        run_job(job_id, record.spec, storage_config=storage_config, catalog=catalog,
-                cluster_config=cluster_config, now_utc=now_utc or utc_now(),
-                runner="inline", cancel_event=cancel_event)
+        run_job(job_id, record.spec, Runtime(storage_config, catalog, cluster_config),
+                now_utc=now_utc or utc_now(), runner="inline", cancel_event=cancel_event)
     except M2CError as exc:
         log.info("job %s ended: %s", job_id, exc)
     return catalog.get(job_id)

@@ -13,8 +13,8 @@ Guarantees a partition run gives the executor:
   counts is durable, and a rerun of a committed partition (its worker died after
   committing, or the job resumed) returns the committed result instead of recomputing.
 * **Data errors are answers, not crashes.** An ``M2CError`` raised by the kind
-  (``InputError``, ``DataMissingError``, ...) comes back as
-  ``{"status": "error", ...}`` with its type and message: the executor fails the job
+  (``InputError``, ``DataMissingError``, ...) comes back as a
+  :class:`PartitionOutcome` with status ``error``, its type and message: the executor fails the job
   with it and does not retry (the same data gives the same error). Unexpected
   exceptions propagate as ``RayTaskError`` and fail the job too.
 * **Cooperative cancel.** ``ray.cancel`` on a running actor task sets a flag that the
@@ -32,6 +32,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import ray
@@ -44,9 +46,29 @@ from storage.config import StorageConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PartitionWorker", "WorkerPool", "WORKER_MAX_RESTARTS"]
+__all__ = ["PartitionWorker", "WorkerPool", "PartitionOutcome", "PartitionStatus",
+           "WORKER_MAX_RESTARTS"]
 
 WORKER_MAX_RESTARTS = 16
+
+
+class PartitionStatus(StrEnum):
+    OK = "ok"                  # committed (now, or by an earlier execution: ``reused``)
+    ERROR = "error"            # a data error (an M2CError): the job fails with it
+    CANCELLED = "cancelled"    # the job was cancelled while it ran; nothing committed
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """What a worker answers for one partition."""
+    key: str
+    status: PartitionStatus
+    result: dict | None = None           # the committed result (status ok)
+    reused: bool = False                 # committed before this call: not recomputed
+    error_type: str | None = None        # the error's class in engine.errors (status error)
+    error: str | None = None
+    pid: int | None = None               # the worker process (fault-injection tests)
+    seconds: float = 0.0                 # compute time of this call
 
 
 @ray.remote(num_cpus=1, max_restarts=WORKER_MAX_RESTARTS, max_task_retries=0)
@@ -75,18 +97,14 @@ class PartitionWorker:
             self._tables = Tables(self.store)
         return self._tables
 
-    def run(self, job_id: str, attempt: int, kind_name: str, partition: dict) -> dict[str, Any]:
-        """Run one partition and commit it; returns ``{"key", "status", ...}``.
-
-        ``status`` is ``ok`` (with ``result`` and ``reused``: whether the result was
-        already committed), ``error`` (with ``error_type``, ``error``) or ``cancelled``.
-        """
+    def run(self, job_id: str, attempt: int, kind_name: str, partition: dict) -> PartitionOutcome:
+        """Run one partition and commit it (or return its committed result)."""
         part = Partition.from_dict(partition)
         started = time.perf_counter()
         committed = load_part(self.store, job_id, part.key)
         if committed is not None:        # a rerun of a committed partition: do not recompute
-            return {"key": part.key, "status": "ok", "result": committed, "reused": True,
-                    "pid": os.getpid(), "seconds": 0.0}
+            return PartitionOutcome(part.key, PartitionStatus.OK, committed, reused=True,
+                                    pid=os.getpid())
         kind = get_kind(kind_name)
         runtime = ray.get_runtime_context()
         ctx = WorkerContext(store=self.store, job_id=job_id, attempt=attempt,
@@ -98,14 +116,14 @@ class PartitionWorker:
                 raise JobCancelledError(f"job {job_id} was cancelled")
             commit_part(self.store, job_id, part.key, result, attempt=attempt, objects=ctx.staged)
         except JobCancelledError:
-            return {"key": part.key, "status": "cancelled", "pid": os.getpid()}
+            return PartitionOutcome(part.key, PartitionStatus.CANCELLED, pid=os.getpid())
         except M2CError as exc:
             log.info("partition %s of %s failed: %s", part.key, job_id, exc)
-            return {"key": part.key, "status": "error", "error_type": type(exc).__name__,
-                    "error": str(exc), "pid": os.getpid()}
+            return PartitionOutcome(part.key, PartitionStatus.ERROR, error_type=type(exc).__name__,
+                                    error=str(exc), pid=os.getpid())
         self.partitions_run += 1
-        return {"key": part.key, "status": "ok", "result": result, "reused": False,
-                "pid": os.getpid(), "seconds": round(time.perf_counter() - started, 6)}
+        return PartitionOutcome(part.key, PartitionStatus.OK, result, pid=os.getpid(),
+                                seconds=round(time.perf_counter() - started, 6))
 
 
 class WorkerPool:

@@ -30,7 +30,9 @@ A channel reference is a channel name (``gt1``) or ``kind:<channel kind>`` (ever
 channel of that kind at the site, e.g. ``kind:generation``). Money parameters are
 decimal strings (``"64.00"``) so no float ever touches a price; YAML dates are
 accepted and normalised to ISO strings. The term parameters of each kind are in
-``contract_schema.json`` and in the docstring of ``engine/terms/<kind>.py``.
+``engine/terms/<kind>.py``: its docstring and its ``SCHEMA`` (a fragment of the
+published schema, ``contract_schema()``, which adds it to the document and shared
+definitions of ``contract_schema.json``).
 
 Validation is against the published JSON Schema (draft 2020-12,
 ``contract_schema()``) with the ``jsonschema`` package, then by semantic checks (dates, zones, term
@@ -41,13 +43,16 @@ Versions. ``effective_from`` is a local date; version ``k`` applies from local
 midnight of its ``effective_from`` until local midnight of the next version's, and
 the last version until the end of the term. ``versions_in_force`` turns that into
 UTC sub-ranges.
+
+The model (``ContractVersion``, ``Term``, ``PriceNode``, ...) is defined in
+``engine.contract_model``, which the term kinds import too, and re-exported here.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -56,93 +61,46 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 
 from .canonical import canonical_json
-from .errors import ContractError, UnknownReferenceError
+from .contract_model import ContractVersion, DeliveredDef, Parties, PriceNode, Term
+from .errors import ContractError, FieldError, UnknownReferenceError
 from .sites import CHANNEL_KINDS, Site
-from .terms.base import FieldError
+from .terms import TERM_KINDS
 from .timebase import local_midnight_us, local_month_bounds_us
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass(frozen=True)
-class Parties:
-    seller: str
-    buyer: str
-
-
-@dataclass(frozen=True)
-class Term:
-    id: str
-    kind: str
-    params: Any                # the kind's frozen Params dataclass
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class DeliveredDef:
-    """``max(0, sum(add) - sum(subtract))``, capped at ``sum(cap_at)`` (per interval)."""
-    add: tuple[str, ...]
-    subtract: tuple[str, ...] = ()
-    cap_at: tuple[str, ...] = ()
-    floor_zero: bool = True
-
-    def refs(self) -> tuple[str, ...]:
-        return self.add + self.subtract + self.cap_at
-
-
-@dataclass(frozen=True)
-class PriceNode:
-    iso: str
-    node: str
-    market_run: str           # DA | RT
-
-    def key(self) -> tuple[str, str, str]:
-        return (self.iso, self.node, self.market_run)
-
-
-@dataclass(frozen=True)
-class ContractVersion:
-    contract_id: str
-    version: int
-    effective_from: date
-    parties: Parties
-    sites: tuple[str, ...]
-    timezone: str
-    term_start: date
-    term_end: date                       # inclusive last local date
-    delivered: DeliveredDef
-    terms: tuple[Term, ...]
-    hub: PriceNode | None = None
-    site_node_market_run: str | None = None
-    billing_period: str = "month"
-    currency: str = "USD"
-    description: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"contract {self.contract_id} v{self.version}"
-
-    def term(self, term_id: str) -> Term:
-        for t in self.terms:
-            if t.id == term_id:
-                return t
-        raise KeyError(term_id)
-
-    def term_bounds_us(self) -> tuple[int, int]:
-        """UTC [start, end) of the whole term."""
-        return (local_midnight_us(self.term_start, self.timezone),
-                local_midnight_us(self.term_end + timedelta(days=1), self.timezone))
 
 
 # --------------------------------------------------------------------------- schema
+def term_schema(kind: str) -> dict:
+    """``$defs/<kind>`` of the published schema: the kind's ``SCHEMA`` fragment plus
+    the fields every term has (``id``, ``kind``, ``description``), closed to others."""
+    fragment = copy.deepcopy(dict(TERM_KINDS[kind].schema))
+    return {"type": "object", "required": ["id", "kind", *fragment.pop("required", [])],
+            "additionalProperties": False,
+            "properties": {"id": {"$ref": "#/$defs/term_id"}, "kind": {"const": kind},
+                           "description": {"type": "string"}, **fragment.pop("properties", {})},
+            **fragment}
+
+
 @lru_cache(maxsize=1)
-def _schema_text() -> str:
-    return resources.files("engine").joinpath("contract_schema.json").read_text("utf-8")
+def _schema() -> dict:
+    """``contract_schema.json`` (the document and the shared ``$defs``) with the
+    term kinds of ``TERM_KINDS`` added: the ``kind`` enum, one ``if kind == K then
+    $defs/K`` branch per kind, and each kind's ``$defs`` entry (``term_schema``)."""
+    schema = json.loads(resources.files("engine").joinpath("contract_schema.json").read_text("utf-8"))
+    defs = schema["$defs"]
+    term = defs["term"]
+    term["properties"]["kind"] = {"enum": list(TERM_KINDS)}
+    term["allOf"] = [{"if": {"required": ["kind"], "properties": {"kind": {"const": k}}},
+                      "then": {"$ref": f"#/$defs/{k}"}} for k in TERM_KINDS]
+    for k in TERM_KINDS:
+        if k in defs:
+            raise ValueError(f"term kind {k!r} collides with $defs/{k} of contract_schema.json")
+        defs[k] = term_schema(k)
+    return schema
 
 
 def contract_schema() -> dict:
     """The published JSON Schema (draft 2020-12) of a contract version document."""
-    return json.loads(_schema_text())
+    return copy.deepcopy(_schema())
 
 
 def _fmt_path(path) -> str:
@@ -154,7 +112,7 @@ def _fmt_path(path) -> str:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = contract_schema()
+    schema = _schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
@@ -227,8 +185,6 @@ def parse_contract(doc: dict, source: str = "contract") -> ContractVersion:
     default), the contract id and version, and the field path of the first problem;
     ``.problems`` lists every schema problem found.
     """
-    from .terms import TERM_KINDS
-
     if not isinstance(doc, dict):
         raise _fail({}, source, "(document)", "expected a mapping")
     doc = _normalise(doc)
@@ -262,9 +218,8 @@ def parse_contract(doc: dict, source: str = "contract") -> ContractVersion:
             raise _fail(doc, source, f"{where}.id",
                         f"duplicate term id {raw['id']!r} (also terms[{seen[raw['id']]}])")
         seen[raw["id"]] = i
-        module = TERM_KINDS[raw["kind"]]
         try:
-            params = module.parse(raw, where)
+            params = TERM_KINDS[raw["kind"]].parse(raw, where)
         except FieldError as exc:
             raise _fail(doc, source, exc.path, exc.message) from None
         terms.append(Term(raw["id"], raw["kind"], params, raw.get("description", "")))
@@ -287,8 +242,6 @@ def validate_contract_sites(cv: ContractVersion, sites: dict[str, Site]) -> None
 
     Raises ``UnknownReferenceError`` naming the contract, version and field.
     """
-    from .terms import TERM_KINDS
-
     for i, sid in enumerate(cv.sites):
         if sid not in sites:
             raise UnknownReferenceError(f"{cv.label}: sites[{i}]: unknown site {sid!r}")
@@ -398,7 +351,7 @@ def version_at_period_end(versions: list[ContractVersion], period: str) -> Contr
 
 
 __all__ = [
-    "Parties", "Term", "DeliveredDef", "PriceNode", "ContractVersion", "contract_schema",
+    "Parties", "Term", "DeliveredDef", "PriceNode", "ContractVersion", "contract_schema", "term_schema",
     "schema_errors", "parse_contract", "validate_contract_sites", "check_amendments",
     "contract_sha256", "canonical_contract_json", "versions_in_force", "active_in_period",
     "version_at_period_end",

@@ -27,7 +27,7 @@ import numpy as np
 from .errors import DataMissingError, InputError
 from .sites import Site
 from .timebase import US_PER_MINUTE, interval_grid_us
-from .vee_grid import QUALITY_NAMES
+from .vee.codes import QUALITY_NAMES
 
 ACTUAL = ("A",)
 ESTIMATED = ("E", "S", "F")
@@ -169,7 +169,7 @@ def quality_codes(quality: np.ndarray) -> np.ndarray:
     return code
 
 
-#: VEE quality code (``engine.vee_grid.QUALITY_NAMES``) -> site quality code
+#: VEE quality code (``engine.vee.codes.QUALITY_NAMES``) -> site quality code
 _VEE_SITE_CODES = quality_codes(QUALITY_NAMES)
 
 

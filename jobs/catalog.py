@@ -4,23 +4,9 @@ Ray keeps no durable job table (its job info lives in GCS memory, has no progres
 field and no domain states), so the catalog owns the truth: state, progress, attempt,
 error and result of every job, plus Idempotency-Key and natural-key dedupe.
 
-State machine (every transition is one guarded ``UPDATE ... WHERE state IN (...)``;
-a transition not in this table raises ``ConflictError``)::
-
-    queued ──► running ──► succeeded | failed | cancelled
-       │          │  ▲
-       │          │  └── running (a new attempt after the runner died: reconcile)
-       │          └──► cancelling ──► cancelled
-       └──► cancelled | failed
-
-Two documented extensions of the basic machine:
-
-* ``cancelling -> succeeded | failed``: a cancel that arrives while the result is
-  being published (an atomic, create-only commit) is too late; the catalog then
-  records what actually happened rather than claim "cancelled" for published work.
-* ``queued -> failed``: the job could not even be handed to a runner.
-
-Terminal states (succeeded, failed, cancelled) never change.
+State machine: :mod:`jobs.states` (every transition is one guarded
+``UPDATE ... WHERE state IN (...)``; a transition not in ``TRANSITIONS`` raises
+``ConflictError``). Terminal states never change.
 
 Concurrency: the same file is opened by the API process, Ray job-runner actors and
 the CLI. Each call opens its own connection (``sqlite3`` connections are not shared
@@ -55,25 +41,12 @@ from engine.errors import ConflictError, InputError, NotFoundError
 from engine.timebase import from_us, to_us
 
 from .specs import JobSpec, natural_key, parse_spec, spec_fingerprint, spec_to_dict
+from .states import ACTIVE_STATES, TRANSITIONS, JobState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict", "STATES", "TERMINAL_STATES",
-           "ACTIVE_STATES", "TRANSITIONS"]
+__all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict"]
 
-QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-STATES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
-TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
-ACTIVE_STATES = frozenset({QUEUED, RUNNING, CANCELLING})
-# target state -> the states it may be entered from
-TRANSITIONS: dict[str, frozenset[str]] = {
-    RUNNING: frozenset({QUEUED, RUNNING}),
-    CANCELLING: frozenset({RUNNING}),
-    SUCCEEDED: frozenset({RUNNING, CANCELLING}),
-    FAILED: frozenset({QUEUED, RUNNING, CANCELLING}),
-    CANCELLED: frozenset({QUEUED, RUNNING, CANCELLING}),
-}
 MAX_PAGE = 500
 BUSY_TIMEOUT_MS = 30_000
 
@@ -92,7 +65,7 @@ class JobRecord:
     id: str
     kind: str
     spec: dict
-    state: str
+    state: JobState
     progress_done: int
     progress_total: int
     attempt: int
@@ -110,7 +83,7 @@ class JobRecord:
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return self.state.is_terminal
 
     def parsed_spec(self) -> JobSpec:
         return parse_spec(self.spec, source=f"job {self.id}")
@@ -133,13 +106,23 @@ class JobRecord:
         }
 
 
+def _sql_states(states: frozenset[JobState]) -> str:
+    """``'a', 'b'``: a state set as an SQL list (trusted enum values, sorted)."""
+    return ", ".join(f"'{s}'" for s in sorted(states))
+
+
+#: a natural key is free again once its job failed or was cancelled
+_NATURAL_KEY_FREE = frozenset({JobState.FAILED, JobState.CANCELLED})
+#: states whose progress a runner records
+_PROGRESSING = frozenset({JobState.RUNNING, JobState.CANCELLING})
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     id               TEXT PRIMARY KEY,
     kind             TEXT NOT NULL,
     spec_json        TEXT NOT NULL,
     fingerprint      TEXT NOT NULL,          -- sha256 of the canonical spec JSON
-    state            TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in STATES)})),
+    state            TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in JobState)})),
     progress_done    INTEGER NOT NULL DEFAULT 0,
     progress_total   INTEGER NOT NULL DEFAULT 0,
     attempt          INTEGER NOT NULL DEFAULT 0,
@@ -158,7 +141,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency
     ON jobs (COALESCE(principal, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_natural_key_live
-    ON jobs (natural_key) WHERE natural_key IS NOT NULL AND state NOT IN ('failed', 'cancelled');
+    ON jobs (natural_key) WHERE natural_key IS NOT NULL AND state NOT IN ({_sql_states(_NATURAL_KEY_FREE)});
 CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_us DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 """
@@ -174,7 +157,7 @@ def _opt_dt(us: int | None) -> datetime | None:
 
 def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
-        id=row["id"], kind=row["kind"], spec=json.loads(row["spec_json"]), state=row["state"],
+        id=row["id"], kind=row["kind"], spec=json.loads(row["spec_json"]), state=JobState(row["state"]),
         progress_done=row["progress_done"], progress_total=row["progress_total"],
         attempt=row["attempt"], runner=row["runner"], created_at=from_us(row["created_us"]),
         started_at=_opt_dt(row["started_us"]), finished_at=_opt_dt(row["finished_us"]),
@@ -286,7 +269,7 @@ class JobCatalog:
             if nkey is not None:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM jobs WHERE natural_key = ? "
-                    "AND state NOT IN ('failed', 'cancelled')", (nkey,)).fetchone()
+                    f"AND state NOT IN ({_sql_states(_NATURAL_KEY_FREE)})", (nkey,)).fetchone()
                 if row is not None:
                     return _record(row), False
             job_id = new_job_id()
@@ -315,8 +298,8 @@ class JobCatalog:
         """
         if not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-        if state is not None and state not in STATES:
-            raise InputError(f"unknown state {state!r}; one of {list(STATES)}")
+        if state is not None and state not in set(JobState):
+            raise InputError(f"unknown state {state!r}; one of {[str(s) for s in JobState]}")
         where, params = [], []
         if kind is not None:
             where.append("kind = ?")
@@ -343,7 +326,7 @@ class JobCatalog:
         """Queued, running and cancelling jobs, oldest first (for reconciliation)."""
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'cancelling') "
+                f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({_sql_states(ACTIVE_STATES)}) "
                 "ORDER BY created_us, id").fetchall()
         return [_record(r) for r in rows]
 
@@ -351,12 +334,12 @@ class JobCatalog:
         """Number of jobs in every state (zeros included), for /metrics."""
         with self._read() as conn:
             rows = conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
-        counts = dict.fromkeys(STATES, 0)
+        counts = {str(s): 0 for s in JobState}
         counts.update({r["state"]: r["n"] for r in rows})
         return counts
 
     # -- transitions -------------------------------------------------------------------------
-    def _transition(self, conn: sqlite3.Connection, job_id: str, target: str,
+    def _transition(self, conn: sqlite3.Connection, job_id: str, target: JobState,
                     assignments: str = "", params: tuple = (), *, now_us: int) -> JobRecord:
         sources = sorted(TRANSITIONS[target])
         cur = conn.execute(
@@ -385,13 +368,13 @@ class JobCatalog:
             if attempt <= row["attempt"]:
                 raise ConflictError(f"job {job_id} is already at attempt {row['attempt']}; "
                                     f"attempt {attempt} is stale")
-            if row["state"] == CANCELLING:
+            if row["state"] == JobState.CANCELLING:
                 conn.execute("UPDATE jobs SET attempt = ?, runner = ?, updated_us = ? WHERE id = ?",
                              (attempt, runner, now, job_id))
                 return _record(conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
                                             (job_id,)).fetchone())
             return self._transition(
-                conn, job_id, RUNNING, "attempt = ?, runner = ?, started_us = COALESCE(started_us, ?)",
+                conn, job_id, JobState.RUNNING, "attempt = ?, runner = ?, started_us = COALESCE(started_us, ?)",
                 (attempt, runner, now), now_us=now)
 
     def set_progress(self, job_id: str, done: int, total: int, now_utc: datetime) -> None:
@@ -404,21 +387,21 @@ class JobCatalog:
             raise ValueError(f"progress {done}/{total} out of range")
         with self._write() as conn:
             conn.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, updated_us = ? "
-                         "WHERE id = ? AND state IN ('running', 'cancelling')",
+                         f"WHERE id = ? AND state IN ({_sql_states(_PROGRESSING)})",
                          (done, total, to_us(now_utc), job_id))
 
     def mark_succeeded(self, job_id: str, result: dict, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
         with self._write() as conn:
             return self._transition(
-                conn, job_id, SUCCEEDED,
+                conn, job_id, JobState.SUCCEEDED,
                 "result_json = ?, finished_us = ?, progress_done = progress_total, error = NULL, "
                 "error_type = NULL", (json.dumps(result, sort_keys=True), now), now_us=now)
 
     def mark_failed(self, job_id: str, error: str, error_type: str, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
         with self._write() as conn:
-            return self._transition(conn, job_id, FAILED,
+            return self._transition(conn, job_id, JobState.FAILED,
                                     "error = ?, error_type = ?, finished_us = ?",
                                     (error, error_type, now), now_us=now)
 
@@ -432,11 +415,11 @@ class JobCatalog:
             if row is None:
                 raise NotFoundError(f"no job {job_id!r}")
             state = row["state"]
-            if state == QUEUED:
-                return self._transition(conn, job_id, CANCELLED, "finished_us = ?", (now,), now_us=now)
-            if state == RUNNING:
-                return self._transition(conn, job_id, CANCELLING, now_us=now)
-            if state == CANCELLING:
+            if state == JobState.QUEUED:
+                return self._transition(conn, job_id, JobState.CANCELLED, "finished_us = ?", (now,), now_us=now)
+            if state == JobState.RUNNING:
+                return self._transition(conn, job_id, JobState.CANCELLING, now_us=now)
+            if state == JobState.CANCELLING:
                 return _record(conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?",
                                             (job_id,)).fetchone())
             raise ConflictError(f"job {job_id} is already {state}")
@@ -444,4 +427,4 @@ class JobCatalog:
     def mark_cancelled(self, job_id: str, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
         with self._write() as conn:
-            return self._transition(conn, job_id, CANCELLED, "finished_us = ?", (now,), now_us=now)
+            return self._transition(conn, job_id, JobState.CANCELLED, "finished_us = ?", (now,), now_us=now)

@@ -44,7 +44,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -67,6 +67,10 @@ from .settle_inputs import DataVersions, load_contract, require_contract, requir
 from .specs import RebillSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext
 
+if TYPE_CHECKING:  # pragma: no cover
+    from storage.objectstore import ObjectStore
+    from storage.tables import Tables
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["resolve_data_versions", "plan", "run_partition", "reduce", "reproduce_invoice",
@@ -74,18 +78,18 @@ __all__ = ["resolve_data_versions", "plan", "run_partition", "reduce", "reproduc
 
 
 # ------------------------------------------------------------------------------ inputs
-def _commit_times(tables: Any, table: str) -> list[tuple[int, datetime]]:
+def _commit_times(tables: Tables, table: str) -> list[tuple[int, datetime]]:
     return [(h["version"], datetime.fromisoformat(h["timestamp"].replace("Z", "+00:00")))
             for h in tables.history(table)]
 
 
-def _version_at(tables: Any, table: str, at: datetime) -> int | None:
+def _version_at(tables: Tables, table: str, at: datetime) -> int | None:
     """The latest version of ``table`` committed at or before ``at`` (None: none yet)."""
     versions = [v for v, ts in _commit_times(tables, table) if ts <= at]
     return max(versions) if versions else None
 
 
-def resolve_data_versions(tables: Any, store: Any, as_of: int | str | None) -> DataVersions:
+def resolve_data_versions(tables: Tables, store: ObjectStore, as_of: int | str | None) -> DataVersions:
     """The one set of data versions a rebill reads, from the spec's ``as_of``:
 
     * ``None``: the current version of every table;
@@ -288,7 +292,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                                data, ctx.store.get(r["result"]["detail"]),
                                adjusts=int(r["billed_version"]), extra={"adjustment": adjustment})
                   for _, r, adjustment in batch]
-        for (row, r, _), (version, created, _) in zip(batch, publish_invoices(
+        for (row, _r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
             row.update(outcome="adjusted" if created else "adjustment exists", version=version)
     summary = summarize(outcomes)
@@ -309,7 +313,7 @@ def _attribution_from_dict(a: dict) -> Attribution:
 
 
 # ---------------------------------------------------------------------- reproduction
-def reproduce_invoice(store: Any, tables: Any, contract_id: str, period: str, version: int, *,
+def reproduce_invoice(store: ObjectStore, tables: Tables, contract_id: str, period: str, version: int, *,
                       run_id: str | None = None, cache: dict | None = None) -> bytes:
     """Re-settle a stored invoice version as of the inputs its lineage records (data
     versions, contract-version cap) and return the canonical bytes it would have.

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from engine.calendar import nerc_holidays
 from engine.contract import ContractVersion
-from engine.errors import DataMissingError, NotFoundError, UnknownReferenceError
+from engine.errors import DataMissingError, InputError, NotFoundError, UnknownReferenceError
 from engine.pricing import IndexSeries, PriceSeries
 from engine.settlement import DETAIL_SCHEMA, LineSum, MarketData, SitePartial, required_market_data, settle_site
 from engine.sites import Site
@@ -148,6 +148,16 @@ def validated_month(tables: Tables, site: Site, b0: int, b1: int, period: str, *
     rows = tables.read_meter(site.site_id, site.timezone, h0, b1, columns=VEE_COLUMNS_READ,
                              dictionary=VEE_DICTIONARY_READ, as_of=as_of)
     return run_vee(rows, site, b0, b1, holidays=holidays, findings=findings)
+
+
+def validate_site_month(tables: Tables, site: Site, period: str, *, as_of: int | None) -> VeeResult:
+    """VEE of one site-local month with its findings: what ``m2c vee`` reports, and the
+    channels a settlement of the month bills (:func:`validated_month`)."""
+    try:
+        b0, b1 = local_month_bounds_us(period, site.timezone)
+    except ValueError as exc:
+        raise InputError(f"period: {exc}") from None
+    return validated_month(tables, site, b0, b1, period, as_of=as_of, findings=True)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import yaml
@@ -11,7 +10,7 @@ from engine.contract import contract_schema
 from engine.errors import ValidationError
 
 from ..settings import Settings
-from .submit import table
+from .output import add_format, emit, print_json, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,22 +18,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="contracts_command", required=True)
     add = sub.add_parser("add", help="validate and store a contract or an amendment (new version)")
     add.add_argument("files", nargs="+", metavar="FILE.yaml")
-    _fmt(add)
+    add_format(add)
     add.set_defaults(handler=cmd_add)
     ls = sub.add_parser("list", help="contracts with their latest version and term")
-    _fmt(ls)
+    add_format(ls)
     ls.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="one contract's document (latest or --version N)")
     show.add_argument("contract_id", metavar="ID")
     show.add_argument("--version", type=int)
-    show.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    add_format(show, ("yaml", "json"))
     show.set_defaults(handler=cmd_show)
     schema = sub.add_parser("schema", help="print the published JSON Schema of contract documents")
     schema.set_defaults(handler=cmd_schema)
-
-
-def _fmt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["table", "json"], default="table")
 
 
 def _store(settings: Settings):
@@ -68,13 +63,9 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         cv = stored.version
         out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
                     "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
-    if args.format == "json":
-        print(json.dumps(out, indent=2))
-    else:
-        for o in out:
-            what = "stored as" if o["created"] else "unchanged, already"
-            print(f"{o['file']}: {o['contract_id']} {what} v{o['version']} "
-                  f"(effective {o['effective_from']})")
+    emit(args, out, lambda: "\n".join(
+        f"{o['file']}: {o['contract_id']} {'stored as' if o['created'] else 'unchanged, already'} "
+        f"v{o['version']} (effective {o['effective_from']})" for o in out))
     return 0
 
 
@@ -88,15 +79,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         out.append({"contract_id": cid, "versions": len(versions), "timezone": cv.timezone,
                     "sites": list(cv.sites), "term_start": str(cv.term_start),
                     "term_end": str(cv.term_end), "terms": [t.kind for t in cv.terms]})
-    if args.format == "json":
-        print(json.dumps(out, indent=2))
-    elif not out:
-        print("no contracts")
-    else:
-        rows = [("CONTRACT", "VERSIONS", "SITES", "TERM", "TERMS")]
-        rows += [(o["contract_id"], str(o["versions"]), ",".join(o["sites"]),
-                  f"{o['term_start']}..{o['term_end']}", ",".join(o["terms"])) for o in out]
-        print(table(rows))
+    rows = [("CONTRACT", "VERSIONS", "SITES", "TERM", "TERMS")]
+    rows += [(o["contract_id"], str(o["versions"]), ",".join(o["sites"]),
+              f"{o['term_start']}..{o['term_end']}", ",".join(o["terms"])) for o in out]
+    emit(args, out, table(rows) if out else "no contracts")
     return 0
 
 
@@ -110,11 +96,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         raise NotFoundError(f"contract {args.contract_id} has versions "
                             f"{[s.version.version for s in versions]}; no version {args.version}")
     doc = {**pick.document, "_sha256": pick.sha256}
-    print(json.dumps(doc, indent=2, sort_keys=True) if args.format == "json"
-          else yaml.safe_dump(doc, sort_keys=False), end="" if args.format == "yaml" else "\n")
+    emit(args, doc, lambda: yaml.safe_dump(doc, sort_keys=False).rstrip("\n"))
     return 0
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(contract_schema(), indent=2))
+    print_json(contract_schema())
     return 0

@@ -21,7 +21,6 @@ The ``contracts`` step (after ``sites``) adds the demo contracts
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from engine.sites import CHANNEL_KINDS, Site
 from engine.units import WH_PER_MWH
 
 from ..settings import Settings
+from .output import add_format, print_json, wants_json
 
 
 @dataclass
@@ -72,8 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
     p.add_argument("--end-period", default="2026-10", metavar="YYYY-MM",
                    help="last (full) month of data (default 2026-10)")
-    p.add_argument("--format", choices=["table", "json"], default="table",
-                   help="json: one JSON document with every step's summary")
+    add_format(p)
     p.set_defaults(handler=demo_command)
 
 
@@ -139,15 +138,14 @@ def step_ingest(run: DemoRun) -> dict:
 
 
 def step_vee(run: DemoRun) -> dict:
+    from jobs.settle_inputs import validate_site_month
     from storage.tables import Tables
-
-    from .vee import vee_site_period
     tables = Tables(run.store)
     period = run.portfolio.end_period
     out = {}
     for site_id in sorted(run.portfolio.sites):
         site = run.sites[site_id]
-        result = vee_site_period(tables, site, period)
+        result = validate_site_month(tables, site, period, as_of=None)
         run.vee[site_id] = result
         energy: dict[str, int] = {}
         for c in result.channels.values():
@@ -255,7 +253,7 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
 
 
 def _print_vee(run: DemoRun, summary: dict) -> None:
-    from engine.vee_report import text_table
+    from engine.vee.reporting import text_table
     period = next(iter(summary.values()))["period"] if summary else ""
     run.say("")
     run.say(f"VEE {period} (validated and estimated intervals, all channels)")
@@ -290,6 +288,6 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         run.results[name] = summary
         _print_step(run, name, summary, time.perf_counter() - t0)
         sys.stdout.flush()
-    if args.format == "json":
-        print(json.dumps(run.results, indent=2, default=str))
+    if wants_json(args):
+        print_json(run.results)
     return 0

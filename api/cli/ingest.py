@@ -13,11 +13,11 @@ the spec says; default: detected), so machine-readable output is ``--output json
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..settings import Settings
+from .output import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,7 +75,7 @@ def index_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print(report, output: str) -> int:
     if output == "json":
-        print(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
         return 0
     width = max(len(f.name) for f in report.files)
     for f in report.files:

@@ -12,7 +12,6 @@ versions gives the same invoice, whatever landed since.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +22,7 @@ import pyarrow.compute as pc
 from engine.errors import InputError, NotFoundError
 
 from ..settings import Settings
-from .submit import table
+from .output import add_format, emit, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,15 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="invoice versions")
     ls.add_argument("--contract")
     ls.add_argument("--period", metavar="YYYY-MM")
-    ls.add_argument("--format", choices=["table", "json"], default="table")
+    add_format(ls)
     ls.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="one invoice (latest version or --version N)")
     _target(show)
-    show.add_argument("--format", choices=["table", "json", "html"], default="table")
+    add_format(show, ("table", "json", "html"))
     show.set_defaults(handler=cmd_show)
     ap = sub.add_parser("approve", help="approve the latest draft (approved invoices are immutable)")
     _target(ap)
-    ap.add_argument("--format", choices=["table", "json"], default="table")
+    add_format(ap)
     ap.set_defaults(handler=cmd_approve)
     ex = sub.add_parser("explain", help="interval-level rows behind one invoice line")
     _target(ex)
@@ -51,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("reproduce", help="re-settle a version as of its recorded inputs and "
                                           "compare the bytes (exit 0 identical, 1 different)")
     _target(rp)
-    rp.add_argument("--format", choices=["table", "json"], default="table")
+    add_format(rp)
     rp.set_defaults(handler=cmd_reproduce)
 
 
@@ -98,15 +97,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         doc, _ = inv.get(cid, period, version)
         out.append({"contract_id": cid, "period": period, "version": version,
                     "status": doc["status"], "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts")})
-    if args.format == "json":
-        print(json.dumps(out, indent=2))
-    elif not out:
-        print("no invoices")
-    else:
-        rows = [("CONTRACT", "PERIOD", "VERSION", "STATUS", "ADJUSTS", "TOTAL USD")]
-        rows += [(o["contract_id"], o["period"], f"v{o['version']}", o["status"],
-                  f"v{o['adjusts']}" if o["adjusts"] else "", o["total_usd"]) for o in out]
-        print(table(rows, right={5}))
+    rows = [("CONTRACT", "PERIOD", "VERSION", "STATUS", "ADJUSTS", "TOTAL USD")]
+    rows += [(o["contract_id"], o["period"], f"v{o['version']}", o["status"],
+              f"v{o['adjusts']}" if o["adjusts"] else "", o["total_usd"]) for o in out]
+    emit(args, out, table(rows, right={5}) if out else "no invoices")
     return 0
 
 
@@ -121,12 +115,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
             html = None
     else:
         doc, html = _invoices(settings).get(args.contract_id, args.period, args.version)
-    if args.format == "json":
-        print(json.dumps(doc, indent=2, sort_keys=True))
-    elif args.format == "html":
+    if args.format == "html":
         print(html)
     else:
-        print(render_invoice(doc))
+        emit(args, doc, lambda: render_invoice(doc))
     return 0
 
 
@@ -135,10 +127,7 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     version = inv.approve(args.contract_id, args.period, version=args.version,
                           now_utc=datetime.now(timezone.utc))
     doc, _ = inv.get(args.contract_id, args.period, version)
-    if args.format == "json":
-        print(json.dumps(doc, indent=2, sort_keys=True))
-    else:
-        print(f"{args.contract_id} {args.period} v{version}: approved (total {doc['total_usd']} USD)")
+    emit(args, doc, f"{args.contract_id} {args.period} v{version}: approved (total {doc['total_usd']} USD)")
     return 0
 
 
@@ -192,11 +181,8 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
            "identical": same, "stored_sha256": hashlib.sha256(stored).hexdigest(),
            "reproduced_sha256": hashlib.sha256(again).hexdigest(),
            "data_versions": doc["lineage"]["data_versions"]}
-    if args.format == "json":
-        print(json.dumps(out, indent=2))
-    else:
-        dv = ", ".join(f"{k} {v}" for k, v in sorted(out["data_versions"].items()))
-        verdict = "identical bytes" if same else "DIFFERENT bytes"
-        print(f"{args.contract_id} {args.period} v{doc['version']} re-settled as of {dv}: {verdict} "
-              f"(sha256 {out['reproduced_sha256'][:16]})")
+    dv = ", ".join(f"{k} {v}" for k, v in sorted(out["data_versions"].items()))
+    verdict = "identical bytes" if same else "DIFFERENT bytes"
+    emit(args, out, f"{args.contract_id} {args.period} v{doc['version']} re-settled as of {dv}: "
+                    f"{verdict} (sha256 {out['reproduced_sha256'][:16]})")
     return 0 if same else 1

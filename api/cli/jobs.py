@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, TextIO
+from typing import Any, Callable
 
 from engine.errors import JobError
+from jobs.states import JobState
 
 from ..settings import Settings
-
-TERMINAL = ("succeeded", "failed", "cancelled")
-BAR_WIDTH = 30
+from .output import ProgressLine, add_format, emit, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,16 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="jobs, newest first")
     ls.add_argument("--kind", help="only this kind (settlement, rebill, meter_totals)")
-    ls.add_argument("--state", choices=["queued", "running", "cancelling", "succeeded", "failed",
-                                        "cancelled"], help="only jobs in this state")
+    ls.add_argument("--state", choices=[str(s) for s in JobState], help="only jobs in this state")
     ls.add_argument("--limit", type=int, default=20, help="page size (default 20, at most 500)")
     ls.add_argument("--cursor", help="next_cursor of the previous page")
-    _format(ls)
+    add_format(ls)
     ls.set_defaults(handler=cmd_list)
 
     show = sub.add_parser("show", help="one job: state, progress, error, result")
     show.add_argument("job_id", metavar="ID")
-    _format(show)
+    add_format(show)
     show.set_defaults(handler=cmd_show)
 
     wait = sub.add_parser("wait", help="wait for a job to end; exit 0 if it succeeded, else 1")
@@ -49,12 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     wait.add_argument("--timeout", type=float, default=None, metavar="S",
                       help="give up after S seconds (exit 1; the job keeps running)")
     wait.add_argument("--poll", type=float, default=0.5, metavar="S", help="poll interval (0.5)")
-    _format(wait)
+    add_format(wait)
     wait.set_defaults(handler=cmd_wait)
 
     cancel = sub.add_parser("cancel", help="cancel a queued or running job")
     cancel.add_argument("job_id", metavar="ID")
-    _format(cancel)
+    add_format(cancel)
     cancel.set_defaults(handler=cmd_cancel)
 
     audit = sub.add_parser(
@@ -71,11 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from .submit import add_job_options
     add_job_options(audit)
     audit.set_defaults(handler=cmd_meter_totals)
-
-
-def _format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["table", "json"], default="table",
-                   help="table for people (default), json for programs (one document on stdout)")
 
 
 # -- one interface over the catalog and the HTTP API -----------------------------------------
@@ -151,8 +143,7 @@ def _table(jobs: list[dict]) -> str:
         rows.append((j["id"], j["kind"], j["state"], _progress_text(j), str(j.get("attempt", "")),
                      str(j["created_at"]).replace("T", " ")[:19],
                      error if len(error) <= 60 else error[:57] + "..."))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return table(rows)
 
 
 def _details(job: dict) -> str:
@@ -168,39 +159,6 @@ def _details(job: dict) -> str:
     return "\n".join(lines)
 
 
-def _print(args: argparse.Namespace, doc: Any, text: str) -> None:
-    print(json.dumps(doc, indent=2, sort_keys=True) if args.format == "json" else text)
-
-
-class ProgressLine:
-    """One stderr line redrawn in place: ``[#####.....] 12/40  running  0:12``. No-op
-    unless ``stream`` is a terminal, so pipes and logs stay clean."""
-
-    def __init__(self, stream: TextIO | None = None):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self.started = time.monotonic()
-        self._width = 0
-
-    def update(self, job: dict) -> None:
-        if not self.enabled:
-            return
-        p = job.get("progress") or {}
-        done, total = int(p.get("done") or 0), int(p.get("total") or 0)
-        filled = int(BAR_WIDTH * done / total) if total else 0
-        elapsed = int(time.monotonic() - self.started)
-        line = (f"{job['id']}  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
-                f"{done}/{total or '?'}  {job['state']}  {elapsed // 60}:{elapsed % 60:02d}")
-        self.stream.write("\r" + line.ljust(self._width))
-        self.stream.flush()
-        self._width = len(line)
-
-    def close(self) -> None:
-        if self.enabled and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 # -- commands ----------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,7 +167,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         text = _table(jobs) if jobs else "no jobs"
         if next_cursor:
             text += f"\n(more: --cursor {next_cursor})"
-        _print(args, {"data": jobs, "next_cursor": next_cursor}, text)
+        emit(args, {"data": jobs, "next_cursor": next_cursor}, text)
         return 0
     return _with_source(settings, run)
 
@@ -217,7 +175,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     def run(src: _Source) -> int:
         job = src.get(args.job_id)
-        _print(args, job, _details(job))
+        emit(args, job, _details(job))
         return 0
     return _with_source(settings, run)
 
@@ -225,7 +183,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     def run(src: _Source) -> int:
         job = src.cancel(args.job_id)
-        _print(args, job, f"{job['id']}: {job['state']}")
+        emit(args, job, f"{job['id']}: {job['state']}")
         return 0
     return _with_source(settings, run)
 
@@ -238,7 +196,7 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
             while True:
                 job = src.get(args.job_id)
                 bar.update(job)
-                if job["state"] in TERMINAL:
+                if JobState(job["state"]).is_terminal:
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     raise JobError(f"job {args.job_id} is still {job['state']} after "
@@ -249,11 +207,8 @@ def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
         summary = f"{job['id']}: {job['state']}"
         if job.get("error"):
             summary += f": {_error_text(job)}"
-        if args.format == "json":
-            _print(args, job, summary)
-        else:
-            print(summary if job["state"] != "succeeded" else _details(job))
-        return 0 if job["state"] == "succeeded" else 1
+        emit(args, job, summary if job["state"] != JobState.SUCCEEDED else _details(job))
+        return 0 if job["state"] == JobState.SUCCEEDED else 1
     return _with_source(settings, run)
 
 
@@ -262,7 +217,6 @@ def _render_totals(result: dict, store_text: str | None) -> str:
              f"site-months, {result.get('rows')} channel rows, "
              f"{_mwh(result.get('energy_wh', 0))} MWh", f"document: {result.get('uri')}"]
     if store_text:
-        from .submit import table
         doc = json.loads(store_text)
         rows = [("SITE", "MONTH", "CHANNEL", "ENERGY_MWH", "INTERVALS", "ESTIMATED", "SUBSTITUTED")]
         rows += [(r["site_id"], r["month"], r["channel"], _mwh(r["energy_wh"]), r["intervals"],

@@ -6,13 +6,13 @@ replaced. ``list`` shows ids, roles and dates, never keys.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 
 from ..auth import Role
 from ..keystore import KeyStore
 from ..settings import Settings
+from .output import add_format, emit, print_json, table, wants_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="scheduler: settlement jobs; analyst: all jobs and data; "
                         "investor: invoice summaries; admin: everything")
     c.add_argument("--label", default=None, help="free text, e.g. who or what uses the key")
-    c.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(c, ("text", "json"))
     c.set_defaults(handler=create)
 
     ls = sub.add_parser("list", help="list key ids, roles and dates (never the keys)")
-    ls.add_argument("--format", choices=["table", "json"], default="table")
+    add_format(ls)
     ls.set_defaults(handler=list_keys)
 
     r = sub.add_parser("revoke", help="revoke a key by its id")
@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def create(args: argparse.Namespace, settings: Settings) -> int:
     record, key = KeyStore(settings.db_url).create(args.role, label=args.label,
                                                    now_utc=datetime.now(timezone.utc))
-    if args.format == "json":
-        print(json.dumps({**record.to_dict(), "key": key}, indent=2))
+    if wants_json(args):
+        print_json({**record.to_dict(), "key": key})
     else:
         print(key)
         print(f"created {record.role.value} key {record.key_id}; store it now, it is not "
@@ -50,14 +50,11 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_keys(args: argparse.Namespace, settings: Settings) -> int:
     records = KeyStore(settings.db_url).list()
-    if args.format == "json":
-        print(json.dumps([r.to_dict() for r in records], indent=2))
-        return 0
-    print(f"{'KEY ID':<14}{'ROLE':<11}{'CREATED (UTC)':<22}{'REVOKED':<22}LABEL")
-    for r in records:
-        d = r.to_dict()
-        print(f"{r.key_id:<14}{r.role.value:<11}{d['created_at'][:19]:<22}"
-              f"{(d['revoked_at'] or '-')[:19]:<22}{r.label or ''}")
+    docs = [r.to_dict() for r in records]
+    rows = [("KEY ID", "ROLE", "CREATED (UTC)", "REVOKED", "LABEL")]
+    rows += [(d["key_id"], d["role"], d["created_at"][:19], (d["revoked_at"] or "-")[:19],
+              d.get("label") or "") for d in docs]
+    emit(args, docs, table(rows))
     return 0
 
 

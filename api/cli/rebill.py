@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from ..settings import Settings
-from .submit import add_job_options, print_job, submit_and_follow, table
+from .output import table
+from .submit import add_job_options, print_job, submit_and_follow
 
 CAUSE_HEADERS = (("meter", "METER"), ("market", "PRICES/INDEX"), ("contract", "CONTRACT"),
                  ("method", "METHOD"))

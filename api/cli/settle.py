@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..settings import Settings
-from .submit import add_job_options, print_job, submit_and_follow, table
+from .output import table
+from .submit import add_job_options, print_job, submit_and_follow
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

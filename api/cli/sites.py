@@ -9,13 +9,13 @@ are kept. Loading a file identical to the registry writes nothing.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.errors import InputError, ValidationError
 from engine.sites import Site, parse_sites, sites_to_doc
 
 from ..settings import Settings
+from .output import add_format, print_json, wants_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="sites_command", required=True)
     load = sub.add_parser("load", help="add or replace sites from a YAML registry file")
     load.add_argument("file", type=Path, metavar="FILE.yaml")
-    load.add_argument("--format", choices=["text", "json"], default="text")
+    add_format(load, ("text", "json"))
     load.set_defaults(handler=load_command)
     ls = sub.add_parser("list", help="list the registered sites")
-    ls.add_argument("--format", choices=["table", "json"], default="table")
+    add_format(ls)
     ls.set_defaults(handler=list_command)
 
 
@@ -59,8 +59,8 @@ def load_command(args: argparse.Namespace, settings: Settings) -> int:
     else:
         version, added, replaced = merge_sites(store, incoming)
         doc = {"status": "saved", "version": version, "added": added, "replaced": replaced}
-    if args.format == "json":
-        print(json.dumps(doc, indent=2))
+    if wants_json(args):
+        print_json(doc)
     elif doc["status"] == "unchanged":
         print(f"site registry unchanged (version {doc['version']}): every site in "
               f"{args.file.name} is already registered as given")
@@ -79,9 +79,8 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
     store = ObjectStore.from_config(settings.storage_config())
     sites = load_sites(store)
     versions = registry_versions(store)
-    if args.format == "json":
-        print(json.dumps({"version": versions[-1] if versions else None,
-                          **sites_to_doc(sites)}, indent=2))
+    if wants_json(args):
+        print_json({"version": versions[-1] if versions else None, **sites_to_doc(sites)})
         return 0
     if not sites:
         print("no sites registered (load a registry with `m2c sites load FILE.yaml`)")

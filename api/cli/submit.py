@@ -15,14 +15,16 @@ existing job returns that job instead of settling twice.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from engine.errors import InputError, error_class
+from jobs.states import JobState
+
 from ..settings import Settings
-from .jobs import TERMINAL, ProgressLine
+from .output import ProgressLine, add_format, emit
 
 POLL_S = 0.25
 
@@ -32,8 +34,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
                    help="wait for the job to end (always so with the embedded local Ray)")
     p.add_argument("--idempotency-key", metavar="KEY",
                    help="a retry with the same key and request returns the original job")
-    p.add_argument("--format", choices=["table", "json"], default="table",
-                   help="json: the final job document on stdout")
+    add_format(p)
 
 
 def _job_doc(record: Any) -> dict:
@@ -45,7 +46,7 @@ def _follow(get: Callable[[], dict], bar: ProgressLine) -> dict:
     while True:
         job = get()
         bar.update(job)
-        if job["state"] in TERMINAL:
+        if JobState(job["state"]).is_terminal:
             return job
         time.sleep(POLL_S)
 
@@ -104,27 +105,21 @@ def _local(spec: dict, args: argparse.Namespace, settings: Settings, bar: Progre
 def print_job(job: dict, args: argparse.Namespace, render_result: Callable[[dict], str]) -> int:
     """Print the job (and its result when it succeeded); exit 0 only on success or
     when not waiting for a job that is still running."""
-    if args.format == "json":
-        print(json.dumps(job, indent=2, sort_keys=True))
-    else:
-        print(f"{job['id']}: {job['state']}")
-        if job["state"] == "succeeded" and job.get("result"):
-            print(render_result(job["result"]))
+    def text() -> str:
+        lines = [f"{job['id']}: {job['state']}"]
+        if job["state"] == JobState.SUCCEEDED and job.get("result"):
+            lines.append(render_result(job["result"]))
         elif job.get("error"):
             err = job["error"]
-            print(f"error: {err.get('message') if isinstance(err, dict) else err}")
-    if job["state"] in ("failed", "cancelled"):
+            lines.append(f"error: {err.get('message') if isinstance(err, dict) else err}")
+        return "\n".join(lines)
+    emit(args, job, text)
+    if job["state"] in (JobState.FAILED, JobState.CANCELLED):
         return 2 if _is_input_error(job) else 1
     return 0
 
 
 def _is_input_error(job: dict) -> bool:
-    err = job.get("error") or {}
-    kind = err.get("type") if isinstance(err, dict) else None
-    return kind in {"InputError", "ValidationError", "UnknownReferenceError", "ContractError"}
-
-
-def table(rows: list[tuple], right: set[int] = frozenset()) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
+    """Did the job fail on bad input (exit 2), by the error hierarchy of its recorded type?"""
+    err = job.get("error")
+    return isinstance(err, dict) and issubclass(error_class(err.get("type")), InputError)

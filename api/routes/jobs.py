@@ -22,7 +22,9 @@ from engine.errors import NotFoundError
 from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
 from ..deps import Ctx
 from ..dispatch import ExecutorUnavailable
-from ..models import API_PREFIX, JobCreate, JobPublic, JobsPublic, JobStateName
+from jobs.states import JobState
+
+from ..models import API_PREFIX, JobCreate, JobPublic, JobsPublic
 from ..problems import ProblemError, problem_responses
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class JobsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str | None = Field(None, description="Only jobs of this kind.", pattern=r"^[a-z_]{1,32}$")
-    state: JobStateName | None = Field(None, description="Only jobs in this state.")
+    state: JobState | None = Field(None, description="Only jobs in this state.")
     limit: int = Field(50, ge=1, le=100, description="Page size (1-100).")
     cursor: str | None = Field(None, max_length=512,
                                description="`next_cursor` of the previous page.")
@@ -175,7 +177,7 @@ def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
     if not principal.can_submit(rec.kind):
         raise forbidden(f"role {principal.role.value!r} may not cancel {rec.kind} jobs")
     rec = ctx.catalog.request_cancel(job_id, now_utc=ctx.clock())
-    if rec.state == "cancelling":
+    if rec.state == JobState.CANCELLING:
         try:
             ctx.dispatcher.cancel(job_id)
         except ExecutorUnavailable as exc:

@@ -42,10 +42,26 @@ import numpy as np
 from ..delivered import resolve_refs
 from ..money import sum_exact
 from ..units import PICO_PER_USD, decimal_to_scaled
-from .base import (IntervalOutput, PeriodLine, choice, dec, frac_str, md, no_check, no_needs,
-                   refs_param)
+from .base import IntervalOutput, PeriodLine, choice, dec, frac_str, md, refs_param
 
 KIND = "capacity"
+RULES = ("energy_ratio", "online")
+SCHEMA = {
+    "required": ["contracted_kw", "price_usd_per_kw_month", "availability"],
+    "properties": {
+        "contracted_kw": {"$ref": "#/$defs/nonneg_decimal"},
+        "price_usd_per_kw_month": {"$ref": "#/$defs/decimal"},
+        "availability": {
+            "type": "object", "required": ["channels", "target"], "additionalProperties": False,
+            "properties": {
+                "channels": {"$ref": "#/$defs/refs"},
+                "target": {"$ref": "#/$defs/fraction"},
+                "rule": {"enum": list(RULES)},
+                "online_min_fraction": {"$ref": "#/$defs/fraction"},
+            },
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -63,19 +79,13 @@ def parse(raw: dict, where: str) -> Params:
     aw = f"{where}.availability"
     return Params(dec(raw, "contracted_kw", where, required=True, lo=0),
                   dec(raw, "price_usd_per_kw_month", where, required=True),
-                  refs_param(a, "channels", aw), dec(a, "target", aw, required=True, lo=0, hi=1),
-                  choice(a, "rule", aw, ("energy_ratio", "online"), "energy_ratio"),
+                  refs_param(a, "channels", aw, required=True), dec(a, "target", aw, required=True, lo=0, hi=1),
+                  choice(a, "rule", aw, RULES, "energy_ratio"),
                   dec(a, "online_min_fraction", aw, default="0", lo=0, hi=1))
 
 
 def refs(params: Params) -> list[tuple[str, str]]:
     return [(f"availability.channels[{i}]", r) for i, r in enumerate(params.channels)]
-
-
-check = no_check
-
-
-needs = no_needs
 
 
 def nameplate_w(site, channels: tuple[str, ...]) -> int:

@@ -29,9 +29,18 @@ import numpy as np
 from ..calendar import tou_buckets
 from ..units import MICRO
 from . import _fixed_price
-from .base import IntervalOutput, dec, line, no_period, rates_by_distinct, refs_param
+from .base import IntervalOutput, dec, line, rates_by_distinct, refs_param
 
 KIND = "curtailment"
+SCHEMA = {
+    "required": ["potential"],
+    "properties": {
+        "potential": {"$ref": "#/$defs/refs"},
+        "actual": {"$ref": "#/$defs/refs"},
+        **_fixed_price.SCHEMA_PROPERTIES,
+        "only_when_hub_below_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Params:
 
 def parse(raw: dict, where: str) -> Params:
     own, pt = _fixed_price.parse_price(raw, where)
-    return Params(refs_param(raw, "potential", where), refs_param(raw, "actual", where), own, pt,
+    return Params(refs_param(raw, "potential", where, required=True), refs_param(raw, "actual", where), own, pt,
                   dec(raw, "only_when_hub_below_usd_per_mwh", where))
 
 
@@ -85,6 +94,3 @@ def interval(term, ctx) -> IntervalOutput:
     desc = term.description or (f"Curtailed (deemed) energy at "
                                 f"{_fixed_price.describe(p.own_price, p.price_term)}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), deemed, rate)])
-
-
-period = no_period

@@ -27,11 +27,21 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..calendar import BUCKET_NAMES, MON_SAT, WEEKDAYS, tou_buckets
-from .base import (FieldError, IntervalOutput, dec, escalated_price_micro, line, no_period,
-                   rates_by_distinct, no_refs, no_check, no_needs)
+from ..calendar import BUCKET_NAMES, MON_SAT, OFF_PEAK, ON_PEAK, WEEKDAYS, tou_buckets
+from ..errors import FieldError
+from .base import IntervalOutput, dec, escalated_price_micro, line, rates_by_distinct
 
 KIND = "energy_fixed"
+SCHEMA = {
+    "required": ["price_usd_per_mwh"],
+    "properties": {
+        "price_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "escalator_pct_per_year": {"$ref": "#/$defs/decimal"},
+        "tou": {"$ref": "#/$defs/tou"},
+    },
+}
+_BUCKETS = (ON_PEAK, OFF_PEAK)                         # the TOU lines, in invoice order
+LINE_PARTS = tuple(BUCKET_NAMES[b] for b in _BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -81,15 +91,6 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "escalator_pct_per_year", where, lo=-100), tou)
 
 
-refs = no_refs
-
-
-check = no_check
-
-
-needs = no_needs
-
-
 def interval(term, ctx) -> IntervalOutput:
     p: Params = term.params
     years = ctx.contract_year()
@@ -102,13 +103,10 @@ def interval(term, ctx) -> IntervalOutput:
     buckets = tou_buckets(ctx.start_us, ctx.cv.timezone, on_peak_hours_ending=t.hours_ending,
                           on_peak_days=t.days, holidays=t.holidays, local=ctx.local)
     out = IntervalOutput()
-    for b in (1, 0):
+    for b in _BUCKETS:
         sel = np.flatnonzero(buckets == b)
         if sel.size:
             rate = rates_by_distinct(years[sel], lambda y, b=b: p.rate_micro(y, b))
             out.lines.append(line(f"{term.id}:{BUCKET_NAMES[b]}", KIND, f"{desc}, {t.describe(b)}",
                                   sel, qty[sel], rate, BUCKET_NAMES[b]))
     return out
-
-
-period = no_period

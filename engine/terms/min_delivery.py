@@ -28,9 +28,18 @@ from fractions import Fraction
 from ..errors import DataMissingError
 from ..timebase import next_period, parse_period, period_of
 from ..units import PICO_PER_USD, WH_PER_MWH
-from .base import PeriodLine, choice, dec, frac_str, no_interval, no_refs, no_check, no_needs
+from .base import PeriodLine, choice, dec, frac_str
 
 KIND = "min_delivery"
+PERIODS = ("month", "calendar_year", "contract_year")
+SCHEMA = {
+    "required": ["guaranteed_mwh", "period", "ld_usd_per_mwh"],
+    "properties": {
+        "guaranteed_mwh": {"$ref": "#/$defs/nonneg_decimal"},
+        "period": {"enum": list(PERIODS)},
+        "ld_usd_per_mwh": {"$ref": "#/$defs/nonneg_decimal"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -42,20 +51,8 @@ class Params:
 
 def parse(raw: dict, where: str) -> Params:
     return Params(dec(raw, "guaranteed_mwh", where, required=True, lo=0),
-                  choice(raw, "period", where, ("month", "calendar_year", "contract_year"), "contract_year"),
+                  choice(raw, "period", where, PERIODS, "contract_year"),
                   dec(raw, "ld_usd_per_mwh", where, required=True, lo=0))
-
-
-refs = no_refs
-
-
-check = no_check
-
-
-needs = no_needs
-
-
-interval = no_interval
 
 
 def guarantee_months(p: Params, cv, period: str) -> list[str]:
@@ -84,8 +81,9 @@ def closes(p: Params, cv, period: str) -> bool:
     return bool(months) and months[-1] == period
 
 
-def lookback_periods(p: Params, cv, period: str) -> list[str]:
+def lookback_periods(term, cv, period: str) -> list[str]:
     """Earlier months whose delivered energy the closing month needs ([] if not closing)."""
+    p: Params = term.params
     if not closes(p, cv, period):
         return []
     return [x for x in _in_term(cv, guarantee_months(p, cv, period)) if x != period]

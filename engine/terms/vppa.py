@@ -30,18 +30,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..contract_model import PriceNode
 from ..units import MICRO
-from .base import IntervalOutput, choice, dec, frac_str, line, no_period, rates_by_distinct, refs_param
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..contract import PriceNode
+from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
 
 KIND = "vppa"
 RULES = ("none", "zero_floor", "no_settlement_below_zero")
+SCHEMA = {
+    "required": ["strike_usd_per_mwh"],
+    "properties": {
+        "strike_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "hedge_share": {"$ref": "#/$defs/fraction"},
+        "negative_price_rule": {"enum": list(RULES)},
+        "volume": {"$ref": "#/$defs/refs"},
+        "hub": {"$ref": "#/$defs/node"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class Params:
     hedge_share: Fraction = Fraction(1)
     negative_price_rule: str = "none"
     volume: tuple[str, ...] | None = None
-    hub: "PriceNode | None" = None
+    hub: PriceNode | None = None
 
     def rate_micro(self, hub_micro: int) -> int:
         """Settlement rate (buyer -> seller), micro-USD/MWh, for a hub price in micro-USD/MWh."""
@@ -59,11 +66,10 @@ class Params:
             p = max(p, 0)
         elif self.negative_price_rule == "no_settlement_below_zero" and p < 0:
             return 0
-        return round(self.hedge_share * (self.strike * MICRO - p))
+        return quantise_micro(self.hedge_share * (self.strike - Fraction(p, MICRO)))
 
 
 def parse(raw: dict, where: str) -> Params:
-    from ..contract import PriceNode
     hub = PriceNode(**raw["hub"]) if "hub" in raw else None
     return Params(dec(raw, "strike_usd_per_mwh", where, required=True),
                   dec(raw, "hedge_share", where, default="1", lo=0, hi=1),
@@ -75,7 +81,7 @@ def refs(params: Params) -> list[tuple[str, str]]:
     return [(f"volume[{i}]", r) for i, r in enumerate(params.volume or ())]
 
 
-def hub_of(term, cv) -> "PriceNode":
+def hub_of(term, cv) -> PriceNode:
     return term.params.hub or cv.hub
 
 
@@ -100,6 +106,3 @@ def interval(term, ctx) -> IntervalOutput:
     desc = term.description or (f"VPPA settlement at {node.iso} {node.node} {node.market_run}, "
                                 f"strike ${frac_str(p.strike)}/MWh, hedge share {frac_str(p.hedge_share)}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), vol, rate)])
-
-
-period = no_period

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from cluster.executor import run_job
+from cluster.executor import RunOptions, Runtime, run_job
 from cluster.pool import WorkerPool
 from engine.errors import DataMissingError, InputError, JobCancelledError
 from jobs import probe
@@ -36,8 +36,7 @@ def _submit(catalog, spec):
 
 def _run(catalog, spec, storage, cluster, **kw):
     job_id = _submit(catalog, spec)
-    return job_id, run_job(job_id, spec, storage_config=storage, catalog=catalog,
-                           cluster_config=cluster, now_utc=NOW, **kw)
+    return job_id, run_job(job_id, spec, Runtime(storage, catalog, cluster), now_utc=NOW, **kw)
 
 
 def _wait_progress(catalog, job_id, done: int, timeout: float = 30.0) -> None:
@@ -116,8 +115,7 @@ def test_partition_data_error_fails_the_job(ray_cluster, local_storage, catalog)
     spec = ProbeSpec(items=8, work_ms=20, fail_item="item-000005")
     job_id = _submit(catalog, spec)
     with pytest.raises(DataMissingError, match="item-000005: no input data"):
-        run_job(job_id, spec, storage_config=local_storage, catalog=catalog,
-                cluster_config=ray_cluster, now_utc=NOW)
+        run_job(job_id, spec, Runtime(local_storage, catalog, ray_cluster), now_utc=NOW)
     rec = catalog.get(job_id)
     assert rec.state == "failed" and rec.error_type == "DataMissingError"
     assert "partition item-000005: probe item item-000005: no input data" in rec.error
@@ -130,8 +128,7 @@ def test_planning_input_error_fails_the_job(ray_cluster, meter_data, catalog):
     spec = MeterTotalsSpec(from_period="2026-02", to_period="2026-04", sites=["NO-SUCH-SITE"])
     job_id = _submit(catalog, spec)
     with pytest.raises(InputError, match="NO-SUCH-SITE"):
-        run_job(job_id, spec, storage_config=storage, catalog=catalog,
-                cluster_config=ray_cluster, now_utc=NOW)
+        run_job(job_id, spec, Runtime(storage, catalog, ray_cluster), now_utc=NOW)
     rec = catalog.get(job_id)
     assert rec.state == "failed" and rec.error_type == "InputError" and "NO-SUCH-SITE" in rec.error
 
@@ -147,8 +144,7 @@ def test_worker_killed_mid_job_gives_identical_result(ray_cluster, local_storage
         pids = pool.pids()
         job_id = _submit(catalog, spec)
         thread, box = _in_thread(lambda: run_job(
-            job_id, spec, storage_config=local_storage, catalog=catalog,
-            cluster_config=ray_cluster, now_utc=NOW, pool=pool))
+            job_id, spec, Runtime(local_storage, catalog, ray_cluster), now_utc=NOW, pool=pool))
         _wait_progress(catalog, job_id, 2)
         os.kill(pids[0], signal.SIGKILL)
         thread.join(timeout=90)
@@ -181,8 +177,7 @@ def test_resume_recomputes_nothing_committed(ray_cluster, local_storage, catalog
     for part in parts[:4]:
         commit_part(store, job_id, part.key, probe.run_partition(part, wctx), attempt=1)
     probe.run_partition(parts[4], wctx)            # ran but never committed
-    result = run_job(job_id, spec, storage_config=local_storage, catalog=catalog,
-                     cluster_config=ray_cluster, now_utc=NOW)
+    result = run_job(job_id, spec, Runtime(local_storage, catalog, ray_cluster), now_utc=NOW)
     rec = catalog.get(job_id)
     assert rec.state == "succeeded" and rec.attempt == 2
     assert result["total"] == expected_total(spec)
@@ -200,8 +195,8 @@ def test_cancel_mid_job(ray_cluster, local_storage, catalog):
     store = ObjectStore.from_config(local_storage)
     job_id = _submit(catalog, spec)
     thread, box = _in_thread(lambda: run_job(
-        job_id, spec, storage_config=local_storage, catalog=catalog,
-        cluster_config=ray_cluster, now_utc=NOW, progress_interval_s=0.2))
+        job_id, spec, Runtime(local_storage, catalog, ray_cluster), now_utc=NOW,
+        options=RunOptions(progress_interval_s=0.2)))
     _wait_progress(catalog, job_id, 2)
     assert catalog.request_cancel(job_id, NOW).state == "cancelling"
     thread.join(timeout=15)
@@ -221,13 +216,12 @@ def test_unrunnable_spec_fails_the_job_not_hangs(local_storage, catalog):
     from engine.errors import ConflictError
     job_id = _submit(catalog, ProbeSpec(items=1))
     with pytest.raises(InputError):
-        run_job(job_id, {"kind": "bankability", "years": 20}, storage_config=local_storage,
-                catalog=catalog, cluster_config=None, now_utc=NOW)
+        run_job(job_id, {"kind": "bankability", "years": 20}, Runtime(local_storage, catalog, None),
+                now_utc=NOW)
     rec = catalog.get(job_id)
     assert rec.state == "failed" and "bankability" in rec.error
     with pytest.raises(ConflictError):        # terminal: a late runner records nothing
-        run_job(job_id, ProbeSpec(items=1), storage_config=local_storage, catalog=catalog,
-                cluster_config=None, now_utc=NOW)
+        run_job(job_id, ProbeSpec(items=1), Runtime(local_storage, catalog, None), now_utc=NOW)
 
 
 @pytest.mark.timeout(60)
@@ -241,6 +235,6 @@ def test_worker_returns_a_committed_partition_without_recomputing(ray_cluster, l
     with WorkerPool(1, local_storage) as pool:
         again, fresh = ray.get([pool.submit(0, "job-w", 2, "probe", parts[0]),
                                 pool.submit(0, "job-w", 2, "probe", parts[1])])
-    assert again["status"] == fresh["status"] == "ok"
-    assert again["reused"] is True and fresh["reused"] is False
+    assert again.status == fresh.status == "ok"
+    assert again.reused is True and fresh.reused is False
     assert executions(store, "job-w") == {parts[0].key: 1, parts[1].key: 1}

@@ -8,9 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from engine.errors import ConflictError, InputError, NotFoundError
-from jobs.catalog import (STATES, TERMINAL_STATES, TRANSITIONS, IdempotencyConflict, JobCatalog)
+from jobs.catalog import IdempotencyConflict, JobCatalog
 from jobs.specs import parse_spec
+from jobs.states import TERMINAL_STATES, TRANSITIONS, JobState
 from tests.support.race import race
+
+STATES = tuple(JobState)
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
 SETTLE = parse_spec({"kind": "settlement", "period": "2026-10"})

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine.errors import ConflictError
-from jobs.catalog import TERMINAL_STATES
 from jobs.specs import parse_spec
+from jobs.states import TERMINAL_STATES
 from tests.support.catalog import open_catalog, sqlite_catalog_url
 from tests.support.race import race
 
@@ -110,7 +110,7 @@ TestCatalogModel = CatalogModel.TestCase
 
 
 def test_racing_terminal_transitions_leave_one_outcome(catalog):
-    for round_ in range(5):
+    for _round in range(5):
         rec, _ = catalog.submit(_rebill(), now_utc=T0)
         catalog.mark_running(rec.id, attempt=1, runner="r", now_utc=T0)
         ops = [lambda: catalog.mark_succeeded(rec.id, {"n": 1}, T0),

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pyarrow.compute as pc
 import pytest
 
-from cluster.executor import run_job
+from cluster.executor import RunOptions, Runtime, run_job
 from cluster.runtime import ClusterConfig
 from engine.errors import DataMissingError
 from jobs.catalog import JobCatalog
@@ -33,8 +33,8 @@ def _run(cfg: StorageConfig, catalog: JobCatalog, ray_cluster: ClusterConfig, *,
     spec = {"kind": "settlement", "period": PERIOD, **({"contracts": contracts} if contracts else {})}
     record, _ = catalog.submit(parse_spec(spec), now_utc=NOW, idempotency_key=None)
     cluster = ClusterConfig(address=None, workers=workers, namespace=ray_cluster.namespace)
-    return run_job(record.id, record.spec, storage_config=cfg, catalog=catalog,
-                   cluster_config=cluster, now_utc=NOW, partition_size=partition_size)
+    return run_job(record.id, record.spec, Runtime(cfg, catalog, cluster), now_utc=NOW,
+                   options=RunOptions(partition_size=partition_size))
 
 
 def _invoice_bytes(cfg: StorageConfig) -> dict[str, tuple[dict, bytes]]:

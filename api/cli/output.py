@@ -1,0 +1,89 @@
+"""How every ``m2c`` command prints: one ``--format`` option, one JSON style, one table.
+
+* :func:`add_format` declares ``--format`` (``table`` for people by default, ``json``
+  for programs; some commands add ``html``, ``yaml`` or ``text``). With ``json`` a
+  command prints exactly one JSON document on stdout (:func:`print_json`: indented,
+  sorted keys), so ``m2c ... --format json | jq`` always works.
+* :func:`emit` prints a document as JSON or as the text the command rendered.
+* :func:`table` lays out rows in aligned columns.
+* :class:`ProgressLine` redraws one progress line on a terminal's stderr.
+
+Stdlib only, so ``m2c --help`` stays fast (nothing heavy is imported here).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable, Sequence, TextIO
+
+__all__ = ["add_format", "wants_json", "print_json", "emit", "table", "ProgressLine"]
+
+_HELP = {"table": "table for people", "text": "text for people", "json": "one JSON document on stdout",
+         "html": "a printable HTML page", "yaml": "YAML", "csv": "CSV"}
+BAR_WIDTH = 30
+
+
+def add_format(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "json"),
+               default: str | None = None) -> None:
+    """Declare ``--format`` with ``choices``; the first is the default."""
+    default = default or choices[0]
+    p.add_argument("--format", choices=list(choices), default=default,
+                   help="; ".join(f"{c}: {_HELP.get(c, c)}" for c in choices) + f" (default {default})")
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    """Did the user ask for one JSON document (``--format json``, or ``--output json``
+    where ``--format`` names an input format)?"""
+    return getattr(args, "format", None) == "json" or getattr(args, "output", None) == "json"
+
+
+def print_json(doc: Any, stream: TextIO | None = None) -> None:
+    print(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str),
+          file=stream or sys.stdout)
+
+
+def emit(args: argparse.Namespace, doc: Any, text: str | Callable[[], str]) -> None:
+    """Print ``doc`` as JSON if asked for, else ``text`` (or what it renders)."""
+    if wants_json(args):
+        print_json(doc)
+    else:
+        print(text() if callable(text) else text)
+
+
+def table(rows: Sequence[Sequence[Any]], right: set[int] | frozenset[int] = frozenset()) -> str:
+    """Rows (the first is the header) in aligned columns; columns in ``right`` are
+    right-aligned (amounts, counts)."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
+
+
+class ProgressLine:
+    """One stderr line redrawn in place: ``[#####.....] 12/40  running  0:12``. No-op
+    unless ``stream`` is a terminal, so pipes and logs stay clean."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self.started = time.monotonic()
+        self._width = 0
+
+    def update(self, job: dict) -> None:
+        if not self.enabled:
+            return
+        p = job.get("progress") or {}
+        done, total = int(p.get("done") or 0), int(p.get("total") or 0)
+        filled = int(BAR_WIDTH * done / total) if total else 0
+        elapsed = int(time.monotonic() - self.started)
+        line = (f"{job['id']}  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
+                f"{done}/{total or '?'}  {job['state']}  {elapsed // 60}:{elapsed % 60:02d}")
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def close(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
