@@ -1,5 +1,10 @@
 """Contract versions in the object store: ``contracts/<contract_id>/v<N>.json``.
 
+The contract id becomes part of the key, so it is checked against the id pattern of
+the contract schema (``engine.ids``) before any key is built, whether a document is
+added or an id is looked up: ``../..`` or a 100,000-character id is a
+``ValidationError`` naming the field, never a path in the store.
+
 Each version is written create-only (a version number can never be reused or
 rewritten) as canonical JSON of the validated document. Amendments are new
 versions with a later ``effective_from``; ``engine.contract.check_amendments``
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from engine.canonical import canonical_json
 from engine.contract import ContractVersion, check_amendments, contract_sha256, parse_contract
 from engine.errors import ConflictError, ContractError, NotFoundError
+from engine.ids import check_id
 from engine.sites import Site
 
 from .objectstore import ObjectStore
@@ -54,6 +60,7 @@ class ContractStore:
         return sorted(ids)
 
     def _version_numbers(self, contract_id: str) -> list[int]:
+        check_id(contract_id, field="contract_id")
         nums = []
         for key in self.store.list(f"contracts/{contract_id}/"):
             m = _VERSION_KEY.match(key)
@@ -86,7 +93,7 @@ class ContractStore:
 
         if not isinstance(doc, dict) or not doc.get("contract_id"):
             raise ContractError(f"{source}: field 'contract_id': required")
-        cid = str(doc["contract_id"])
+        cid = check_id(doc["contract_id"], field="contract_id", file=source)
         existing = self._version_numbers(cid)
         nxt = (existing[-1] + 1) if existing else 1
         if existing:
