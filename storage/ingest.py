@@ -4,8 +4,10 @@ Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index``):
 
 1. **All or nothing.** Every file of the call is read and validated first (format,
    values, and for meter data the site registry: unknown site or channel ->
-   ``UnknownReferenceError`` naming file, line and field). A file with ANY bad row
-   rejects the whole call: the error is raised and nothing is written.
+   ``UnknownReferenceError`` naming file, line and field; an interval's energy above
+   ``engine.units.NAMEPLATE_TOLERANCE`` x the channel's nameplate energy ->
+   ``ValidationError``). A file with ANY bad row rejects the whole call: the error is
+   raised and nothing is written.
 2. **One commit.** The rows that change something are appended in ONE Delta commit,
    which is the new data version (``storage.tables``).
 3. **Idempotent by content.** Each file is identified by the SHA-256 of its bytes. A
@@ -45,13 +47,14 @@ import pyarrow.compute as pc
 from engine.errors import InputError, UnknownReferenceError, ValidationError
 from engine.schema import UTC_TS
 from engine.sites import Site
-from engine.timebase import local_month_labels, to_us
+from engine.timebase import ALLOWED_INTERVAL_MINUTES, local_month_labels, to_us
+from engine.units import NAMEPLATE_TOLERANCE, max_interval_wh
 
 from .keys import duplicate_pair
 from .objectstore import ObjectStore
-from .readers.canonical import (read_index_csv, read_meter_csv, read_meter_parquet,
+from .readers.canonical import (kwh_text, read_index_csv, read_meter_csv, read_meter_parquet,
                                 read_prices_csv)
-from .readers.nem12 import looks_like_nem12, read_nem12
+from .readers.nem12 import NEM_UTC_OFFSET_US, looks_like_nem12, read_nem12
 from .readers.rows import ReadResult
 from .tables import Tables, table_spec, utc_month_labels
 
@@ -126,6 +129,7 @@ def ingest_meter(store: ObjectStore, paths: Sequence[Path], fmt: str | None, *,
         reader = {"csv": read_meter_csv, "parquet": read_meter_parquet, "nem12": read_nem12}[kind]
         result = reader(data, str(path))
         _check_references(result, str(path), sites)
+        _check_nameplates(result, str(path), sites)
         return result
 
     def month(rows: pa.Table) -> pa.Array:
@@ -288,6 +292,53 @@ def _check_references(result: ReadResult, name: str, sites: dict[str, Site]) -> 
         line, fld, msg = min(problems)
         more = f" (and {len(problems) - 1} more unknown reference(s))" if len(problems) > 1 else ""
         raise UnknownReferenceError(f"{name}:{line}: field '{fld}': {msg}{more}")
+
+
+def _check_nameplates(result: ReadResult, name: str, sites: dict[str, Site]) -> None:
+    """No interval above ``NAMEPLATE_TOLERANCE`` x its channel's nameplate energy
+    (channels with a ``nameplate_kw`` in the registry; the readers already applied the
+    absolute bound to every channel)."""
+    t = result.table
+    rated = {(sid, ch): c.nameplate_kw for sid, site in sites.items()
+             for ch, c in site.channels.items() if c.nameplate_kw is not None}
+    if not rated or t.num_rows == 0:
+        return
+    pairs = t.select(["site_id", "channel"]).group_by(["site_id", "channel"]).aggregate([])
+    wh = t.column("energy_wh").to_numpy()
+    minutes = t.column("interval_minutes").to_numpy().astype(np.int64)
+    worst: tuple[int, int] | None = None                   # (line, row) of the first excess
+    for sid, ch in zip(pairs.column("site_id").to_pylist(), pairs.column("channel").to_pylist()):
+        npk = rated.get((sid, ch))
+        if npk is None:
+            continue
+        mask = pc.and_(pc.equal(t.column("site_id"), sid),
+                       pc.equal(t.column("channel"), ch)).to_numpy(zero_copy_only=False)
+        limit_by_minutes = np.zeros(max(ALLOWED_INTERVAL_MINUTES) + 1, dtype=np.int64)
+        for m in ALLOWED_INTERVAL_MINUTES:
+            limit_by_minutes[m] = max_interval_wh(m, npk)
+        over = np.flatnonzero(wh[mask] > limit_by_minutes[minutes[mask]])
+        if over.size:
+            row = int(np.flatnonzero(mask)[over[0]])
+            line = int(t.column("line")[row].as_py())
+            worst = min(worst or (line, row), (line, row))
+    if worst is None:
+        return
+    line, row = worst
+    sid, ch = t.column("site_id")[row].as_py(), t.column("channel")[row].as_py()
+    m, e = int(minutes[row]), int(wh[row])
+    npk = rated[(sid, ch)]
+    limit_wh = max_interval_wh(m, npk)
+    if result.format == "nem12":
+        day_us = 24 * 60 * 60 * 1_000_000
+        start = t.column("interval_start_utc").cast(pa.int64())[row].as_py()
+        fld = f"IntervalValue{(start + NEM_UTC_OFFSET_US) % day_us // (m * 60_000_000) + 1}"
+    else:
+        fld = "kwh"
+    raise ValidationError(
+        f"{kwh_text(e)} kWh in {m} minutes on site {sid} channel {ch} is above "
+        f"{NAMEPLATE_TOLERANCE} x its nameplate ({npk:g} kW: at most {kwh_text(limit_wh)} kWh "
+        "per interval); check the unit and the meter multiplier, or the registry's "
+        "nameplate_kw", file=name, line=line, field=fld)
 
 
 def _check_unique_across_files(incoming: pa.Table, key: tuple[str, ...],
