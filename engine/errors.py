@@ -16,6 +16,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     ├── ConflictError              state forbids it: approved invoice, terminal job (HTTP 409)
     ├── DataMissingError           settlement inputs missing (prices, index values)
     ├── StorageError               the object store or table format failed
+    │   └── IntegrityError         a stored object does not match its committed manifest
     └── JobError                   a job could not run or finish
         └── JobCancelledError      the job was cancelled
 """
@@ -71,6 +72,11 @@ class StorageError(M2CError):
     """The object store or the table format failed."""
 
 
+class IntegrityError(StorageError):
+    """A stored object's bytes do not match the hash its committed manifest recorded
+    (tampered with or corrupted): it is refused, never served."""
+
+
 class JobError(M2CError):
     """A job could not run or finish."""
 
@@ -89,6 +95,7 @@ def error_class(name: str | None) -> type[M2CError]:
 
 __all__ = [
     "error_class", "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
-    "NotFoundError", "ConflictError", "DataMissingError", "StorageError", "JobError",
+    "NotFoundError", "ConflictError", "DataMissingError", "StorageError", "IntegrityError",
+    "JobError",
     "JobCancelledError",
 ]
