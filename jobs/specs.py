@@ -22,6 +22,11 @@ Kinds:
     utility's or meter vendor's own totals after ingest. It settles nothing.
 
 New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobKind`.
+
+Every field is bounded (a request body is bounded too, ``M2C_API_MAX_BODY_BYTES``):
+ids follow ``engine.ids.ID_PATTERN`` (so no id reaches a store key unchecked), id
+lists hold at most :data:`MAX_IDS` entries, periods and instants are short strings,
+free text (``reason``) at most 2,000 characters.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo,
 
 from engine.canonical import canonical_json
 from engine.errors import ValidationError
+from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
 from engine.timebase import parse_period
 
 __all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "JobSpec", "parse_spec",
@@ -42,6 +48,12 @@ __all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "JobSpec", "parse_
 
 # Table names whose data versions a spec may pin (storage/tables.py).
 DATA_TABLES = ("meter", "prices", "index")
+#: the most contract or site ids one spec may name
+MAX_IDS = 10_000
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ListedId = Annotated[str, Field(max_length=64)]       # pattern checked by _sorted_unique
+Period = Annotated[str, Field(max_length=16)]
 
 
 def _check_period(value: str) -> str:
@@ -68,6 +80,9 @@ def _sorted_unique(values: list[str] | None, what: str) -> list[str] | None:
         raise ValueError(f"give at least one {what}, or omit the field for all")
     if any(not v for v in cleaned):
         raise ValueError(f"{what} ids must be non-empty")
+    bad = next((v for v in cleaned if not is_valid_id(v)), None)
+    if bad is not None:
+        raise ValueError(f"{shown(bad)} is not a valid {what} id: {ID_RULE}")
     return sorted(set(cleaned))
 
 
@@ -79,11 +94,13 @@ class SettlementSpec(_Spec):
     """Month-end settlement of one billing period."""
 
     kind: Literal["settlement"] = "settlement"
-    period: str = Field(description="billing period, contract-local month YYYY-MM")
-    contracts: list[str] | None = Field(
-        default=None, description="contract ids; omitted = every contract active in the period")
-    as_of: dict[str, int] | None = Field(
-        default=None, description="pinned table data versions, e.g. {\"meter\": 7}")
+    period: Period = Field(description="billing period, contract-local month YYYY-MM")
+    contracts: list[ListedId] | None = Field(
+        default=None, max_length=MAX_IDS,
+        description="contract ids; omitted = every contract active in the period")
+    as_of: dict[Annotated[str, Field(max_length=16)], int] | None = Field(
+        default=None, max_length=len(DATA_TABLES),
+        description="pinned table data versions, e.g. {\"meter\": 7}")
 
     @field_validator("period")
     @classmethod
@@ -112,10 +129,10 @@ class RebillSpec(_Spec):
     """Re-settle a range of past periods of one contract; adjustments against what was billed."""
 
     kind: Literal["rebill"] = "rebill"
-    contract: str = Field(min_length=1, description="contract id")
-    from_period: str = Field(description="first period, YYYY-MM")
-    to_period: str = Field(description="last period (inclusive), YYYY-MM")
-    as_of: int | str | None = Field(
+    contract: Id = Field(description="contract id")
+    from_period: Period = Field(description="first period, YYYY-MM")
+    to_period: Period = Field(description="last period (inclusive), YYYY-MM")
+    as_of: int | Annotated[str, Field(max_length=40)] | None = Field(
         default=None, description="data version (int) or ISO 8601 instant; omitted = latest")
     reason: str | None = Field(default=None, max_length=2000, description="why, for the audit trail")
 
@@ -148,9 +165,10 @@ class MeterTotalsSpec(_Spec):
     """Inventory/audit: exact energy totals per site, channel and month from stored data."""
 
     kind: Literal["meter_totals"] = "meter_totals"
-    from_period: str = Field(description="first site-local month, YYYY-MM")
-    to_period: str = Field(description="last site-local month (inclusive), YYYY-MM")
-    sites: list[str] | None = Field(default=None, description="site ids; omitted = all sites")
+    from_period: Period = Field(description="first site-local month, YYYY-MM")
+    to_period: Period = Field(description="last site-local month (inclusive), YYYY-MM")
+    sites: list[ListedId] | None = Field(default=None, max_length=MAX_IDS,
+                                   description="site ids; omitted = all sites")
     as_of: int | None = Field(default=None, ge=0, description="meter table data version")
 
     @field_validator("from_period", "to_period")
