@@ -33,7 +33,7 @@ from .errors import DataMissingError, InputError, ValidationError
 from .money import add_exact, sub_exact
 from .sites import Site
 from .timebase import US_PER_MINUTE, from_us, interval_grid_us
-from .vee_grid import QUALITY_NAMES
+from .vee.codes import QUALITY_NAMES
 
 ACTUAL = ("A",)
 ESTIMATED = ("E", "S", "F")
@@ -181,7 +181,7 @@ def quality_codes(quality: np.ndarray) -> np.ndarray:
     return code
 
 
-#: VEE quality code (``engine.vee_grid.QUALITY_NAMES``) -> site quality code
+#: VEE quality code (``engine.vee.codes.QUALITY_NAMES``) -> site quality code
 _VEE_SITE_CODES = quality_codes(QUALITY_NAMES)
 
 

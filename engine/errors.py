@@ -12,6 +12,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     │   ├── ValidationError        a file, row or field is wrong (names file, line, field)
     │   ├── UnknownReferenceError  unknown site, channel, contract, index, ...
     │   └── ContractError          a contract document or amendment is invalid
+    │       └── FieldError         one term parameter is invalid (path inside the contract)
     ├── NotFoundError              the thing asked for does not exist (HTTP 404)
     ├── ConflictError              state forbids it: approved invoice, terminal job (HTTP 409)
     ├── DataMissingError           settlement inputs missing (prices, index values)
@@ -56,6 +57,19 @@ class ContractError(InputError):
     """A contract document or amendment does not validate."""
 
 
+class FieldError(ContractError):
+    """A term parameter is invalid; ``path`` is the field path inside the contract.
+
+    Raised by the term kinds' ``parse`` (``engine/terms/``), which do not know the
+    contract; ``engine.contract.parse_contract`` re-raises it as a ``ContractError``
+    naming the contract, version and ``path``.
+    """
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
 class NotFoundError(M2CError):
     """The requested object does not exist."""
 
@@ -95,7 +109,7 @@ def error_class(name: str | None) -> type[M2CError]:
 
 __all__ = [
     "error_class", "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
-    "NotFoundError", "ConflictError", "DataMissingError", "StorageError", "IntegrityError",
-    "JobError",
+    "FieldError", "NotFoundError", "ConflictError", "DataMissingError", "StorageError",
+    "IntegrityError", "JobError",
     "JobCancelledError",
 ]

@@ -23,8 +23,10 @@ rounded lines.
 
 Lines. A line is keyed by ``line_id`` (``<term id>`` or ``<term id>:<part>``) and
 contract version; if a period spans two versions, the same line id appears once
-per version as ``<line_id>@v<N>``. Amounts follow one sign convention: > 0 means
-the buyer owes the seller.
+per version as ``<line_id>@v<N>``. The invoice lists them in the order of the
+terms in the closing version, each term's lines in its kind's order
+(``engine.terms.line_rank``), then by version. Amounts follow one sign
+convention: > 0 means the buyer owes the seller.
 """
 from __future__ import annotations
 
@@ -43,25 +45,13 @@ from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_wh, resolve_ref
 from .errors import InputError
 from .money import picousd_to_cents, sum_exact
 from .pricing import IndexSeries, PriceSeries
-from .schema import UTC_TS
+from .schema import DETAIL_SCHEMA, UTC_TS
 from .sites import Site
-from .terms import PERIOD_KINDS, TERM_KINDS
-from .terms import min_delivery as _min_delivery
+from .terms import TERM_KINDS, line_rank
 from .terms.base import IntervalContext, PeriodContext, frac_str
 from .timebase import US_PER_HOUR, local_fields, local_month_bounds_us
 from .units import PICO_PER_CENT, WH_PER_MWH
 
-DETAIL_SCHEMA = pa.schema([
-    pa.field("line_id", pa.string(), nullable=False),
-    pa.field("site_id", pa.string(), nullable=False),
-    pa.field("interval_start_utc", UTC_TS, nullable=False),
-    pa.field("quantity_wh", pa.int64(), nullable=False),
-    pa.field("rate_microusd_per_mwh", pa.int64(), nullable=False),
-    pa.field("amount_picousd", pa.int64(), nullable=False),
-    pa.field("tou_bucket", pa.string()),
-    pa.field("quality", pa.string(), nullable=False),
-    pa.field("contract_version", pa.int32(), nullable=False),
-])
 _DETAIL_ORDER = [("site_id", "ascending"), ("line_id", "ascending"), ("interval_start_utc", "ascending"),
                  ("contract_version", "ascending")]
 _VEE_KEYS = ("intervals_expected", "actual", "estimated", "missing")
@@ -130,6 +120,7 @@ class LineSum:
     intervals: int
     rate_min: int
     rate_max: int
+    sums: dict[str, int] = field(default_factory=dict)   # the term's additive line determinants
 
     @property
     def key(self) -> tuple[str, int]:
@@ -141,7 +132,8 @@ class LineSum:
                        min(self.description, o.description), self.tou_bucket,
                        self.quantity_wh + o.quantity_wh, self.amount_picousd + o.amount_picousd,
                        self.intervals + o.intervals, min(self.rate_min, o.rate_min),
-                       max(self.rate_max, o.rate_max))
+                       max(self.rate_max, o.rate_max),
+                       {k: self.sums.get(k, 0) + o.sums.get(k, 0) for k in sorted({*self.sums, *o.sums})})
 
 
 @dataclass(frozen=True)
@@ -211,8 +203,9 @@ def _sort_detail(t: pa.Table) -> tuple[pa.Table, bool]:
     (site, line, interval) (adjacent once sorted)."""
     if t.num_rows == 0:
         return DETAIL_SCHEMA.empty_table(), False
-    codes = [_order_codes(t.column(k)) for k, _ in _DETAIL_ORDER]
-    if any(c is None for c in codes):
+    maybe_codes = [_order_codes(t.column(k)) for k, _ in _DETAIL_ORDER]
+    codes = [c for c in maybe_codes if c is not None]
+    if len(codes) < len(maybe_codes):
         t = t.take(pc.sort_indices(t, sort_keys=_DETAIL_ORDER)).combine_chunks()
         keys = t.select(["site_id", "line_id", "interval_start_utc"])
         return t, keys.group_by(keys.column_names).aggregate([]).num_rows != keys.num_rows
@@ -289,7 +282,8 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
                     continue
                 ls = LineSum(ln.line_id, cv.version, ln.charge, ln.description, ln.tou_bucket,
                              sum_exact(ln.quantity_wh), sum_exact(ln.amount_picousd), int(ln.sel.size),
-                             int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()))
+                             int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()),
+                             dict(ln.sums))
                 sums[ls.key] = sums[ls.key] + ls if ls.key in sums else ls
                 lines.append(ln)
         lines.sort(key=lambda ln: ln.line_id)
@@ -358,6 +352,7 @@ class Line:
     contract_versions: tuple[int, ...]
     amount_picousd: Fraction          # exact, before rounding (audit)
     intervals: int = 0
+    determinants: dict[str, str] | None = None   # the kind's ``line_determinants`` (decimal strings)
 
 
 @dataclass(frozen=True)
@@ -400,7 +395,8 @@ def _mwh(wh: int | Fraction) -> Decimal:
 
 
 def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -> list[str]:
-    """Earlier months whose delivered energy ``finalize`` needs for ``period`` (min_delivery).
+    """Earlier months whose delivered energy ``finalize`` needs for ``period``: the
+    union of its terms' ``lookback_periods`` (``min_delivery`` closing a guarantee period).
 
     ``cv`` is the version in force at the end of ``period`` (or the list of versions,
     from which that one is chosen). The caller passes ``lookback={month:
@@ -411,12 +407,21 @@ def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -
         cv = version_at_period_end(list(cv), period)
     months: set[str] = set()
     for t in cv.terms:
-        if t.kind == "min_delivery":
-            months.update(_min_delivery.lookback_periods(t.params, cv, period))
+        months.update(TERM_KINDS[t.kind].lookback_periods(t, cv, period))
     return sorted(months)
 
 
-_SUFFIX_ORDER = {"": 0, "on_peak": 1, "off_peak": 2, "delivered": 3, "top_up": 4}
+def invoice_order(lines: list[Line], term_ids: list[str]) -> list[Line]:
+    """Lines in invoice order: by term (``term_ids`` order, then terms of earlier
+    versions by id), each term's lines by its kind's ``line_rank`` (then part name),
+    the same line of several versions by version."""
+    order = {tid: i for i, tid in enumerate(term_ids)}
+
+    def key(ln: Line):
+        tid, _, part = ln.line_id.partition("@v")[0].partition(":")
+        return (order.get(tid, len(order)), tid, line_rank(ln.charge, part), part, ln.contract_versions)
+
+    return sorted(lines, key=key)
 
 
 def finalize(versions: list[ContractVersion], period: str, partial: SitePartial, *,
@@ -432,7 +437,7 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
     last_day = date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([last_us]), tz).day[0]))
     pctx = PeriodContext(cv_end, period, partial.determinants, partial.delivered_wh, lookback, last_day)
 
-    multi = {}
+    multi: dict[str, set[int]] = {}
     for ls in partial.lines:
         multi.setdefault(ls.line_id, set()).add(ls.contract_version)
     lines: list[Line] = []
@@ -444,24 +449,20 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
             rate = _rate_str(Fraction(ls.amount_picousd, ls.quantity_wh * 10**6))
         else:
             rate = "0.00"
+        tk = TERM_KINDS.get(ls.charge)
+        dets = tk.line_determinants(ls.sums, ls.quantity_wh, ls.amount_picousd) if tk and ls.sums else None
         lines.append(Line(lid, ls.charge, ls.description, _mwh(ls.quantity_wh), "MWh", rate, "USD/MWh",
                           picousd_to_cents(ls.amount_picousd), ls.tou_bucket, (ls.contract_version,),
-                          Fraction(ls.amount_picousd), ls.intervals))
+                          Fraction(ls.amount_picousd), ls.intervals, dets or None))
     for t in cv_end.terms:
-        if t.kind in PERIOD_KINDS:
+        if TERM_KINDS[t.kind].period_level:
             for pl in TERM_KINDS[t.kind].period(t, pctx):
                 qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
                        else Decimal(frac_str(pl.quantity, 6)))
                 lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
                                   _rate_str(pl.rate), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
                                   None, (cv_end.version,), pl.amount_picousd, 0))
-    order = {t.id: i for i, t in enumerate(cv_end.terms)}
-
-    def sort_key(ln: Line):
-        tid, _, suffix = ln.line_id.partition("@v")[0].partition(":")
-        return (order.get(tid, len(order)), tid, _SUFFIX_ORDER.get(suffix, 9), suffix, ln.contract_versions)
-
-    lines.sort(key=sort_key)
+    lines = invoice_order(lines, [t.id for t in cv_end.terms])
     versions_used = tuple(sorted({v.version for v, _, _ in in_force}))
     return SettlementResult(cv_end.contract_id, period, tz, cv_end.version, versions_used,
                             partial.site_ids, tuple(lines), sum(ln.amount_cents for ln in lines),
@@ -481,4 +482,5 @@ def settle_period(versions: list[ContractVersion], period: str,
 
 __all__ = ["MarketData", "MarketNeeds", "PriceSeries", "IndexSeries", "required_market_data",
            "LineSum", "SitePartial", "settle_site", "combine", "Line", "SettlementResult",
-           "finalize", "settle_period", "lookback_periods", "fraction_to_cents", "DETAIL_SCHEMA"]
+           "finalize", "invoice_order", "settle_period", "lookback_periods", "fraction_to_cents",
+           "DETAIL_SCHEMA"]

@@ -253,7 +253,7 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
 
 
 def _print_vee(run: DemoRun, summary: dict) -> None:
-    from engine.vee_report import text_table
+    from engine.vee.reporting import text_table
     period = next(iter(summary.values()))["period"] if summary else ""
     run.say("")
     run.say(f"VEE {period} (validated and estimated intervals, all channels)")

@@ -8,7 +8,14 @@ interval-level use, its TOU factors).
 from __future__ import annotations
 
 from . import energy_fixed
-from .base import dec
+from .base import dec, frac_str
+
+# The price fields of a kind's SCHEMA (``check_price`` requires exactly one of the two prices).
+SCHEMA_PROPERTIES = {
+    "price_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+    "escalator_pct_per_year": {"$ref": "#/$defs/decimal"},
+    "price_term": {"$ref": "#/$defs/term_id"},
+}
 
 
 def parse_price(raw: dict, where: str) -> tuple[energy_fixed.Params | None, str | None]:
@@ -37,11 +44,10 @@ def resolve(own, price_term, cv) -> energy_fixed.Params:
 
 
 def describe(own, price_term) -> str:
-    from .base import frac_str
     if own is not None:
         esc = f", escalating {frac_str(own.escalator_pct)}%/yr" if own.escalator_pct else ""
         return f"${frac_str(own.price)}/MWh{esc}"
     return f"the {price_term} price"
 
 
-__all__ = ["parse_price", "check_price", "resolve", "describe"]
+__all__ = ["SCHEMA_PROPERTIES", "parse_price", "check_price", "resolve", "describe"]

@@ -1,33 +1,66 @@
 """What every term kind shares: the module protocol, parameter parsing, rate rules.
 
-A term kind is a module in ``engine/terms/`` exposing the same names:
+A term kind is one module in ``engine/terms/`` plus one entry in ``TERM_KINDS``
+(``engine/terms/__init__.py``), which wraps it in a ``TermKind``. The module defines:
 
 ``KIND``
     the ``kind`` string of the contract document.
+``SCHEMA``
+    its parameters as a JSON-Schema fragment (draft 2020-12):
+    ``{"required": [...], "properties": {...}}``. ``engine.contract.contract_schema()``
+    adds ``id``, ``kind``, ``description`` and ``additionalProperties: false``, and
+    publishes it as ``$defs/<KIND>``. A ``$ref`` may name the shared ``$defs`` of
+    ``engine/contract_schema.json`` (``decimal``, ``nonneg_decimal``, ``fraction``,
+    ``refs``, ``term_id``, ``node``, ``market_run``, ``tou``).
 ``parse(raw: dict, where: str) -> Params``
-    a frozen dataclass of exact parameters (``Fraction`` for decimals). Raises
-    ``FieldError(path, message)``; ``engine.contract`` turns it into a
-    ``ContractError`` naming the contract, version and field path.
-``refs(params) -> list[tuple[field, ref]]``
+    a frozen dataclass of exact parameters (``Fraction`` for decimals), from a term
+    the schema has accepted. Raises ``FieldError(path, message)``;
+    ``engine.contract`` turns it into a ``ContractError`` naming the contract,
+    version and field path.
+``interval(term, ctx) -> IntervalOutput`` and/or ``period(term, pctx) -> list[PeriodLine]``
+    Defining ``interval`` makes the kind *interval-level*: the map side, per site
+    and contract-version sub-range, returning per-interval lines (exact int64
+    quantity, rate, amount) and additive integer determinants; it must only produce
+    sums that add up across sites, days and versions. Defining ``period`` makes it
+    *period-level*: the finalize side, once per contract and billing period from
+    the combined determinants, with the version in force on the period's last day.
+    A kind may define both (``capacity``: determinants per interval, its line at
+    finalize; ``take_or_pay``: the delivered line per interval, the top-up at finalize).
+
+Optional, with the default used when the module leaves it out:
+
+``refs(params) -> list[tuple[field, ref]]`` (none)
     channel references (name or ``kind:<kind>``) the term reads, with the field
     that holds each, for ``validate_contract_sites``.
-``check(term, cv, where) -> list[tuple[path, message]]``
+``check(term, cv, where) -> list[tuple[path, message]]`` (none)
     cross-field checks needing the whole contract (pricing hub, price_term).
-``needs(term, cv, site) -> list[tuple]``
+``needs(term, cv, site) -> list[tuple]`` (none)
     market data read: ``("price", (iso, node, market_run))`` or
     ``("index", name, frequency, carry_forward_days)``.
-``interval(term, ctx: IntervalContext) -> IntervalOutput``
-    the *map* side: per-interval lines (exact int64 quantity, rate, amount) and
-    additive integer determinants for period-level terms. Runs per site and per
-    contract-version sub-range, so it must only produce sums that add up across
-    sites, days and versions.
-``period(term, ctx: PeriodContext) -> list[PeriodLine]``
-    the *finalize* side: lines computed once per contract and billing period from
-    the combined determinants (capacity, min_delivery, take_or_pay top-up).
+``lookback_periods(term, cv, period) -> list[str]`` (none)
+    earlier billing months whose delivered energy ``period`` needs at finalize
+    (``PeriodContext.lookback``; ``min_delivery`` closing a guarantee period).
+``LINE_PARTS: tuple[str, ...]`` (``()``)
+    the ``<part>`` of the kind's line ids ``<term id>:<part>``, in invoice order
+    (``energy_fixed``: on_peak, off_peak); a bare ``<term id>`` line comes first.
+    Every line's ``charge`` is the kind's ``KIND``, by which settlement finds it.
+``line_determinants(sums, quantity_wh, amount_picousd) -> dict[str, str]`` (none)
+    the billing determinants an interval-level line shows on the invoice
+    (``lines[].determinants``: name -> decimal string, the unit in the name), from
+    the additive integer ``IntervalLine.sums`` the kind attached to it, summed over
+    sites and days like its quantity and amount, with the line's exact totals
+    (``vppa``: capture price and effective price). They describe the line; they
+    never change an amount.
+``schedule(term, cv, year) -> list[tuple[column, rate, unit]]`` (none)
+    the term's contract rates in contract year ``year``, by the same functions
+    settlement applies (``energy_fixed``: its escalated price per TOU bucket), for
+    ``engine.contract.price_schedule`` (``m2c contracts show``). A kind whose rate
+    depends on market data or an index leaves it out.
 
 Rate rule. A rate derived by formula (escalator, heat rate x index, CPI ratio,
-hedge share) is computed exactly with ``Fraction`` and quantised **once per
-distinct rate** to integer micro-USD/MWh, half-even: that quantisation is part of
+hedge share, revenue share) is computed exactly with ``Fraction`` and quantised
+**once per distinct rate** to integer micro-USD/MWh, half-even, by
+``quantise_micro`` (the one home of that rounding): that quantisation is part of
 the rate's definition ("the escalated price is rounded to 1e-6 USD/MWh"). Interval
 amounts are then exact: ``energy_wh * rate_microusd_per_mwh = amount_picousd``.
 Period-level amounts are exact ``Fraction`` pico-dollars rounded once to cents.
@@ -37,29 +70,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any, Callable, Literal, Mapping, overload
 
 import numpy as np
 
+from ..contract_model import ContractVersion, Term
+from ..errors import FieldError
+from ..money import mul_exact
+from ..pricing import align_index, align_prices
+from ..sites import Site
 from ..units import MICRO
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..contract import ContractVersion, Term
-    from ..sites import Site
-
-
-class FieldError(Exception):
-    """A term parameter is invalid; ``path`` is the field path inside the contract."""
-
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
-        self.path, self.message = path, message
 
 
 # --------------------------------------------------------------------------- params
+Bound = Fraction | int | None
+
+
+@overload
+def dec(raw: dict, key: str, where: str, *, default: str, required: bool = ...,
+        lo: Bound = ..., hi: Bound = ...) -> Fraction: ...
+@overload
+def dec(raw: dict, key: str, where: str, *, default: None = ..., required: Literal[True],
+        lo: Bound = ..., hi: Bound = ...) -> Fraction: ...
+@overload
+def dec(raw: dict, key: str, where: str, *, default: str | None = ..., required: bool = ...,
+        lo: Bound = ..., hi: Bound = ...) -> Fraction | None: ...
 def dec(raw: dict, key: str, where: str, *, default: str | None = None, required: bool = False,
-        lo: Fraction | int | None = None, hi: Fraction | int | None = None) -> Fraction | None:
-    """Exact decimal parameter (a decimal string) as a Fraction, with bounds."""
+        lo: Bound = None, hi: Bound = None) -> Fraction | None:
+    """Exact decimal parameter (a decimal string) as a Fraction, with bounds; None
+    if absent and neither ``default`` nor ``required``."""
     v = raw.get(key, default)
     path = f"{where}.{key}"
     if v is None:
@@ -79,10 +119,22 @@ def dec(raw: dict, key: str, where: str, *, default: str | None = None, required
     return f
 
 
-def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...] | None = None
-               ) -> tuple[str, ...] | None:
+@overload
+def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...], *,
+               required: bool = ...) -> tuple[str, ...]: ...
+@overload
+def refs_param(raw: dict, key: str, where: str, default: None = ..., *,
+               required: Literal[True]) -> tuple[str, ...]: ...
+@overload
+def refs_param(raw: dict, key: str, where: str, default: None = ..., *,
+               required: bool = ...) -> tuple[str, ...] | None: ...
+def refs_param(raw: dict, key: str, where: str, default: tuple[str, ...] | None = None, *,
+               required: bool = False) -> tuple[str, ...] | None:
+    """Channel references (names or ``kind:<kind>``) as a tuple; ``default`` if absent."""
     v = raw.get(key)
     if v is None:
+        if required and default is None:
+            raise FieldError(f"{where}.{key}", "required")
         return default
     if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
         raise FieldError(f"{where}.{key}", "must be a non-empty list of channel names or kind:<kind>")
@@ -157,6 +209,7 @@ class IntervalLine:
     rate_microusd_per_mwh: np.ndarray
     amount_picousd: np.ndarray
     tou_bucket: str | None = None
+    sums: dict[str, int] = field(default_factory=dict)   # additive determinants of the line
 
 
 @dataclass
@@ -181,7 +234,7 @@ class PeriodLine:
 @dataclass
 class PeriodContext:
     """Inputs of the finalize side of one term."""
-    cv: "ContractVersion"               # the version in force on the period's last local day
+    cv: ContractVersion                 # the version in force on the period's last local day
     period: str
     determinants: dict[str, int]        # combined over sites, days and versions
     delivered_wh: int                   # the period's delivered energy (all sites)
@@ -193,21 +246,13 @@ class PeriodContext:
         epoch = date(1970, 1, 1).toordinal()
         return int(contract_year(np.array([self.last_day.toordinal() - epoch]), self.cv.term_start)[0])
 
-    def det(self, term: "Term", name: str) -> int:
+    def det(self, term: Term, name: str) -> int:
         return int(self.determinants.get(f"{term.id}:{name}", 0))
 
 
 def md(term_id: str, name: str) -> str:
     """Key of an additive determinant of term ``term_id``."""
     return f"{term_id}:{name}"
-
-
-def no_interval(term: "Term", ctx: Any) -> IntervalOutput:
-    return IntervalOutput()
-
-
-def no_period(term: "Term", ctx: PeriodContext) -> list[PeriodLine]:
-    return []
 
 
 # --------------------------------------------------------------------------- map context
@@ -218,8 +263,8 @@ class IntervalContext:
     Arrays are aligned with ``start_us``. Terms ask for what they need; price and
     index alignment are cached per context.
     """
-    cv: "ContractVersion"
-    site: "Site"
+    cv: ContractVersion
+    site: Site
     start_us: np.ndarray
     minutes: int
     local: Any                       # engine.timebase.LocalFields of start_us (contract tz)
@@ -243,7 +288,6 @@ class IntervalContext:
 
     def price(self, key: tuple[str, str, str]) -> np.ndarray:
         """Aligned LMP (micro-USD/MWh) of price series ``(iso, node, market_run)``."""
-        from ..pricing import align_prices
         ck = ("price",) + key
         if ck not in self._cache:
             self._cache[ck] = align_prices(self.market.prices.get(key), self.start_us, self.minutes,
@@ -251,7 +295,6 @@ class IntervalContext:
         return self._cache[ck]
 
     def index(self, name: str, frequency: str, carry_forward_days: int) -> np.ndarray:
-        from ..pricing import align_index
         ck = ("index", name, frequency, carry_forward_days)
         if ck not in self._cache:
             self._cache[ck] = align_index(self.market.indices.get(name), self.local.day, name,
@@ -270,13 +313,13 @@ def rates_by_distinct(keys: np.ndarray, fn) -> np.ndarray:
 
 
 def line(line_id: str, charge: str, description: str, sel: np.ndarray, qty: np.ndarray,
-         rate: np.ndarray, tou_bucket: str | None = None) -> IntervalLine:
+         rate: np.ndarray, tou_bucket: str | None = None, sums: dict[str, int] | None = None
+         ) -> IntervalLine:
     """Build an ``IntervalLine`` with ``amount = qty x rate`` computed with overflow checks."""
-    from ..money import mul_exact
     qty = np.asarray(qty, dtype=np.int64)
     rate = np.asarray(rate, dtype=np.int64)
     return IntervalLine(line_id, charge, description, np.asarray(sel, dtype=np.int64), qty, rate,
-                        mul_exact(qty, rate), tou_bucket)
+                        mul_exact(qty, rate), tou_bucket, dict(sums or {}))
 
 
 def frac_str(f: Fraction, max_places: int = 6) -> str:
@@ -300,17 +343,91 @@ def frac_str(f: Fraction, max_places: int = 6) -> str:
     return s
 
 
-# Defaults for the interface functions a kind does not need (assign, e.g. ``refs = no_refs``).
+def rate_str(rate: Fraction | int) -> str:
+    """A rate or price as an invoice shows it: exact up to 6 places (else rounded
+    half-even to 6), at least 2 places (``"64.00"``, ``"38.412346"``)."""
+    whole, _, frac = frac_str(Fraction(rate), 6).partition(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+
+
+# --------------------------------------------------------------------------- the protocol
+# Defaults for what a kind leaves out (see the module docstring).
 def no_refs(params) -> list[tuple[str, str]]:
     """The term reads no channels beyond the contract's delivered definition."""
     return []
 
 
-def no_check(term, cv, where: str) -> list[tuple[str, str]]:
+def no_check(term: Term, cv: ContractVersion, where: str) -> list[tuple[str, str]]:
     """No cross-field checks beyond ``parse``."""
     return []
 
 
-def no_needs(term, cv, site) -> list[tuple]:
+def no_needs(term: Term, cv: ContractVersion, site: Site) -> list[tuple]:
     """The term reads no market prices or indices."""
     return []
+
+
+def no_lookback(term: Term, cv: ContractVersion, period: str) -> list[str]:
+    """The term needs no earlier month's delivered energy."""
+    return []
+
+
+def no_interval(term: Term, ctx: IntervalContext) -> IntervalOutput:
+    """A period-level-only kind: nothing on the map side."""
+    return IntervalOutput()
+
+
+def no_period(term: Term, ctx: PeriodContext) -> list[PeriodLine]:
+    """An interval-level-only kind: nothing at finalize."""
+    return []
+
+
+def no_line_determinants(sums: Mapping[str, int], quantity_wh: int, amount_picousd: int) -> dict[str, str]:
+    """The kind's lines show no determinants beyond quantity, rate and amount."""
+    return {}
+
+
+def no_schedule(term: Term, cv: ContractVersion, year: int) -> list[tuple[str, Fraction, str]]:
+    """The term has no contract rate to list by contract year (market- or index-priced)."""
+    return []
+
+
+@dataclass(frozen=True)
+class TermKind:
+    """A term kind as contract parsing and settlement use it: its module's names,
+    with the protocol's defaults for those it leaves out (``TermKind.of``)."""
+    kind: str
+    module: ModuleType
+    schema: Mapping[str, Any]
+    parse: Callable[[dict, str], Any]
+    refs: Callable[[Any], list[tuple[str, str]]]
+    check: Callable[[Term, ContractVersion, str], list[tuple[str, str]]]
+    needs: Callable[[Term, ContractVersion, Site], list[tuple]]
+    lookback_periods: Callable[[Term, ContractVersion, str], list[str]]
+    interval: Callable[[Term, IntervalContext], IntervalOutput]
+    period: Callable[[Term, PeriodContext], list[PeriodLine]]
+    line_parts: tuple[str, ...]
+    interval_level: bool          # defines ``interval`` (settled on the map side)
+    period_level: bool            # defines ``period`` (settled at finalize)
+    line_determinants: Callable[[Mapping[str, int], int, int], dict[str, str]] = no_line_determinants
+    schedule: Callable[[Term, ContractVersion, int], list[tuple[str, Fraction, str]]] = no_schedule
+
+    @classmethod
+    def of(cls, module: ModuleType) -> "TermKind":
+        name = module.__name__
+        missing = [n for n in ("KIND", "SCHEMA", "parse") if not hasattr(module, n)]
+        if missing:
+            raise TypeError(f"term kind {name} does not define {', '.join(missing)}")
+        interval_level, period_level = hasattr(module, "interval"), hasattr(module, "period")
+        if not (interval_level or period_level):
+            raise TypeError(f"term kind {name} defines neither interval nor period")
+        parts = tuple(getattr(module, "LINE_PARTS", ()))
+        if len(set(parts)) != len(parts) or not all(p and ":" not in p and "@" not in p for p in parts):
+            raise TypeError(f"term kind {name}: LINE_PARTS must be distinct names without ':' or '@'")
+        return cls(module.KIND, module, module.SCHEMA, module.parse,
+                   getattr(module, "refs", no_refs), getattr(module, "check", no_check),
+                   getattr(module, "needs", no_needs), getattr(module, "lookback_periods", no_lookback),
+                   getattr(module, "interval", no_interval), getattr(module, "period", no_period),
+                   parts, interval_level, period_level,
+                   getattr(module, "line_determinants", no_line_determinants),
+                   getattr(module, "schedule", no_schedule))

@@ -28,10 +28,19 @@ import numpy as np
 
 from ..calendar import tou_buckets
 from ..units import MICRO
-from . import _fixed_price
-from .base import IntervalOutput, dec, line, no_period, rates_by_distinct, refs_param
+from . import _fixed_price, energy_fixed
+from .base import IntervalOutput, dec, line, rates_by_distinct, refs_param
 
 KIND = "curtailment"
+SCHEMA = {
+    "required": ["potential"],
+    "properties": {
+        "potential": {"$ref": "#/$defs/refs"},
+        "actual": {"$ref": "#/$defs/refs"},
+        **_fixed_price.SCHEMA_PROPERTIES,
+        "only_when_hub_below_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Params:
 
 def parse(raw: dict, where: str) -> Params:
     own, pt = _fixed_price.parse_price(raw, where)
-    return Params(refs_param(raw, "potential", where), refs_param(raw, "actual", where), own, pt,
+    return Params(refs_param(raw, "potential", where, required=True), refs_param(raw, "actual", where), own, pt,
                   dec(raw, "only_when_hub_below_usd_per_mwh", where))
 
 
@@ -87,4 +96,7 @@ def interval(term, ctx) -> IntervalOutput:
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), deemed, rate)])
 
 
-period = no_period
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    """The compensation price (with the TOU factors of a referenced term, as applied)."""
+    p: Params = term.params
+    return energy_fixed.schedule_of(term.id, _fixed_price.resolve(p.own_price, p.price_term, cv), year)

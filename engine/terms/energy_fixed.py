@@ -27,11 +27,22 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..calendar import BUCKET_NAMES, MON_SAT, WEEKDAYS, tou_buckets
-from .base import (FieldError, IntervalOutput, dec, escalated_price_micro, line, no_period,
-                   rates_by_distinct, no_refs, no_check, no_needs)
+from ..calendar import BUCKET_NAMES, MON_SAT, OFF_PEAK, ON_PEAK, WEEKDAYS, tou_buckets
+from ..errors import FieldError
+from ..units import MICRO
+from .base import IntervalOutput, dec, escalated_price_micro, line, rates_by_distinct
 
 KIND = "energy_fixed"
+SCHEMA = {
+    "required": ["price_usd_per_mwh"],
+    "properties": {
+        "price_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "escalator_pct_per_year": {"$ref": "#/$defs/decimal"},
+        "tou": {"$ref": "#/$defs/tou"},
+    },
+}
+_BUCKETS = (ON_PEAK, OFF_PEAK)                         # the TOU lines, in invoice order
+LINE_PARTS = tuple(BUCKET_NAMES[b] for b in _BUCKETS)
 
 
 @dataclass(frozen=True)
@@ -81,15 +92,6 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "escalator_pct_per_year", where, lo=-100), tou)
 
 
-refs = no_refs
-
-
-check = no_check
-
-
-needs = no_needs
-
-
 def interval(term, ctx) -> IntervalOutput:
     p: Params = term.params
     years = ctx.contract_year()
@@ -102,7 +104,7 @@ def interval(term, ctx) -> IntervalOutput:
     buckets = tou_buckets(ctx.start_us, ctx.cv.timezone, on_peak_hours_ending=t.hours_ending,
                           on_peak_days=t.days, holidays=t.holidays, local=ctx.local)
     out = IntervalOutput()
-    for b in (1, 0):
+    for b in _BUCKETS:
         sel = np.flatnonzero(buckets == b)
         if sel.size:
             rate = rates_by_distinct(years[sel], lambda y, b=b: p.rate_micro(y, b))
@@ -111,4 +113,13 @@ def interval(term, ctx) -> IntervalOutput:
     return out
 
 
-period = no_period
+def schedule_of(term_id: str, p: Params, year: int) -> list[tuple[str, Fraction, str]]:
+    """The rates of price ``p`` in contract year ``year``: one, or one per TOU bucket
+    (``<term id>:on_peak``, ``<term id>:off_peak``), as ``interval`` applies them."""
+    if p.tou is None:
+        return [(term_id, Fraction(p.rate_micro(year), MICRO), "USD/MWh")]
+    return [(f"{term_id}:{BUCKET_NAMES[b]}", Fraction(p.rate_micro(year, b), MICRO), "USD/MWh") for b in _BUCKETS]
+
+
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    return schedule_of(term.id, term.params, year)

@@ -30,11 +30,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..units import MICRO
-from .base import (IntervalOutput, choice, dec, frac_str, line, no_period, quantise_micro,
-                   rates_by_distinct, no_refs)
+from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct
 
 KIND = "energy_indexed"
+FORMULAS = ("heat_rate", "cpi")
+FREQUENCIES = ("daily", "monthly")
+SCHEMA = {
+    "required": ["formula", "index"],
+    "properties": {
+        "formula": {"enum": list(FORMULAS)},
+        "index": {"type": "string", "minLength": 1},
+        "index_frequency": {"enum": list(FREQUENCIES)},
+        "carry_forward_days": {"type": "integer", "minimum": 0, "maximum": 31},
+        "heat_rate_mmbtu_per_mwh": {"$ref": "#/$defs/nonneg_decimal"},
+        "adder_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "base_price_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "base_index_value": {"$ref": "#/$defs/nonneg_decimal"},
+        "floor_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+        "cap_usd_per_mwh": {"$ref": "#/$defs/decimal"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +72,10 @@ class Params:
         """Exact USD/MWh for an index value (x1e6), clamped, before quantisation."""
         v = Fraction(value_micro, MICRO)
         if self.formula == "heat_rate":
+            assert self.heat_rate is not None                # parse requires it for heat_rate
             p = self.heat_rate * v + self.adder
         else:
+            assert self.base_price is not None and self.base_index_value is not None   # cpi
             p = self.base_price * v / self.base_index_value
         if self.floor is not None:
             p = max(p, self.floor)
@@ -68,8 +88,8 @@ class Params:
 
 
 def parse(raw: dict, where: str) -> Params:
-    formula = choice(raw, "formula", where, ("heat_rate", "cpi"), "heat_rate")
-    freq = choice(raw, "index_frequency", where, ("daily", "monthly"),
+    formula = choice(raw, "formula", where, FORMULAS, "heat_rate")
+    freq = choice(raw, "index_frequency", where, FREQUENCIES,
                   "daily" if formula == "heat_rate" else "monthly")
     return Params(formula, raw["index"], freq, int(raw.get("carry_forward_days", 0)),
                   dec(raw, "heat_rate_mmbtu_per_mwh", where, required=formula == "heat_rate", lo=0),
@@ -77,9 +97,6 @@ def parse(raw: dict, where: str) -> Params:
                   dec(raw, "base_price_usd_per_mwh", where, required=formula == "cpi"),
                   dec(raw, "base_index_value", where, required=formula == "cpi"),
                   dec(raw, "floor_usd_per_mwh", where), dec(raw, "cap_usd_per_mwh", where))
-
-
-refs = no_refs
 
 
 def check(term, cv, where: str) -> list[tuple[str, str]]:
@@ -99,8 +116,10 @@ def needs(term, cv, site) -> list[tuple]:
 
 def describe(p: Params) -> str:
     if p.formula == "heat_rate":
+        assert p.heat_rate is not None
         s = f"{frac_str(p.heat_rate)} MMBtu/MWh x {p.index} + ${frac_str(p.adder)}/MWh"
     else:
+        assert p.base_price is not None and p.base_index_value is not None
         s = f"${frac_str(p.base_price)}/MWh x {p.index} / {frac_str(p.base_index_value)}"
     if p.floor is not None:
         s += f", floor ${frac_str(p.floor)}"
@@ -110,12 +129,8 @@ def describe(p: Params) -> str:
 
 
 def interval(term, ctx) -> IntervalOutput:
-    import numpy as np
     p: Params = term.params
     values = ctx.index(p.index, p.frequency, p.carry_forward_days)
     rate = rates_by_distinct(values, p.rate_micro)
     desc = term.description or f"Energy at indexed price ({describe(p)})"
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.delivered_wh, rate)])
-
-
-period = no_period

@@ -27,9 +27,20 @@ from fractions import Fraction
 
 import numpy as np
 
-from .base import IntervalOutput, choice, dec, frac_str, line, no_period, rates_by_distinct, refs_param, no_check
+from ..units import MICRO
+from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
 
 KIND = "export_share"
+RECEIVERS = ("seller", "buyer")
+SCHEMA = {
+    "required": ["share_to_buyer"],
+    "properties": {
+        "share_to_buyer": {"$ref": "#/$defs/fraction"},
+        "revenue_received_by": {"enum": list(RECEIVERS)},
+        "export": {"$ref": "#/$defs/refs"},
+        "market_run": {"$ref": "#/$defs/market_run"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -46,15 +57,12 @@ class Params:
 
 def parse(raw: dict, where: str) -> Params:
     return Params(dec(raw, "share_to_buyer", where, required=True, lo=0, hi=1),
-                  choice(raw, "revenue_received_by", where, ("seller", "buyer"), "seller"),
+                  choice(raw, "revenue_received_by", where, RECEIVERS, "seller"),
                   refs_param(raw, "export", where, ("kind:grid_export",)), raw.get("market_run"))
 
 
 def refs(params: Params) -> list[tuple[str, str]]:
     return [(f"export[{i}]", r) for i, r in enumerate(params.export)]
-
-
-check = no_check
 
 
 def node_key(term, cv, site) -> tuple[str, str, str]:
@@ -71,10 +79,7 @@ def interval(term, ctx) -> IntervalOutput:
     key = node_key(term, ctx.cv, ctx.site)
     price = ctx.price(key)
     coef = p.coefficient
-    rate = rates_by_distinct(price, lambda x: round(coef * x))
+    rate = rates_by_distinct(price, lambda x: quantise_micro(coef * Fraction(x, MICRO)))
     desc = term.description or (f"Export revenue share at {key[0]} {key[1]} {key[2]}: buyer "
                                 f"{frac_str(p.share_to_buyer * 100, 4)}%, received by the {p.received_by}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.energy(p.export), rate)])
-
-
-period = no_period

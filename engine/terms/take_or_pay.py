@@ -27,11 +27,22 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..units import WH_PER_MWH
+from ..units import MICRO, WH_PER_MWH
 from . import _fixed_price
-from .base import IntervalOutput, PeriodLine, dec, frac_str, line, rates_by_distinct, no_refs, no_needs
+from .base import IntervalOutput, PeriodLine, dec, frac_str, line, rates_by_distinct
 
 KIND = "take_or_pay"
+SCHEMA = {
+    "required": ["contracted_mwh_per_month", "take_share"],
+    "properties": {
+        "contracted_mwh_per_month": {"$ref": "#/$defs/nonneg_decimal"},
+        "take_share": {"$ref": "#/$defs/fraction"},
+        **_fixed_price.SCHEMA_PROPERTIES,
+        "bill_delivered": {"type": "boolean"},
+    },
+}
+DELIVERED, TOP_UP = "delivered", "top_up"
+LINE_PARTS = (DELIVERED, TOP_UP)
 
 
 @dataclass(frozen=True)
@@ -54,15 +65,9 @@ def parse(raw: dict, where: str) -> Params:
                   bool(raw.get("bill_delivered", True)))
 
 
-refs = no_refs
-
-
 def check(term, cv, where: str) -> list[tuple[str, str]]:
     p: Params = term.params
     return _fixed_price.check_price(p.own_price, p.price_term, cv, where)
-
-
-needs = no_needs
 
 
 def interval(term, ctx) -> IntervalOutput:
@@ -72,7 +77,7 @@ def interval(term, ctx) -> IntervalOutput:
     price = _fixed_price.resolve(p.own_price, p.price_term, ctx.cv)
     rate = rates_by_distinct(ctx.contract_year(), price.rate_micro)
     desc = (term.description or "Take-or-pay") + ": delivered energy"
-    return IntervalOutput([line(f"{term.id}:delivered", KIND, desc, np.arange(ctx.n),
+    return IntervalOutput([line(f"{term.id}:{DELIVERED}", KIND, desc, np.arange(ctx.n),
                                 ctx.delivered_wh, rate)])
 
 
@@ -84,5 +89,12 @@ def period(term, pctx) -> list[PeriodLine]:
     desc = (term.description or "Take-or-pay") + (
         f": top-up to {frac_str(p.take_share * 100, 4)}% of {frac_str(p.contracted_mwh)} MWh "
         f"(minimum take {frac_str(Fraction(p.min_take_wh, WH_PER_MWH))} MWh)")
-    return [PeriodLine(f"{term.id}:top_up", KIND, desc, Fraction(top_up_wh, WH_PER_MWH), "MWh",
+    return [PeriodLine(f"{term.id}:{TOP_UP}", KIND, desc, Fraction(top_up_wh, WH_PER_MWH), "MWh",
                        Fraction(rate_micro, 10**6), "USD/MWh", Fraction(top_up_wh * rate_micro))]
+
+
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    """The contract price of the delivered and top-up lines (no TOU factor)."""
+    p: Params = term.params
+    return [(term.id, Fraction(_fixed_price.resolve(p.own_price, p.price_term, cv).rate_micro(year), MICRO),
+             "USD/MWh")]

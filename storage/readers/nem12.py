@@ -231,6 +231,7 @@ class _Parser:
         if self.day is None:
             raise self.err("400 record must follow a 300 record whose QualityMethod is V",
                            line, "RecordIndicator")
+        assert self.stream is not None           # a 300 record (self.day) follows a 200
         n = self.stream.n
         if len(row) < 4:
             raise self.err(f"400 record needs StartInterval, EndInterval and QualityMethod, "
@@ -274,6 +275,7 @@ class _Parser:
     def _emit(self, day_start: int, values: list[int], quality: list[str],
               method: list[str | None], line: int) -> None:
         s = self.stream
+        assert s is not None                     # values are emitted inside a 200 record
         step = s.minutes * US_PER_MINUTE
         c = self.cols
         for i, (v, q, m) in enumerate(zip(values, quality, method)):
@@ -317,7 +319,7 @@ class _Parser:
         limit = max_interval_wh(s.minutes)
         for i, v in enumerate(raw, start=1):
             try:
-                wh = decimal_to_scaled(v, s.wh_per_unit)
+                wh = decimal_to_scaled(v, s.wh_per_unit)  # type: ignore[arg-type]  # only called when set
             except ValueError:
                 raise self.err(f"not a number: {v[:40]!r}", line, f"IntervalValue{i}") from None
             if wh < 0:

@@ -52,8 +52,8 @@ def test_contract_errors_exit_2_name_the_field_and_write_nothing(home, tmp_path,
     assert main(["contracts", "add", str(f)]) == 2
     assert "NOPE" in capsys.readouterr().err
 
-    # an amendment effective the same day as version 1 overlaps it
-    amendment = demo_contracts(2)[1] | {"version": 2}
+    # an amendment effective before the term start (and so before version 1)
+    amendment = demo_contracts(2)[1] | {"version": 2, "effective_from": "2023-12-31"}
     amendment["terms"] = [{**amendment["terms"][0], "price_usd_per_mwh": "70.00"}, *amendment["terms"][1:]]
     f.write_text(yaml.safe_dump(amendment))
     assert main(["contracts", "add", str(f)]) == 2

@@ -1,4 +1,4 @@
-"""VEE on hand-made series with known answers (engine.vee, engine.vee_grid, engine.vee_estimate)."""
+"""VEE on hand-made series with known answers (engine.vee: grid, checks, estimate, findings)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from engine.schema import METER_SCHEMA
 from engine.sites import parse_sites
 from engine.timebase import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, to_us
 from engine.vee import VEE_SCHEMA, MeterRows, VeeConfig, format_report, report, run_vee
-from engine.vee_estimate import linear_fill, round_half_even_div
+from engine.vee.estimate import linear_fill, round_half_even_div
 
 T0 = to_us(datetime(2026, 10, 5, tzinfo=timezone.utc))          # a Monday, 00:00 UTC
 

@@ -18,7 +18,7 @@ from engine.delivered import ChannelSeries, SiteIntervals
 from engine.sites import parse_sites
 from engine.timebase import US_PER_MINUTE, local_month_bounds_us
 from engine.vee import MeterRows, run_vee
-from engine.vee_grid import target_interval_minutes
+from engine.vee.grid import target_interval_minutes
 
 SITE = parse_sites({"sites": [{"site_id": "S", "timezone": "America/Chicago", "channels": {
     "gt1": {"kind": "generation", "nameplate_kw": 1200},
@@ -153,7 +153,7 @@ def test_interval_length_by_counting_equals_by_sorting():
 @pytest.mark.parametrize("case", ["sorted", "shuffled", "gaps", "outside", "before", "after",
                                   "over_nameplate"])
 def test_one_pass_placement_equals_the_general_placement(case, monkeypatch):
-    import engine.vee_grid as vg
+    import engine.vee.grid as vg
     rng = np.random.default_rng(7)
     step = 5 * US_PER_MINUTE
     start = 1_780_000_000 * 10**6 // step * step

@@ -7,17 +7,18 @@ decimal strings with 6 places); ``format_report(doc)`` renders it for a terminal
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .timebase import from_us
-from .units import wh_to_mwh_str
+from ..timebase import from_us
+from ..units import wh_to_mwh_str
+from .codes import (METHOD_FLAT, METHOD_LIKEDAY, METHOD_LIN, METHOD_MISSING, METHOD_SOURCE,
+                    METHOD_SPLIT, METHOD_SUM)
+from .result import VeeResult
 
-if TYPE_CHECKING:                      # engine.vee re-exports this module's functions
-    from .vee import VeeResult
-
-_ESTIMATE_METHODS = ("LIN", "FLAT", "LIKEDAY", "SPLIT", "SUM", "SRC", "MISSING")
+#: methods the table lists per channel (every one but ``ACT``)
+_ESTIMATE_METHODS = (METHOD_LIN, METHOD_FLAT, METHOD_LIKEDAY, METHOD_SPLIT, METHOD_SUM,
+                     METHOD_SOURCE, METHOD_MISSING)
 
 
 def _iso_us(us: int) -> str:

@@ -1,4 +1,4 @@
-"""VEE step 3: estimation methods, in exact integer Wh.
+"""VEE step 3: estimation of gaps and invalid values, in exact integer Wh.
 
 Rounding rule of every estimate
 -------------------------------
@@ -16,8 +16,8 @@ Methods
              Gap of ``n`` intervals between ``a`` (before) and ``b`` (after):
              ``v_k = a + (b - a) * k / (n + 1)``, ``k = 1..n``. Itron's example
              ``75, _, _, _, _, 100`` gives ``80, 85, 90, 95``.
-``FLAT``     only one valid actual neighbour: its value repeated (Oracle
-             D2-INTINTEST "flat load").
+``FLAT``     a gap short enough for ``LIN`` with only one valid actual neighbour:
+             its value repeated (Oracle D2-INTINTEST "flat load").
 ``LIKEDAY``  interval-by-interval mean of the ``like_days`` nearest like days
              (Itron historical estimation): same day type, where the day type is
              the weekday and holidays count as Sundays; if no day of the same type
@@ -27,10 +27,23 @@ Methods
              days win; on equal distance the earlier day wins. Intervals are
              matched on local wall-clock time of day, so the repeated hour of a
              25-hour day takes the same like-day value twice.
+``MISSING``  none of these applies: energy 0, quality ``N`` (a finding of severity
+             ``error``).
+
+Every gap or invalid interval in the range is filled (``fill_runs``), a run at a
+time, by the first method that applies. Gaps in the history before the range are
+not estimated: history only supplies neighbours and like days.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from .codes import (M_MISSING, METHOD_CODE, METHOD_FLAT, METHOD_LIKEDAY, METHOD_LIN, Q_ESTIMATED,
+                    Q_MISSING)
+from .localdays import GridDays
+from .spans import runs
 
 
 def round_half_even_div(num: np.ndarray | int, den: np.ndarray | int) -> np.ndarray:
@@ -80,6 +93,17 @@ class LikeDayTable:
         # reversed assignment: for a repeated wall-clock slot (25-h day) the first wins
         self.values[d[::-1], t[::-1]] = v[::-1]
 
+    @classmethod
+    def of_grid(cls, days: GridDays, slots_per_local_day: np.ndarray, value_wh: np.ndarray,
+                actual: np.ndarray, holidays: np.ndarray) -> LikeDayTable:
+        """The like-day material of a grid: whole local days whose every interval is a
+        valid actual (``slots_per_local_day``: the grid intervals of each local day)."""
+        day0, n_days = days.day0, days.n_days
+        clean_count = np.bincount(days.day[actual] - day0, minlength=n_days)
+        clean_day = clean_count == slots_per_local_day
+        return cls(days.day, days.tod, value_wh, actual, clean_day, day0, days.slots_per_day,
+                   day_types(day0 + np.arange(n_days), holidays))
+
     def choose(self, day: int, k: int) -> np.ndarray:
         """Row indices of the ``k`` nearest qualifying like days of ``day`` (may be fewer)."""
         idx = np.flatnonzero(self.clean_day)
@@ -110,4 +134,59 @@ class LikeDayTable:
         return value, ok
 
 
-__all__ = ["round_half_even_div", "linear_fill", "day_types", "LikeDayTable"]
+@dataclass(frozen=True, eq=False)
+class Edits:
+    """A channel's grid as VEE edits it: Wh, quality code and method code per slot."""
+    energy_wh: np.ndarray        # int64
+    quality: np.ndarray          # uint8 (``QUALITY_NAMES``)
+    method: np.ndarray           # uint8 (``METHOD_NAMES``)
+
+    def assign(self, where, vals: np.ndarray, code: np.uint8) -> None:
+        """Estimates ``vals`` of method ``code`` at ``where`` (quality E; N if MISSING)."""
+        self.energy_wh[where] = vals
+        self.quality[where] = Q_MISSING if code == M_MISSING else Q_ESTIMATED
+        self.method[where] = code
+
+
+def fill_runs(out: Edits, raw_wh: np.ndarray, needs: np.ndarray, actual: np.ndarray, p0: int,
+              days: GridDays, like: LikeDayTable, max_slots: int, like_days: int) -> None:
+    """Fill every run of ``needs`` from slot ``p0`` on, in place (LIN, FLAT, LIKEDAY, MISSING).
+
+    ``raw_wh`` holds the values as read: neighbours are taken from it and only where
+    ``actual``. Runs that end before ``p0`` are history and are left alone.
+    ``max_slots`` is ``max_interp_minutes`` in grid intervals.
+    """
+    n = raw_wh.size
+    starts, ends = runs(needs)
+    for s, e in zip(starts.tolist(), ends.tolist()):      # a loop over gaps, not rows
+        if e <= p0:
+            continue
+        length, lo = e - s, max(s, p0)
+        left = s - 1 if s > 0 and actual[s - 1] else None
+        right = e if e < n and actual[e] else None
+        if length <= max_slots and left is not None and right is not None:
+            vals = linear_fill(int(raw_wh[left]), int(raw_wh[right]), length)[lo - s:]
+            out.assign(slice(lo, e), vals, METHOD_CODE[METHOD_LIN])
+        elif length <= max_slots and (left is not None or right is not None):
+            v = int(raw_wh[left if left is not None else right])
+            out.assign(slice(lo, e), np.full(e - lo, v, np.int64), METHOD_CODE[METHOD_FLAT])
+        else:
+            _fill_like_days(out, np.arange(lo, e), days, like, like_days)
+
+
+def _fill_like_days(out: Edits, seg: np.ndarray, days: GridDays, like: LikeDayTable,
+                    like_days: int) -> None:
+    """``LIKEDAY`` for the slots ``seg``, one like-day choice per local day; ``MISSING``
+    where no chosen like day has a value."""
+    for d in np.unique(days.day[seg]).tolist():
+        part = seg[days.day[seg] == d]
+        chosen = like.choose(d, like_days)
+        ok = np.zeros(part.size, dtype=bool)
+        if chosen.size:
+            vals, ok = like.estimate(chosen, days.tod[part])
+            out.assign(part[ok], vals[ok], METHOD_CODE[METHOD_LIKEDAY])
+        out.assign(part[~ok], np.zeros(int((~ok).sum()), np.int64), M_MISSING)
+
+
+__all__ = ["round_half_even_div", "linear_fill", "day_types", "LikeDayTable", "Edits",
+           "fill_runs"]
