@@ -24,6 +24,7 @@ site interval over the channels the contract reads (not per channel).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -126,7 +127,7 @@ class SiteIntervals:
             qc = np.zeros(grid.size, dtype=np.int8)
             seen = np.zeros(grid.size, dtype=np.int64)
             _add_at_exact(en, pos, e[inside], minutes // mins[n],
-                          lambda i: _where(site, (n,), grid, i))
+                          functools.partial(_where, site, (n,), grid))
             np.maximum.at(qc, pos, code[inside])
             np.add.at(seen, pos, 1)
             qc[seen < minutes // mins[n]] = 2

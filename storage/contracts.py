@@ -35,6 +35,7 @@ from engine.ids import check_id
 from engine.sites import Site
 
 from .objectstore import ObjectStore
+from .publish import read_committed, verify_part
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ def approved_invoices_on(store: ObjectStore, contract_id: str, versions: set[int
     """The approved invoices of ``contract_id`` settled on any of the contract
     ``versions`` (their ``contract_versions``), as ``"<period> v<N>"``, sorted.
 
-    One listing of the contract's invoices, then one read per approved version."""
+    One listing of the contract's invoices, then one read per approved version, each
+    checked against its committed manifest (``storage.publish.verify_part``)."""
+    check_id(contract_id, field="contract_id")
     marks: dict[tuple[str, int], set[str]] = {}
     for key in store.list(f"invoices/{contract_id}/"):
         m = _INVOICE_MARK.match(key)
@@ -57,7 +60,11 @@ def approved_invoices_on(store: ObjectStore, contract_id: str, versions: set[int
     for (period, v), have in sorted(marks.items()):
         if have != {"_COMMITTED", "_APPROVED"}:
             continue
-        doc = json.loads(store.get(f"invoices/{contract_id}/{period}/v{v}/invoice.json"))
+        prefix = f"invoices/{contract_id}/{period}/v{v}"
+        manifest = read_committed(store, prefix)
+        if manifest is None:
+            continue
+        doc = json.loads(verify_part(store, prefix, manifest, "invoice.json"))
         used = set(doc.get("contract_versions") or [doc.get("contract_version")])
         if used & versions:
             out.append(f"{period} v{v}")

@@ -14,8 +14,9 @@ else. Every read of a part (the document, its HTML, its detail, the raw bytes) c
 the part against the SHA-256 and size its committed manifest recorded
 (``storage.publish.verify_part``): a part changed after publication is refused with an
 ``IntegrityError`` naming the object, never served. Contract ids are checked
-(``engine.ids``) before any key is built from them. The stored ``invoice.json`` is the draft as computed; approval is a separate
-create-only record, and ``get`` reports ``status: approved`` when it exists.
+(``engine.ids``) before any key is built from them. The stored ``invoice.json`` is
+the draft as computed; approval is a separate create-only record, and ``get``
+reports ``status: approved`` when it exists.
 Versions are numbered 1, 2, ... per contract-period; a concurrent publisher that
 loses the race for version N (the other's manifest claimed it first) retries as
 N+1, and a publisher that died after claiming N leaves a gap there.
@@ -195,13 +196,14 @@ class InvoiceStore:
             html = render_html(doc)
         return doc, html
 
-    def _parts(self, contract_id: str, period: str, version: int, *names: str) -> list[bytes]:
+    def _parts(self, contract_id: str, period: str, version: int, *names: str
+               ) -> builtins.list[bytes]:
         """Parts of a committed version, each checked against the committed manifest."""
         prefix = self._prefix(contract_id, period, version)
         manifest = read_committed(self.store, prefix)
         if manifest is None:
             raise NotFoundError(f"invoice {contract_id} {period} v{version} is not committed")
-        return map_io(lambda name: verify_part(self.store, prefix, manifest, name), list(names))
+        return map_io(lambda name: verify_part(self.store, prefix, manifest, name), names)
 
     def _part(self, contract_id: str, period: str, version: int, name: str) -> bytes:
         return self._parts(contract_id, period, version, name)[0]

@@ -409,9 +409,9 @@ def iso_dates(col: pa.Array, fld: str, problems: Problems, line_of: LineOf) -> p
                     return None
             days = pa.array([date.fromisoformat(v) for v in col.to_pylist()], pa.date32())
     n = days.cast(pa.int32())
-    row = first_row(pc.or_(pc.less(n, _EARLIEST_DAY), pc.greater_equal(n, _LATEST_DAY)))
-    if row is not None:
-        problems.add(line_of(row), fld, f"{days[row].as_py()} is outside the accepted range "
+    outside = first_row(pc.or_(pc.less(n, _EARLIEST_DAY), pc.greater_equal(n, _LATEST_DAY)))
+    if outside is not None:
+        problems.add(line_of(outside), fld, f"{days[outside].as_py()} is outside the accepted range "
                      f"{EARLIEST_INSTANT:%Y-%m-%d} .. {LATEST_INSTANT:%Y-%m-%d}")
         return None
     return days

@@ -219,6 +219,7 @@ class _StrictLoader(Reader, Scanner, Parser, Composer, _StrictConstructor, _Stri
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         event = self.peek_event()
+        segment: int | str | None
         if parent is None or index is None:
             segment = None                          # the root, or a mapping key
         elif isinstance(index, int):
@@ -238,9 +239,10 @@ class _StrictLoader(Reader, Scanner, Parser, Composer, _StrictConstructor, _Stri
         self.m2c_path.append(segment)
         try:
             node = super().compose_node(parent, index)
-            node.m2c_path = path                    # type: ignore[attr-defined]
-            if segment is not None:
-                self.m2c_lines.setdefault(format_path(path), _line(node.start_mark))
+            node.m2c_path = path
+            line, name = _line(node.start_mark), format_path(path)
+            if segment is not None and name is not None and line is not None:
+                self.m2c_lines.setdefault(name, line)
         finally:
             self.m2c_path.pop()
         return node

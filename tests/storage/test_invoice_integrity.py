@@ -19,7 +19,8 @@ def _publish(store: InvoiceStore) -> int:
     detail = pa.table({"interval_start_utc": pa.array([0], pa.timestamp("us", "UTC")),
                        "energy_wh": pa.array([20_833_300], pa.int64())})
     return store.publish(CID, PERIOD, lambda v: InvoiceParts(
-        invoice_json=json.dumps({"contract_id": CID, "version": v, "total_usd": "790888.06"},
+        invoice_json=json.dumps({"contract_id": CID, "contract_version": 1, "version": v,
+                                 "total_usd": "790888.06"},
                                 sort_keys=True).encode(),
         invoice_html="<html><body>790888.06</body></html>",
         detail_parquet=detail_to_parquet(detail)))
@@ -79,3 +80,15 @@ def test_invoice_reads_check_the_contract_id(published):
         store.get("../../etc", PERIOD)
     with pytest.raises(ValidationError, match="contract_id"):
         store.list(contract_id="a/b")
+
+
+def test_the_supersession_check_reads_approved_invoices_verified(published):
+    from datetime import datetime, timezone
+
+    from storage.contracts import approved_invoices_on
+    store, prefix, v = published
+    store.approve(CID, PERIOD, now_utc=datetime(2026, 11, 5, tzinfo=timezone.utc))
+    assert approved_invoices_on(store.store, CID, {1}) == [f"{PERIOD} v{v}"]
+    _flip_one_byte(prefix / "invoice.json", b"790888.06", b"790888.07")
+    with pytest.raises(IntegrityError, match="invoice.json"):
+        approved_invoices_on(store.store, CID, {1})
