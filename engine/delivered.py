@@ -13,7 +13,7 @@ the contract's ``delivered`` definition, per interval, exactly in int64::
     delivered = min(delivered, sum(cap_at))          (if cap_at is given)
 
 Every sum and difference is checked (``engine.money.add_exact``/``sub_exact``): a sum
-beyond int64 raises a ``ValidationError`` naming the site, the channels and the
+beyond int64 raises a ``ValueRangeError`` naming the site, the channels and the
 interval (UTC) instead of wrapping (two channels of 5e18 Wh once summed to a negative
 number that ``max(0, ...)`` billed as 0 Wh).
 
@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import DataMissingError, InputError, ValidationError
+from .errors import DataMissingError, InputError, ValueRangeError
 from .money import add_exact, sub_exact
 from .sites import Site
 from .timebase import US_PER_MINUTE, from_us, interval_grid_us
@@ -211,8 +211,8 @@ def _add_at_exact(out: np.ndarray, pos: np.ndarray, values: np.ndarray, per: int
     if bad.size:
         i = int(bad[0])
         exact = (int(hi[i]) << 32) + int(lo[i])
-        raise ValidationError(f"{describe(i)}: the fine intervals sum to {exact} Wh, beyond the "
-                              "exact 64-bit range; a value this large cannot be billed",
+        raise ValueRangeError(f"{describe(i)}: the fine intervals sum to {exact} Wh, which "
+                              "would overflow int64; a value this large cannot be billed",
                               field="energy_wh")
     out += (high << 32) + (lo & 0xFFFFFFFF)
 
@@ -220,7 +220,7 @@ def _add_at_exact(out: np.ndarray, pos: np.ndarray, values: np.ndarray, per: int
 def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),
                  cap_at: tuple[str, ...] = (), floor_zero: bool = True) -> np.ndarray:
     """Delivered energy per interval (int64 Wh) per the contract's definition (every
-    sum and difference checked: ``ValidationError`` naming site, channels, interval)."""
+    sum and difference checked: ``ValueRangeError`` naming site, channels, interval)."""
     d = si.energy_of(add)
     if subtract:
         names = resolve_refs(add, si.site) + [f"-{n}" for n in resolve_refs(subtract, si.site)]

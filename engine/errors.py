@@ -10,6 +10,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     M2CError
     ├── InputError                 bad input from a user; exit 2 / HTTP 4xx
     │   ├── ValidationError        a file, row or field is wrong (names file, line, field)
+    │   │   └── ValueRangeError    a value beyond the exact int64 arithmetic (also an OverflowError)
     │   ├── UnknownReferenceError  unknown site, channel, contract, index, ...
     │   └── ContractError          a contract document or amendment is invalid
     │       └── FieldError         one term parameter is invalid (path inside the contract)
@@ -47,6 +48,13 @@ class ValidationError(InputError):
         prefix = f"{where}: " if where else ""
         fld = f"field '{field}': " if field else ""
         super().__init__(f"{prefix}{fld}{message}")
+
+
+class ValueRangeError(ValidationError, OverflowError):
+    """A sum or product of energies, rates or amounts would leave the exact int64 range
+    (``engine.money``); the message names the element (site, channels, interval) and
+    its operands. An input error (a value too large to bill), and an ``OverflowError``
+    for code that catches arithmetic overflow."""
 
 
 class UnknownReferenceError(InputError):
@@ -108,7 +116,8 @@ def error_class(name: str | None) -> type[M2CError]:
 
 
 __all__ = [
-    "error_class", "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
+    "error_class", "M2CError", "InputError", "ValidationError", "ValueRangeError",
+    "UnknownReferenceError", "ContractError",
     "FieldError", "NotFoundError", "ConflictError", "DataMissingError", "StorageError",
     "IntegrityError", "JobError",
     "JobCancelledError",

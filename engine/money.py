@@ -6,10 +6,10 @@ numpy's int64 arithmetic wraps silently (two channels of 5e18 Wh add to a negati
 number, which ``max(0, ...)`` then bills as 0). Channel sums (``engine.delivered``),
 interval amounts (``engine.terms.base.line``) and line totals go through
 :func:`add_exact`, :func:`sub_exact`, :func:`mul_exact` and :func:`sum_exact` (exact
-Python ints, whatever the length): the first three raise a ``ValidationError``
-naming the element (``describe(i)``, e.g. the site, channel and interval) and the
-operands instead of wrapping; the checks are vectorised (a few array operations, no
-Python loop).
+Python ints, whatever the length). The first three raise a ``ValueRangeError`` (an
+input error, and an ``OverflowError``) naming the element (``describe(i)``, e.g. the
+site, channels and interval) and its operands instead of wrapping; the checks are
+vectorised (a few array operations, no Python loop).
 
 The rounding rule (the only one in meter2cash)
 ----------------------------------------------
@@ -28,7 +28,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from .errors import ValidationError
+from .errors import ValueRangeError
 from .units import PICO_PER_CENT
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -37,11 +37,17 @@ Describe = Callable[[int], str]
 
 
 def _overflow(i: int, a: int, op: str, b: int, exact: int, describe: Describe | None,
-              field: str | None) -> ValidationError:
+              field: str | None) -> ValueRangeError:
     where = describe(i) if describe is not None else f"element {i}"
-    return ValidationError(f"{where}: {a} {op} {b} = {exact} is beyond the exact 64-bit "
-                           f"range (|x| <= {_INT64_MAX}); a value this large cannot be billed",
-                           field=field)
+    return ValueRangeError(f"{where}: {a} {op} {b} = {exact} would overflow int64 (the exact "
+                           "range of meter2cash's arithmetic); a value this large cannot be "
+                           "billed", field=field)
+
+
+def _magnitude(x: np.ndarray) -> np.ndarray:
+    """``|x|`` of an int64 array as uint64, exact for INT64_MIN (2**63)."""
+    u = x.astype(np.uint64)                      # two's complement: negatives wrap
+    return np.where(x < 0, ~u + np.uint64(1), u)
 
 
 def add_exact(a: np.ndarray, b: np.ndarray, describe: Describe | None = None,
@@ -89,13 +95,14 @@ def mul_exact(a: np.ndarray, b: np.ndarray, describe: Describe | None = None,
         amax = max(-int(a.min()), int(a.max()))
         bmax = max(-int(b.min()), int(b.max()))
         if amax and bmax and amax > _INT64_MAX // bmax:
-            aa, bb = np.broadcast_arrays(a, b)
-            nz = bb != 0
-            limit = np.where(nz, _INT64_MAX // np.where(nz, np.abs(bb), 1), _INT64_MAX)
-            big = np.flatnonzero(np.abs(aa) > limit)
+            aa, bb = (np.ravel(x) for x in np.broadcast_arrays(a, b))
+            ua, ub = _magnitude(aa), _magnitude(bb)
+            # |a x b| may reach 2**63 when the product is negative, 2**63 - 1 otherwise
+            limit = np.where((aa < 0) != (bb < 0), np.uint64(2**63), np.uint64(_INT64_MAX))
+            big = np.flatnonzero((ub != 0) & (ua > limit // np.maximum(ub, np.uint64(1))))
             if big.size:
                 i = int(big[0])
-                x, y = int(aa.flat[i]), int(bb.flat[i])
+                x, y = int(aa[i]), int(bb[i])
                 raise _overflow(i, x, "x", y, x * y, describe, field)
     return a * b
 

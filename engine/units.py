@@ -20,10 +20,12 @@ Input quantisation: user files give kWh and USD/MWh as decimals. Values with mor
 digits than the scale are rounded once, half-even, when they are read
 (``decimal_to_scaled``); that is the only rounding before the invoice line.
 
-Decimal text is strict (:data:`DECIMAL_TEXT`): ASCII digits, one optional sign, one
-optional decimal point; no exponent, digit separator (``1_000``), other digits
-(``１２``), spaces, ``NaN`` or ``Infinity``; at most :data:`MAX_NUMBER_CHARS`
-characters. Python's ``Decimal`` accepts all of those; a meter file must not.
+Decimal text in input files is strict (:data:`DECIMAL_TEXT`, checked by the readers):
+ASCII digits, one optional sign, one optional decimal point; no exponent, digit
+separator (``1_000``), other digits (``１２``), inner spaces, ``NaN`` or ``Infinity``;
+at most :data:`MAX_NUMBER_CHARS` characters. :func:`decimal_to_scaled` itself also
+takes an exponent of at most four digits (``1e3``) and blanks around the number, and
+refuses the rest of what Python's ``Decimal`` would read.
 
 Bounds at ingest (``storage.ingest``, ``storage.readers``), so that no stored value
 can overflow the engine's int64 arithmetic and an implausible reading is refused, not
@@ -37,7 +39,7 @@ billed:
 * market prices within +/- :data:`MAX_ABS_PRICE_USD_PER_MWH`.
 
 The engine's interval amounts are int64 pico-dollars, so one interval's amount is at
-most 9,223,372.04 USD; a product beyond that raises a ``ValidationError`` naming the
+most 9,223,372.04 USD; a product beyond that raises a ``ValueRangeError`` naming the
 operands (``engine.money.mul_exact``), never wraps.
 """
 from __future__ import annotations
@@ -51,8 +53,10 @@ MICRO = 1_000_000          # scale of prices and index values
 PICO_PER_USD = 10**12      # scale of amounts
 PICO_PER_CENT = 10**10
 
-#: a decimal number in text: ASCII digits, one optional sign and decimal point
+#: a decimal number in an input file: ASCII digits, one optional sign and decimal point
 DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+#: what :func:`decimal_to_scaled` reads from text: the same, with an optional exponent
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 #: the longest decimal text read (40 characters: 30 digits and a point are plenty)
 MAX_NUMBER_CHARS = 40
 #: the largest power a metered channel can show, kW (10 GW), whatever its registry entry
@@ -75,15 +79,16 @@ def decimal_to_scaled(value: str | int | float | Decimal, scale: int) -> int:
     """Convert a decimal number to an integer count of ``1/scale`` units.
 
     Rounds half-even when the value has more digits than the scale. Floats are
-    converted through their shortest ``repr`` so ``20833.3`` means 20833.3. Text must
-    follow :data:`DECIMAL_TEXT`. Raises ``ValueError`` for non-finite or unparsable
-    values.
+    converted through their shortest ``repr`` so ``20833.3`` means 20833.3. Text is
+    ASCII decimal notation (an exponent of at most four digits allowed), blanks around
+    it ignored. Raises ``ValueError`` for non-finite or unparsable values.
     """
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
-    if isinstance(value, str) and (len(value) > MAX_NUMBER_CHARS
-                                   or not DECIMAL_TEXT.fullmatch(value)):
-        raise ValueError(f"not a decimal number: {value[:MAX_NUMBER_CHARS]!r}")
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > MAX_NUMBER_CHARS or not _NUMBER_TEXT.fullmatch(value):
+            raise ValueError(f"not a number: {value[:MAX_NUMBER_CHARS]!r}")
     if isinstance(value, float):
         value = repr(value)
     try:

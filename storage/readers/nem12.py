@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from engine.errors import ValidationError
 from engine.timebase import US_PER_HOUR, US_PER_MINUTE, to_us
-from engine.units import decimal_to_scaled, max_interval_wh
+from engine.units import DECIMAL_TEXT, decimal_to_scaled, max_interval_wh
 
 from .columns import Problems, check_unique, csv_rows
 from .rows import METER_ROWS_SCHEMA, ReadResult
@@ -319,6 +319,8 @@ class _Parser:
         limit = max_interval_wh(s.minutes)
         for i, v in enumerate(raw, start=1):
             try:
+                if not DECIMAL_TEXT.fullmatch(v):
+                    raise ValueError(v)
                 wh = decimal_to_scaled(v, s.wh_per_unit)  # type: ignore[arg-type]  # only called when set
             except ValueError:
                 raise self.err(f"not a number: {v[:40]!r}", line, f"IntervalValue{i}") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,11 +17,8 @@ from jobs.catalog import JobCatalog
 from storage.invoices import InvoiceParts, InvoiceStore, detail_to_parquet
 from storage.objectstore import ObjectStore
 
-from .conftest import auth
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.support.api_app import auth, open_client
+from tests.support.api_servers import QueueOnlyDispatcher
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
 PROBLEM = "application/problem+json"
@@ -54,7 +50,7 @@ def test_the_limit_is_a_setting_and_holds_without_content_length(tmp_path, keys,
                                "M2C_API_MAX_BODY_BYTES": "2048"})
     from api.keystore import KeyStore
     key = KeyStore(small.db_url).create("admin", now_utc=NOW)[1]
-    with TestClient(create_app(small, dispatcher=dispatcher), raise_server_exceptions=False) as c:
+    with open_client(create_app(small, dispatcher=dispatcher), raise_server_exceptions=False) as c:
         ok = {"kind": "settlement", "period": "2026-10"}
         assert c.post("/v1/jobs", json=ok, headers=auth(key)).status_code == 202
         big = json.dumps({**ok, "contracts": ["A" * 60] * 100}).encode()
@@ -139,12 +135,11 @@ def test_fuzzed_cursors_never_give_a_server_error(fuzz_client, cursor):
 def fuzz_client(tmp_path_factory):
     """One app for every fuzzed example (a fixture per example would rebuild it)."""
     from api.keystore import KeyStore
-    from .support import QueueOnlyDispatcher
     home = tmp_path_factory.mktemp("fuzz") / "m2c"
     s = Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": f"file://{home / 'store'}"})
     key = KeyStore(s.db_url).create("admin", now_utc=NOW)[1]
-    with TestClient(create_app(s, dispatcher=QueueOnlyDispatcher()),
-                    raise_server_exceptions=False) as c:
+    with open_client(create_app(s, dispatcher=QueueOnlyDispatcher()),
+                     raise_server_exceptions=False) as c:
         yield c, key
 
 

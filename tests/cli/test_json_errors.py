@@ -17,14 +17,10 @@ HEADER = "site_id,channel,interval_start,interval_minutes,kwh,quality\n"
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, local_storage):
-    home = tmp_path / "home"
-    monkeypatch.setenv("M2C_HOME", str(home))
-    monkeypatch.setenv("M2C_STORAGE", local_storage.uri)
-    monkeypatch.delenv("M2C_DB", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+def home(local_cli_env):
+    """The CLI on a fresh local home with the ingest tests' site registry loaded."""
     assert main(["sites", "load", str(DATA / "ingest" / "sites.yaml")]) == 0
-    return home
+    return local_cli_env
 
 
 def run_json(capsys, argv: list[str], code: int) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.delivered import ChannelSeries, SiteIntervals, delivered_wh
-from engine.errors import InputError, ValidationError
+from engine.errors import InputError, ValidationError, ValueRangeError
 from engine.money import add_exact, mul_exact, sub_exact, sum_exact
 from engine.settlement import MarketData, settle_period
 from engine.timebase import US_PER_MINUTE, local_month_bounds_us, to_us
@@ -87,5 +87,6 @@ def test_settlement_of_a_wrapping_month_fails_instead_of_billing_zero():
         settle_period([cv], "2026-10", {"TX-DC1": (SITE, series)}, market)
     # one huge channel alone: the amount (energy x rate) is refused, naming its operands
     series = series_for("TX-DC1", "2026-10", 60, {"gt1": HUGE})
-    with pytest.raises(ValidationError, match="beyond the exact 64-bit range"):
+    with pytest.raises(ValueRangeError, match="x 64000000 = .* would overflow int64") as err:
         settle_period([cv], "2026-10", {"TX-DC1": (SITE, series)}, market)
+    assert isinstance(err.value, OverflowError) and isinstance(err.value, InputError)

@@ -49,15 +49,10 @@ def store(local_storage) -> ObjectStore:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, local_storage):
+def home(local_cli_env):
     """The CLI on a fresh local home with the ingest tests' site registry loaded."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("M2C_HOME", str(home))
-    monkeypatch.setenv("M2C_STORAGE", local_storage.uri)
-    monkeypatch.delenv("M2C_DB", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert main(["sites", "load", str(DATA / "ingest" / "sites.yaml")]) == 0
-    return home
+    return local_cli_env
 
 
 def files_under(root: Path) -> dict[str, bytes]:
