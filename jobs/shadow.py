@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from engine.canonical import canonical_json
 from engine.errors import DataMissingError, InputError, JobError
+from engine.market.lines import sort_lines
 from engine.market.resources import resource_index
 from engine.market.rules import describe
 from engine.market.shadow import interval_counts, shadow_settle, totals
@@ -99,7 +100,7 @@ def reduce(spec: ShadowSettlementSpec, results: dict[str, dict], ctx: JobContext
         t = pq.read_table(io.BytesIO(ctx.store.get(items[key]["lines"])))
         if t.num_rows:
             tables.append(t.cast(SHADOW_SCHEMA))
-    lines = pa.concat_tables(tables) if tables else SHADOW_SCHEMA.empty_table()
+    lines = sort_lines(pa.concat_tables(tables)) if tables else SHADOW_SCHEMA.empty_table()
     pinned = {canonical_json(items[k]["versions"]) for k in items}
     if len(pinned) > 1:
         raise JobError("partitions read different input versions")

@@ -99,10 +99,14 @@ def to_table(blocks: list[Lines]) -> pa.Table:
         }, schema=SHADOW_SCHEMA))
     if not parts:
         return SHADOW_SCHEMA.empty_table()
-    t = pa.concat_tables(parts)
+    return sort_lines(pa.concat_tables(parts))
+
+
+def sort_lines(t: pa.Table) -> pa.Table:
+    """Shadow lines in their one order: (charge_type, resource_id, interval_start_utc)."""
     order = pc.sort_indices(t, sort_keys=[("charge_type", "ascending"), ("resource_id", "ascending"),
                                           ("interval_start_utc", "ascending")])
     return t.take(order).combine_chunks()
 
 
-__all__ = ["Lines", "to_table"]
+__all__ = ["Lines", "to_table", "sort_lines"]
