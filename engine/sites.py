@@ -122,7 +122,8 @@ def sites_to_doc(sites: dict[str, Site]) -> dict:
         if s.iso or s.node:
             entry["market"] = {"iso": s.iso, "node": s.node}
         if s.resources:
-            entry.setdefault("market", {"iso": s.iso, "node": s.node})["resources"] = {
-                r.resource_id: r.to_doc() for r in s.resources}
+            market: dict = {"iso": s.iso, "node": s.node,
+                            "resources": {r.resource_id: r.to_doc() for r in s.resources}}
+            entry["market"] = market
         docs.append(entry)
     return {"sites": docs}

@@ -68,16 +68,15 @@ def amount_cents(amount12: np.ndarray, sign: int = 1) -> np.ndarray:
     if x.dtype == object:
         out = np.empty(x.size, dtype=np.int64)
         for i, v in enumerate(x.tolist()):
-            v = int(v) * sign
-            q, r = divmod(abs(v), AMOUNT12_PER_CENT)
-            c = q + (1 if 2 * r >= AMOUNT12_PER_CENT else 0)
-            out[i] = c if v >= 0 else -c
+            iv = int(v) * sign
+            qi, ri = divmod(abs(iv), AMOUNT12_PER_CENT)
+            ci = qi + (1 if 2 * ri >= AMOUNT12_PER_CENT else 0)
+            out[i] = ci if iv >= 0 else -ci
         return out
-    x = x.astype(np.int64) * sign
-    mag = np.abs(x)
-    q, r = np.divmod(mag, AMOUNT12_PER_CENT)
+    signed = x.astype(np.int64) * sign
+    q, r = np.divmod(np.abs(signed), AMOUNT12_PER_CENT)
     c = q + (2 * r >= AMOUNT12_PER_CENT)
-    return np.where(x >= 0, c, -c).astype(np.int64)
+    return np.where(signed >= 0, c, -c).astype(np.int64)
 
 
 __all__ = ["WH12_PER_WH", "AMOUNT12_PER_CENT", "power_to_wh12", "wh12_to_wh_str", "mul_amount",

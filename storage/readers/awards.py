@@ -61,6 +61,7 @@ def read_awards_csv(data: bytes, name: str) -> ReadResult:
                             line_of, allow_empty=True)
              if "price_usd_per_mwh" in c.columns else pa.nulls(c.num_rows, pa.int64()))
     problems.raise_if_any()
+    assert ts is not None and minutes is not None and power is not None
     us = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
     mins = minutes.to_numpy(zero_copy_only=False).astype(np.int64)
     row = first_row(pa.array(us % (mins * US_PER_MINUTE) != 0))

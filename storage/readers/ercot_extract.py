@@ -29,7 +29,7 @@ Amounts are USD (stored in micro-USD), quantities MWh, prices USD/MWh.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -81,7 +81,10 @@ def read_ercot_extract(data: bytes, name: str) -> ReadResult:
                                   f"{', '.join(sorted(DETERMINANTS))})",
                                   file=name, line=line, field="BILLDETERMINANT")
         try:
-            day = datetime.strptime(cols["OPERATINGDATE"][i].strip(), "%m/%d/%Y").date()
+            mm, dd, yyyy = cols["OPERATINGDATE"][i].strip().split("/")
+            if len(yyyy) != 4:
+                raise ValueError
+            day = date(int(yyyy), int(mm), int(dd))
         except ValueError:
             raise ValidationError(f"not a date MM/DD/YYYY: {cols['OPERATINGDATE'][i]!r}",
                                   file=name, line=line, field="OPERATINGDATE") from None
