@@ -11,9 +11,8 @@ from jobs.market import shadow_in_process
 from storage.ingest import ingest_awards, ingest_meter, ingest_prices, ingest_statements
 from storage.objectstore import ObjectStore
 from storage.sites import save_sites
+from tests.support.api_app import auth
 from tests.support.market import NOW, SITES_YAML, statement_csv_from, write_ercot_files
-
-from .conftest import auth
 
 D = date(2026, 1, 15)
 
