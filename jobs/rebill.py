@@ -314,7 +314,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                                completeness=(invoice_block(short[r["period"]])
                                              if short[r["period"]] else None))
                   for _, r, adjustment in batch]
-        for (row, r, _), (version, created, _) in zip(batch, publish_invoices(
+        for (row, _r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
             row.update(outcome="adjusted" if created else "adjustment exists", version=version)
     summary = summarize(outcomes)
@@ -388,14 +388,15 @@ def result_to_dict(result: SettlementResult, detail_key: str) -> dict:
                        "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_cents": ln.amount_cents,
                        "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
                        "amount_picousd": [ln.amount_picousd.numerator, ln.amount_picousd.denominator],
-                       "intervals": ln.intervals} for ln in result.lines]}
+                       "intervals": ln.intervals, "determinants": ln.determinants} for ln in result.lines]}
 
 
 def result_from_dict(d: dict, detail: pa.Table) -> SettlementResult:
     lines = tuple(Line(ln["line_id"], ln["charge"], ln["description"], Decimal(ln["quantity"]),
                        ln["quantity_unit"], ln["rate"], ln["rate_unit"], int(ln["amount_cents"]),
                        ln["tou_bucket"], tuple(ln["contract_versions"]),
-                       Fraction(*ln["amount_picousd"]), int(ln["intervals"])) for ln in d["lines"])
+                       Fraction(*ln["amount_picousd"]), int(ln["intervals"]), ln.get("determinants"))
+                  for ln in d["lines"])
     return SettlementResult(d["contract_id"], d["period"], d["timezone"], int(d["contract_version"]),
                             tuple(d["contract_versions"]), tuple(d["site_ids"]), lines,
                             int(d["total_cents"]), int(d["delivered_wh"]), dict(d["vee"]), detail)
