@@ -99,7 +99,8 @@ def _contract_period(store: ObjectStore, tables: Tables, invoices: InvoiceStore,
             continue
         try:
             vee = cached(cache, ("vee", site_id, b0, b1, data.meter),   # a site under two contracts
-                         lambda: validated_month(tables, site, b0, b1, period, as_of=data.meter))
+                         lambda site=site: validated_month(tables, site, b0, b1, period,
+                                                           as_of=data.meter))
             limits = resolve_limits(own_limits, site.completeness)
             counts = site_month_completeness(versions, period, site, vee.channels, limits)
             market = read_market(tables, versions, period, {site_id: site}, data, cache)

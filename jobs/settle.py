@@ -199,8 +199,9 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
         published: dict[str, PublishedInvoice] = {}
         for b in range(0, len(active), PUBLISH_BATCH):
             batch = active[b:b + PUBLISH_BATCH]
-            drafts = map_io(lambda cid: _draft(ctx, contracts, period, groups[(period, cid)],
-                                               short[(period, cid)]),
+            drafts = map_io(lambda cid, period=period: _draft(ctx, contracts, period,
+                                                              groups[(period, cid)],
+                                                              short[(period, cid)]),
                             batch, threads=REDUCE_THREADS)
             published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id)))
 

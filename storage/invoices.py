@@ -173,7 +173,7 @@ class InvoiceStore:
         return [versions[i] for i in range(len(entries))]
 
     def _require(self, contract_id: str, period: str, version: int | None,
-                 versions: list[int] | None = None) -> int:
+                 versions: builtins.list[int] | None = None) -> int:
         if versions is None:
             versions = self.versions(contract_id, period)
         if not versions:
@@ -192,7 +192,7 @@ class InvoiceStore:
         except NotFoundError:
             return None
 
-    def _view_status(self, contract_id: str, period: str, version: int, versions: list[int],
+    def _view_status(self, contract_id: str, period: str, version: int, versions: builtins.list[int],
                      approved: bool) -> tuple[str | None, int | None]:
         """(status as read, superseded_by) of a committed version (module docstring);
         None: the stored status stands."""

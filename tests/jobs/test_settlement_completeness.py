@@ -23,6 +23,7 @@ from jobs.specs import parse_spec
 from storage.config import StorageConfig
 from storage.invoices import InvoiceStore
 from storage.tables import Tables
+from tests.support.cli import point_cli_at
 from tests.support.portfolio import NOW
 from tests.support.short_demo import CONTRACTS, PERIOD, load_short_demo, no_month, tx_dc2_short
 
@@ -44,13 +45,10 @@ def _catalog(path: Path) -> JobCatalog:
 
 
 @pytest.fixture
-def m2c_env(tmp_path, monkeypatch):
+def m2c_env(tmp_path, monkeypatch, catalog_url):
     """The CLI's settings pointed at a store the test fills itself."""
     cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("M2C_STORAGE", cfg.uri)
-    for var in ("M2C_DB", "RAY_ADDRESS", "M2C_S3_ENDPOINT", "M2C_API_URL"):
-        monkeypatch.delenv(var, raising=False)
+    point_cli_at(monkeypatch, tmp_path / "home", cfg, catalog_url)
     return cfg
 
 
@@ -156,7 +154,7 @@ def test_readiness_over_the_api_is_for_those_who_may_settle(tmp_path):
     from api.app import create_app
     from api.keystore import KeyStore
     from api.settings import Settings
-    from tests.api.support import QueueOnlyDispatcher
+    from tests.support.api_servers import QueueOnlyDispatcher
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient

@@ -7,28 +7,21 @@ import json
 
 import pytest
 
-from api.cli.main import main
 from engine.errors import ConflictError
 from jobs.contract_period import settle_contract_period
 from jobs.invoicing import publish_invoice
 from jobs.settle_inputs import DataVersions
-from storage.config import StorageConfig
 from storage.contracts import ContractStore
 from storage.invoices import InvoiceStore
 from storage.tables import Tables
-from tests.support.portfolio import NOW, load_demo
+from tests.support.portfolio import NOW
 
 CID, PERIOD = "PPA-TX-DC1", "2026-10"
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("M2C_STORAGE", cfg.uri)
-    for var in ("M2C_DB", "RAY_ADDRESS", "M2C_S3_ENDPOINT", "M2C_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return load_demo(cfg, tmp_path / "files", minutes=15)
+def store(local_cli_env, local_storage, demo_stores):
+    return demo_stores.copy(local_storage.uri.removeprefix("file://"), minutes=15)[1]
 
 
 def _publish(store, run_id: str, *, adjusts: int | None = None) -> int:
@@ -43,17 +36,16 @@ def _publish(store, run_id: str, *, adjusts: int | None = None) -> int:
     return version
 
 
-def _listed(capsys) -> dict[int, tuple[str, int | None]]:
-    assert main(["invoices", "list", "--contract", CID, "--format", "json"]) == 0
-    return {row["version"]: (row["status"], row.get("superseded_by"))
-            for row in json.loads(capsys.readouterr().out)}
+def _listed(m2c) -> dict[int, tuple[str, int | None]]:
+    return {row["version"]: (row["status"], row["superseded_by"])
+            for row in m2c.json("invoices", "list", "--contract", CID, "--format", "json")}
 
 
-def test_list_shows_superseded_versions_as_approve_refuses_them(store, capsys):
+def test_list_shows_superseded_versions_as_approve_refuses_them(store, m2c):
     inv = InvoiceStore(store)
     _publish(store, "run-1")
     _publish(store, "run-2", adjusts=1)         # a second draft before any approval
-    assert _listed(capsys) == {1: ("superseded", 2), 2: ("draft", None)}
+    assert _listed(m2c) == {1: ("superseded", 2), 2: ("draft", None)}
     doc, html = inv.get(CID, PERIOD, 1)
     assert doc["status"] == "superseded" and doc["superseded_by"] == 2
     assert "SUPERSEDED by version 2" in html                # the page as published, marked
@@ -64,12 +56,12 @@ def test_list_shows_superseded_versions_as_approve_refuses_them(store, capsys):
         inv.approve(CID, PERIOD, version=1, now_utc=NOW)
 
     inv.approve(CID, PERIOD, now_utc=NOW)                                  # v2
-    assert [s for s, _ in _listed(capsys).values()] == ["superseded", "approved"]
+    assert [s for s, _ in _listed(m2c).values()] == ["superseded", "approved"]
     _publish(store, "run-3", adjusts=2)                                    # a rebill's adjustment
     # the approved bill stands until its adjustment is approved
-    assert [s for s, _ in _listed(capsys).values()] == ["superseded", "approved", "draft"]
+    assert [s for s, _ in _listed(m2c).values()] == ["superseded", "approved", "draft"]
     inv.approve(CID, PERIOD, now_utc=NOW)                                  # v3
-    listed = _listed(capsys)
+    listed = _listed(m2c)
     assert listed == {1: ("superseded", 2), 2: ("superseded", 3), 3: ("approved", None)}
     doc, html = inv.get(CID, PERIOD, 2)
     assert doc["status"] == "superseded" and doc["superseded_by"] == 3

@@ -3,14 +3,9 @@ job, each month its own invoices (issue 12, section 6). The CLI end to end on th
 session's Ray and a real local store."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from api.cli.main import main
-from storage.config import StorageConfig
 from storage.invoices import InvoiceStore
-from tests.support.portfolio import load_demo
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
@@ -18,20 +13,14 @@ CONTRACTS = ["GAS-TX-DC2", "PPA-TX-DC1", "PPA-TX-DC2", "VPPA-TX-DC1-SOLAR"]
 
 
 @pytest.fixture
-def m2c_env(tmp_path, monkeypatch, ray_cluster):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("M2C_STORAGE", cfg.uri)
-    for var in ("M2C_DB", "RAY_ADDRESS", "M2C_S3_ENDPOINT", "M2C_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    return load_demo(cfg, tmp_path / "files", months=2, minutes=15)
+def store(local_cli_env, local_storage, demo_stores, ray_cluster):
+    """Two months of the demo portfolio where the CLI looks (the session's Ray)."""
+    return demo_stores.copy(local_storage.uri.removeprefix("file://"), months=2, minutes=15)[1]
 
 
-def test_a_backfill_settles_each_month_into_its_own_invoices_in_one_job(m2c_env, capsys):
-    store = m2c_env
+def test_a_backfill_settles_each_month_into_its_own_invoices_in_one_job(store, m2c):
     argv = ["settle", "--from", "2026-09", "--to", "2026-10", "--format", "json"]
-    assert main(argv) == 0
-    job = json.loads(capsys.readouterr().out)
+    job = m2c.json(*argv)
     assert job["state"] == "succeeded"
     assert job["spec"]["from_period"] == "2026-09" and job["spec"]["to_period"] == "2026-10"
     result = job["result"]
@@ -45,17 +34,13 @@ def test_a_backfill_settles_each_month_into_its_own_invoices_in_one_job(m2c_env,
             assert doc["period"] == p and doc["lineage"]["run_id"] == job["id"]
             assert doc["lineage"]["data_versions"] == result["data_versions"]
     # the same backfill again is the same job (natural key); a month of it is another one
-    assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["id"] == job["id"]
-    assert main(["settle", "--period", "2026-10", "--format", "json"]) == 0
-    single = json.loads(capsys.readouterr().out)
+    assert m2c.json(*argv)["id"] == job["id"]
+    single = m2c.json("settle", "--period", "2026-10", "--format", "json")
     assert single["id"] != job["id"]
     assert {i["outcome"] for i in single["result"]["invoices"]} == {"unchanged"}
 
 
-def test_a_backfill_needs_both_ends(m2c_env, capsys):
-    assert main(["settle", "--from", "2026-09"]) == 2
-    assert "--from YYYY-MM and --to YYYY-MM" in capsys.readouterr().err
-    assert main(["settle", "--period", "2026-10", "--to", "2026-11"]) == 2
-    assert main(["settle", "--from", "2026-10", "--to", "2026-09"]) == 2
-    assert "before from_period" in capsys.readouterr().err
+def test_a_backfill_needs_both_ends(store, m2c):
+    assert "--from YYYY-MM and --to YYYY-MM" in m2c("settle", "--from", "2026-09", code=2).err
+    m2c("settle", "--period", "2026-10", "--to", "2026-11", code=2)
+    assert "before from_period" in m2c("settle", "--from", "2026-10", "--to", "2026-09", code=2).err
