@@ -87,6 +87,9 @@ class Site:
     iso: str | None = None
     node: str | None = None
     extra: dict = field(default_factory=dict)
+    #: ISO resources settled for this site (``market.resources``; ``engine.market.resources``)
+    resources: tuple = ()
+    #: meter-data completeness limits of its settlements (``engine.completeness``)
     completeness: CompletenessLimits | None = None
 
     def channel(self, name: str) -> Channel:
@@ -146,8 +149,10 @@ def parse_sites(doc: dict, source: str = "sites") -> dict[str, Site]:
                 fld, msg = exc.args
                 raise ValidationError(msg, file=source, field=f"{where}.completeness"
                                       + (f".{fld}" if fld else "")) from None
+        from .market.resources import parse_resources
+        resources = parse_resources(market, sid, channels, f"{where}.market", source)
         out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"),
-                        completeness=limits)
+                        resources=resources, completeness=limits)
     return out
 
 
@@ -170,6 +175,10 @@ def sites_to_doc(sites: dict[str, Site]) -> dict:
         entry = {"site_id": sid, "timezone": s.timezone, "channels": chans}
         if s.iso or s.node:
             entry["market"] = {"iso": s.iso, "node": s.node}
+        if s.resources:
+            market: dict = {"iso": s.iso, "node": s.node,
+                            "resources": {r.resource_id: r.to_doc() for r in s.resources}}
+            entry["market"] = market
         if s.completeness is not None and s.completeness.to_doc():
             entry["completeness"] = s.completeness.to_doc()
         docs.append(entry)

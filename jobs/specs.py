@@ -32,7 +32,7 @@ New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobK
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
@@ -43,7 +43,7 @@ from engine.canonical import canonical_json
 from engine.errors import ValidationError
 from engine.timebase import parse_period, periods_between
 
-__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "JobSpec", "parse_spec",
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
 # Table names whose data versions a spec may pin (storage/tables.py).
@@ -230,8 +230,59 @@ class MeterTotalsSpec(_Spec):
         return _check_order(v, info)
 
 
-JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec], Field(discriminator="kind")]
-JOB_KINDS = ("settlement", "rebill", "meter_totals")
+class ShadowSettlementSpec(_Spec):
+    """ISO shadow settlement of resources over operating days (``engine.market``)."""
+
+    kind: Literal["shadow_settlement"] = "shadow_settlement"
+    iso: Literal["ERCOT", "PJM", "CAISO"] = Field(description="market operator")
+    resources: list[str] | None = Field(
+        default=None, description="resource ids; omitted = every resource of the ISO in the registry")
+    from_date: str = Field(description="first operating day, YYYY-MM-DD")
+    to_date: str = Field(description="last operating day (inclusive), YYYY-MM-DD")
+    as_of: dict[str, int] | None = Field(
+        default=None, description="pinned versions: meter, prices, awards data versions; sites "
+                                  "registry version")
+
+    @field_validator("from_date", "to_date")
+    @classmethod
+    def _dates(cls, v: str) -> str:
+        try:
+            date.fromisoformat(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be an operating day YYYY-MM-DD, got {v!r}") from None
+        return v
+
+    @field_validator("to_date")
+    @classmethod
+    def _date_order(cls, v: str, info: ValidationInfo) -> str:
+        first = info.data.get("from_date")
+        if first is not None and date.fromisoformat(first) > date.fromisoformat(v):
+            raise ValueError(f"{v} is before from_date {first}")
+        if first is not None and (date.fromisoformat(v) - date.fromisoformat(first)).days > 3660:
+            raise ValueError("at most ten years of operating days per job")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, v: list[str] | None) -> list[str] | None:
+        return _sorted_unique(v, "resource")
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        if v is None:
+            return None
+        unknown = sorted(set(v) - {"meter", "prices", "awards", "sites"})
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; known: meter, prices, awards, sites")
+        if any(version < 0 for version in v.values()):
+            raise ValueError("versions are >= 0")
+        return dict(sorted(v.items()))
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec],
+                    Field(discriminator="kind")]
+JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement")
 
 _ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
 

@@ -64,6 +64,9 @@ PAYLOAD = {
     "prices": ("interval_minutes", "lmp_microusd_per_mwh", "energy_microusd_per_mwh",
                "congestion_microusd_per_mwh", "loss_microusd_per_mwh"),
     "index": ("value_micro", "unit"),
+    "awards": ("interval_minutes", "power_w", "price_microusd_per_mwh"),
+    "statements": ("version_rank", "operating_date", "interval_minutes", "energy_wh",
+                   "price_microusd_per_mwh", "amount_microusd"),
 }
 
 
@@ -144,6 +147,61 @@ def ingest_index(store: ObjectStore, paths: Sequence[Path], *, now_utc: datetime
     """Ingest fuel/price index CSV files (see ``storage.readers.canonical``)."""
     return _ingest(store, "index", paths, lambda data, p: read_index_csv(data, str(p)),
                    None, now_utc)
+
+
+def ingest_awards(store: ObjectStore, paths: Sequence[Path], *, sites: dict[str, Site],
+                  now_utc: datetime) -> IngestReport:
+    """Ingest ISO award CSV files (``storage.readers.awards``); every resource must be
+    declared for its ISO in the site registry's ``market.resources``."""
+    from .readers.awards import read_awards_csv
+
+    def read(data: bytes, path: Path) -> ReadResult:
+        result = read_awards_csv(data, str(path))
+        _check_resources(result, str(path), sites)
+        return result
+    return _ingest(store, "awards", paths, read,
+                   lambda rows: pa.array(utc_month_labels(_us(rows)), pa.string()), now_utc)
+
+
+def ingest_statements(store: ObjectStore, paths: Sequence[Path], *, sites: dict[str, Site],
+                      now_utc: datetime) -> IngestReport:
+    """Ingest ISO settlement statements: the canonical CSV (``storage.readers.statements``)
+    or ERCOT's settlement extract layout (``storage.readers.ercot_extract``, detected by
+    its header). Every resource must be declared for its ISO in the site registry."""
+    from .readers.ercot_extract import looks_like_ercot_extract, read_ercot_extract
+    from .readers.statements import read_statements_csv
+
+    def read(data: bytes, path: Path) -> ReadResult:
+        reader = read_ercot_extract if looks_like_ercot_extract(data) else read_statements_csv
+        result = reader(data, str(path))
+        _check_resources(result, str(path), sites)
+        return result
+
+    def month(rows: pa.Table) -> pa.Array:
+        days = rows.column("operating_date").cast(pa.int32()).to_numpy(zero_copy_only=False)
+        months = days.astype("datetime64[D]").astype("datetime64[M]")
+        uniq, inv = np.unique(months, return_inverse=True)
+        return pa.array(np.array([str(m) for m in uniq], dtype=object)[inv], pa.string())
+    return _ingest(store, "statements", paths, read, month, now_utc)
+
+
+def _check_resources(result: ReadResult, name: str, sites: dict[str, Site]) -> None:
+    """Every (iso, resource_id) of the file must be a resource of the site registry."""
+    from engine.market.resources import resource_index
+    known = resource_index(sites)
+    t = result.table
+    pairs = pa.table({"i": t.column("iso"), "r": t.column("resource_id"),
+                      "line": t.column("line")}).group_by(["i", "r"]).aggregate([("line", "min")])
+    bad = sorted((line, iso, rid) for iso, rid, line in zip(
+        *(pairs.column(k).to_pylist() for k in ("i", "r", "line_min"))) if (iso, rid) not in known)
+    if bad:
+        line, iso, rid = bad[0]
+        have = sorted(r for i, r in known if i == iso)
+        more = f" (and {len(bad) - 1} more unknown resource(s))" if len(bad) > 1 else ""
+        fld = "RESOURCENAME" if result.format == "ercot-extract" else "resource_id"
+        raise UnknownReferenceError(
+            f"{name}:{line}: field '{fld}': unknown resource {rid!r} of {iso}: not in the site "
+            f"registry's market.resources ({', '.join(have) or 'none declared'}){more}")
 
 
 def ingest_log_key(table: str, sha256: str) -> str:
@@ -338,5 +396,6 @@ def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:
     return pa.array(out)
 
 
-__all__ = ["ingest_meter", "ingest_prices", "ingest_index", "IngestReport", "FileReport",
+__all__ = ["ingest_meter", "ingest_prices", "ingest_index", "ingest_awards", "ingest_statements",
+           "IngestReport", "FileReport",
            "ingest_log_key", "METER_FORMATS"]

@@ -41,7 +41,7 @@ from .columns import (CsvColumns, Problems, check_one_of, check_unique, first_ro
 from .rows import INDEX_ROWS_SCHEMA, METER_ROWS_SCHEMA, PRICE_ROWS_SCHEMA, ReadResult
 
 METER_QUALITIES = ("A", "E", "S", "F")
-MARKET_RUNS = ("DA", "RT")
+MARKET_RUNS = ("DA", "RT", "FMM")          # FMM: CAISO fifteen-minute market
 METER_REQUIRED = ("site_id", "channel", "interval_start", "interval_minutes", "kwh")
 PRICE_REQUIRED = ("iso", "node", "market_run", "interval_start", "interval_minutes",
                   "lmp_usd_per_mwh")
