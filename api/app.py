@@ -32,7 +32,7 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import health, invoices, jobs, keys, market, metrics
+from .routes import health, invoices, jobs, keys, market, metrics, readiness
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
     app.include_router(keys.router)
     app.include_router(market.router)
+    app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -13,6 +13,12 @@ Kinds:
     Month-end settlement of one billing period (``YYYY-MM``, contract-local month)
     for the named contracts, or every contract active in the period (``None``).
     ``as_of`` optionally pins table data versions, e.g. ``{"meter": 7, "prices": 3}``.
+    A backfill gives ``from_period`` and ``to_period`` instead of ``period``: one job
+    settles each month of the range, each into its own invoices (a range of one month
+    *is* ``period``: it is normalised so, and has the month-end natural key).
+    ``allow_incomplete`` publishes a period whose meter data is beyond its
+    completeness limits as ``estimated`` invoices instead of failing the job
+    (``engine.completeness``).
 ``rebill``
     Re-settle ``from_period`` .. ``to_period`` (inclusive) of one contract against the
     data as of ``as_of`` (a data version, an ISO 8601 instant, or ``None`` = latest).
@@ -36,12 +42,12 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo,
-                      field_validator)
+                      field_validator, model_validator)
 
 from engine.canonical import canonical_json
 from engine.errors import ValidationError
 from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
-from engine.timebase import parse_period
+from engine.timebase import parse_period, periods_between
 
 __all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
@@ -50,6 +56,8 @@ __all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementS
 DATA_TABLES = ("meter", "prices", "index")
 #: the most contract or site ids one spec may name
 MAX_IDS = 10_000
+#: the longest backfill one settlement job takes (30 years of months)
+MAX_SETTLEMENT_PERIODS = 360
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 ListedId = Annotated[str, Field(max_length=64)]       # pattern checked by _sorted_unique
@@ -91,21 +99,71 @@ class _Spec(BaseModel):
 
 
 class SettlementSpec(_Spec):
-    """Month-end settlement of one billing period."""
+    """Month-end settlement of one billing period, or of consecutive ones (a backfill)."""
 
     kind: Literal["settlement"] = "settlement"
-    period: Period = Field(description="billing period, contract-local month YYYY-MM")
+    # from/to before period: period's validator sees them (and names the field)
+    from_period: Period | None = Field(default=None, description="first period of a backfill, YYYY-MM")
+    to_period: Period | None = Field(default=None, description="last period of a backfill "
+                                                               "(inclusive), YYYY-MM")
+    period: Period | None = Field(default=None, validate_default=True,
+                                  description="billing period, contract-local month YYYY-MM "
+                                              "(or from_period and to_period)")
     contracts: list[ListedId] | None = Field(
         default=None, max_length=MAX_IDS,
         description="contract ids; omitted = every contract active in the period")
     as_of: dict[Annotated[str, Field(max_length=16)], int] | None = Field(
         default=None, max_length=len(DATA_TABLES),
         description="pinned table data versions, e.g. {\"meter\": 7}")
+    allow_incomplete: bool = Field(
+        default=False, description="publish periods beyond their meter completeness limits as "
+                                   "'estimated' invoices instead of failing the job")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_month_range(cls, data: Any) -> Any:
+        """A range of one month is that month: one spec, one fingerprint, one natural key."""
+        if (isinstance(data, dict) and data.get("period") is None
+                and data.get("from_period") is not None
+                and data.get("from_period") == data.get("to_period")):
+            data = {**data, "period": data["from_period"], "from_period": None, "to_period": None}
+        return data
+
+    @field_validator("from_period", "to_period")
+    @classmethod
+    def _range_ends(cls, v: str | None) -> str | None:
+        return None if v is None else _check_period(v)
+
+    @field_validator("to_period")
+    @classmethod
+    def _ordered(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return v if v is None else _check_order(v, info)
 
     @field_validator("period")
     @classmethod
-    def _period(cls, v: str) -> str:
-        return _check_period(v)
+    def _period(cls, v: str | None, info: ValidationInfo) -> str | None:
+        first, last = info.data.get("from_period"), info.data.get("to_period")
+        if v is not None:
+            if first is not None or last is not None:
+                raise ValueError("give period, or from_period and to_period, not both")
+            return _check_period(v)
+        if "from_period" not in info.data or "to_period" not in info.data:
+            return None                        # a range end was invalid: reported there
+        if first is None or last is None:
+            raise ValueError("required (or from_period and to_period for a backfill)")
+        months = len(periods_between(first, last))
+        if months > MAX_SETTLEMENT_PERIODS:
+            raise ValueError(f"a backfill covers at most {MAX_SETTLEMENT_PERIODS} periods; "
+                             f"{first}..{last} has {months}")
+        return None
+
+    @property
+    def periods(self) -> list[str]:
+        """The billing periods settled, in order."""
+        if self.period is not None:
+            return [self.period]
+        assert self.from_period is not None and self.to_period is not None
+        return periods_between(self.from_period, self.to_period)
 
     @field_validator("contracts")
     @classmethod
@@ -135,6 +193,9 @@ class RebillSpec(_Spec):
     as_of: int | Annotated[str, Field(max_length=40)] | None = Field(
         default=None, description="data version (int) or ISO 8601 instant; omitted = latest")
     reason: str | None = Field(default=None, max_length=2000, description="why, for the audit trail")
+    allow_incomplete: bool = Field(
+        default=False, description="publish adjustments beyond their meter completeness limits "
+                                   "as 'estimated' invoices instead of failing the job")
 
     @field_validator("from_period", "to_period")
     @classmethod
@@ -287,9 +348,22 @@ def parse_spec(obj: Any, source: str = "spec") -> JobSpec:
                               problems=problems) from None
 
 
+#: fields added to a kind after specs of it were first stored, with their defaults:
+#: left out of the canonical form while at the default, so a spec that does not use
+#: them keeps the form (and the fingerprint) it had before they existed
+_LATER_FIELDS: dict[str, dict[str, Any]] = {
+    "settlement": {"from_period": None, "to_period": None, "allow_incomplete": False},
+    "rebill": {"allow_incomplete": False},
+}
+
+
 def spec_to_dict(spec: JobSpec) -> dict:
     """The canonical JSON-able form of a spec (what the catalog stores)."""
-    return spec.model_dump(mode="json")
+    doc = spec.model_dump(mode="json")
+    for name, default in _LATER_FIELDS.get(doc.get("kind", ""), {}).items():
+        if name in doc and doc[name] == default:
+            del doc[name]
+    return doc
 
 
 def spec_fingerprint(spec: JobSpec) -> str:
@@ -306,11 +380,15 @@ def natural_key(spec: JobSpec) -> str | None:
 
     Month-end settlement is idempotent by itself:
     ``settlement:<period>:<sorted contracts joined by ','>`` or ``...:*`` for all
-    contracts. A run pinned to data versions (``as_of``) is a different run and gets
-    the suffix ``@meter=7,prices=3``. Rebills and audits are deliberate re-runs: None.
+    contracts; a backfill ``settlement:<from>..<to>:...``. A run pinned to data
+    versions (``as_of``) is a different run and gets the suffix
+    ``@meter=7,prices=3``. ``allow_incomplete`` is not part of the key: a period that
+    settled without it has nothing to override. Rebills and audits are deliberate
+    re-runs: None.
     """
     if isinstance(spec, SettlementSpec):
-        key = f"settlement:{spec.period}:{','.join(spec.contracts or []) or '*'}"
+        periods = spec.period or f"{spec.from_period}..{spec.to_period}"
+        key = f"settlement:{periods}:{','.join(spec.contracts or []) or '*'}"
         if spec.as_of:
             key += "@" + ",".join(f"{t}={v}" for t, v in sorted(spec.as_of.items()))
         return key
