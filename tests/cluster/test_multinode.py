@@ -68,6 +68,14 @@ APPROVED_AT = NOW + timedelta(days=1)
 CORRECTED_AT = NOW + timedelta(days=20)
 
 
+@pytest.fixture
+def catalog_backend() -> str:
+    """SQLite, the layout under test (the catalog on the head, runners pinned there);
+    the catalog's backends have their own tests, and this module is the suite's
+    slowest: it runs once."""
+    return "sqlite"
+
+
 @pytest.fixture(scope="module")
 def nodes():
     root = Path(tempfile.mkdtemp(prefix="m2c-rn-", dir="/tmp"))      # short: socket paths
