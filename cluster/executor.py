@@ -305,7 +305,7 @@ class JobRun:
         ``workers`` setting): nodes that join (a worker node after a ``CPU: 0`` head,
         the autoscaler's) get workers, up to the partitions left."""
         cfg = self.runtime.cluster_config
-        if not self.own_pool or self.pool is None or cfg.workers:
+        if not self.own_pool or self.pool is None or cfg.workers or left <= self.pool.size:
             return
         target = min(pool_size(cfg), left)
         if target > self.pool.size:

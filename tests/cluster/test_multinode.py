@@ -27,6 +27,8 @@ Ray, which is where the reference ("embedded") runs are made.
    publishes nothing.
 4. A job submitted while no worker node is up (the head has no CPU) waits with one
    worker pending, and the pool grows to the CPUs of the node that joins.
+5. (On the session's Ray.) Every worker of a pool dead for good fails the job with
+   that reason rather than waiting for ever.
 
 One two-node cluster serves the module (about 20 s to start on the 2-core CI box);
 every process it started is ended at the end of the module.
@@ -304,3 +306,40 @@ def test_a_job_submitted_before_any_worker_node_is_up_runs_on_every_cpu_of_the_o
     assert final["result"]["total"] == expected_total(spec)
     # the pool, one worker while the cluster had no CPU, grew to the joining node's CPUs
     assert max(busy) == WORKER_CPUS
+
+
+@pytest.mark.timeout(120)
+def test_a_pool_whose_workers_are_all_dead_for_good_fails_the_job_cleanly(
+        ray_cluster, local_storage, catalog):
+    """Not multi-node: on the session's Ray, every worker is killed without restart
+    mid-job (restarts exhausted): the job fails with that reason, publishing nothing,
+    instead of waiting for workers that will never come back."""
+    import threading
+
+    import ray
+
+    from cluster.pool import WorkerPool
+    from engine.errors import JobError
+    spec = ProbeSpec(items=20, work_ms=300, seed=3)
+    store = ObjectStore.from_config(local_storage)
+    rec, _ = catalog.submit(spec, now_utc=NOW)
+    box: dict = {}
+    with WorkerPool(2, local_storage) as pool:
+        def run() -> None:
+            try:
+                run_job(rec.id, spec, Runtime(local_storage, catalog, ray_cluster), now_utc=NOW,
+                        pool=pool)
+            except BaseException as exc:            # noqa: BLE001 - handed to the test
+                box["error"] = exc
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        until(lambda: catalog.get(rec.id).progress_done >= 2, 60, "two partitions")
+        for worker in pool.workers:
+            ray.kill(worker, no_restart=True)
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert isinstance(box.get("error"), JobError), box
+    final = catalog.get(rec.id)
+    assert final.state == "failed" and final.error_type == "JobError"
+    assert "every worker of the job died" in final.error and "nothing published" in final.error
+    assert not store.exists(f"runs/{rec.id}/probe-result.json")
