@@ -32,7 +32,7 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import install_problem_handlers
-from .routes import health, invoices, jobs, keys, metrics
+from .routes import contracts, health, ingest, invoice_actions, invoices, jobs, keys, metrics, sites
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -94,6 +94,10 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.add_middleware(HttpMetricsMiddleware, metrics=ctx.metrics)
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
+    app.include_router(invoice_actions.router)
+    app.include_router(contracts.router)
+    app.include_router(sites.router)
+    app.include_router(ingest.router)
     app.include_router(keys.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

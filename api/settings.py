@@ -24,6 +24,8 @@ class Settings:
     partition_size: int = 1
     api_url: str | None = None
     api_key: str | None = None
+    #: largest file upload ``POST /v1/ingest/{table}`` takes (``M2C_API_MAX_UPLOAD_BYTES``)
+    api_max_upload_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -33,6 +35,7 @@ class Settings:
         db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
         workers = e.get("M2C_WORKERS")
         partition_size = e.get("M2C_PARTITION_SIZE")
+        max_upload = e.get("M2C_API_MAX_UPLOAD_BYTES")
         return cls(
             home=home,
             storage_uri=storage,
@@ -46,13 +49,20 @@ class Settings:
             partition_size=int(partition_size) if partition_size else 1,
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
+            api_max_upload_bytes=int(max_upload) if max_upload else 256 * 1024 * 1024,
         )
 
     def cluster_config(self):
         """The plain Ray configuration handed to `cluster`."""
         from cluster.runtime import ClusterConfig
         return ClusterConfig(address=self.ray_address, workers=self.workers,
-                             partition_size=self.partition_size)
+                             partition_size=self.partition_size,
+                             local_state_file=str(self.local_cluster_file))
+
+    @property
+    def local_cluster_file(self) -> Path:
+        """Where ``m2c cluster start`` records the local Ray cluster (``cluster.local``)."""
+        return self.home / "cluster.json"
 
     def storage_config(self):
         """The plain storage configuration handed to `storage` (and to Ray workers)."""

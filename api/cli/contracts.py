@@ -1,15 +1,21 @@
-"""``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``."""
+"""``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``.
+
+Every command runs through :mod:`api.cli.backend` (the local store, or the API named by
+``--api``: files are read here and sent as documents). ``show`` prints the document in
+the form ``add`` takes: the version number, effective date and hash are comments
+above it (YAML) or beside it (JSON ``{"contract_id", "version", ..., "document"}``), so
+``m2c contracts show ID > c.yaml; m2c contracts add c.yaml`` stores nothing, and an
+edited copy becomes the next version.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import yaml
-
-from engine.contract import contract_schema
 from engine.errors import ValidationError
 
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, emit, print_json, table
 
 
@@ -32,12 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=cmd_schema)
 
 
-def _store(settings: Settings):
-    from storage.objectstore import ObjectStore
-    return ObjectStore.from_config(settings.storage_config())
-
-
 def load_document(path: Path) -> dict:
+    import yaml
     try:
         doc = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -52,17 +54,12 @@ def load_document(path: Path) -> dict:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.contracts import ContractStore
-    from storage.sites import load_sites
-    store = _store(settings)
-    sites = load_sites(store)
     docs = [(Path(f), load_document(Path(f))) for f in args.files]      # all parse before any write
     out = []
-    for path, doc in docs:
-        stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
-        cv = stored.version
-        out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
-                    "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
+    with open_backend(settings) as be:
+        for path, doc in docs:
+            stored, created = be.add_contract(doc, source=str(path))
+            out.append({**stored, "file": str(path)})
     emit(args, out, lambda: "\n".join(
         f"{o['file']}: {o['contract_id']} {'stored as' if o['created'] else 'unchanged, already'} "
         f"v{o['version']} (effective {o['effective_from']})" for o in out))
@@ -70,15 +67,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.contracts import ContractStore
-    cs = ContractStore(_store(settings))
-    out = []
-    for cid in cs.contract_ids():
-        versions = cs.versions(cid)
-        cv = versions[-1].version
-        out.append({"contract_id": cid, "versions": len(versions), "timezone": cv.timezone,
-                    "sites": list(cv.sites), "term_start": str(cv.term_start),
-                    "term_end": str(cv.term_end), "terms": [t.kind for t in cv.terms]})
+    with open_backend(settings) as be:
+        out = be.list_contracts()
     rows = [("CONTRACT", "VERSIONS", "SITES", "TERM", "TERMS")]
     rows += [(o["contract_id"], str(o["versions"]), ",".join(o["sites"]),
               f"{o['term_start']}..{o['term_end']}", ",".join(o["terms"])) for o in out]
@@ -86,20 +76,25 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def render_contract_yaml(view: dict) -> str:
+    """The document as YAML that ``contracts add`` takes, its identity in comments."""
+    import yaml
+    head = (f"# contract {view['contract_id']} version {view['version']} of "
+            f"{len(view['versions'])} (effective {view['effective_from']}; sha256 "
+            f"{view['sha256']})\n"
+            f"# `m2c contracts add` this file: unchanged, nothing is stored; edited (with a "
+            f"later effective_from), it becomes version {max(view['versions']) + 1}\n")
+    return head + yaml.safe_dump(view["document"], sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.errors import NotFoundError
-    from storage.contracts import ContractStore
-    versions = ContractStore(_store(settings)).versions(args.contract_id)
-    pick = versions[-1] if args.version is None else next(
-        (s for s in versions if s.version.version == args.version), None)
-    if pick is None:
-        raise NotFoundError(f"contract {args.contract_id} has versions "
-                            f"{[s.version.version for s in versions]}; no version {args.version}")
-    doc = {**pick.document, "_sha256": pick.sha256}
-    emit(args, doc, lambda: yaml.safe_dump(doc, sort_keys=False).rstrip("\n"))
+    with open_backend(settings) as be:
+        view = be.get_contract(args.contract_id, args.version)
+    emit(args, view, lambda: render_contract_yaml(view))
     return 0
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(contract_schema())
+    with open_backend(settings) as be:
+        print_json(be.contract_schema())
     return 0

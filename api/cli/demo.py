@@ -35,6 +35,7 @@ from engine.sites import CHANNEL_KINDS, Site
 from engine.units import WH_PER_MWH
 
 from ..settings import Settings
+from .backend import local_only
 from .output import add_format, print_json, wants_json
 
 
@@ -276,6 +277,8 @@ def _print_vee(run: DemoRun, summary: dict) -> None:
 
 # ------------------------------------------------------------------ entry point
 
+@local_only("demo", "it writes its files under M2C_HOME and loads, ingests and settles them "
+                    "on this machine")
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.objectstore import ObjectStore
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from ..settings import Settings
+from .backend import local_only
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=serve)
 
 
+@local_only("serve", "it runs the API on this machine")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
