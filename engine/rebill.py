@@ -178,6 +178,7 @@ def diff_charges(billed: Charges, rebilled: Charges) -> InvoiceDiff:
     for key in sorted(set(billed) | set(rebilled)):
         b, r = billed.get(key), rebilled.get(key)
         ref = r or b
+        assert ref is not None                   # the key came from one of the two
         if b is not None and r is not None and b.quantity_unit != r.quantity_unit:
             raise ValueError(f"charge {key}: quantity unit changed from {b.quantity_unit} "
                              f"to {r.quantity_unit}")

@@ -105,7 +105,7 @@ def sites_to_doc(sites: dict[str, Site]) -> dict:
         chans = {}
         for name in sorted(s.channels):
             c = s.channels[name]
-            d = {"kind": c.kind}
+            d: dict[str, str | float] = {"kind": c.kind}
             if c.resource is not None:
                 d["resource"] = c.resource
             if c.nameplate_kw is not None:

@@ -100,6 +100,7 @@ def interval_grid_us(start_us: int, end_us: int, minutes: int) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def _offset_us(tz: str, at_us: int) -> int:
     off = from_us(at_us).astimezone(ZoneInfo(tz)).utcoffset()
+    assert off is not None                       # an aware datetime always has an offset
     return int(off.total_seconds()) * US_PER_SECOND
 
 

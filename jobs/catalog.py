@@ -41,7 +41,7 @@ from engine.errors import ConflictError, InputError, NotFoundError
 from engine.timebase import from_us, to_us
 
 from .specs import JobSpec, natural_key, parse_spec, spec_fingerprint, spec_to_dict
-from .states import ACTIVE_STATES, TERMINAL_STATES, TRANSITIONS, JobState
+from .states import ACTIVE_STATES, TRANSITIONS, JobState
 
 log = logging.getLogger(__name__)
 

@@ -286,7 +286,7 @@ def write_demo_files(portfolio: DemoPortfolio, directory: str | Path) -> dict[st
                                   "index": [], "contracts": []}
     out["sites"].append(_write(root / "sites.yaml",
                                yaml.safe_dump(portfolio.sites_doc, sort_keys=False).encode()))
-    for site_id, site in portfolio.sites.items():
+    for site_id in portfolio.sites:
         for period in portfolio.periods:
             t = portfolio.meter_table(site_id, period)
             out["meter"].append(_write(root / "meter" / f"{site_id}_{period}.csv", _csv(t)))

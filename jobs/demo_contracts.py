@@ -2,7 +2,7 @@
 VPPA and a gas tolling agreement on the first sites, so every common term kind is
 exercised by ``m2c demo``.
 
-Documents follow ``engine/contract_schema.json``; they are plain dicts (the CLI
+Documents follow the published contract schema (``engine.contract.contract_schema()``); they are plain dicts (the CLI
 writes them as YAML files and adds them through ``storage.contracts``).
 """
 from __future__ import annotations

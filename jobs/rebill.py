@@ -292,7 +292,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                                data, ctx.store.get(r["result"]["detail"]),
                                adjusts=int(r["billed_version"]), extra={"adjustment": adjustment})
                   for _, r, adjustment in batch]
-        for (row, r, _), (version, created, _) in zip(batch, publish_invoices(
+        for (row, _r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
             row.update(outcome="adjusted" if created else "adjustment exists", version=version)
     summary = summarize(outcomes)

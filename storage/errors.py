@@ -43,11 +43,13 @@ def translate(exc: BaseException, op: str, key: str) -> M2CError:
         return exc
     if isinstance(exc, FileNotFoundError) or s3_error_code(exc) in S3_NOT_FOUND_CODES:
         return NotFoundError(f"{op} {key!r}: not found")
+    not_found: tuple[type[BaseException], ...] = ()
     try:                                      # deltalake is optional at import time
         from deltalake.exceptions import TableNotFoundError
+        not_found = (TableNotFoundError,)
     except ImportError:                       # pragma: no cover
-        TableNotFoundError = ()               # type: ignore[assignment]
-    if TableNotFoundError and isinstance(exc, TableNotFoundError):
+        pass
+    if isinstance(exc, not_found):
         return NotFoundError(f"{op} {key!r}: table not found")
     return StorageError(f"{op} {key!r} failed: {type(exc).__name__}: {exc}")
 

@@ -18,6 +18,8 @@ N+1, and a publisher that died after claiming N leaves a gap there.
 """
 from __future__ import annotations
 
+import builtins
+
 import io
 import json
 import logging
@@ -106,7 +108,7 @@ class InvoiceStore:
                  if (m := _CLAIM_KEY.match(key))]
         return max(taken, default=0) + 1
 
-    def versions(self, contract_id: str, period: str) -> list[int]:
+    def versions(self, contract_id: str, period: str) -> builtins.list[int]:
         return [v for _, _, v in self.list(contract_id=contract_id, period=period)]
 
     def publish(self, contract_id: str, period: str,
@@ -114,8 +116,8 @@ class InvoiceStore:
         """Publish the next version; ``build(version)`` makes its bytes. Returns the version."""
         return self.publish_many([(contract_id, period, build)], max_attempts=max_attempts)[0]
 
-    def publish_many(self, entries: list[tuple[str, str, Callable[[int], InvoiceParts]]], *,
-                     max_attempts: int = 8) -> list[int]:
+    def publish_many(self, entries: builtins.list[tuple[str, str, Callable[[int], InvoiceParts]]], *,
+                     max_attempts: int = 8) -> builtins.list[int]:
         """Publish the next version of each ``(contract_id, period, build)`` (distinct
         contract-periods); returns the versions. The batch is written in three rounds
         (:func:`storage.publish.publish_many`); an invoice whose version number was

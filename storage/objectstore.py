@@ -24,6 +24,8 @@ conditional puts (``conditional_put: etag``), so no external lock is needed.
 """
 from __future__ import annotations
 
+import builtins
+
 import functools
 import logging
 import os
@@ -105,7 +107,7 @@ class ObjectStore:
             path = parsed.path
             if parsed.netloc not in ("", "localhost") or not path or not os.path.isabs(path):
                 raise StorageError(f"file storage URI must be absolute: {config.uri!r}")
-            self.root = Path(path).resolve()
+            self.root: Path | None = Path(path).resolve()
             self.bucket, self.prefix = "", ""
         elif parsed.scheme == "s3":
             self.backend = "s3"
@@ -129,7 +131,7 @@ class ObjectStore:
         return {"config": self.config}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["config"])
+        ObjectStore.__init__(self, state["config"])
 
     def __repr__(self) -> str:
         return f"ObjectStore({self.config.uri!r})"
@@ -276,7 +278,7 @@ class ObjectStore:
                 keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
             return sorted(keys)
 
-    def _list_local(self, prefix: str) -> list[str]:
+    def _list_local(self, prefix: str) -> builtins.list[str]:
         assert self.root is not None
         _check_prefix(prefix)
         head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -339,7 +341,7 @@ class ObjectStore:
     def delta_table_uri(self, name: str) -> str:
         """URI of the Delta table ``tables/<name>`` under this root."""
         _check_key(name)
-        if self.backend == "file":
+        if self.root is not None:                # the file backend
             return str(self.root / "tables" / name)
         base = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
         return f"{base}/tables/{name}"

@@ -121,7 +121,9 @@ def negative_findings(r: ChannelRange, placed: PlacedChannel) -> list[Finding]:
 def impossible_findings(r: ChannelRange, placed: PlacedChannel, limit: float | None,
                         config: VeeConfig) -> list[Finding]:
     """``impossible``: runs of values above the nameplate limit, and what replaced them."""
-    out = []
+    out: list[Finding] = []
+    if limit is None:                       # no nameplate: nothing is flagged impossible
+        return out
     minutes, ch = r.grid.minutes, r.channel
     for a, b, t0, t1 in r.runs(placed.present & placed.impossible & ~placed.negative):
         used, missing = r.methods(a, b)

@@ -56,6 +56,7 @@ class MeterRows:
         """Sorted distinct channel names and, per row, the index of its channel."""
         if self.channel_codes is not None:
             return self.channel_codes
+        assert self.channel is not None          # one of the two is always kept
         names, codes = np.unique(self.channel, return_inverse=True)
         return names, codes.reshape(-1)
 
@@ -63,7 +64,7 @@ class MeterRows:
         """Each row's channel name (built from the codes when only those are kept)."""
         if self.channel is not None:
             return self.channel
-        names, codes = self.channel_codes
+        names, codes = self.channel_index()
         return names[codes]
 
     def channel_rows(self) -> dict[str, ChannelRows]:
@@ -126,7 +127,7 @@ class MeterRows:
         return rows if isinstance(rows, MeterRows) else cls.from_table(rows, site_id)
 
     def concat(self, other: MeterRows) -> MeterRows:
-        return MeterRows(*(np.concatenate([a, b]) for a, b in zip(
+        return MeterRows(*(np.concatenate([a, b]) for a, b in zip(  # type: ignore[arg-type]
             (self.channel_names(), self.start_us, self.minutes, self.energy_wh, self.quality,
              self.ingested_us),
             (other.channel_names(), other.start_us, other.minutes, other.energy_wh, other.quality,

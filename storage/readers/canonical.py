@@ -121,6 +121,7 @@ def read_meter_parquet(data: bytes, name: str) -> ReadResult:
     for c in METER_REQUIRED:
         if cols[c].null_count:
             row = first_row(cols[c].is_null())
+            assert row is not None                   # null_count > 0
             raise ValidationError("a value is required", file=name, line=row + 1, field=c)
     for c in ("quality", "method"):
         if c in cols:

@@ -214,6 +214,7 @@ class _Parser:
         if self.day is None:
             raise self.err("400 record must follow a 300 record whose QualityMethod is V",
                            line, "RecordIndicator")
+        assert self.stream is not None           # a 300 record (self.day) follows a 200
         n = self.stream.n
         if len(row) < 4:
             raise self.err(f"400 record needs StartInterval, EndInterval and QualityMethod, "
@@ -258,6 +259,7 @@ class _Parser:
     def _emit(self, day_start: int, values: list[int], quality: list[str],
               method: list[str | None], line: int) -> None:
         s = self.stream
+        assert s is not None                     # values are emitted inside a 200 record
         step = s.minutes * US_PER_MINUTE
         c = self.cols
         for i, (v, q, m) in enumerate(zip(values, quality, method)):
@@ -296,7 +298,7 @@ class _Parser:
         out = []
         for i, v in enumerate(raw, start=1):
             try:
-                wh = decimal_to_scaled(v, s.wh_per_unit)
+                wh = decimal_to_scaled(v, s.wh_per_unit)  # type: ignore[arg-type]  # only called when set
             except ValueError:
                 raise self.err(f"not a number: {v!r}", line, f"IntervalValue{i}") from None
             if wh < 0:

@@ -189,7 +189,8 @@ def test_versions_in_force_split_at_local_midnight():
     cut = to_us(datetime(2027, 6, 15, tzinfo=ZoneInfo("America/Chicago")))   # 05:00Z (CDT)
     assert [(cv.version, s, e) for cv, s, e in got] == [(1, b0, cut), (2, cut, b1)]
     assert cut == to_us(datetime(2027, 6, 15, 5, tzinfo=ZoneInfo("UTC")))
-    assert [cv.version for cv, _, _ in versions_in_force(vs, *local_month_bounds_us("2027-05", "America/Chicago"))] == [1]
+    may = local_month_bounds_us("2027-05", "America/Chicago")
+    assert [cv.version for cv, _, _ in versions_in_force(vs, *may)] == [1]
 
 
 def test_active_in_period_follows_the_term():

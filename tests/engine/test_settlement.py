@@ -55,9 +55,12 @@ def scenario(seed: int, minutes: int = 60):
         q = {"pv1": rng.choice(np.array(["A", "A", "A", "E", "N"]), n)}
         sites[sid] = (SITES[sid], series_for(sid, PERIOD, minutes, vals, quality=q))
     hub = flat_prices(b0, b1, 60, rng.integers(-30_000_000, 150_000_000, (b1 - b0) // US_PER_HOUR))
-    market = MarketData(prices={("ERCOT", "HB_NORTH", "RT"): hub,
-                                ("ERCOT", "DC1_NODE", "RT"): flat_prices(b0, b1, minutes, rng.integers(-20_000_000, 90_000_000, n)),
-                                ("ERCOT", "DC2_NODE", "RT"): flat_prices(b0, b1, minutes, rng.integers(-20_000_000, 90_000_000, n))})
+    def node() -> object:
+        return flat_prices(b0, b1, minutes, rng.integers(-20_000_000, 90_000_000, n))
+    dc1 = node()
+    dc2 = node()
+    market = MarketData(prices={("ERCOT", "HB_NORTH", "RT"): hub, ("ERCOT", "DC1_NODE", "RT"): dc1,
+                                ("ERCOT", "DC2_NODE", "RT"): dc2})
     return sites, market
 
 

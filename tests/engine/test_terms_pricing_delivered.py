@@ -44,7 +44,8 @@ def test_prices_finer_than_meter_are_averaged_over_the_hour():
 def test_daily_index_with_carry_forward_and_monthly_index():
     ix = IndexSeries(np.array([D0, D0 + 1, D0 + 4]), np.array([3_120_000, 3_200_000, 2_900_000]))
     days = np.array([D0, D0 + 1, D0 + 2, D0 + 3, D0 + 4])
-    with pytest.raises(DataMissingError, match=r"index HENRY_HUB: no value for 2 local date\(s\): 2026-10-07, 2026-10-08"):
+    with pytest.raises(DataMissingError,
+                       match=r"index HENRY_HUB: no value for 2 local date\(s\): 2026-10-07, 2026-10-08"):
         align_index(ix, days, "HENRY_HUB")
     assert align_index(ix, days, "HENRY_HUB", carry_forward_days=2).tolist() == \
         [3_120_000, 3_200_000, 3_200_000, 3_200_000, 2_900_000]

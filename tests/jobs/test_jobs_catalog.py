@@ -9,11 +9,11 @@ import pytest
 
 from engine.errors import ConflictError, InputError, NotFoundError
 from jobs.catalog import IdempotencyConflict, JobCatalog
+from jobs.specs import parse_spec
 from jobs.states import TERMINAL_STATES, TRANSITIONS, JobState
+from tests.support.race import race
 
 STATES = tuple(JobState)
-from jobs.specs import parse_spec
-from tests.support.race import race
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
 SETTLE = parse_spec({"kind": "settlement", "period": "2026-10"})

@@ -112,7 +112,7 @@ TestCatalogModel = CatalogModel.TestCase
 def test_racing_terminal_transitions_leave_one_outcome(tmp_path):
     catalog = JobCatalog(f"sqlite:///{tmp_path / 'race.db'}")
     catalog.init_schema()
-    for round_ in range(5):
+    for _round in range(5):
         rec, _ = catalog.submit(_rebill(), now_utc=T0)
         catalog.mark_running(rec.id, attempt=1, runner="r", now_utc=T0)
         ops = [lambda: catalog.mark_succeeded(rec.id, {"n": 1}, T0),

@@ -123,8 +123,8 @@ def _start_seaweed(bucket: str, timeout_s: float) -> SeaweedServer:
                 pass
             client.put_object(Bucket=bucket, Key="_ready", Body=b"1")
             return server
-        except Exception:
+        except Exception as exc:
             if time.monotonic() > deadline:
                 server.stop()
-                raise RuntimeError("SeaweedFS did not become ready in time")
+                raise RuntimeError("SeaweedFS did not become ready in time") from exc
             time.sleep(0.2)
