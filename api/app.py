@@ -13,13 +13,18 @@ Jobs belong to the catalog, not to this process. Start-up (the lifespan):
    ``stale_after_s`` (a crash between commit and hand-off), resumes running jobs whose
    runner is gone, and feeds the job metrics.
 
-Shutdown stops the reconciler and nothing else: runners are detached and outlive us.
+Shutdown stops the reconciler and disconnects from Ray (``JobDispatcher.stop``, when the
+dispatcher has one). Runners on a cluster are detached and outlive us; an embedded Ray
+ends with the process, its runners with it, and the next start's reconcile resumes
+their jobs.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -82,6 +87,9 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            stop = getattr(ctx.dispatcher, "stop", None)     # optional in the protocol
+            if stop is not None:
+                await asyncio.to_thread(stop)
 
     app = FastAPI(
         title="meter2cash", version=API_VERSION, lifespan=lifespan,
@@ -168,10 +176,27 @@ def _observe_finished(ctx: AppContext, live: list) -> None:
 
 
 async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:
+    reclaimed = False
     while True:
         try:
             await asyncio.to_thread(reconcile_tick, ctx, stale_after)
         except Exception:
             logger.exception("reconciler pass failed; retrying in %.1f s", interval_s)
+        if ctx.executor_connected and not reclaimed:
+            reclaim_signal_handlers()              # on the event loop's thread
+            reclaimed = True
         await asyncio.sleep(interval_s)
+
+
+def reclaim_signal_handlers() -> None:
+    """Connecting to Ray installs its native crash reporter as the process's SIGTERM
+    handler (it prints a stack trace and kills the process), over the server's graceful
+    shutdown. Re-install the Python-level handlers over it. Only the main thread may set
+    handlers: an app served from another thread (tests) has none of its own to reclaim."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
 
