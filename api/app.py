@@ -117,15 +117,22 @@ def _open_stores(ctx: AppContext) -> None:
     ctx.keys.init_schema()
 
 
+def _start_executor(ctx: AppContext) -> bool:
+    """Connect the dispatcher to the executor; False (logged) while it is unreachable."""
+    try:
+        ctx.dispatcher.start()
+    except Exception:
+        logger.warning("cannot reach the executor; serving without it and retrying",
+                       exc_info=True)
+        return False
+    return True
+
+
 def _connect_and_reconcile(ctx: AppContext) -> bool:
     """Connect to the executor if not yet connected and run the full reconcile once after
     connecting; False while the executor is unreachable."""
     if not ctx.executor_connected:
-        try:
-            ctx.dispatcher.start()
-        except Exception:
-            logger.warning("cannot reach the executor; serving without it and retrying",
-                           exc_info=True)
+        if not _start_executor(ctx):
             return False
         ctx.executor_connected = True
         ctx.reconciled = False
@@ -176,15 +183,16 @@ def _observe_finished(ctx: AppContext, live: list) -> None:
 
 
 async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:
-    reclaimed = False
     while True:
         try:
-            await asyncio.to_thread(reconcile_tick, ctx, stale_after)
+            if not ctx.executor_connected and await asyncio.to_thread(_start_executor, ctx):
+                # on the event loop's thread, before /readyz can say ready
+                reclaim_signal_handlers()
+                ctx.executor_connected, ctx.reconciled = True, False
+            if ctx.executor_connected:
+                await asyncio.to_thread(reconcile_tick, ctx, stale_after)
         except Exception:
             logger.exception("reconciler pass failed; retrying in %.1f s", interval_s)
-        if ctx.executor_connected and not reclaimed:
-            reclaim_signal_handlers()              # on the event loop's thread
-            reclaimed = True
         await asyncio.sleep(interval_s)
 
 

@@ -25,7 +25,7 @@ from storage.objectstore import ObjectStore
 from storage.sites import registry_versions
 from storage.tables import Tables
 
-from .conftest import CONTRACT, PERIOD, cli_env, loads, run_cli
+from .conftest import CONTRACT, PERIOD, loads, run_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
