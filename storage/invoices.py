@@ -28,16 +28,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from engine.errors import ConflictError, NotFoundError
-from engine.invoice import render_html
 
 from .objectstore import ObjectStore
 from .parallel_io import map_io
 from .publish import publish_many, read_committed
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+# pyarrow and the invoice renderer are imported where used: listing and reading
+# invoice documents (``m2c invoices list``) must not pay for them
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ _DETAIL_DELTA = ("quantity_wh", "amount_picousd")
 
 def detail_to_parquet(table: pa.Table) -> bytes:
     """An invoice's interval detail as Parquet bytes (zstd; deterministic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     dictionary = [f.name for f in table.schema
                   if pa.types.is_string(f.type) or f.name in _DETAIL_DICTIONARY]
     times = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
@@ -189,6 +194,7 @@ class InvoiceStore:
         if approval is not None:           # the stored bytes stay the draft; the view shows approval
             doc["status"] = "approved"
             doc["approval"] = approval
+            from engine.invoice import render_html
             html = render_html(doc)
         return doc, html
 
@@ -198,6 +204,7 @@ class InvoiceStore:
         return self.store.get(self._prefix(contract_id, period, v) + "invoice.json")
 
     def detail(self, contract_id: str, period: str, version: int | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
         v = self._require(contract_id, period, version)
         data = self.store.get(self._prefix(contract_id, period, v) + "detail.parquet")
         return pq.read_table(io.BytesIO(data))
