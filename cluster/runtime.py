@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import ray
 
+from engine.errors import JobError
+
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "meter2cash"
@@ -59,8 +61,12 @@ def ensure_ray(config: ClusterConfig) -> str:
         from .local import read
         local = read(config.local_state_file)
         if local is not None:
+            if local.ray_version != ray.__version__:
+                raise JobError(f"the local Ray cluster at {local.address} runs Ray "
+                               f"{local.ray_version}, this m2c Ray {ray.__version__}: stop it "
+                               "(`m2c cluster stop`) and start it again")
             address = local.address
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")   # we started it, on loopback
+            os.environ["RAY_AUTH_MODE"] = "disabled"   # as `m2c cluster start` runs it (loopback)
     if address is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         _mode = "starting"               # shutdown() ends its processes even mid-start

@@ -44,7 +44,7 @@ def test_the_readme_walkthrough_runs_literally(tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     lines = walkthrough_lines(README.read_text())
-    stderr = {}
+    stderr, outputs = {}, {}
     try:
         for line in lines:
             done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env,
@@ -52,9 +52,12 @@ def test_the_readme_walkthrough_runs_literally(tmp_path):
             assert done.returncode == 0, f"{line}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
             assert "Traceback" not in done.stderr, line
             stderr[line.split("#")[0].strip()] = done.stderr
+            outputs[line.split("#")[0].strip()] = done.stdout
     finally:
         subprocess.run(["bash", "-c", "m2c cluster stop"], cwd=tmp_path, env=env,
                        capture_output=True, timeout=120)
+    # the shown contract goes back in as it is: nothing new is stored
+    assert "unchanged, already v1" in outputs["m2c contracts add ppa_tx_dc1.yaml"]
     # the commands that need Ray joined the running cluster instead of starting one
     assert "joining the local Ray cluster at 127.0.0.1:" in stderr["m2c settle --period 2026-09"]
     home = tmp_path / ".m2c"

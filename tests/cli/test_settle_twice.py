@@ -88,7 +88,7 @@ def test_two_settles_started_together_run_the_job_once(home):
     procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=280) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err
         assert "Traceback" not in err and "ConflictError" not in err
     docs = [json.loads(out) for out, _ in outs]

@@ -80,7 +80,7 @@ class ServerThread:
         self.sock.close()
 
 
-def cli_env(mp: pytest.MonkeyPatch, home: Path) -> None:
+def point_cli_at(mp: pytest.MonkeyPatch, home: Path) -> None:
     """Point the in-process CLI's settings at ``home`` (nothing else leaks in)."""
     mp.setenv("M2C_HOME", str(home))
     mp.setenv("M2C_STORAGE", f"file://{home / 'store'}")
@@ -105,7 +105,7 @@ def server_home(tmp_path_factory, ray_cluster) -> Path:
     home = root / "home"
     load_demo(StorageConfig(uri=f"file://{home / 'store'}"), root / "files")
     with pytest.MonkeyPatch.context() as mp:
-        cli_env(mp, home)
+        point_cli_at(mp, home)
         assert main(["settle", "--period", PERIOD, "--contract", CONTRACT]) == 0
     return home
 
@@ -130,7 +130,7 @@ def server(server_home):
 def cli_home(tmp_path, monkeypatch) -> Path:
     """The CLI's own, empty home (another folder than the server's)."""
     home = tmp_path / "cli"
-    cli_env(monkeypatch, home)
+    point_cli_at(monkeypatch, home)
     return home
 
 
