@@ -132,7 +132,7 @@ def start(state_file: str | Path, *, num_cpus: int | None = None,
         return running, False
     leftover = _load(state)
     if leftover is not None:                      # stale: clean what may remain of it
-        end_processes(session_processes(leftover.temp_dir))
+        end_processes(session_processes(leftover.temp_dir, _gcs_port(leftover)))
     cpus = num_cpus or os.cpu_count() or 1
     port = _free_port()
     temp_dir = temp_dir_for(state)
@@ -149,11 +149,11 @@ def start(state_file: str | Path, *, num_cpus: int | None = None,
         done = subprocess.run(args, env=env, cwd=workdir, capture_output=True, text=True,
                               timeout=START_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        end_processes(session_processes(temp_dir))
+        end_processes(session_processes(temp_dir, port))
         raise JobError(f"`ray start` did not finish within {START_TIMEOUT_S:.0f} s") from None
     address = f"127.0.0.1:{port}"
     if done.returncode != 0 or not gcs_answers(address, timeout_s=5):
-        end_processes(session_processes(temp_dir))
+        end_processes(session_processes(temp_dir, port))
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise JobError(f"`ray start` failed (exit {done.returncode}):\n{tail}")
     import ray                                    # the version this environment runs
@@ -173,7 +173,7 @@ def stop(state_file: str | Path, *, grace_s: float = STOP_GRACE_S) -> tuple[Loca
     state = Path(state_file)
     cluster = _load(state)
     temp_dir = cluster.temp_dir if cluster else temp_dir_for(state)
-    ended = end_processes(session_processes(temp_dir), grace_s=grace_s)
+    ended = end_processes(session_processes(temp_dir, _gcs_port(cluster)), grace_s=grace_s)
     state.unlink(missing_ok=True)
     shutil.rmtree(temp_dir, ignore_errors=True)
     return cluster, ended
@@ -186,19 +186,33 @@ def _psutil():
     return psutil
 
 
-def session_processes(marker: str) -> list:
+def session_processes(marker: str, gcs_port: int | None = None) -> list:
     """Live processes whose command line names ``marker`` (a Ray temp or session
-    folder), and all their descendants (agents and workers rename themselves)."""
+    folder) or, given ``gcs_port``, whose ``--address``/``--gcs-address`` is that GCS
+    port (the Ray Client server ``ray start`` spawns names no folder), and all their
+    descendants (agents and workers rename themselves)."""
     psutil = _psutil()
+    suffix = f":{gcs_port}" if gcs_port else None
     roots = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
             cmdline = proc.info["cmdline"] or []
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if proc.pid != os.getpid() and any(marker in part for part in cmdline):
+        if proc.pid == os.getpid():
+            continue
+        if any(marker in part for part in cmdline) or (suffix and any(
+                part.startswith(("--address=", "--gcs-address=")) and part.endswith(suffix)
+                for part in cmdline)):
             roots.append(proc)
     return _with_descendants(roots)
+
+
+def _gcs_port(cluster: LocalCluster | None) -> int | None:
+    try:
+        return int(cluster.address.rpartition(":")[2]) if cluster else None
+    except ValueError:
+        return None
 
 
 def _with_descendants(roots: list) -> list:

@@ -9,6 +9,7 @@ stops the cluster: afterwards no process of that cluster is left.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -44,7 +45,7 @@ def test_the_readme_walkthrough_runs_literally(tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     lines = walkthrough_lines(README.read_text())
-    stderr, outputs = {}, {}
+    stderr, outputs, cluster = {}, {}, None
     try:
         for line in lines:
             done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env,
@@ -53,6 +54,9 @@ def test_the_readme_walkthrough_runs_literally(tmp_path):
             assert "Traceback" not in done.stderr, line
             stderr[line.split("#")[0].strip()] = done.stderr
             outputs[line.split("#")[0].strip()] = done.stdout
+            state = tmp_path / ".m2c" / "cluster.json"
+            if state.exists():
+                cluster = json.loads(state.read_text())
     finally:
         subprocess.run(["bash", "-c", "m2c cluster stop"], cwd=tmp_path, env=env,
                        capture_output=True, timeout=120)
@@ -66,5 +70,7 @@ def test_the_readme_walkthrough_runs_literally(tmp_path):
     assert len((tmp_path / "on_peak.csv").read_text().splitlines()) > 100
     assert (tmp_path / "ppa_tx_dc1.yaml").read_text().startswith("# contract PPA-TX-DC1 version 1")
     assert not (home / "cluster.json").exists()
-    from cluster.local import session_processes, temp_dir_for
-    assert session_processes(temp_dir_for(home / "cluster.json")) == []
+    from cluster.local import session_processes
+    assert cluster is not None
+    port = int(cluster["address"].rpartition(":")[2])
+    assert session_processes(cluster["temp_dir"], port) == []     # no process of it is left
