@@ -36,8 +36,9 @@ from jobs.states import JobState
 from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
-from .problems import install_problem_handlers
-from .routes import contracts, health, ingest, invoice_actions, invoices, jobs, keys, metrics, sites
+from .problems import BodySizeLimit, install_problem_handlers
+from .routes import (contracts, health, ingest, invoice_actions, invoices, jobs, keys, market,
+                     metrics, sites)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -99,6 +100,9 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     )
     app.state.ctx = ctx
     install_problem_handlers(app)
+    # uploads (POST /v1/ingest/...) stream to disk under their own limit, api_max_upload_bytes
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes,
+                       exempt=("/v1/ingest/",))
     app.add_middleware(HttpMetricsMiddleware, metrics=ctx.metrics)
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
@@ -107,6 +111,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(sites.router)
     app.include_router(ingest.router)
     app.include_router(keys.router)
+    app.include_router(market.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

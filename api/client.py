@@ -241,6 +241,11 @@ class ApiClient:
             for _, (_, fh, _) in handles:
                 fh.close()
 
+    # -- market -------------------------------------------------------------------------
+    def market_statements(self) -> list[dict]:
+        """The stored ISO statements (``GET /v1/market/statements``)."""
+        return self._request("GET", "/v1/market/statements").json()
+
     # -- keys ---------------------------------------------------------------------------
     def create_key(self, role: str, label: str | None = None) -> dict:
         """A new key (admin); the key itself is in ``["key"]``, returned only once."""

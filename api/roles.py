@@ -9,7 +9,8 @@ role       submit / cancel job kinds   sees jobs    invoices  interval  approve 
 =========  ==========================  ===========  ========  ========  =======  =====  ======  =====
 scheduler  settlement                  settlement   no        no        no       no     yes     no
 analyst    settlement, rebill,         every kind   yes       yes       yes      yes    yes     no
-           meter_totals, scenario
+           meter_totals, scenario,
+           shadow_settlement
 investor   bankability                 bankability  summary   no        no       no     no      no
 admin      every kind                  every kind   yes       yes       yes      yes    yes     yes
 =========  ==========================  ===========  ========  ========  =======  =====  ======  =====
@@ -54,7 +55,8 @@ class RolePolicy:
 POLICY: dict[Role, RolePolicy] = {
     Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
                                invoices=False, interval_detail=False, ingest=True),
-    Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario"}),
+    Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario",
+                                        "shadow_settlement"}),
                              None, invoices=True, interval_detail=True, approve=True, data=True,
                              ingest=True),
     Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),

@@ -42,7 +42,7 @@ __all__ = [
 INVOICE_STATUSES = ("draft", "estimated", "approved", "superseded")
 EXPLAIN_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                    "parquet": "application/vnd.apache.parquet"}
-INGEST_TABLES = ("meter", "prices", "index")
+INGEST_TABLES = ("meter", "prices", "index", "awards", "statements")
 #: where an approval came from: the ``m2c`` command (locally or with ``--api``), a
 #: direct HTTP call, or the web console
 APPROVAL_SOURCES = ("cli", "api", "console")
@@ -227,20 +227,21 @@ def contract_summaries(store: "ObjectStore") -> list[dict[str, Any]]:
 
 def contract_view(store: "ObjectStore", contract_id: str, version: int | None = None) -> dict[str, Any]:
     """One stored version: ``{"contract_id", "version", "versions", "effective_from",
-    "sha256", "document"}``. ``document`` is what ``contracts add`` accepts: the stored
-    document without its assigned ``version`` number, so adding it again is a no-op
-    and an edited copy becomes the next version."""
+    "sha256", "document", "price_schedule"}``: the stored document (``contracts add``
+    takes it without its ``version``, which the store assigns) and its price schedule by
+    contract year (``engine.contract.price_schedule``)."""
+    from engine.contract import price_schedule
     versions = _contract_store(store).versions(contract_id)
     pick = versions[-1] if version is None else next(
         (s for s in versions if s.version.version == version), None)
     if pick is None:
         raise NotFoundError(f"contract {contract_id} has versions "
                             f"{[s.version.version for s in versions]}; no version {version}")
-    document = {k: v for k, v in pick.document.items() if k != "version"}
-    return {"contract_id": contract_id, "version": pick.version.version,
+    cv = pick.version
+    return {"contract_id": cv.contract_id, "version": cv.version,
             "versions": [s.version.version for s in versions],
-            "effective_from": str(pick.version.effective_from), "sha256": pick.sha256,
-            "document": document}
+            "effective_from": str(cv.effective_from), "sha256": pick.sha256,
+            "document": pick.document, "price_schedule": price_schedule(cv)}
 
 
 def add_contract(store: "ObjectStore", doc: Any, *, source: str) -> tuple[dict[str, Any], bool]:
@@ -311,14 +312,18 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
         raise InputError(f"unknown table {table!r}; one of {', '.join(INGEST_TABLES)}")
     if not paths:
         raise InputError("no file to ingest")
+    from storage.sites import load_sites as _load
     if table == "meter":
-        from storage.sites import load_sites as _load
         report = ingest.ingest_meter(store, list(paths), file_format, sites=_load(store),
                                      now_utc=now_utc)
     elif file_format is not None:
         raise InputError(f"--format applies to meter files only, not {table}")
     elif table == "prices":
         report = ingest.ingest_prices(store, list(paths), now_utc=now_utc)
-    else:
+    elif table == "index":
         report = ingest.ingest_index(store, list(paths), now_utc=now_utc)
+    elif table == "awards":
+        report = ingest.ingest_awards(store, list(paths), sites=_load(store), now_utc=now_utc)
+    else:
+        report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()

@@ -71,7 +71,10 @@ def ensure_ray(config: ClusterConfig) -> str:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         _mode = "starting"               # shutdown() ends its processes even mid-start
         with _quiet_thread_warning():
-            ray.init(num_cpus=config.num_cpus, include_dashboard=False, log_to_driver=False,
+            # address="local": a new node of our own, never a cluster someone else's
+            # `ray start` left in /tmp/ray/ray_current_cluster (ray.init's default)
+            ray.init(address="local", num_cpus=config.num_cpus, include_dashboard=False,
+                     log_to_driver=False,
                      object_store_memory=config.object_store_memory, namespace=config.namespace,
                      logging_level=logging.WARNING, configure_logging=False)
         _mode = "embedded"
@@ -105,6 +108,11 @@ def _quiet_thread_warning() -> Iterator[None]:
         yield
     finally:
         worker_logger.removeFilter(quiet)
+
+
+def connected() -> bool:
+    """Is this process connected to a Ray (``ensure_ray`` would do nothing)?"""
+    return ray.is_initialized()
 
 
 def pool_size(config: ClusterConfig) -> int:

@@ -43,6 +43,8 @@ class Site:
     iso: str | None = None
     node: str | None = None
     extra: dict = field(default_factory=dict)
+    #: ISO resources settled for this site (``market.resources``; ``engine.market.resources``)
+    resources: tuple = ()
 
     def channel(self, name: str) -> Channel:
         return self.channels[name]
@@ -93,7 +95,10 @@ def parse_sites(doc: dict, source: str = "sites") -> dict[str, Site]:
             channels[str(name)] = Channel(str(name), kind, c.get("resource"),
                                           float(npk) if npk is not None else None,
                                           float(hr) if hr is not None else None)
-        out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"))
+        from .market.resources import parse_resources
+        resources = parse_resources(market, sid, channels, f"{where}.market", source)
+        out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"),
+                        resources=resources)
     return out
 
 
@@ -116,5 +121,9 @@ def sites_to_doc(sites: dict[str, Site]) -> dict:
         entry = {"site_id": sid, "timezone": s.timezone, "channels": chans}
         if s.iso or s.node:
             entry["market"] = {"iso": s.iso, "node": s.node}
+        if s.resources:
+            market: dict = {"iso": s.iso, "node": s.node,
+                            "resources": {r.resource_id: r.to_doc() for r in s.resources}}
+            entry["market"] = market
         docs.append(entry)
     return {"sites": docs}

@@ -22,11 +22,16 @@ Kinds:
     utility's or meter vendor's own totals after ingest. It settles nothing.
 
 New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobKind`.
+
+Every field is bounded (a request body is bounded too, ``M2C_API_MAX_BODY_BYTES``):
+ids follow ``engine.ids.ID_PATTERN`` (so no id reaches a store key unchecked), id
+lists hold at most :data:`MAX_IDS` entries, periods and instants are short strings,
+free text (``reason``) at most 2,000 characters.
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 
 import pydantic
@@ -35,13 +40,20 @@ from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo,
 
 from engine.canonical import canonical_json
 from engine.errors import ValidationError
+from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
 from engine.timebase import parse_period
 
-__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "JobSpec", "parse_spec",
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
 # Table names whose data versions a spec may pin (storage/tables.py).
 DATA_TABLES = ("meter", "prices", "index")
+#: the most contract or site ids one spec may name
+MAX_IDS = 10_000
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ListedId = Annotated[str, Field(max_length=64)]       # pattern checked by _sorted_unique
+Period = Annotated[str, Field(max_length=16)]
 
 
 def _check_period(value: str) -> str:
@@ -68,6 +80,9 @@ def _sorted_unique(values: list[str] | None, what: str) -> list[str] | None:
         raise ValueError(f"give at least one {what}, or omit the field for all")
     if any(not v for v in cleaned):
         raise ValueError(f"{what} ids must be non-empty")
+    bad = next((v for v in cleaned if not is_valid_id(v)), None)
+    if bad is not None:
+        raise ValueError(f"{shown(bad)} is not a valid {what} id: {ID_RULE}")
     return sorted(set(cleaned))
 
 
@@ -79,11 +94,13 @@ class SettlementSpec(_Spec):
     """Month-end settlement of one billing period."""
 
     kind: Literal["settlement"] = "settlement"
-    period: str = Field(description="billing period, contract-local month YYYY-MM")
-    contracts: list[str] | None = Field(
-        default=None, description="contract ids; omitted = every contract active in the period")
-    as_of: dict[str, int] | None = Field(
-        default=None, description="pinned table data versions, e.g. {\"meter\": 7}")
+    period: Period = Field(description="billing period, contract-local month YYYY-MM")
+    contracts: list[ListedId] | None = Field(
+        default=None, max_length=MAX_IDS,
+        description="contract ids; omitted = every contract active in the period")
+    as_of: dict[Annotated[str, Field(max_length=16)], int] | None = Field(
+        default=None, max_length=len(DATA_TABLES),
+        description="pinned table data versions, e.g. {\"meter\": 7}")
 
     @field_validator("period")
     @classmethod
@@ -112,10 +129,10 @@ class RebillSpec(_Spec):
     """Re-settle a range of past periods of one contract; adjustments against what was billed."""
 
     kind: Literal["rebill"] = "rebill"
-    contract: str = Field(min_length=1, description="contract id")
-    from_period: str = Field(description="first period, YYYY-MM")
-    to_period: str = Field(description="last period (inclusive), YYYY-MM")
-    as_of: int | str | None = Field(
+    contract: Id = Field(description="contract id")
+    from_period: Period = Field(description="first period, YYYY-MM")
+    to_period: Period = Field(description="last period (inclusive), YYYY-MM")
+    as_of: int | Annotated[str, Field(max_length=40)] | None = Field(
         default=None, description="data version (int) or ISO 8601 instant; omitted = latest")
     reason: str | None = Field(default=None, max_length=2000, description="why, for the audit trail")
 
@@ -148,9 +165,10 @@ class MeterTotalsSpec(_Spec):
     """Inventory/audit: exact energy totals per site, channel and month from stored data."""
 
     kind: Literal["meter_totals"] = "meter_totals"
-    from_period: str = Field(description="first site-local month, YYYY-MM")
-    to_period: str = Field(description="last site-local month (inclusive), YYYY-MM")
-    sites: list[str] | None = Field(default=None, description="site ids; omitted = all sites")
+    from_period: Period = Field(description="first site-local month, YYYY-MM")
+    to_period: Period = Field(description="last site-local month (inclusive), YYYY-MM")
+    sites: list[ListedId] | None = Field(default=None, max_length=MAX_IDS,
+                                   description="site ids; omitted = all sites")
     as_of: int | None = Field(default=None, ge=0, description="meter table data version")
 
     @field_validator("from_period", "to_period")
@@ -169,8 +187,59 @@ class MeterTotalsSpec(_Spec):
         return _check_order(v, info)
 
 
-JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec], Field(discriminator="kind")]
-JOB_KINDS = ("settlement", "rebill", "meter_totals")
+class ShadowSettlementSpec(_Spec):
+    """ISO shadow settlement of resources over operating days (``engine.market``)."""
+
+    kind: Literal["shadow_settlement"] = "shadow_settlement"
+    iso: Literal["ERCOT", "PJM", "CAISO"] = Field(description="market operator")
+    resources: list[str] | None = Field(
+        default=None, description="resource ids; omitted = every resource of the ISO in the registry")
+    from_date: str = Field(description="first operating day, YYYY-MM-DD")
+    to_date: str = Field(description="last operating day (inclusive), YYYY-MM-DD")
+    as_of: dict[str, int] | None = Field(
+        default=None, description="pinned versions: meter, prices, awards data versions; sites "
+                                  "registry version")
+
+    @field_validator("from_date", "to_date")
+    @classmethod
+    def _dates(cls, v: str) -> str:
+        try:
+            date.fromisoformat(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be an operating day YYYY-MM-DD, got {v!r}") from None
+        return v
+
+    @field_validator("to_date")
+    @classmethod
+    def _date_order(cls, v: str, info: ValidationInfo) -> str:
+        first = info.data.get("from_date")
+        if first is not None and date.fromisoformat(first) > date.fromisoformat(v):
+            raise ValueError(f"{v} is before from_date {first}")
+        if first is not None and (date.fromisoformat(v) - date.fromisoformat(first)).days > 3660:
+            raise ValueError("at most ten years of operating days per job")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, v: list[str] | None) -> list[str] | None:
+        return _sorted_unique(v, "resource")
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        if v is None:
+            return None
+        unknown = sorted(set(v) - {"meter", "prices", "awards", "sites"})
+        if unknown:
+            raise ValueError(f"unknown table(s) {unknown}; known: meter, prices, awards, sites")
+        if any(version < 0 for version in v.values()):
+            raise ValueError("versions are >= 0")
+        return dict(sorted(v.items()))
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec],
+                    Field(discriminator="kind")]
+JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement")
 
 _ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
 

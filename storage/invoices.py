@@ -10,8 +10,13 @@ Layout (``docs/architecture.md``)::
     invoices/<contract_id>/<period>/v<N>/_APPROVED       create-only approval record
 
 A version exists only once its ``_COMMITTED`` marker does; readers ignore anything
-else. The stored ``invoice.json`` is the draft as computed; approval is a separate
-create-only record, and ``get`` reports ``status: approved`` when it exists.
+else. Every read of a part (the document, its HTML, its detail, the raw bytes) checks
+the part against the SHA-256 and size its committed manifest recorded
+(``storage.publish.verify_part``): a part changed after publication is refused with an
+``IntegrityError`` naming the object, never served. Contract ids are checked
+(``engine.ids``) before any key is built from them. The stored ``invoice.json`` is
+the draft as computed; approval is a separate create-only record, and ``get``
+reports ``status: approved`` when it exists.
 Versions are numbered 1, 2, ... per contract-period; a concurrent publisher that
 loses the race for version N (the other's manifest claimed it first) retries as
 N+1, and a publisher that died after claiming N leaves a gap there.
@@ -31,10 +36,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine.errors import ConflictError, NotFoundError
+from engine.ids import check_id
 
 from .objectstore import ObjectStore
 from .parallel_io import map_io
-from .publish import publish_many, read_committed
+from .publish import publish_many, read_committed, verify_part
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -90,13 +96,14 @@ class InvoiceStore:
 
     @staticmethod
     def _prefix(contract_id: str, period: str, version: int) -> str:
+        check_id(contract_id, field="contract_id")
         return f"invoices/{contract_id}/{period}/v{version}/"
 
     def list(self, *, contract_id: str | None = None, period: str | None = None) -> list[tuple[str, str, int]]:
         """Committed (contract_id, period, version), sorted."""
         prefix = "invoices/"
         if contract_id:
-            prefix += f"{contract_id}/"
+            prefix += f"{check_id(contract_id, field='contract_id')}/"
             if period:
                 prefix += f"{period}/"
         out = []
@@ -185,11 +192,8 @@ class InvoiceStore:
     def get(self, contract_id: str, period: str, version: int | None = None) -> tuple[dict, str]:
         """(invoice document with its current status, HTML) of a committed version."""
         v = self._require(contract_id, period, version)
-        prefix = self._prefix(contract_id, period, v)
-        if read_committed(self.store, prefix) is None:
-            raise NotFoundError(f"invoice {contract_id} {period} v{v} is not committed")
-        doc = json.loads(self.store.get(prefix + "invoice.json"))
-        html = self.store.get(prefix + "invoice.html").decode()
+        raw_doc, raw_html = self._parts(contract_id, period, v, "invoice.json", "invoice.html")
+        doc, html = json.loads(raw_doc), raw_html.decode()
         approval = self.approval(contract_id, period, v)
         if approval is not None:           # the stored bytes stay the draft; the view shows approval
             doc["status"] = "approved"
@@ -198,15 +202,27 @@ class InvoiceStore:
             html = render_html(doc)
         return doc, html
 
+    def _parts(self, contract_id: str, period: str, version: int, *names: str
+               ) -> builtins.list[bytes]:
+        """Parts of a committed version, each checked against the committed manifest."""
+        prefix = self._prefix(contract_id, period, version)
+        manifest = read_committed(self.store, prefix)
+        if manifest is None:
+            raise NotFoundError(f"invoice {contract_id} {period} v{version} is not committed")
+        return map_io(lambda name: verify_part(self.store, prefix, manifest, name), names)
+
+    def _part(self, contract_id: str, period: str, version: int, name: str) -> bytes:
+        return self._parts(contract_id, period, version, name)[0]
+
     def raw_json(self, contract_id: str, period: str, version: int) -> bytes:
-        """The exact stored bytes of a version (for reproducibility checks)."""
+        """The exact stored bytes of a version (for reproducibility checks), verified."""
         v = self._require(contract_id, period, version)
-        return self.store.get(self._prefix(contract_id, period, v) + "invoice.json")
+        return self._part(contract_id, period, v, "invoice.json")
 
     def detail(self, contract_id: str, period: str, version: int | None = None) -> pa.Table:
         import pyarrow.parquet as pq
         v = self._require(contract_id, period, version)
-        data = self.store.get(self._prefix(contract_id, period, v) + "detail.parquet")
+        data = self._part(contract_id, period, v, "detail.parquet")
         return pq.read_table(io.BytesIO(data))
 
     def latest_approved(self, contract_id: str, period: str) -> int | None:

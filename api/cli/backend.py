@@ -9,7 +9,7 @@ server. Both return the same documents, so a command prints the same thing eithe
 way, and nothing falls back to the local store when an API is named.
 
 A command that only makes sense where it runs (``demo``, ``serve``, ``cluster``,
-``invoices reproduce``) is wrapped in :func:`local_only`: with an API named it exits 2
+``invoices reproduce``, ``market rules|reconcile``) is wrapped in :func:`local_only`: with an API named it exits 2
 and says why, instead of silently using this machine's store.
 
 Imports are lazy: building the argument parser imports this module, and ``m2c --help``
@@ -101,6 +101,8 @@ class Backend(Protocol):
     def list_jobs(self, kind: str | None, state: str | None, limit: int,
                   cursor: str | None) -> dict: ...
     def cancel_job(self, job_id: str) -> dict: ...
+    # market
+    def market_statements(self) -> list[dict]: ...
     # keys
     def create_key(self, role: str, label: str | None) -> dict: ...
     def list_keys(self) -> list[dict]: ...
@@ -221,6 +223,12 @@ class Local:
     def cancel_job(self, job_id):
         return self.job_doc(self.catalog.request_cancel(job_id, _now()))
 
+    # -- market
+    def market_statements(self):
+        from storage.market import list_statements
+        from storage.tables import Tables
+        return list_statements(Tables(self.store))
+
     # -- keys
     def _keys(self):
         from ..keystore import KeyStore
@@ -240,6 +248,13 @@ class Local:
 
     def close(self) -> None:
         pass
+
+
+def _jsonable(doc: Any) -> Any:
+    """A document read from YAML as JSON types (YAML dates become ISO strings)."""
+    import json
+    return json.loads(json.dumps(doc, default=lambda v: v.isoformat() if hasattr(v, "isoformat")
+                                 else str(v)))
 
 
 def _all_pages(page: Callable[[str | None], dict]) -> list[dict]:
@@ -288,7 +303,7 @@ class Remote:
         return self.client.get_contract(contract_id, version)
 
     def add_contract(self, document, *, source):
-        return self.client.add_contract(document)
+        return self.client.add_contract(_jsonable(document))
 
     def contract_schema(self):
         return self.client.contract_schema()
@@ -322,6 +337,10 @@ class Remote:
 
     def cancel_job(self, job_id):
         return self.client.cancel_job(job_id)
+
+    # -- market
+    def market_statements(self):
+        return self.client.market_statements()
 
     # -- keys
     def create_key(self, role, label):

@@ -1,18 +1,17 @@
 """``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``.
 
 Every command runs through :mod:`api.cli.backend` (the local store, or the API named by
-``--api``: files are read here and sent as documents). ``show`` prints the document in
-the form ``add`` takes: the version number, effective date and hash are comments
-above it (YAML) or beside it (JSON ``{"contract_id", "version", ..., "document"}``), so
-``m2c contracts show ID > c.yaml; m2c contracts add c.yaml`` stores nothing, and an
-edited copy becomes the next version.
+``--api``: files are read and checked here, then sent as documents). ``show`` prints
+the document in the form ``add`` takes (its identity and price schedule as comments),
+so a shown contract can be edited and added back.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from engine.errors import ValidationError
+from engine.errors import InputError
 
 from ..settings import Settings
 from .backend import open_backend
@@ -38,18 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=cmd_schema)
 
 
-def load_document(path: Path) -> dict:
-    import yaml
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ValidationError("file not found", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                              line=mark.line + 1 if mark else None) from None
-    if not isinstance(doc, dict):
-        raise ValidationError("a contract document is a mapping", file=str(path))
+def load_document(path: Path):
+    """A contract YAML file through the one strict YAML reader
+    (``storage.readers.yaml_doc``: no aliases, no duplicate keys, UTF-8, size cap), its
+    ``contract_id`` checked before anything else sees it."""
+    from engine.ids import check_id
+    from storage.readers.yaml_doc import read_yaml_file
+    doc = read_yaml_file(path, what="contract document")
+    if "contract_id" in doc:
+        check_id(doc["contract_id"], field="contract_id", file=str(path),
+                 line=doc.line_of("contract_id"))
     return doc
 
 
@@ -58,7 +55,10 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     out = []
     with open_backend(settings) as be:
         for path, doc in docs:
-            stored, created = be.add_contract(doc, source=str(path))
+            try:
+                stored, created = be.add_contract(doc, source=str(path))
+            except InputError as exc:
+                raise doc.locate(exc) from None
             out.append({**stored, "file": str(path)})
     emit(args, out, lambda: "\n".join(
         f"{o['file']}: {o['contract_id']} {'stored as' if o['created'] else 'unchanged, already'} "
@@ -76,22 +76,68 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def render_contract_yaml(view: dict) -> str:
-    """The document as YAML that ``contracts add`` takes, its identity in comments."""
-    import yaml
-    head = (f"# contract {view['contract_id']} version {view['version']} of "
-            f"{len(view['versions'])} (effective {view['effective_from']}; sha256 "
-            f"{view['sha256']})\n"
-            f"# `m2c contracts add` this file: unchanged, nothing is stored; edited (with a "
-            f"later effective_from), it becomes version {max(view['versions']) + 1}\n")
-    return head + yaml.safe_dump(view["document"], sort_keys=False, allow_unicode=True).rstrip("\n")
-
-
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     with open_backend(settings) as be:
         view = be.get_contract(args.contract_id, args.version)
-    emit(args, view, lambda: render_contract_yaml(view))
+        schema = be.contract_schema() if args.format != "json" else None
+    emit(args, view, lambda: show_yaml(view, schema))
     return 0
+
+
+def _aligned(values: list[str]) -> list[str]:
+    """Decimal strings padded with zeros to the same number of places (same values)."""
+    places = max((len(v.partition(".")[2]) for v in values), default=0)
+    return [f"{w}.{f.ljust(places, '0')}" if v else v
+            for v in values for w, _, f in [v.partition(".")]]
+
+
+def _document_for_add(document: dict, schema: dict) -> dict:
+    """The stored document as ``contracts add`` takes it: no ``version`` (the store
+    numbers versions), fields in the schema's order, each term's ``id``, ``kind``
+    and ``description`` first."""
+    order = list(schema["properties"])
+    doc = {k: document[k] for k in sorted(document, key=lambda k: (order.index(k) if k in order else len(order), k))
+           if k != "version"}
+    if isinstance(doc.get("terms"), list):
+        head = ("id", "kind", "description")
+        doc["terms"] = [{**{k: t[k] for k in head if k in t}, **{k: v for k, v in t.items() if k not in head}}
+                        for t in doc["terms"]]
+    return doc
+
+
+def show_yaml(view: dict[str, Any], schema: dict) -> str:
+    """A stored contract version (``api.views.contract_view``) as a YAML document that
+    ``m2c contracts add`` accepts unchanged, its provenance and its price schedule by
+    contract year in comments."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        """Safe YAML without anchors/aliases (a loader that refuses aliases reads it back)."""
+
+        def ignore_aliases(self, data) -> bool:
+            return True
+
+    n_versions = len(view["versions"])
+    latest = view["version"] == max(view["versions"])
+    schedule = view["price_schedule"]
+    lines = [f"# contract {view['contract_id']} version {view['version']} of {n_versions}, "
+             f"effective {view['effective_from']}",
+             f"# sha256 {view['sha256']} (canonical JSON of the stored version)",
+             "# `m2c contracts add` takes this document as it is: "
+             + ("unchanged, it is reported as already\n# stored; edited, it is stored as the next version."
+                if latest else "it is stored as the next version\n# (this version is not the latest).")]
+    if schedule["columns"]:
+        cols = schedule["columns"]
+        rates = [[y["rates"].get(c["name"], "") for y in schedule["years"]] for c in cols]
+        rates = [_aligned(column) for column in rates]
+        rows = [("YEAR", "FROM", "TO", *(c["name"] for c in cols)), ("", "", "", *(c["unit"] for c in cols))]
+        rows += [(str(y["contract_year"]), y["from"], y["to"], *(r[i] for r in rates))
+                 for i, y in enumerate(schedule["years"])]
+        lines += ["#", "# Price schedule by contract year (local dates, inclusive; rates as settled):"]
+        lines += [f"#   {r}" for r in table(rows, right=set(range(3, 3 + len(cols)))).splitlines()]
+    body = yaml.dump(_document_for_add(view["document"], schema), Dumper=_Dumper, sort_keys=False,
+                     allow_unicode=True, default_flow_style=False, width=100)
+    return "\n".join(lines) + "\n" + body.rstrip("\n")
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:

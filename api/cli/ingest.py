@@ -1,4 +1,4 @@
-"""``m2c ingest meter|prices|index FILE...``: data files into the versioned tables.
+"""``m2c ingest meter|prices|index|awards|statements FILE...``: data files into the versioned tables.
 
 Every call validates ALL its files first and writes nothing if any row is bad
 (exit 2, the message names file, line and field); otherwise it appends one commit,
@@ -41,6 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="output format (same as --output)")
         _output_options(q)
         q.set_defaults(handler=prices_command if name == "prices" else index_command)
+    for name, helptext, handler in (
+            ("awards", "ISO awards, schedules and base points (CSV)", awards_command),
+            ("statements", "ISO settlement statements (CSV, or an ERCOT settlement extract)",
+             statements_command)):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        q.add_argument("--format", dest="output", choices=["text", "json"], default=argparse.SUPPRESS,
+                       help="output format (same as --output)")
+        _output_options(q)
+        q.set_defaults(handler=handler)
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -66,6 +76,14 @@ def prices_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def index_command(args: argparse.Namespace, settings: Settings) -> int:
     return _print(_ingest(settings, "index", args.files, None), args.output)
+
+
+def awards_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _print(_ingest(settings, "awards", args.files, None), args.output)
+
+
+def statements_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _print(_ingest(settings, "statements", args.files, None), args.output)
 
 
 def _print(report: dict, output: str) -> int:

@@ -215,13 +215,15 @@ def _run_inline(rec: "JobRecord", catalog: "JobCatalog", settings: Settings,
     from cluster.local import read as read_local_cluster
     cluster = settings.cluster_config()
     local = read_local_cluster(cluster.local_state_file)
-    if local is not None:
+    from cluster.job_runner import run_inline
+    from cluster.runtime import connected, ensure_ray, shutdown
+    if connected():
+        pass                             # this process has its Ray already (tests, the demo)
+    elif local is not None:
         note(f"joining the local Ray cluster at {local.address}")
     else:
         note("starting an embedded Ray for this command (`m2c cluster start` keeps one "
              "running between commands)...")
-    from cluster.job_runner import run_inline
-    from cluster.runtime import ensure_ray, shutdown
     mode = ensure_ray(cluster)           # in the main thread: Ray installs signal handlers there
     cancel = threading.Event()
     worker = threading.Thread(target=run_inline, args=(rec.id,), daemon=True, kwargs={

@@ -6,7 +6,8 @@ file holds) and is admin-only: a contract version changes what is billed. It is
 validated against the schema and the site registry before anything is written, and is
 idempotent: a document identical to the latest version stores nothing (**200**); a new
 version is **201** with ``Location``. ``GET /v1/contracts/{id}`` returns the version's
-``document`` in the form ``POST`` accepts, so a read can be edited and sent back.
+``document``, which ``POST`` takes back (without its ``version``): a read can be
+edited and sent back as the next version.
 """
 from __future__ import annotations
 
@@ -49,8 +50,11 @@ class ContractVersionPublic(BaseModel):
     versions: list[int] = Field(description="Every stored version number.")
     effective_from: str = Field(description="Date the version takes effect.")
     sha256: str = Field(description="SHA-256 of the stored canonical document.")
-    document: dict[str, Any] = Field(description="The contract document as `POST` accepts it "
-                                                 "(without its assigned version number).")
+    document: dict[str, Any] = Field(description="The stored contract document; `POST` takes it "
+                                                 "back without its `version` (the store numbers "
+                                                 "versions).")
+    price_schedule: dict[str, Any] = Field(description="The escalated prices by contract year "
+                                                       "(`columns`, `years`).")
 
 
 class ContractAdded(BaseModel):

@@ -1,5 +1,5 @@
-"""``/v1/ingest/{table}``: meter, price and index files in by upload (the HTTP twin of
-``m2c ingest meter|prices|index FILE...``).
+"""``/v1/ingest/{table}``: meter, price, index, ISO award and statement files in by upload
+(the HTTP twin of ``m2c ingest meter|prices|index|awards|statements FILE...``).
 
 Two ways to send files:
 
@@ -136,7 +136,7 @@ async def _save_raw(request: Request, folder: Path, limit: int, filename: str | 
 )
 async def ingest(ctx: Ctx, _: Annotated[Principal, Depends(require_ingest)], request: Request,
                  response: Response,
-                 table: Literal["meter", "prices", "index"],
+                 table: Literal["meter", "prices", "index", "awards", "statements"],
                  filename: Annotated[str | None, Query(max_length=255, description=(
                      "Name of the file in a raw (non-multipart) body."))] = None,
                  format: Annotated[Literal["csv", "parquet", "nem12"] | None, Query(description=(

@@ -36,11 +36,13 @@ REMOTE_COMMANDS = {
     "jobs list", "jobs show", "jobs wait", "jobs cancel", "jobs meter-totals",
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
+    "ingest awards", "ingest statements", "market shadow", "market statements",
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD],
+    "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
 }
 
 
@@ -253,6 +255,13 @@ def test_ingest_by_upload(server, remote, tmp_path, capsys):
     code, _, err = run_cli([*remote("scheduler"), "ingest", "meter", str(meter), str(bad)], capsys)
     assert code == 2 and "bad.csv" in err and tables.version("meter") == before + 1
 
+    # ISO awards and statements are validated by the server, which names the file
+    for table in ("awards", "statements"):
+        code, _, err = run_cli([*remote("investor"), "ingest", table, str(bad)], capsys)
+        assert code == 1 and "403" in err
+        code, _, err = run_cli([*remote("analyst"), "ingest", table, str(bad)], capsys)
+        assert code == 2 and "bad.csv" in err, err
+
     files = server.settings.home.parent / "files"
     for table in ("prices", "index"):
         paths = sorted(str(p) for p in (files / table).glob("*.csv"))
@@ -290,6 +299,17 @@ def test_jobs_settle_rebill_and_keys(server, remote, cli_home, capsys):
     code, out, err = run_cli([*remote("analyst"), "jobs", "meter-totals", "--from", PERIOD,
                               "--to", PERIOD, "--format", "json"], capsys)
     assert code == 0 and catalog.get(loads(out)["id"]).kind == "meter_totals", err
+
+    # market: the statements the server holds (none); a shadow settlement is a job there
+    code, out, err = run_cli([*remote("analyst"), "market", "statements", "--format", "json"],
+                             capsys)
+    assert code == 0 and loads(out) == [], err
+    code, _, err = run_cli([*remote("investor"), "market", "statements"], capsys)
+    assert code == 1 and "403" in err
+    code, out, err = run_cli([*remote("analyst"), "market", "shadow", "--iso", "ERCOT",
+                              "--resource", "R1", "--from", "2026-10-01", "--to", "2026-10-02",
+                              "--format", "json"], capsys)
+    assert code == 0 and catalog.get(loads(out)["id"]).kind == "shadow_settlement", err
 
     code, out, err = run_cli([*remote("admin"), "keys", "create", "--role", "investor",
                               "--label", "remote", "--format", "json"], capsys)
