@@ -86,6 +86,7 @@ def run_on_nodes(cfg: StorageConfig, portfolio: Portfolio, months: list[str], no
                  cpus: int, work: Path) -> dict:
     """Warm month-end jobs on a simulated cluster of ``nodes`` x ``cpus`` CPUs."""
     import ray
+    from ray._common.utils import get_ray_address_file
     from ray.cluster_utils import Cluster
 
     from cluster.executor import Runtime, run_job
@@ -94,6 +95,11 @@ def run_on_nodes(cfg: StorageConfig, portfolio: Portfolio, months: list[str], no
     from jobs.catalog import JobCatalog
     from jobs.specs import parse_spec
 
+    # Cluster writes its address to /tmp/ray/ray_current_cluster (where a bare
+    # ray.init() looks) and deletes the file on shutdown: put back whatever another
+    # `ray start` on this machine had written there
+    address_file = Path(get_ray_address_file(None))
+    previous = address_file.read_text() if address_file.exists() else None
     t0 = time.perf_counter()
     sim = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "object_store_memory": NODE_OBJECT_STORE, "include_dashboard": False})
@@ -136,6 +142,8 @@ def run_on_nodes(cfg: StorageConfig, portfolio: Portfolio, months: list[str], no
     finally:
         shutdown()
         sim.shutdown()
+        if previous is not None:
+            address_file.write_text(previous)
 
 
 def section_nodes(args, cfg: StorageConfig, portfolio: Portfolio, months: list[str],
