@@ -339,10 +339,14 @@ def section_extras(args, cfg: StorageConfig, portfolio: Portfolio, months: list[
         def total(r: dict) -> float:
             return r["open_ms"] + r["file_list_ms"]
         slope = (total(last) - total(first)) / (last["files"] - first["files"])
-        ckpt = (last["checkpoint_bytes"] - first["checkpoint_bytes"]) / (last["files"] - first["files"])
-        print(f"     open + file list grows {slope * 1e3:.2f} us and the checkpoint "
-              f"{ckpt:.0f} bytes per data file in the snapshot")
-        out["open_us_per_file"], out["checkpoint_bytes_per_file"] = slope * 1e3, ckpt
+        print(f"     open + file list grows {slope * 1e3:.2f} us per data file in the snapshot")
+        out["open_us_per_file"] = slope * 1e3
+        with_ckpt = [r for r in out["delta_log"] if r["checkpoint_bytes"]]
+        if len(with_ckpt) >= 2 and with_ckpt[-1]["files"] > with_ckpt[0]["files"]:
+            a, b = with_ckpt[0], with_ckpt[-1]
+            ckpt = (b["checkpoint_bytes"] - a["checkpoint_bytes"]) / (b["files"] - a["files"])
+            print(f"     a checkpoint grows {ckpt:.0f} bytes per data file")
+            out["checkpoint_bytes_per_file"] = ckpt
 
     print(f"  b+d. one month-end ({months[-1]}, {len(portfolio.sites)} site-months) in this "
           "process, no Ray:")
