@@ -8,28 +8,37 @@ Conventions (numpy-financial's, so its documented examples hold):
 * the IRR is the rate ``r > -1`` with ``npv(r, cf) == 0``.
 
 IRR policy, for every row (``IrrResult.status`` says which case it was, per path;
-nothing is a silent wrong root):
+nothing is a silent wrong root). The NPV is evaluated on a grid of rates
+(``RATE_LO`` .. ``RATE_HI``, ``GRID`` points evenly spaced in ``log(1 + r)``) and each
+sign change between neighbours is a root, polished by Newton steps kept inside its
+bracket (a step that would leave it is replaced by bisection) to
+``|npv| <= tol x sum|cf|``:
 
 ``ok``
-    the NPV changes sign exactly once on the search grid (``RATE_LO`` .. ``RATE_HI``,
-    ``GRID`` points evenly spaced in ``log(1 + r)``); the root in that bracket is
-    polished by Newton steps kept inside the bracket (a step that would leave it is
-    replaced by bisection) to ``|npv| <= tol x sum|cf|``. A conventional series (one
-    sign change of the cash flows) has exactly one root above -100 % (Descartes), so
-    this is its IRR; a non-conventional series (several sign changes) that has one
-    root in the range gets it too, with ``sign_changes > 1`` recorded;
+    exactly one root in the range: the IRR. A conventional series (one sign change of
+    the cash flows) has exactly one root above -100 % (Descartes); a non-conventional
+    one with a single root in range gets it too, ``sign_changes > 1`` recorded;
+``selected``
+    several roots, and the cash flows are an investment (the NPV is negative at
+    ``RATE_HI``): the IRR is the **highest** rate at which the NPV falls through zero.
+    Above it the NPV is negative at every rate in the range, so it is the highest
+    return the flows break even at; the lower roots come from sign changes later in
+    the life (a late negative flow, numpy-financial #44: ``[-100, 60, 60, -5]`` has roots
+    near -93 % and +10.3 %; the IRR is +10.3 %; a merchant tail losing money after the
+    contracts end adds a pair of roots below -40 %). ``roots`` counts them all;
 ``multiple_roots``
-    the NPV crosses zero more than once in the range: the IRR is not defined (any one
-    root would mislead; numpy-financial #98), ``irr`` is NaN and ``roots`` counts
-    them;
+    several roots and not an investment profile (the NPV is positive at ``RATE_HI``,
+    e.g. borrowing-type flows): the IRR is not defined (any one root would mislead;
+    numpy-financial #98), ``irr`` is NaN;
 ``no_root``
     the cash flows change sign but the NPV does not cross zero in the range (e.g. a
     return above ``RATE_HI``, or a double root where the NPV only touches zero);
 ``no_sign_change``
     all cash flows have one sign (or are zero): no IRR exists.
 
-Only ``ok`` rows have a finite ``irr``. Distributions of IRRs (``engine.finance.metrics``)
-are taken over the ``ok`` paths and say how many paths were left out and why.
+Only ``ok`` and ``selected`` rows have a finite ``irr``. Distributions of IRRs
+(``engine.finance.metrics``) are taken over those paths and say how many were left out
+and why (``irr_policy`` in the summary counts every case).
 """
 from __future__ import annotations
 
@@ -43,7 +52,7 @@ RATE_LO = -0.99        # -99 %: below it the discount factor explodes
 RATE_HI = 10.0         # +1000 %: above it a "return" means nothing to an investor
 GRID = 241             # bracketing grid points in log(1 + r)
 NEWTON_STEPS = 60
-STATUSES = ("ok", "multiple_roots", "no_root", "no_sign_change")
+STATUSES = ("ok", "selected", "multiple_roots", "no_root", "no_sign_change")
 
 
 def npv(rate: float | np.ndarray, cash_flows: np.ndarray) -> np.ndarray:
@@ -124,14 +133,21 @@ def irr(cash_flows: np.ndarray, *, tol: float = 1e-13) -> IrrResult:
     sg = vals >= 0.0                                  # an exact zero counts as positive
     cross = sg[:-1] != sg[1:]
     count = cross.sum(axis=0).astype(np.int32)
+    falling = cross & sg[:-1]                       # NPV from >= 0 to < 0 as the rate rises
     roots[rows] = count
-    status[rows[count > 1]] = STATUSES.index("multiple_roots")
-    one = np.flatnonzero(count == 1)
+    investment = ~sg[-1]                            # NPV < 0 at the top of the range
+    several = count > 1
+    # the bracket kept: the only crossing, or the highest falling one of an investment
+    last_fall = GRID - 2 - np.argmax(falling[::-1], axis=0)
+    choose = np.where(count == 1, np.argmax(cross, axis=0), last_fall)
+    one = np.flatnonzero((count == 1) | (several & investment & falling.any(axis=0)))
+    status[rows[several & ~(investment & falling.any(axis=0))]] = STATUSES.index("multiple_roots")
+    status[rows[several & investment & falling.any(axis=0)]] = STATUSES.index("selected")
     if one.size == 0:
         return IrrResult(result, status, roots, changes)
 
-    # 2. polish the single root: Newton in x, kept inside the bracket (bisect otherwise)
-    k = np.argmax(cross[:, one], axis=0)
+    # 2. polish the root kept: Newton in x, inside its bracket (bisect otherwise)
+    k = choose[one]
     lo, hi = xs[k].copy(), xs[k + 1].copy()
     c = sub[one]
     f_lo = vals[k, one]
@@ -152,5 +168,5 @@ def irr(cash_flows: np.ndarray, *, tol: float = 1e-13) -> IrrResult:
         inside = np.isfinite(step) & (step > lo) & (step < hi)
         x = np.where(done, x, np.where(inside, step, 0.5 * (lo + hi)))
     result[rows[one]] = np.expm1(x)
-    status[rows[one]] = STATUSES.index("ok")
+    status[rows[one[count[one] == 1]]] = STATUSES.index("ok")
     return IrrResult(result, status, roots, changes)

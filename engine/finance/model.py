@@ -69,10 +69,12 @@ from .tax import SCHEDULES, DepreciationPlan
 from .uncertainty import Z
 
 __all__ = ["model_schema", "parse_model", "BankabilityModel", "PriceAssumptions", "FuelAssumptions",
-           "MerchantTail", "check_references", "model_hash", "MAX_HORIZON_YEARS", "DEFAULT_MAX_PATHS"]
+           "MerchantTail", "check_references", "model_hash", "MAX_HORIZON_YEARS", "DEFAULT_MAX_PATHS",
+           "HARD_MAX_PATHS"]
 
 MAX_HORIZON_YEARS = 40
-DEFAULT_MAX_PATHS = 100_000
+DEFAULT_MAX_PATHS = 100_000       # the default configured limit (M2C_BANKABILITY_MAX_PATHS)
+HARD_MAX_PATHS = 1_000_000        # what a job accepts whatever the configuration
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 _CLASSES = (*SCHEDULES, "custom")
 

@@ -199,7 +199,8 @@ def run_waterfall(params: FinanceParams, ops: OperatingInputs, debt: DebtSchedul
         d = np.minimum(short, bal)
         b = bal - d
         cash = cfads[:, i] - ds[i] + d                 # after debt service
-        uncovered[:, i] = np.maximum(-cash, 0.0)
+        if ds[i] > 0:                                  # a debt-service shortfall, not an operating loss
+            uncovered[:, i] = np.maximum(-cash, 0.0)
         refill = np.minimum(np.maximum(target[i + 1] - b, 0.0), np.maximum(cash, 0.0))
         release = np.maximum(b - target[i + 1], 0.0)
         bal = b + refill - release

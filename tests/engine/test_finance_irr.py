@@ -28,12 +28,27 @@ def test_batched_matches_rows_one_by_one():
         assert abs(float(npv(batched.irr[i], cf[i]))) <= 1e-9 * np.abs(cf[i]).sum()
 
 
-def test_two_roots_are_flagged_never_chosen():
-    # -100 + 230/(1+r) - 132/(1+r)^2 = 0 at r = 10 % and r = 20 %
+def test_several_roots_of_an_investment_keep_the_highest_falling_one():
+    # -100 + 230/(1+r) - 132/(1+r)^2 = 0 at r = 10 % and r = 20 %: the NPV is -inf near
+    # -100 %, rises through zero at 10 % and falls through it at 20 %: one falling
+    # crossing, so 20 % is the investment's return
     res = irr(np.array([[-100, 230, -132.0]]))
-    assert np.isnan(res.irr[0])
-    assert res.status_names().tolist() == ["multiple_roots"]
+    assert res.status_names().tolist() == ["selected"]
+    assert res.irr[0] == pytest.approx(0.20, abs=1e-12)
     assert res.roots[0] == 2 and res.sign_changes[0] == 2
+    # three roots (10 %, 20 %, 30 %): the highest falling crossing, 30 %, is kept
+    cf = np.poly1d([1.1, 1.2, 1.3], r=True).coeffs      # (x-1.1)(x-1.2)(x-1.3), x = 1 + r
+    res = irr(np.array([-cf]))                             # NPV x^3 = -(x-1.1)(x-1.2)(x-1.3)
+    assert res.status_names().tolist() == ["selected"] and res.roots[0] == 3
+    assert res.irr[0] == pytest.approx(0.30, abs=1e-12)
+
+
+def test_several_roots_of_borrowing_flows_are_undefined():
+    # +100 now, -230, +132: a loan-like profile with roots at 10 % and 20 %; the NPV is
+    # positive at +1000 %, so it is no investment and no root is chosen
+    res = irr(np.array([[100, -230, 132.0]]))
+    assert res.status_names().tolist() == ["multiple_roots"] and res.roots[0] == 2
+    assert np.isnan(res.irr[0])
 
 
 def test_non_conventional_with_one_root_in_range_is_returned_and_recorded():
@@ -44,11 +59,14 @@ def test_non_conventional_with_one_root_in_range_is_returned_and_recorded():
     assert abs(float(npv(res.irr[0], cf[0]))) < 1e-9
 
 
-def test_negative_last_cash_flow_has_a_second_root_near_minus_100_percent():
-    # numpy-financial #44: a negative last flow adds a root near -100 % (here about -93 %)
-    # besides the economic one (about +9 %); both are roots, so the IRR is not defined
-    res = irr(np.array([[-100, 60, 60, -5.0]]))
-    assert res.status_names().tolist() == ["multiple_roots"] and res.roots[0] == 2
+def test_negative_last_cash_flow_keeps_the_investment_root():
+    # numpy-financial #44: a negative last flow adds a root near -100 % (here about -93 %,
+    # where the NPV rises through zero) besides the investment's return (about +10.3 %,
+    # where it falls): the falling crossing is kept and the case recorded
+    cf = np.array([[-100, 60, 60, -5.0]])
+    res = irr(cf)
+    assert res.status_names().tolist() == ["selected"] and res.roots[0] == 2
+    assert 0.10 < res.irr[0] < 0.11 and abs(float(npv(res.irr[0], cf[0]))) < 1e-9
 
 
 def test_no_sign_change_and_no_root():
@@ -58,7 +76,7 @@ def test_no_sign_change_and_no_root():
     # a return far above the search range: the sign changes but no root in range
     res = irr(np.array([[-1.0, 1e6]]))
     assert res.status_names().tolist() == ["no_root"]
-    assert res.counts() == {"ok": 0, "multiple_roots": 0, "no_root": 1, "no_sign_change": 0}
+    assert res.counts() == {"ok": 0, "selected": 0, "multiple_roots": 0, "no_root": 1, "no_sign_change": 0}
 
 
 def test_npv_rates_per_row_and_bad_input():
