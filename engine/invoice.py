@@ -17,6 +17,10 @@ Shape (``../shared/spec/interfaces.md``, extended with ``parties``, ``sites``,
                  "contract_sha256": "...", "code_version": "..."},
      "vee": {"intervals_expected": 8928, "actual": 8900, "estimated": 28, "missing": 0}}
 
+A line may carry ``determinants`` (name -> decimal string, the unit in the name:
+``vppa``'s ``capture_price_usd_per_mwh`` and ``effective_price_usd_per_mwh``), the
+figures behind it; they never enter an amount, and lines without them have no key.
+
 Amounts are decimal strings with two places and the lines sum to the total exactly
 (each line is its exact amount rounded once). Quantities in MWh carry 6 places
 (exact Wh). Rates are decimal strings: the exact contract rate when a line has one
@@ -53,6 +57,7 @@ def build_invoice(result: SettlementResult, *, contract: ContractVersion, contra
         "quantity": str(ln.quantity), "quantity_unit": ln.quantity_unit,
         "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_usd": cents_to_str(ln.amount_cents),
         "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
+        **({"determinants": dict(ln.determinants)} if ln.determinants else {}),
     } for ln in result.lines]
     lin = {"run_id": None, "data_versions": {}, "code_version": None, **dict(lineage),
            "contract_sha256": contract_sha256}
@@ -107,7 +112,8 @@ def render_html(doc: dict) -> str:
     for ln in doc["lines"]:
         lines_html.append(
             "<tr>"
-            f"<td><code>{_e(ln['line_id'])}</code><div class=\"desc\">{_e(ln.get('description'))}</div></td>"
+            f"<td><code>{_e(ln['line_id'])}</code><div class=\"desc\">{_e(ln.get('description'))}</div>"
+            f"{_determinants_html(ln.get('determinants'))}</td>"
             f"<td class=\"num\">{_e(ln['quantity'])} {_e(ln['quantity_unit'])}</td>"
             f"<td class=\"num\">{_e(ln['rate'])} {_e(ln['rate_unit'])}</td>"
             f"<td class=\"num\">{_e(ln['amount_usd'])}</td></tr>")
@@ -155,6 +161,21 @@ def render_html(doc: dict) -> str:
 </tbody></table>
 </body></html>
 """
+
+
+_UNIT_SUFFIXES = (("_usd_per_mwh", "USD/MWh"), ("_mwh", "MWh"), ("_usd", "USD"))
+
+
+def _determinants_html(dets: dict | None) -> str:
+    """A line's determinants (``vppa``: capture and effective price), one per line:
+    ``capture_price_usd_per_mwh: "9.17"`` reads "capture price: 9.17 USD/MWh"."""
+    if not dets:
+        return ""
+    out = []
+    for name, value in dets.items():
+        unit = next(((name.removesuffix(sfx), u) for sfx, u in _UNIT_SUFFIXES if name.endswith(sfx)), (name, ""))
+        out.append(f"<div class=\"desc\">{_e(unit[0].replace('_', ' '))}: {_e(value)} {_e(unit[1])}</div>")
+    return "".join(out)
 
 
 def _adjustment_html(adj: dict | None, currency: str) -> str:

@@ -29,8 +29,9 @@ def mul_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     if a.size and b.size:
-        amax = int(np.abs(a).max())
-        bmax = int(np.abs(b).max())
+        # magnitudes from the extremes as Python ints: np.abs(INT64_MIN) is INT64_MIN
+        amax = max(-int(a.min()), int(a.max()))
+        bmax = max(-int(b.min()), int(b.max()))
         if amax and bmax and amax > _INT64_MAX // bmax:
             raise OverflowError(
                 f"interval amount would overflow int64: max |a|={amax}, max |b|={bmax}")

@@ -348,14 +348,15 @@ def result_to_dict(result: SettlementResult, detail_key: str) -> dict:
                        "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_cents": ln.amount_cents,
                        "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
                        "amount_picousd": [ln.amount_picousd.numerator, ln.amount_picousd.denominator],
-                       "intervals": ln.intervals} for ln in result.lines]}
+                       "intervals": ln.intervals, "determinants": ln.determinants} for ln in result.lines]}
 
 
 def result_from_dict(d: dict, detail: pa.Table) -> SettlementResult:
     lines = tuple(Line(ln["line_id"], ln["charge"], ln["description"], Decimal(ln["quantity"]),
                        ln["quantity_unit"], ln["rate"], ln["rate_unit"], int(ln["amount_cents"]),
                        ln["tou_bucket"], tuple(ln["contract_versions"]),
-                       Fraction(*ln["amount_picousd"]), int(ln["intervals"])) for ln in d["lines"])
+                       Fraction(*ln["amount_picousd"]), int(ln["intervals"]), ln.get("determinants"))
+                  for ln in d["lines"])
     return SettlementResult(d["contract_id"], d["period"], d["timezone"], int(d["contract_version"]),
                             tuple(d["contract_versions"]), tuple(d["site_ids"]), lines,
                             int(d["total_cents"]), int(d["delivered_wh"]), dict(d["vee"]), detail)

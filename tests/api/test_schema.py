@@ -22,8 +22,7 @@ from schemathesis.specs.openapi.checks import allow_header_conformance, positive
 from api.app import create_app
 from api.keystore import KeyStore
 from api.settings import Settings
-
-from .support import QueueOnlyDispatcher
+from tests.support.api_servers import QueueOnlyDispatcher
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
