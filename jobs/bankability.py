@@ -49,7 +49,7 @@ from engine.contract import active_in_period, parse_contract
 from engine.errors import DataMissingError, InputError, JobError, ValidationError
 from engine.finance import report as fin_report
 from engine.finance.cashflow import run_cash_flows
-from engine.finance.forecast import operating_year, site_month
+from engine.finance.forecast import Operations, operating_year, site_month
 from engine.finance.model import (HARD_MAX_PATHS, BankabilityModel, check_references, model_hash,
                                   parse_model)
 from engine.finance.paths import MeanRevertingJump, calibrate, correlation, generation_factors, process_factors
@@ -77,7 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = ["plan", "run_partition", "reduce", "KIND", "YEARS_PER_BLOCK", "PATH_CHUNK", "RESULT_KIND",
-           "tail_contract", "typical_year", "price_forecasts"]
+           "tail_contract", "typical_year", "price_forecasts", "billed_month_forecast", "market_factors"]
 
 RESULT_KIND = "bankability"
 YEARS_PER_BLOCK = 5
@@ -183,6 +183,27 @@ def _daily_prices(tables: Tables, key: tuple[str, str, str], periods: tuple[str,
         days_all.append(np.flatnonzero(ok) + day.min())
         vals_all.append(num[ok] / den[ok] / 1e6)
     return np.concatenate(days_all), np.concatenate(vals_all)
+
+
+def billed_month_forecast(store: ObjectStore, tables: Tables, contract_id: str, period: str,
+                          data: DataVersions, cache: dict) -> ContractForecast:
+    """A forecast of ``period`` built from that billed month's own inputs: its VEE'd
+    intervals as the typical month, its stored prices and indices as they are, every
+    factor 1 (operating year 1 starting that month). Its P50 settlement is that month's
+    invoice, to the cent (``tests/jobs/test_bankability_job.py``): the revenue stage
+    prices a forecast exactly as billing prices a month."""
+    from .settle_inputs import read_market
+    stored = require_contract(store, contract_id)
+    versions = [s.version for s in stored]
+    registry = load_registry(store, data.sites, cache)
+    site_ids = sorted({s for cv in versions for s in cv.sites})
+    profiles = {sid: typical_year(tables, registry[sid], (period,), data, cache) for sid in site_ids}
+    market = read_market(tables, versions, period, {sid: registry[sid] for sid in site_ids}, data, cache)
+    tz = versions[-1].timezone
+    prices = {key: PriceForecast(PriceProfile(key, tz, {parse_period(period)[1]: (period, series)}))
+              for key, series in market.prices.items()}
+    return ContractForecast(versions, profiles, prices, {}, Operations(), period,
+                            actual_indices=dict(market.indices))
 
 
 # ------------------------------------------------------------------------------ plan
