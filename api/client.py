@@ -147,6 +147,17 @@ class ApiClient:
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
         return response.text if fmt == "html" else response.json()
 
+    # -- bankability --------------------------------------------------------------------
+    def get_bankability(self, result_id: str, fmt: str = "json", part: str = "cashflow") -> dict | str:
+        """A bankability result: its summary (``json``), report (``html``) or a CSV part
+        (``csv``: ``part`` cashflow or paths)."""
+        response = self._request("GET", f"/v1/bankability/{_seg(result_id)}",
+                                 params={"format": fmt, "part": part})
+        return response.json() if fmt == "json" else response.text
+
+    def bankability_schema(self) -> dict:
+        return self._request("GET", "/v1/bankability/schema").json()
+
     # -- health -------------------------------------------------------------------------
     def ready(self) -> bool:
         try:

@@ -24,6 +24,7 @@ class Settings:
     partition_size: int = 1
     api_url: str | None = None
     api_key: str | None = None
+    bankability_max_paths: int = 100_000      # M2C_BANKABILITY_MAX_PATHS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -46,6 +47,7 @@ class Settings:
             partition_size=int(partition_size) if partition_size else 1,
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
+            bankability_max_paths=int(e.get("M2C_BANKABILITY_MAX_PATHS") or 100_000),
         )
 
     def cluster_config(self):
