@@ -31,7 +31,8 @@ correlated (``rho`` between the diffusions ``W``).
 
 Calibration (:func:`calibrate`) to a stored daily series: an AR(1) on daily log
 prices gives ``kappa = -ln(phi) x 365.25``; residuals beyond 4 robust standard
-deviations (MAD) are jumps (their rate and size); the others give ``sigma``. Prices
+deviations (MAD) are jumps (their rate and size), and the AR(1) is refitted without
+them; the other residuals give ``sigma``. Prices
 below 1 USD/MWh are floored there before the log (a log of a negative price has no
 meaning; the shape carries negative hours, the factor only scales it).
 """
@@ -158,14 +159,17 @@ def calibrate(daily_values: np.ndarray, *, floor: float = 1.0, long_term_sigma: 
         raise ValueError(f"{y.size} days of history; at least {min_days} are needed to calibrate "
                          "(or give the process parameters in the model)")
     x0, x1 = y[:-1], y[1:]
-    xm, ym = x0.mean(), x1.mean()
-    var0 = float(((x0 - xm) ** 2).sum())
-    phi = float(((x0 - xm) * (x1 - ym)).sum() / var0) if var0 > 0 else 0.0
-    phi = min(max(phi, 1e-3), 0.9999)
-    resid = x1 - (ym + phi * (x0 - xm))
-    med = float(np.median(resid))
-    robust = 1.4826 * float(np.median(np.abs(resid - med)))
-    jumps = np.abs(resid - med) > 4.0 * robust if robust > 0 else np.zeros(resid.size, dtype=bool)
+    keep = np.ones(x0.size, dtype=bool)
+    for _ in range(2):                      # fit, find the jumps, refit without them
+        xm, ym = x0[keep].mean(), x1[keep].mean()
+        var0 = float(((x0[keep] - xm) ** 2).sum())
+        phi = float(((x0[keep] - xm) * (x1[keep] - ym)).sum() / var0) if var0 > 0 else 0.0
+        phi = min(max(phi, 1e-3), 0.9999)
+        resid = x1 - (ym + phi * (x0 - xm))
+        med = float(np.median(resid))
+        robust = 1.4826 * float(np.median(np.abs(resid - med)))
+        jumps = np.abs(resid - med) > 4.0 * robust if robust > 0 else np.zeros(resid.size, dtype=bool)
+        keep = ~jumps
     normal = resid[~jumps]
     sd_day = float(normal.std(ddof=1)) if normal.size > 1 else 0.0
     kappa_day = -np.log(phi)
