@@ -492,10 +492,8 @@ def _revenue(partition: Partition, ctx: WorkerContext) -> dict:
     # every path's revenue per operating year, in chunks of paths
     need = sorted({d for lat in lattices if lat is not None for d in lat.dims if d != GEN})
     revenue = np.zeros((model.paths, years))
-    gen = (generation_factors(model.seed, model.paths, model.horizon_years, model.gen_iav, model.gen_model)
-           if gen_nodes else None)
-    horizon = first_month + len(block)
-    market = {d: market_factors(dims, d, model.seed, model.paths, horizon) for d in need}
+    gen = _generation(ctx, model) if gen_nodes else None
+    market = {d: _market(ctx, model, dims, d) for d in need}
     for c0 in range(0, model.paths, PATH_CHUNK):
         c1 = min(c0 + PATH_CHUNK, model.paths)
         ctx.check_cancelled()
@@ -535,6 +533,32 @@ def _revenue(partition: Partition, ctx: WorkerContext) -> dict:
     return {"contract_id": p["contract_id"], "contract_sha256": sha, "block": b,
             "first_year": first_month // 12, "years": years, "revenue_npy": key, "cases_usd": case_usd,
             "p50_months": p50_months, "settlements": int(sum(m["settlements"] for m in p50_months))}
+
+
+def _paths_cache(ctx: WorkerContext, key: tuple, make: Any) -> np.ndarray:
+    """A path array of this run, computed once per worker: the cache keeps the current
+    run's arrays only (a warm worker moving to another run drops the previous one's)."""
+    slot = ctx.cache.get("bankability-paths")
+    run = key[:2]
+    if slot is None or slot[0] != run:
+        slot = (run, {})
+        ctx.cache["bankability-paths"] = slot
+    if key not in slot[1]:
+        slot[1][key] = make()
+    return slot[1][key]
+
+
+def _generation(ctx: WorkerContext, model: BankabilityModel) -> np.ndarray:
+    return _paths_cache(ctx, (model_hash(model), model.seed, "gen"),
+                        lambda: generation_factors(model.seed, model.paths, model.horizon_years,
+                                                   model.gen_iav, model.gen_model))
+
+
+def _market(ctx: WorkerContext, model: BankabilityModel, dims: dict, dim: str) -> np.ndarray:
+    """Every path's factors of ``dim`` over the whole horizon (the same in every
+    partition and in the reduce: a path's numbers depend on the seed, stream and index)."""
+    return _paths_cache(ctx, (model_hash(model), model.seed, dim, canonical_json(dims[dim])),
+                        lambda: market_factors(dims, dim, model.seed, model.paths, 12 * model.horizon_years))
 
 
 def _site(partition: Partition, ctx: WorkerContext) -> dict:
