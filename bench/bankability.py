@@ -110,7 +110,7 @@ def model_doc(sites: int, paths: int, years: int) -> dict:
                         "generation": {"iav_pct": 5, "model_pct": 4, "resources": ["solar"]},
                         "prices": {"escalation_pct_per_year": 2, "long_term_sigma_pct": 8},
                         "fuel": {"escalation_pct_per_year": 2}},
-        "costs": {"capital_usd": 250e6 * sites, "fixed_om_usd_per_kw_year": 20, "variable_om_usd_per_mwh": 2,
+        "costs": {"capital_usd": 400e6 * sites, "fixed_om_usd_per_kw_year": 20, "variable_om_usd_per_mwh": 2,
                   "fuel": {"index": "HENRY_HUB"}, "insurance_pct": 0.5, "working_capital_months": 3,
                   "major_maintenance": [{"usd_per_kw": 30, "every_years": 8}]},
         "tax": {"federal_pct": 21, "state_pct": 7, "depreciation": {"macrs_5": 0.9, "sl_20": 0.1}},

@@ -74,12 +74,31 @@ def _wall_keys(utc_us: np.ndarray, tz: str, month_start_local_day: int) -> np.nd
     return (dom * 1440 + minute) * 2 + fold
 
 
+_RELOCATIONS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_RELOCATIONS_MAX = 4096
+
+
 def relocation(src_grid_us: np.ndarray, src_period: str, dst_period: str, tz: str, minutes: int,
                *, dst_range_us: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(dst_grid_us, src_index)``: the forecast month's interval starts (its local month,
     or ``dst_range_us``) and, for each, the source interval it takes (module docstring).
-    ``src_grid_us`` must be sorted and on a ``minutes`` grid."""
+    ``src_grid_us`` must be sorted and on a ``minutes`` grid. Remembered (the same source
+    month is laid on the same forecast month at every lattice point); read-only arrays."""
     src = np.asarray(src_grid_us, dtype=np.int64)
+    key = (src_period, dst_period, tz, minutes, dst_range_us, src.size, hash(src.tobytes()))
+    hit = _RELOCATIONS.get(key)
+    if hit is None:
+        hit = _relocation(src, src_period, dst_period, tz, minutes, dst_range_us)
+        for a in hit:
+            a.setflags(write=False)
+        if len(_RELOCATIONS) >= _RELOCATIONS_MAX:
+            _RELOCATIONS.pop(next(iter(_RELOCATIONS)))
+        _RELOCATIONS[key] = hit
+    return hit
+
+
+def _relocation(src: np.ndarray, src_period: str, dst_period: str, tz: str, minutes: int,
+                dst_range_us: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     if dst_range_us is None:
         dst_range_us = local_month_bounds_us(dst_period, tz)
     dst = interval_grid_us(dst_range_us[0], dst_range_us[1], minutes)
