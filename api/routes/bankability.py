@@ -32,7 +32,7 @@ from ..settings import Settings
 router = APIRouter(prefix=f"{API_PREFIX}/bankability", tags=["bankability"])
 
 KIND = "bankability"
-RESULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+RESULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"     # storage.results' names (and no "..")
 
 
 class ResultFormat(StrEnum):
@@ -90,6 +90,8 @@ def get_result(
 ) -> Response:
     if not principal.can_read(KIND):
         raise forbidden(f"role {principal.role.value!r} may not read bankability results")
+    if ".." in result_id:                       # never a stored result's name
+        raise NotFoundError(f"no bankability result {result_id!r}")
     from storage.objectstore import ObjectStore
     from storage.results import ResultStore
     results = ResultStore(ObjectStore.from_config(ctx.settings.storage_config()), KIND)

@@ -252,7 +252,8 @@ def render_html(summary: dict, irr_values: np.ndarray, min_dscr_values: np.ndarr
 <style>{_CSS}
 .num{{text-align:right;font-variant-numeric:tabular-nums}} table{{border-collapse:collapse;margin:8px 0}}
 td,th{{padding:2px 8px;border-bottom:1px solid #dde}} th{{text-align:left;font-weight:500}}
-section{{page-break-inside:avoid;margin-bottom:18px}}</style></head><body>
+section{{page-break-inside:avoid;margin-bottom:18px}} table.cf td,table.cf th{{font-size:10px;padding:1px 4px}}
+</style></head><body>
 <h1>Bankability run {_e(summary['name'])}</h1>
 <p>Contracts {_e(', '.join(proj['contracts']))}; COD {_e(proj['cod'])}; {proj['horizon_years']} years;
 {proj['paths']} paths, seed {proj['seed']}. Revenue priced by the contract engine
@@ -272,7 +273,7 @@ section{{page-break-inside:avoid;margin-bottom:18px}}</style></head><body>
 <table>{prob_rows}</table></section>
 <section>{fan}</section><section>{irr_hist}</section><section>{dscr_hist}</section>
 <section><h2>P50 cash flows (USD)</h2><p>Revenue: the contract engine's monthly invoice totals, exact;
-other lines: model figures rounded once to cents.</p><table><tr><th>year</th><th>revenue</th><th>opex</th>
+other lines: model figures rounded once to cents.</p><table class="cf"><tr><th>year</th><th>revenue</th><th>opex</th>
 <th>fuel</th><th>EBITDA</th><th>CFADS</th><th>interest</th><th>principal</th><th>DSRA</th><th>tax and credits</th>
 <th>equity cash flow</th><th>DSCR</th></tr>{''.join(cf_rows)}</table></section>
 <section><h2>Lineage</h2><pre>{_e(canonical_json(lin).decode())}</pre></section>
