@@ -253,6 +253,7 @@ def render_html(summary: dict, irr_values: np.ndarray, min_dscr_values: np.ndarr
 .num{{text-align:right;font-variant-numeric:tabular-nums}} table{{border-collapse:collapse;margin:8px 0}}
 td,th{{padding:2px 8px;border-bottom:1px solid #dde}} th{{text-align:left;font-weight:500}}
 section{{page-break-inside:avoid;margin-bottom:18px}} table.cf td,table.cf th{{font-size:10px;padding:1px 4px}}
+pre{{white-space:pre-wrap;word-break:break-all;font-size:10px}}
 </style></head><body>
 <h1>Bankability run {_e(summary['name'])}</h1>
 <p>Contracts {_e(', '.join(proj['contracts']))}; COD {_e(proj['cod'])}; {proj['horizon_years']} years;
