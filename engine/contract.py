@@ -25,6 +25,8 @@ The document (YAML or JSON -> dict), one per contract *version*::
          tou: {factors: {on_peak: "1.10", off_peak: "0.90"}}}
       - {id: vppa, kind: vppa, strike_usd_per_mwh: "42.50", hedge_share: "0.75",
          negative_price_rule: zero_floor}
+    completeness:                    # optional: meter-data limits of its settlements, percent
+      {max_estimated_pct: "5", max_missing_pct: "0"}   # of billed intervals (engine.completeness)
 
 A channel reference is a channel name (``gt1``) or ``kind:<channel kind>`` (every
 channel of that kind at the site, e.g. ``kind:generation``). Money parameters are

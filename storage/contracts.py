@@ -1,5 +1,10 @@
 """Contract versions in the object store: ``contracts/<contract_id>/v<N>.json``.
 
+The contract id becomes part of the key, so it is checked against the id pattern of
+the contract schema (``engine.ids``) before any key is built, whether a document is
+added or an id is looked up: ``../..`` or a 100,000-character id is a
+``ValidationError`` naming the field, never a path in the store.
+
 Each version is written create-only (a version number can never be reused or
 rewritten) as canonical JSON of the validated document. Amendments are new
 versions with a later or equal ``effective_from``; ``engine.contract.check_amendments``
@@ -26,9 +31,11 @@ from dataclasses import dataclass
 from engine.canonical import canonical_json
 from engine.contract import ContractVersion, check_amendments, contract_sha256, parse_contract, superseded_by
 from engine.errors import ConflictError, ContractError, NotFoundError
+from engine.ids import check_id
 from engine.sites import Site
 
 from .objectstore import ObjectStore
+from .publish import read_committed, verify_part
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +48,9 @@ def approved_invoices_on(store: ObjectStore, contract_id: str, versions: set[int
     """The approved invoices of ``contract_id`` settled on any of the contract
     ``versions`` (their ``contract_versions``), as ``"<period> v<N>"``, sorted.
 
-    One listing of the contract's invoices, then one read per approved version."""
+    One listing of the contract's invoices, then one read per approved version, each
+    checked against its committed manifest (``storage.publish.verify_part``)."""
+    check_id(contract_id, field="contract_id")
     marks: dict[tuple[str, int], set[str]] = {}
     for key in store.list(f"invoices/{contract_id}/"):
         m = _INVOICE_MARK.match(key)
@@ -51,7 +60,11 @@ def approved_invoices_on(store: ObjectStore, contract_id: str, versions: set[int
     for (period, v), have in sorted(marks.items()):
         if have != {"_COMMITTED", "_APPROVED"}:
             continue
-        doc = json.loads(store.get(f"invoices/{contract_id}/{period}/v{v}/invoice.json"))
+        prefix = f"invoices/{contract_id}/{period}/v{v}"
+        manifest = read_committed(store, prefix)
+        if manifest is None:
+            continue
+        doc = json.loads(verify_part(store, prefix, manifest, "invoice.json"))
         used = set(doc.get("contract_versions") or [doc.get("contract_version")])
         if used & versions:
             out.append(f"{period} v{v}")
@@ -87,6 +100,7 @@ class ContractStore:
         return sorted(ids)
 
     def _version_numbers(self, contract_id: str) -> list[int]:
+        check_id(contract_id, field="contract_id")
         nums = []
         for key in self.store.list(f"contracts/{contract_id}/"):
             m = _VERSION_KEY.match(key)
@@ -119,7 +133,7 @@ class ContractStore:
 
         if not isinstance(doc, dict) or not doc.get("contract_id"):
             raise ContractError(f"{source}: field 'contract_id': required")
-        cid = str(doc["contract_id"])
+        cid = check_id(doc["contract_id"], field="contract_id", file=source)
         existing = self._version_numbers(cid)
         nxt = (existing[-1] + 1) if existing else 1
         if existing:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from engine.contract import contract_schema
-from engine.errors import ValidationError
+from engine.errors import InputError
 
 from ..settings import Settings
 from .output import add_format, emit, print_json, table
@@ -37,17 +37,16 @@ def _store(settings: Settings):
     return ObjectStore.from_config(settings.storage_config())
 
 
-def load_document(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ValidationError("file not found", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                              line=mark.line + 1 if mark else None) from None
-    if not isinstance(doc, dict):
-        raise ValidationError("a contract document is a mapping", file=str(path))
+def load_document(path: Path):
+    """A contract YAML file through the one strict YAML reader
+    (``storage.readers.yaml_doc``: no aliases, no duplicate keys, UTF-8, size cap), its
+    ``contract_id`` checked before anything else sees it."""
+    from engine.ids import check_id
+    from storage.readers.yaml_doc import read_yaml_file
+    doc = read_yaml_file(path, what="contract document")
+    if "contract_id" in doc:
+        check_id(doc["contract_id"], field="contract_id", file=str(path),
+                 line=doc.line_of("contract_id"))
     return doc
 
 
@@ -59,7 +58,10 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     docs = [(Path(f), load_document(Path(f))) for f in args.files]      # all parse before any write
     out = []
     for path, doc in docs:
-        stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
+        try:
+            stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
+        except InputError as exc:
+            raise doc.locate(exc) from None
         cv = stored.version
         out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
                     "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
