@@ -46,18 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_document(path: Path) -> Any:
-    """A YAML (or JSON) document from a file: the one place this command reads YAML."""
-    import yaml
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                              line=mark.line + 1 if mark is not None else None) from None
+    """A model document from a file, through the one strict YAML reader
+    (``storage.readers.yaml_doc``: no aliases, no duplicate keys, UTF-8, size cap); JSON
+    is YAML too."""
+    from storage.readers.yaml_doc import read_yaml_file
+    return read_yaml_file(path, what="bankability model")
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,8 +68,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from engine.finance.model import parse_model
     path = Path(args.file)
     doc = load_document(path)
-    parse_model(doc, str(path), max_paths=settings.bankability_max_paths, paths=args.paths, seed=args.seed)
-    spec: dict[str, Any] = {"kind": "bankability", "model": doc}
+    try:
+        parse_model(doc, str(path), max_paths=settings.bankability_max_paths, paths=args.paths, seed=args.seed)
+    except ValidationError as exc:
+        raise doc.locate(exc) from None          # the same error, with the field's line
+    spec: dict[str, Any] = {"kind": "bankability", "model": dict(doc)}
     if args.paths is not None:
         spec["paths"] = args.paths
     if args.seed is not None:
