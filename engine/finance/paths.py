@@ -109,13 +109,13 @@ def process_factors(seed: int, stream: str, process: MeanRevertingJump, paths: i
     l11 = np.sqrt(var_x)
     l21 = cov / l11 if l11 > 0 else 0.0
     l22 = np.sqrt(max(var_m - l21 * l21, 0.0))
-    z1s, z2s, zls, jes, jms = [], [], [], [], []
     k = max(process.kappa, 1e-9)
-    for blk in _blocks(paths):
+    out = np.empty((len(_blocks(paths)) * BLOCK, months))
+    for blk in _blocks(paths):                  # one block at a time: memory O(BLOCK x months)
         rng = stream_rng(seed, stream, blk)
         z1 = rng.standard_normal((BLOCK, months))
         z2 = rng.standard_normal((BLOCK, months))
-        zls.append(rng.standard_normal((BLOCK, months)))
+        zl = rng.standard_normal((BLOCK, months))
         njumps = rng.poisson(process.jump_rate * DT, BLOCK * months)
         total = int(njumps.sum())
         jsize = rng.normal(process.jump_mean, process.jump_sd or 0.0, total)
@@ -127,23 +127,22 @@ def process_factors(seed: int, stream: str, process: MeanRevertingJump, paths: i
             o2 = other.standard_normal((BLOCK, months))
             z1 = rho * o1 + np.sqrt(1.0 - rho * rho) * z1
             z2 = rho * o2 + np.sqrt(1.0 - rho * rho) * z2
-        jes.append(np.bincount(owner, jsize * np.exp(-k * rest), BLOCK * months).reshape(BLOCK, months))
-        jms.append(np.bincount(owner, jsize * (1.0 - np.exp(-k * rest)) / (k * DT),
-                               BLOCK * months).reshape(BLOCK, months))
-        z1s.append(z1)
-        z2s.append(z2)
-    z1, z2, zl = (np.concatenate(v)[:paths] for v in (z1s, z2s, zls))
-    j_end, j_mean = np.concatenate(jes)[:paths], np.concatenate(jms)[:paths]
-    # the month's mean log level and the state at its end, month after month
-    shock_mean = l21 * z1 + l22 * z2 + j_mean
-    shock_end = l11 * z1 + j_end
-    level = np.cumsum(process.long_term_sigma * np.sqrt(DT) * zl, axis=1) - process.long_term_sigma * np.sqrt(DT) * zl
-    x = np.zeros(paths)
-    f = np.empty((paths, months))
-    for m in range(months):
-        f[:, m] = b * x + shock_mean[:, m]
-        x = a * x + shock_end[:, m]
-    return np.exp(f + level)
+        j_end = np.bincount(owner, jsize * np.exp(-k * rest), BLOCK * months).reshape(BLOCK, months)
+        j_mean = np.bincount(owner, jsize * (1.0 - np.exp(-k * rest)) / (k * DT),
+                             BLOCK * months).reshape(BLOCK, months)
+        # the month's mean log level and the state at its end, month after month; the
+        # long-term level moves at month ends
+        shock_mean = l21 * z1 + l22 * z2 + j_mean
+        shock_end = l11 * z1 + j_end
+        step = process.long_term_sigma * np.sqrt(DT) * zl
+        level = np.cumsum(step, axis=1) - step
+        x = np.zeros(BLOCK)
+        f = out[blk * BLOCK:(blk + 1) * BLOCK]
+        for m in range(months):
+            f[:, m] = b * x + shock_mean[:, m]
+            x = a * x + shock_end[:, m]
+        np.exp(f + level, out=f)
+    return out[:paths]
 
 
 def _daily_log(values: np.ndarray, floor: float) -> np.ndarray:
