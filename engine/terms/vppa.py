@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from ..contract_model import PriceNode
 from ..units import MICRO
-from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
+from .base import IntervalOutput, affine_micro, choice, dec, frac_str, line, refs_param
 
 KIND = "vppa"
 RULES = ("none", "zero_floor", "no_settlement_below_zero")
@@ -59,14 +60,16 @@ class Params:
     volume: tuple[str, ...] | None = None
     hub: PriceNode | None = None
 
-    def rate_micro(self, hub_micro: int) -> int:
-        """Settlement rate (buyer -> seller), micro-USD/MWh, for a hub price in micro-USD/MWh."""
-        p = hub_micro
-        if self.negative_price_rule == "zero_floor":
-            p = max(p, 0)
-        elif self.negative_price_rule == "no_settlement_below_zero" and p < 0:
-            return 0
-        return quantise_micro(self.hedge_share * (self.strike - Fraction(p, MICRO)))
+    def rate_micro(self, hub_micro: Any) -> Any:
+        """Settlement rate (buyer -> seller), micro-USD/MWh, for a hub price in
+        micro-USD/MWh: ``quantise_micro(s x (K - P_eff))``, for an integer or, element
+        by element, an int64 array of prices (``affine_micro``: the same integers)."""
+        p = np.asarray(hub_micro, dtype=np.int64)
+        eff = np.maximum(p, 0) if self.negative_price_rule == "zero_floor" else p
+        rate = affine_micro(eff, -self.hedge_share / MICRO, self.hedge_share * self.strike)
+        if self.negative_price_rule == "no_settlement_below_zero":
+            rate = np.where(p < 0, 0, rate)
+        return int(rate) if np.ndim(hub_micro) == 0 else rate
 
 
 def parse(raw: dict, where: str) -> Params:
@@ -101,7 +104,7 @@ def interval(term, ctx) -> IntervalOutput:
     vol = ctx.delivered_wh if p.volume is None else ctx.energy(p.volume)
     if p.negative_price_rule == "no_settlement_below_zero":
         vol = np.where(hub < 0, 0, vol)
-    rate = rates_by_distinct(hub, p.rate_micro)
+    rate = p.rate_micro(hub)
     node = hub_of(term, ctx.cv)
     desc = term.description or (f"VPPA settlement at {node.iso} {node.node} {node.market_run}, "
                                 f"strike ${frac_str(p.strike)}/MWh, hedge share {frac_str(p.hedge_share)}")
