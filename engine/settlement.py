@@ -368,7 +368,7 @@ def price_site(prepared: PreparedSite, market: MarketData, *, detail: bool = Fal
     for r in prepared.ranges:
         cv = r.cv
         ctx = r.ctx if market is r.ctx.market else _priced_context(prepared, r, market)
-        lines = []
+        lines: list[Any] = []
         for k, t in enumerate(cv.terms):
             tm = r.fixed.get(k)
             if tm is None:
@@ -401,16 +401,16 @@ def _priced_context(prepared: PreparedSite, r: PreparedRange, market: MarketData
         t = r.cv.terms[k]
         for need in TERM_KINDS[t.kind].needs(t, r.cv, prepared.site):
             if need[0] == "price":
-                s = market.prices.get(need[1])
-                idx = _price_gather(prepared, r, s) if s is not None else None
-                if idx is not None:
-                    cache[("price",) + tuple(need[1])] = s.lmp_microusd_per_mwh[idx]
+                ps = market.prices.get(need[1])
+                idx = _price_gather(prepared, r, ps) if ps is not None else None
+                if ps is not None and idx is not None:
+                    cache[("price",) + tuple(need[1])] = ps.lmp_microusd_per_mwh[idx]
             else:
                 _, name, freq, carry = need
-                s = market.indices.get(name)
-                idx = _index_gather(prepared, r, s, name, freq, carry) if s is not None else None
-                if idx is not None:
-                    cache[("index", name, freq, carry)] = s.value_micro[idx]
+                ix = market.indices.get(name)
+                idx = _index_gather(prepared, r, ix, name, freq, carry) if ix is not None else None
+                if ix is not None and idx is not None:
+                    cache[("index", name, freq, carry)] = ix.value_micro[idx]
     return dataclasses.replace(r.ctx, market=market, _cache=cache)
 
 

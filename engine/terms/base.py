@@ -171,14 +171,15 @@ def affine_micro(x: Any, slope: Fraction, intercept: Fraction) -> Any:
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     xmax = max(abs(int(arr.min())), abs(int(arr.max())))
+    num: np.ndarray
     if abs(a) * xmax + abs(b) < _INT64_SAFE and d < _INT64_SAFE // 2:
         num = arr * a + b if a else np.full(arr.shape, b, dtype=np.int64)
     else:
         num = arr.astype(object) * a + b
-    q = num // d
-    r = num - q * d                                   # 0 <= r < d
-    up = (2 * r > d) | ((2 * r == d) & (q % 2 == 1))  # half-even
-    return np.asarray(q + up.astype(np.int64), dtype=np.int64)
+    q: np.ndarray = num // d
+    r: np.ndarray = num - q * d                                   # 0 <= r < d
+    up = np.asarray((2 * r > d) | ((2 * r == d) & (q % 2 == 1)), dtype=np.int64)   # half-even
+    return np.asarray(q + up, dtype=np.int64)
 
 
 def escalated_price_micro(price: Fraction, escalator_pct: Fraction | None, year: int,
