@@ -164,9 +164,8 @@ def affine_micro(x: Any, slope: Fraction, intercept: Fraction) -> Any:
     d = sm.denominator * im.denominator // gcd(sm.denominator, im.denominator)
     a, b = sm.numerator * (d // sm.denominator), im.numerator * (d // im.denominator)
     if np.ndim(x) == 0:
-        n = a * int(x) + b
-        q, r = divmod(n, d)
-        return q + (1 if 2 * r > d or (2 * r == d and q % 2) else 0)
+        quo, rem = divmod(a * int(x) + b, d)
+        return quo + (1 if 2 * rem > d or (2 * rem == d and quo % 2) else 0)
     arr = np.asarray(x, dtype=np.int64)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
