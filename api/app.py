@@ -32,7 +32,7 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import install_problem_handlers
-from .routes import health, invoices, jobs, keys, metrics
+from .routes import health, invoices, jobs, keys, metrics, scenarios
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -95,6 +95,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
     app.include_router(keys.router)
+    app.include_router(scenarios.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -147,6 +147,19 @@ class ApiClient:
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
         return response.text if fmt == "html" else response.json()
 
+    # -- scenarios ----------------------------------------------------------------------
+    def list_scenarios(self) -> dict:
+        """Stored scenario results: ``{"data": [...]}``."""
+        return self._request("GET", "/v1/scenarios").json()
+
+    def get_scenario(self, result_id: str, fmt: str = "json") -> dict | str:
+        """A scenario result: the summary (``json``), the result table (``csv``) or the
+        report (``html``)."""
+        if fmt not in ("json", "csv", "html"):
+            raise InputError(f"scenario format must be json, csv or html, got {fmt!r}")
+        response = self._request("GET", f"/v1/scenarios/{_seg(result_id)}", params={"format": fmt})
+        return response.json() if fmt == "json" else response.text
+
     # -- health -------------------------------------------------------------------------
     def ready(self) -> bool:
         try:

@@ -6,6 +6,7 @@ kind           what it does                                                modul
 settlement     month-end settlement of the contracts active in a period    jobs.settle
 rebill         re-settle past periods; adjustments against approved bills  jobs.rebill
 meter_totals   audit: exact energy per site, channel and month             jobs.meter_totals
+scenario       what-if variants of a base, re-settled by the billing engine jobs.scenario
 probe          synthetic job for benchmarks and fault-injection tests      jobs.probe
 =============  ==========================================================  ==========
 
@@ -23,14 +24,14 @@ from pydantic import BaseModel
 
 from engine.errors import JobError
 
-from . import meter_totals, probe, rebill, settle
+from . import meter_totals, probe, rebill, scenario, settle
 from .specs import JOB_KINDS, parse_spec
 from .tasks import JobKind
 
 __all__ = ["KINDS", "get_kind", "parse_job_spec"]
 
 KINDS: Mapping[str, JobKind] = {k.name: k for k in (
-    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND)}
+    settle.KIND, rebill.KIND, meter_totals.KIND, scenario.KIND, probe.KIND)}
 
 
 def get_kind(name: str) -> JobKind:

@@ -20,7 +20,7 @@ from ..settings import Settings
 # command-group modules, each with register(subparsers)
 COMMAND_MODULES = [
     "demo", "sites", "ingest", "vee", "contracts", "settle", "rebill", "jobs", "invoices",
-    "serve", "keys",
+    "serve", "keys", "scenarios",
 ]
 
 
