@@ -59,6 +59,7 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -164,11 +165,12 @@ class _Base:
     periods: dict[str, list[str]]           # contract -> billing months in the range it is active in
     sites: dict[str, Site]
 
-    @property
+    @cached_property
     def versions(self) -> dict[str, list[ContractVersion]]:
+        """One list per contract, the same objects every time (identity says "base")."""
         return {c: [s.version for s in v] for c, v in self.stored.items()}
 
-    @property
+    @cached_property
     def docs(self) -> dict[str, list[dict]]:
         return {c: [s.document for s in v] for c, v in self.stored.items()}
 
