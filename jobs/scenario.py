@@ -665,7 +665,7 @@ def _lineage(scenario: Scenario, ctx: JobContext, stored: dict[str, list[StoredC
     curves = sorted({t.params.curve for v in scenario.variants for t in v.transforms
                      if isinstance(t.params, Replace) and t.params.curve is not None})
     return {"scenario_sha256": scenario.sha256, "code_version": code_version(), "seed": scenario.seed,
-            "data_versions": data, "curves": curves, "job_id": ctx.job_id,
+            "data_versions": data, "curves": curves,
             "solver": solver_version(),
             "contracts": {c: [{"version": s.version.version, "sha256": s.sha256} for s in v]
                           for c, v in sorted(stored.items())}}

@@ -18,14 +18,16 @@ and the rows::
 
 The objective is a minimisation: ``arbitrage`` costs ``p_i c_i - p_i d_i``,
 ``max_contract_revenue`` ``-w_i c_i - v_i d_i``, ``min_import_cost`` ``p_i m_i`` where
-``p_i >= 0`` and ``p_i (c_i - d_i)`` where ``p_i < 0``; each adds ``degradation x d_i``,
-and a tie-breaking cost ``e`` per MWh held per interval, charged or discharged, with
-``e`` a millionth of the window's largest absolute price (``HOLD_COST_SHARE``): among
-equally good dispatches the LP takes the one that discharges earliest, charges latest
-and never charges and discharges in one interval for nothing, so results do not
-depend on the solver's pivoting (from full, the prices ``[20, 10, 10]`` discharge
-``[4, 2, 0]``, not ``[4, 0, 2]``, nor ``[4, 3, 0]`` while charging 1). ``e`` is left
-out of the reported value.
+``p_i >= 0`` and ``p_i (c_i - d_i)`` where ``p_i < 0``; each adds ``degradation x d_i``.
+Two tie-breakers, kept below any economic meaning (``TIE_BREAK``, a millionth): each
+interval's prices are weighted by ``1 + 1e-6 x (n - i) / n``, so among equally good
+dispatches the LP discharges earliest and charges latest; and a MWh charged or
+discharged costs a millionth of the window's largest absolute price, so it never moves
+energy for nothing (charging and discharging in one interval, or into an unpaid
+export). Results then do not depend on the solver's pivoting: from full, the prices
+``[20, 10, 10]`` discharge ``[4, 2, 0]``, not ``[4, 0, 2]``, nor ``[4, 3, 0]`` while
+charging 1. The reported value is the objective itself, without tie-breakers,
+computed from the schedule.
 
 The matrix is assembled in coordinate form with numpy and compressed by column once
 per window; nothing goes through a modelling layer (at these sizes model building
@@ -48,7 +50,7 @@ import numpy as np
 from ..errors import InfeasibleError
 from .battery import Battery
 
-HOLD_COST_SHARE = 1e-6      # holding cost per MWh per interval, times the window's max |price|
+TIE_BREAK = 1e-6            # relative weight of the tie-breakers (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Objective:
 class Dispatch:
     """The optimal schedule over the horizon (MWh per interval) and its objective
     (USD: the revenue for ``arbitrage`` and ``max_contract_revenue``, minus the cost
-    for ``min_import_cost``; degradation included, holding cost excluded)."""
+    for ``min_import_cost``; degradation included, tie-breakers excluded)."""
     charge_mwh: np.ndarray
     discharge_mwh: np.ndarray
     soc_mwh: np.ndarray
@@ -79,17 +81,18 @@ class Dispatch:
 
 
 def _window_lp(b: Battery, obj: Objective, sl: slice, hours: float, day: np.ndarray, soc0: float,
-               final_soc: float | None) -> tuple[highspy.HighsLp, int, float]:
-    """The LP of one window; returns it, its interval count and its holding cost."""
+               final_soc: float | None) -> tuple[highspy.HighsLp, int]:
+    """The LP of one window; returns it and its interval count."""
     n = sl.stop - sl.start
     i = np.arange(n)
     eta_c, eta_d = b.eta_charge, b.eta_discharge
     pc, pd = b.charge_mw * hours, b.discharge_mw * hours
     kind = obj.kind
+    weight = 1 + TIE_BREAK * (n - i) / n                # earlier intervals count a little more
     if kind == "max_contract_revenue":
         assert obj.discharge_value is not None and obj.charge_value is not None
-        cost_c = -np.asarray(obj.charge_value[sl], dtype=float)
-        cost_d = -np.asarray(obj.discharge_value[sl], dtype=float)
+        cost_c = -np.asarray(obj.charge_value[sl], dtype=float) * weight
+        cost_d = -np.asarray(obj.discharge_value[sl], dtype=float) * weight
         scale = float(max(np.abs(cost_c).max(initial=0), np.abs(cost_d).max(initial=0)))
         priced = np.zeros(0, dtype=np.int64)
     else:
@@ -97,19 +100,19 @@ def _window_lp(b: Battery, obj: Objective, sl: slice, hours: float, day: np.ndar
         p = np.asarray(obj.price[sl], dtype=float)
         scale = float(np.abs(p).max(initial=0))
         if kind == "arbitrage":
-            cost_c, cost_d = p.copy(), -p
+            cost_c, cost_d = p * weight, -p * weight
             priced = np.zeros(0, dtype=np.int64)
         else:                                          # min_import_cost
             neg = p < 0
-            cost_c, cost_d = np.where(neg, p, 0.0), np.where(neg, -p, 0.0)
+            cost_c, cost_d = np.where(neg, p * weight, 0.0), np.where(neg, -p * weight, 0.0)
             priced = np.flatnonzero(~neg)
-    hold = HOLD_COST_SHARE * max(scale, 1.0)
-    cost_c = cost_c + hold                             # no charging and discharging at once for nothing
-    cost_d = cost_d + b.degradation_usd_per_mwh + hold
+    move = TIE_BREAK * max(scale, 1.0)                  # per MWh charged or discharged
+    cost_c = cost_c + move
+    cost_d = cost_d + b.degradation_usd_per_mwh + move
     k = priced.size
     # columns: c (0..n-1), d (n..2n-1), s (2n..3n-1), m (3n..3n+k-1)
     ncol = 3 * n + k
-    cost = np.concatenate([cost_c, cost_d, np.full(n, hold), p[priced] if k else np.zeros(0)])
+    cost = np.concatenate([cost_c, cost_d, np.zeros(n), p[priced] * weight[priced] if k else np.zeros(0)])
     lower = np.concatenate([np.zeros(2 * n), np.full(n, b.soc_min_mwh), np.zeros(k)])
     upper = np.concatenate([np.full(n, pc), np.full(n, pd), np.full(n, b.soc_max), np.full(k, np.inf)])
     rows, cols, vals = [], [], []
@@ -168,7 +171,7 @@ def _window_lp(b: Battery, obj: Objective, sl: slice, hours: float, day: np.ndar
     lp.a_matrix_.start_ = np.searchsorted(c, np.arange(ncol + 1)).astype(np.int32)
     lp.a_matrix_.index_ = r.astype(np.int32)
     lp.a_matrix_.value_ = v
-    return lp, n, hold
+    return lp, n
 
 
 #: the binding of the C++ solver class (see :func:`new_solver`)
@@ -214,10 +217,9 @@ def solve(battery: Battery, objective: Objective, hours: float, *, day: np.ndarr
     h = solver or new_solver()
     charge, discharge, soc = np.zeros(n), np.zeros(n), np.zeros(n)
     s0 = battery.soc_initial_mwh
-    value = 0.0
     for k, (a, z) in enumerate(bounds):
         final = battery.soc_final_mwh if k == len(bounds) - 1 else None
-        lp, m, hold = _window_lp(battery, objective, slice(a, z), hours, day, s0, final)
+        lp, m = _window_lp(battery, objective, slice(a, z), hours, day, s0, final)
         h.clearModel()
         h.passModel(lp)
         h.run()
@@ -226,17 +228,26 @@ def solve(battery: Battery, objective: Objective, hours: float, *, day: np.ndarr
             raise InfeasibleError(f"{label}: window {k + 1} of {len(bounds)} (intervals {a}..{z - 1}): "
                                   f"{h.modelStatusToString(status)}")
         x = np.asarray(h.getSolution().col_value)
-        c, d, s = np.clip(x[:m], 0, None), np.clip(x[m:2 * m], 0, None), x[2 * m:3 * m]
-        charge[a:z], discharge[a:z], soc[a:z] = c, d, s
-        s0 = float(s[-1])
-        value -= float(h.getInfo().objective_function_value) - hold * float(np.sum(s) + np.sum(c) + np.sum(d))
-        if objective.kind == "min_import_cost":
-            assert objective.price is not None and objective.net_import_mwh is not None
-            p = np.asarray(objective.price[a:z], dtype=float)
-            g = np.asarray(objective.net_import_mwh[a:z], dtype=float)
-            neg = p < 0
-            value -= float(np.sum(p[neg] * g[neg]))        # the constant the LP leaves out
-    return Dispatch(charge, discharge, soc, value, len(bounds))
+        charge[a:z], discharge[a:z], soc[a:z] = np.clip(x[:m], 0, None), np.clip(x[m:2 * m], 0, None), x[2 * m:3 * m]
+        s0 = float(soc[z - 1])
+    return Dispatch(charge, discharge, soc, _value(battery, objective, charge, discharge), len(bounds))
+
+
+def _value(b: Battery, obj: Objective, c: np.ndarray, d: np.ndarray) -> float:
+    """The objective of a schedule in USD (revenue; minus the cost for
+    ``min_import_cost``), degradation included."""
+    deg = b.degradation_usd_per_mwh * float(d.sum())
+    if obj.kind == "max_contract_revenue":
+        assert obj.discharge_value is not None and obj.charge_value is not None
+        return float(np.dot(obj.discharge_value, d) + np.dot(obj.charge_value, c)) - deg
+    assert obj.price is not None
+    p = np.asarray(obj.price, dtype=float)
+    if obj.kind == "arbitrage":
+        return float(np.dot(p, d - c)) - deg
+    assert obj.net_import_mwh is not None
+    net = np.asarray(obj.net_import_mwh, dtype=float) + c - d
+    paid = np.where(p < 0, net, np.maximum(net, 0))
+    return -float(np.dot(p, paid)) - deg
 
 
 def solver_version() -> str:
@@ -250,4 +261,4 @@ def to_wh(mwh: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(mwh, dtype=float) * 1e6).astype(np.int64)
 
 
-__all__ = ["Objective", "Dispatch", "solve", "new_solver", "to_wh", "solver_version", "HOLD_COST_SHARE"]
+__all__ = ["Objective", "Dispatch", "solve", "new_solver", "to_wh", "solver_version", "TIE_BREAK"]
