@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.errors import InputError, NotFoundError
+from engine.errors import DataMissingError, InputError, NotFoundError
 from jobs.kinds import get_kind
 
 from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
@@ -80,14 +80,14 @@ def _visible_job(ctx: Ctx, principal: Principal, job_id: str):
 
 
 def _check_against_store(ctx: Ctx, spec) -> None:
-    """The kind's check against what is stored (``JobKind.check``): an unknown name is
-    a 422 naming the field, before the job is recorded."""
+    """The kind's check against what is stored (``JobKind.check``): an unknown name, or
+    no data to work on, is a 422 naming the field, before the job is recorded."""
     kind = get_kind(spec.kind)
     if kind.check is None:
         return
     try:
         kind.check(spec, ctx.object_store())
-    except InputError as exc:
+    except (InputError, DataMissingError) as exc:
         raise ProblemError(422, "invalid-request", str(exc), title="Invalid request",
                            field=getattr(exc, "field", None),
                            problems=getattr(exc, "problems", None) or None) from None
