@@ -25,7 +25,7 @@ from .invoices import _quality
 
 router = APIRouter(prefix=f"{API_PREFIX}/scenarios", tags=["scenarios"])
 
-RESULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+RESULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"   # storage.results names
 
 
 class ScenarioFormat(StrEnum):
