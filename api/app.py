@@ -31,8 +31,8 @@ from jobs.states import JobState
 from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
-from .problems import install_problem_handlers
-from .routes import health, invoices, jobs, keys, metrics, scenarios
+from .problems import BodySizeLimit, install_problem_handlers
+from .routes import health, invoices, jobs, keys, market, metrics, readiness, scenarios
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -91,11 +91,14 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     )
     app.state.ctx = ctx
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=ctx.metrics)
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
     app.include_router(keys.router)
+    app.include_router(market.router)
     app.include_router(scenarios.router)
+    app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -12,7 +12,8 @@ role       submit / cancel job kinds   sees jobs    invoices  interval detail  k
 =========  ==========================  ===========  ========  ===============  ====
 scheduler  settlement                  settlement   no        no               no
 analyst    settlement, rebill,         every kind   yes       yes              no
-           meter_totals, scenario
+           meter_totals, scenario,
+           shadow_settlement
 investor   bankability                 bankability  summary   no               no
 admin      every kind                  every kind   yes       yes              yes
 =========  ==========================  ===========  ========  ===============  ====
@@ -61,7 +62,8 @@ class RolePolicy:
 POLICY: dict[Role, RolePolicy] = {
     Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
                                invoices=False, interval_detail=False),
-    Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario"}),
+    Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario",
+                                        "shadow_settlement"}),
                              None,
                              invoices=True, interval_detail=True),
     Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),

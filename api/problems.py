@@ -11,6 +11,8 @@ request body/query fails its schema     422     ``…/problems/invalid-request``
 ``IdempotencyConflict``                 422     ``…/problems/idempotency-key-reuse``
 ``NotFoundError``                       404     ``…/problems/not-found``
 ``ConflictError``                       409     ``…/problems/conflict``
+request body over the size limit        413     ``…/problems/request-too-large``
+``IntegrityError`` (tampered object)     500     ``…/problems/integrity`` (names the object)
 ``StorageError`` (object store down)     503     ``…/problems/storage-unavailable``
 missing/unknown API key                 401     ``…/problems/unauthenticated``
 role may not do this                    403     ``…/problems/forbidden``
@@ -19,10 +21,20 @@ plain HTTP errors (404 route, 405)      …       ``about:blank`` (RFC 9457 §4.
 ======================================  ======  ==========================================
 
 Tracebacks are logged server side with the request id; the body never carries one.
+Details that leave the server go through :func:`public_text`: the server's absolute
+paths (home, file store, catalog) become relative names (an object's store key), and
+a detail is cut at :data:`MAX_DETAIL_CHARS`; field-level errors are capped at
+:data:`MAX_ERRORS`, each location part at 64 characters: an error never echoes a
+whole request.
+:class:`BodySizeLimit` refuses a request body larger than
+``Settings.api_max_body_bytes`` (``M2C_API_MAX_BODY_BYTES``, 1 MiB by default) before
+any route reads it.
 """
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -33,13 +45,36 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import ConflictError, InputError, M2CError, NotFoundError, StorageError
+from engine.errors import (ConflictError, InputError, IntegrityError, M2CError, NotFoundError,
+                           StorageError)
 from jobs.catalog import IdempotencyConflict
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://meter2cash.dev/problems/"
+#: the longest ``detail`` (or job error message) the API returns
+MAX_DETAIL_CHARS = 2000
+#: the most field-level errors one problem lists
+MAX_ERRORS = 20
+
+
+def public_text(text: str, server_paths: Iterable[str] = (), limit: int = MAX_DETAIL_CHARS) -> str:
+    """``text`` fit to leave the server: each of ``server_paths`` (absolute folders or
+    files: the home, a ``file://`` store root, the SQLite catalog) replaced by a
+    relative name, and the whole cut to ``limit`` characters (saying how long it was)."""
+    for path in sorted({p.rstrip("/") for p in server_paths if p and p != "/"}, key=len,
+                       reverse=True):
+        text = text.replace(path + "/", "").replace(path, "<server>")
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters; cut)"
+    return text
+
+
+def _server_paths(request: Request) -> tuple[str, ...]:
+    ctx = getattr(request.app.state, "ctx", None)
+    settings = getattr(ctx, "settings", None)
+    return settings.server_paths() if settings is not None else ()
 
 
 def problem_type(slug: str) -> str:
@@ -129,6 +164,7 @@ _TITLES = {
     "not-found": "Not found",
     "conflict": "Conflict with the current state",
     "storage-unavailable": "Object store unavailable",
+    "integrity": "Stored object failed its integrity check",
 }
 
 
@@ -141,6 +177,8 @@ def _status_for(exc: M2CError) -> tuple[int, str]:
         return 404, "not-found"
     if isinstance(exc, ConflictError):
         return 409, "conflict"
+    if isinstance(exc, IntegrityError):
+        return 500, "integrity"
     if isinstance(exc, StorageError):
         return 503, "storage-unavailable"
     return 500, "internal"
@@ -158,8 +196,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
+        def part(p: Any) -> Any:
+            return p if isinstance(p, int) else public_text(str(p), (), 64)
+
+        errors = [{"loc": [part(p) for p in e.get("loc", ())],
+                   "msg": public_text(str(e.get("msg", "")), (), 300), "type": e.get("type", "")}
+                  for e in exc.errors()[:MAX_ERRORS]]
         first = errors[0] if errors else None
         detail = (f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first
                   else "the request does not match its schema")
@@ -183,6 +225,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(503, type_=problem_type(slug), title=_TITLES[slug],
                                     detail="the object store did not answer; retry shortly",
                                     instance=_instance(request), headers={"Retry-After": "5"})
+        if slug == "integrity":
+            logger.error("%s %s: %s", request.method, request.url.path, exc)
+            return problem_response(500, type_=problem_type(slug), title=_TITLES[slug],
+                                    detail=public_text(str(exc), _server_paths(request)),
+                                    instance=_instance(request))
         if status >= 500:
             logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
             return problem_response(500, type_=problem_type("internal"),
@@ -190,13 +237,14 @@ def install_problem_handlers(app: FastAPI) -> None:
                                     detail="the server failed to process the request; "
                                            "the error was logged",
                                     instance=_instance(request))
+        paths = _server_paths(request)
         fields = {}
         for attr in ("file", "line", "field"):
             value = getattr(exc, attr, None)
             if value is not None:
-                fields[attr] = value
+                fields[attr] = public_text(value, paths, 200) if isinstance(value, str) else value
         return problem_response(status, type_=problem_type(slug), title=_TITLES.get(slug),
-                                detail=str(exc),
+                                detail=public_text(str(exc), paths),
                                 instance=_instance(request), **fields)
 
     @app.exception_handler(Exception)
@@ -206,3 +254,62 @@ def install_problem_handlers(app: FastAPI) -> None:
                                 title="Internal server error",
                                 detail="the server failed to process the request; the error was logged",
                                 instance=_instance(request))
+
+
+class BodySizeLimit:
+    """ASGI middleware: a request body larger than ``max_bytes`` is answered 413
+    (problem+json) before the application reads it.
+
+    A ``Content-Length`` above the limit is refused at once; a body without one
+    (chunked) is read up to the limit and refused as soon as it passes it. Within the
+    limit, the buffered body is handed to the application unchanged."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.max_bytes
+            except ValueError:
+                too_large = False               # the server refuses a malformed length
+            if too_large:
+                await self._refuse(scope, send)
+                return
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break                           # http.disconnect: let the app see it
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+        pending = iter(messages)
+
+        async def replay() -> dict:
+            for message in pending:
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, send: Any) -> None:
+        body = json.dumps({
+            "type": problem_type("request-too-large"), "title": "Request body too large",
+            "status": 413,
+            "detail": f"the request body is larger than the {self.max_bytes:,}-byte limit "
+                      "(M2C_API_MAX_BODY_BYTES)",
+            "instance": scope.get("path", "")}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

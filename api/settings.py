@@ -24,6 +24,8 @@ class Settings:
     partition_size: int = 1
     api_url: str | None = None
     api_key: str | None = None
+    #: largest request body the API reads (``M2C_API_MAX_BODY_BYTES``; 413 beyond)
+    api_max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -33,6 +35,7 @@ class Settings:
         db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
         workers = e.get("M2C_WORKERS")
         partition_size = e.get("M2C_PARTITION_SIZE")
+        max_body = e.get("M2C_API_MAX_BODY_BYTES")
         return cls(
             home=home,
             storage_uri=storage,
@@ -46,7 +49,18 @@ class Settings:
             partition_size=int(partition_size) if partition_size else 1,
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
+            api_max_body_bytes=_positive_int("M2C_API_MAX_BODY_BYTES", max_body, 1024 * 1024),
         )
+
+    def server_paths(self) -> tuple[str, ...]:
+        """Absolute local paths an API message must not show (``api.problems.public_text``):
+        the home folder, a ``file://`` store root, the SQLite catalog file."""
+        paths = [str(self.home)]
+        if self.storage_uri.startswith("file://"):
+            paths.append(self.storage_uri[len("file://"):])
+        if self.db_url.startswith("sqlite:///"):
+            paths.append(self.db_url[len("sqlite:///"):])
+        return tuple(paths)
 
     def cluster_config(self):
         """The plain Ray configuration handed to `cluster`."""
@@ -60,3 +74,16 @@ class Settings:
         return StorageConfig(uri=self.storage_uri, endpoint=self.s3_endpoint,
                              access_key=self.aws_access_key_id,
                              secret_key=self.aws_secret_access_key, region=self.aws_region)
+
+
+def _positive_int(name: str, raw: str | None, default: int) -> int:
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from engine.errors import InputError
+        raise InputError(f"{name} must be a positive integer, got {raw[:40]!r}")
+    return value

@@ -247,8 +247,9 @@ def split(root: Path, changed: list[str], years: int, sample: int, profile: bool
     from jobs.tasks import JobContext, WorkerContext
     store = ObjectStore.from_config(StorageConfig(uri=f"file://{root / 'store'}"))
     spec = RebillSpec(contract=CID, from_period=f"{FIRST_YEAR}-01", to_period=f"{FIRST_YEAR + years - 1}-12")
-    parts = {p.key: p for p in plan(spec, JobContext(store=store, job_id="bench-split", now_utc=NOW))}
-    ctx = WorkerContext(store=store, job_id="bench-split", attempt=1)
+    job_id = f"bench-split-{time.time_ns()}"        # a new job: its own pins (jobs.settle_inputs)
+    parts = {p.key: p for p in plan(spec, JobContext(store=store, job_id=job_id, now_utc=NOW))}
+    ctx = WorkerContext(store=store, job_id=job_id, attempt=1)
     periods = periods_between(spec.from_period, spec.to_period)
     unchanged = [p for p in periods[1::max(1, len(periods) // sample)] if p not in changed][:sample]
     run_partition(parts[partition_key(CID, unchanged[0])], ctx)          # warm the cache

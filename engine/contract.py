@@ -25,6 +25,8 @@ The document (YAML or JSON -> dict), one per contract *version*::
          tou: {factors: {on_peak: "1.10", off_peak: "0.90"}}}
       - {id: vppa, kind: vppa, strike_usd_per_mwh: "42.50", hedge_share: "0.75",
          negative_price_rule: zero_floor}
+    completeness:                    # optional: meter-data limits of its settlements, percent
+      {max_estimated_pct: "5", max_missing_pct: "0"}   # of billed intervals (engine.completeness)
 
 A channel reference is a channel name (``gt1``) or ``kind:<channel kind>`` (every
 channel of that kind at the site, e.g. ``kind:generation``). Money parameters are
@@ -41,8 +43,16 @@ field path: ``contract PPA-TX-DC1 v2: terms[1].strike_usd_per_mwh: required``.
 
 Versions. ``effective_from`` is a local date; version ``k`` applies from local
 midnight of its ``effective_from`` until local midnight of the next version's, and
-the last version until the end of the term. ``versions_in_force`` turns that into
-UTC sub-ranges.
+the last version until the end of the term. Dates never decrease from one version
+to the next; a version effective on the same date as the one before *supersedes*
+it (a correction, or a price change from the term start), so of versions sharing a
+date the latest applies and the others apply nowhere. Whether a version may still
+be superseded (no approved invoice rests on it) is for the store to decide
+(``storage.contracts``). ``versions_in_force`` turns that into UTC sub-ranges.
+
+Price schedule. ``price_schedule`` lists a version's contract rates by contract
+year, by the term kinds' own rate functions (``schedule`` of each kind's module),
+for ``m2c contracts show``.
 
 The model (``ContractVersion``, ``Term``, ``PriceNode``, ...) is defined in
 ``engine.contract_model``, which the term kinds import too, and re-exported here.
@@ -52,19 +62,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
+import numpy as np
 
 from .canonical import canonical_json
 from .contract_model import ContractVersion, DeliveredDef, Parties, PriceNode, Term
 from .errors import ContractError, FieldError, UnknownReferenceError
 from .sites import CHANNEL_KINDS, Site
 from .terms import TERM_KINDS
+from .terms.base import anniversary, contract_year, rate_str
 from .timebase import local_midnight_us, local_month_bounds_us
 
 
@@ -270,8 +282,9 @@ def check_amendments(versions: list[ContractVersion]) -> None:
     """A contract's versions form a valid amendment chain.
 
     Same contract_id, time zone and term start; versions 1..N consecutive;
-    effective_from strictly increasing; version 1 effective at term.start.
-    Raises ``ContractError`` naming the version and field.
+    effective_from never decreasing (an equal date supersedes the earlier version
+    from that date); version 1 effective at term.start. Raises ``ContractError``
+    naming the version and field.
     """
     if not versions:
         raise ContractError("no contract versions")
@@ -291,10 +304,11 @@ def check_amendments(versions: list[ContractVersion]) -> None:
         if i == 0 and v.effective_from != v.term_start:
             raise ContractError(f"{v.label}: effective_from: version 1 must take effect at "
                                 f"term.start {v.term_start}")
-        if i and v.effective_from <= vs[i - 1].effective_from:
+        if i and v.effective_from < vs[i - 1].effective_from:
             raise ContractError(
-                f"{v.label}: effective_from: {v.effective_from} overlaps v{vs[i - 1].version} "
-                f"(effective {vs[i - 1].effective_from}); dates must strictly increase")
+                f"{v.label}: effective_from: {v.effective_from} is before v{vs[i - 1].version} "
+                f"(effective {vs[i - 1].effective_from}); an amendment takes effect on or after "
+                f"the date of the version before it")
 
 
 def canonical_contract_json(doc: dict) -> bytes:
@@ -307,27 +321,66 @@ def contract_sha256(doc: dict) -> str:
     return hashlib.sha256(canonical_contract_json(doc)).hexdigest()
 
 
+def superseded_by(versions: list[ContractVersion], new: ContractVersion) -> list[ContractVersion]:
+    """The versions that ``new`` (the next version) supersedes: those effective on
+    its date, which then apply nowhere. Empty for an amendment from a later date."""
+    return [v for v in versions if v.version < new.version and v.effective_from == new.effective_from]
+
+
 def versions_in_force(versions: list[ContractVersion], start_us: int, end_us: int
                       ) -> list[tuple[ContractVersion, int, int]]:
     """Which version applies to which UTC sub-range of ``[start_us, end_us)``.
 
     Version boundaries are local midnights of ``effective_from`` in the contract
-    zone; nothing applies outside the term. The term end is the last version's
-    ``term_end`` (an amendment may extend or shorten the term).
+    zone; nothing applies outside the term. On each day the version in force is
+    the latest one effective on or before it, so of versions sharing a date only
+    the latest appears. The term end is the last version's ``term_end`` (an
+    amendment may extend or shorten the term).
     """
     vs = sorted(versions, key=lambda v: v.version)
     if not vs:
         return []
+    term_end = vs[-1].term_bounds_us()[1]
     out = []
-    for i, v in enumerate(vs):
+    later = term_end                       # where the first later version takes over
+    for v in reversed(vs):
         lo = local_midnight_us(v.effective_from, v.timezone)
-        hi = (local_midnight_us(vs[i + 1].effective_from, v.timezone) if i + 1 < len(vs)
-              else vs[-1].term_bounds_us()[1])
-        hi = min(hi, vs[-1].term_bounds_us()[1])
-        s, e = max(lo, start_us), min(hi, end_us)
+        s, e = max(lo, start_us), min(later, term_end, end_us)
         if s < e:
             out.append((v, s, e))
-    return out
+        later = min(later, lo)
+    return out[::-1]
+
+
+def price_schedule(cv: ContractVersion) -> dict:
+    """The contract rates of version ``cv`` by contract year, from the year of its
+    ``effective_from`` to the term end::
+
+        {"columns": [{"name": "energy_fixed:on_peak", "unit": "USD/MWh"}, ...],
+         "years": [{"contract_year": 1, "from": "2026-01-01", "to": "2026-12-31",
+                    "rates": {"energy_fixed:on_peak": "70.40", ...}}, ...]}
+
+    Each term kind lists its rates (``schedule`` in its module) with the functions
+    its settlement applies, so an escalated energy price is the rate an invoice of
+    that year carries (1e-6 USD/MWh, half-even, once). Dates are local and
+    inclusive: the first row starts at ``effective_from``, the last ends at the term
+    end. Kinds priced on market data or an index list nothing.
+    """
+    epoch = date(1970, 1, 1).toordinal()
+    first, last = (int(y) for y in contract_year(
+        np.array([cv.effective_from.toordinal() - epoch, cv.term_end.toordinal() - epoch]), cv.term_start))
+    columns: dict[str, str] = {}
+    years = []
+    for y in range(first, last + 1):
+        rates: dict[str, str] = {}
+        for t in cv.terms:
+            for name, rate, unit in TERM_KINDS[t.kind].schedule(t, cv, y):
+                columns.setdefault(name, unit)
+                rates[name] = rate_str(rate)
+        end = min(anniversary(cv.term_start, y) - timedelta(days=1), cv.term_end)
+        start = max(anniversary(cv.term_start, y - 1), cv.effective_from)
+        years.append({"contract_year": y, "from": start.isoformat(), "to": end.isoformat(), "rates": rates})
+    return {"columns": [{"name": n, "unit": u} for n, u in columns.items()], "years": years}
 
 
 def active_in_period(versions: list[ContractVersion], period: str) -> bool:
@@ -353,6 +406,6 @@ def version_at_period_end(versions: list[ContractVersion], period: str) -> Contr
 __all__ = [
     "Parties", "Term", "DeliveredDef", "PriceNode", "ContractVersion", "contract_schema", "term_schema",
     "schema_errors", "parse_contract", "validate_contract_sites", "check_amendments",
-    "contract_sha256", "canonical_contract_json", "versions_in_force", "active_in_period",
-    "version_at_period_end",
+    "contract_sha256", "canonical_contract_json", "versions_in_force", "superseded_by", "active_in_period",
+    "version_at_period_end", "price_schedule",
 ]

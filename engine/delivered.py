@@ -12,6 +12,11 @@ the contract's ``delivered`` definition, per interval, exactly in int64::
     delivered = max(0, sum(add) - sum(subtract))    (floor_zero: true, the default)
     delivered = min(delivered, sum(cap_at))          (if cap_at is given)
 
+Every sum and difference is checked (``engine.money.add_exact``/``sub_exact``): a sum
+beyond int64 raises a ``ValueRangeError`` naming the site, the channels and the
+interval (UTC) instead of wrapping (two channels of 5e18 Wh once summed to a negative
+number that ``max(0, ...)`` billed as 0 Wh).
+
 Quality of an interval for the site (used in VEE counts and the detail table) is
 the worst of the referenced channels: ``N`` (missing) > ``E`` (estimated,
 substituted or final substitute) > ``A`` (actual). VEE counts are therefore per
@@ -19,14 +24,16 @@ site interval over the channels the contract reads (not per channel).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import DataMissingError, InputError
+from .errors import DataMissingError, InputError, ValueRangeError
+from .money import add_exact, sub_exact
 from .sites import Site
-from .timebase import US_PER_MINUTE, interval_grid_us
+from .timebase import US_PER_MINUTE, from_us, interval_grid_us
 from .vee.codes import QUALITY_NAMES
 
 ACTUAL = ("A",)
@@ -119,7 +126,8 @@ class SiteIntervals:
             en = np.zeros(grid.size, dtype=np.int64)
             qc = np.zeros(grid.size, dtype=np.int8)
             seen = np.zeros(grid.size, dtype=np.int64)
-            np.add.at(en, pos, e[inside])
+            _add_at_exact(en, pos, e[inside], minutes // mins[n],
+                          functools.partial(_where, site, (n,), grid))
             np.maximum.at(qc, pos, code[inside])
             np.add.at(seen, pos, 1)
             qc[seen < minutes // mins[n]] = 2
@@ -132,10 +140,15 @@ class SiteIntervals:
         key = ("E",) + tuple(refs)
         if key not in self._cache:
             total = np.zeros(self.grid_us.size, dtype=np.int64)
-            for n in resolve_refs(refs, self.site):
-                total = total + self.energy[n]
+            names = resolve_refs(refs, self.site)
+            for n in names:
+                total = add_exact(total, self.energy[n], self.describe(names), "energy_wh")
             self._cache[key] = total
         return self._cache[key]
+
+    def describe(self, channels) -> Callable[[int], str]:
+        """``i -> 'site S channel(s) a+b interval <UTC start>'`` for error messages."""
+        return lambda i: _where(self.site, tuple(channels), self.grid_us, i)
 
     def quality_of(self, refs: Iterable[str]) -> np.ndarray:
         """Worst quality code over the referenced channels (0 A, 1 E, 2 N)."""
@@ -173,10 +186,45 @@ def quality_codes(quality: np.ndarray) -> np.ndarray:
 _VEE_SITE_CODES = quality_codes(QUALITY_NAMES)
 
 
+def _where(site: Site, channels: tuple[str, ...], grid_us: np.ndarray, i: int) -> str:
+    at = from_us(int(grid_us[i])).isoformat().replace("+00:00", "Z") if i < grid_us.size else "?"
+    return f"site {site.site_id} channel(s) {'+'.join(channels)} interval {at}"
+
+
+def _add_at_exact(out: np.ndarray, pos: np.ndarray, values: np.ndarray, per: int,
+                  describe) -> None:
+    """``np.add.at(out, pos, values)`` (``per`` fine values at most per position),
+    raising instead of wrapping. No check is needed when ``per`` times the largest
+    magnitude fits; otherwise the sums are redone in 32-bit halves to find the first
+    position beyond int64."""
+    v = np.asarray(values, dtype=np.int64)
+    peak = int(np.abs(v).max()) if v.size else 0
+    if peak <= np.iinfo(np.int64).max // max(per, 1):
+        np.add.at(out, pos, v)
+        return
+    hi = np.zeros(out.size, dtype=np.int64)
+    lo = np.zeros(out.size, dtype=np.int64)
+    np.add.at(hi, pos, v >> 32)                  # |hi| <= 2**31 per value
+    np.add.at(lo, pos, v & 0xFFFFFFFF)           # 0 <= lo < 2**32 per value
+    high = hi + (lo >> 32)                       # exact sum = high * 2**32 + (lo mod 2**32)
+    bad = np.flatnonzero((high < -(2**31)) | (high >= 2**31))
+    if bad.size:
+        i = int(bad[0])
+        exact = (int(hi[i]) << 32) + int(lo[i])
+        raise ValueRangeError(f"{describe(i)}: the fine intervals sum to {exact} Wh, which "
+                              "would overflow int64; a value this large cannot be billed",
+                              field="energy_wh")
+    out += (high << 32) + (lo & 0xFFFFFFFF)
+
+
 def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),
                  cap_at: tuple[str, ...] = (), floor_zero: bool = True) -> np.ndarray:
-    """Delivered energy per interval (int64 Wh) per the contract's definition."""
-    d = si.energy_of(add) - (si.energy_of(subtract) if subtract else 0)
+    """Delivered energy per interval (int64 Wh) per the contract's definition (every
+    sum and difference checked: ``ValueRangeError`` naming site, channels, interval)."""
+    d = si.energy_of(add)
+    if subtract:
+        names = resolve_refs(add, si.site) + [f"-{n}" for n in resolve_refs(subtract, si.site)]
+        d = sub_exact(d, si.energy_of(subtract), si.describe(names), "energy_wh")
     if floor_zero:
         d = np.maximum(d, 0)
     if cap_at:

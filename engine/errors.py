@@ -10,6 +10,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     M2CError
     ├── InputError                 bad input from a user; exit 2 / HTTP 4xx
     │   ├── ValidationError        a file, row or field is wrong (names file, line, field)
+    │   │   └── ValueRangeError    a value beyond the exact int64 arithmetic (also an OverflowError)
     │   ├── UnknownReferenceError  unknown site, channel, contract, index, ...
     │   └── ContractError          a contract document or amendment is invalid
     │       └── FieldError         one term parameter is invalid (path inside the contract)
@@ -18,6 +19,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     ├── DataMissingError           settlement inputs missing (prices, index values)
     ├── InfeasibleError            an optimisation has no solution (a what-if battery LP)
     ├── StorageError               the object store or table format failed
+    │   └── IntegrityError         a stored object does not match its committed manifest
     └── JobError                   a job could not run or finish
         └── JobCancelledError      the job was cancelled
 """
@@ -47,6 +49,13 @@ class ValidationError(InputError):
         prefix = f"{where}: " if where else ""
         fld = f"field '{field}': " if field else ""
         super().__init__(f"{prefix}{fld}{message}")
+
+
+class ValueRangeError(ValidationError, OverflowError):
+    """A sum or product of energies, rates or amounts would leave the exact int64 range
+    (``engine.money``); the message names the element (site, channels, interval) and
+    its operands. An input error (a value too large to bill), and an ``OverflowError``
+    for code that catches arithmetic overflow."""
 
 
 class UnknownReferenceError(InputError):
@@ -91,6 +100,11 @@ class StorageError(M2CError):
     """The object store or the table format failed."""
 
 
+class IntegrityError(StorageError):
+    """A stored object's bytes do not match the hash its committed manifest recorded
+    (tampered with or corrupted): it is refused, never served."""
+
+
 class JobError(M2CError):
     """A job could not run or finish."""
 
@@ -108,8 +122,9 @@ def error_class(name: str | None) -> type[M2CError]:
 
 
 __all__ = [
-    "error_class", "M2CError", "InputError", "ValidationError", "UnknownReferenceError", "ContractError",
+    "error_class", "M2CError", "InputError", "ValidationError", "ValueRangeError",
+    "UnknownReferenceError", "ContractError",
     "FieldError", "NotFoundError", "ConflictError", "DataMissingError", "InfeasibleError", "StorageError",
-    "JobError",
+    "IntegrityError", "JobError",
     "JobCancelledError",
 ]

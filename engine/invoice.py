@@ -17,6 +17,17 @@ Shape (``../shared/spec/interfaces.md``, extended with ``parties``, ``sites``,
                  "contract_sha256": "...", "code_version": "..."},
      "vee": {"intervals_expected": 8928, "actual": 8900, "estimated": 28, "missing": 0}}
 
+Statuses (``INVOICE_STATUSES``): ``draft`` (as computed, within its completeness
+limits), ``estimated`` (published beyond them on an explicit override: the document
+carries a ``completeness`` block, ``engine.completeness.invoice_block``, and the HTML a
+banner with the counts; approving it needs a second explicit flag), ``approved`` and
+``superseded`` (both views of a stored version, ``storage.invoices``: the stored bytes
+say ``draft`` or ``estimated``).
+
+A line may carry ``determinants`` (name -> decimal string, the unit in the name:
+``vppa``'s ``capture_price_usd_per_mwh`` and ``effective_price_usd_per_mwh``), the
+figures behind it; they never enter an amount, and lines without them have no key.
+
 Amounts are decimal strings with two places and the lines sum to the total exactly
 (each line is its exact amount rounded once). Quantities in MWh carry 6 places
 (exact Wh). Rates are decimal strings: the exact contract rate when a line has one
@@ -26,6 +37,7 @@ buyer to the seller. ``invoice_bytes`` gives the stored bytes.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from .canonical import canonical_json
@@ -34,14 +46,21 @@ from .money import cents_to_str
 from .settlement import SettlementResult
 from .units import wh_to_mwh_str
 
-INVOICE_STATUSES = ("draft", "approved", "superseded")
+INVOICE_STATUSES = ("draft", "estimated", "approved", "superseded")
+#: the statuses a published document is stored with (the others are views)
+STORED_STATUSES = ("draft", "estimated")
 
 
 def build_invoice(result: SettlementResult, *, contract: ContractVersion, contract_sha256: str,
-                  version: int, status: str, lineage: dict, adjusts: int | None = None) -> dict:
-    """The invoice document of a settlement result (plain JSON types only)."""
+                  version: int, status: str, lineage: dict, adjusts: int | None = None,
+                  completeness: dict | None = None) -> dict:
+    """The invoice document of a settlement result (plain JSON types only).
+    ``completeness`` (``engine.completeness.invoice_block``) is required with status
+    ``estimated`` and refused without it."""
     if status not in INVOICE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(INVOICE_STATUSES)}; got {status!r}")
+    if (status == "estimated") != (completeness is not None):
+        raise ValueError("an estimated invoice, and only one, carries its completeness shortfalls")
     if version < 1:
         raise ValueError(f"invoice version must be >= 1; got {version}")
     if contract.contract_id != result.contract_id:
@@ -53,10 +72,11 @@ def build_invoice(result: SettlementResult, *, contract: ContractVersion, contra
         "quantity": str(ln.quantity), "quantity_unit": ln.quantity_unit,
         "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_usd": cents_to_str(ln.amount_cents),
         "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
+        **({"determinants": dict(ln.determinants)} if ln.determinants else {}),
     } for ln in result.lines]
     lin = {"run_id": None, "data_versions": {}, "code_version": None, **dict(lineage),
            "contract_sha256": contract_sha256}
-    return {
+    doc = {
         "contract_id": result.contract_id,
         "contract_version": result.contract_version,
         "contract_versions": list(result.contract_versions),
@@ -74,6 +94,9 @@ def build_invoice(result: SettlementResult, *, contract: ContractVersion, contra
         "lineage": lin,
         "vee": {k: int(result.vee.get(k, 0)) for k in ("intervals_expected", "actual", "estimated", "missing")},
     }
+    if completeness is not None:
+        doc["completeness"] = completeness
+    return doc
 
 
 def invoice_bytes(doc: dict) -> bytes:
@@ -94,6 +117,9 @@ th{background:#f4f5f7;font-weight:600}td.num,th.num{text-align:right;font-varian
 tfoot td{font-weight:700;border-top:2px solid #1b1f24;border-bottom:none}
 .desc{color:#555;font-size:.8rem}.status{display:inline-block;padding:.1rem .5rem;border-radius:.25rem;
 background:#eef;font-size:.8rem;text-transform:uppercase}code{font-size:.8rem;word-break:break-all}
+.banner{border:2px solid #b42318;background:#fef3f2;color:#7a271a;padding:.75rem 1rem;margin:1rem 0;
+border-radius:.25rem}.banner strong{display:block;font-size:1.05rem;margin-bottom:.25rem}
+.banner table{margin-top:.5rem;background:#fff}
 """
 
 
@@ -107,7 +133,8 @@ def render_html(doc: dict) -> str:
     for ln in doc["lines"]:
         lines_html.append(
             "<tr>"
-            f"<td><code>{_e(ln['line_id'])}</code><div class=\"desc\">{_e(ln.get('description'))}</div></td>"
+            f"<td><code>{_e(ln['line_id'])}</code><div class=\"desc\">{_e(ln.get('description'))}</div>"
+            f"{_determinants_html(ln.get('determinants'))}</td>"
             f"<td class=\"num\">{_e(ln['quantity'])} {_e(ln['quantity_unit'])}</td>"
             f"<td class=\"num\">{_e(ln['rate'])} {_e(ln['rate_unit'])}</td>"
             f"<td class=\"num\">{_e(ln['amount_usd'])}</td></tr>")
@@ -119,13 +146,14 @@ def render_html(doc: dict) -> str:
                if doc.get("adjusts") is not None else "")
     title = f"Invoice {doc['contract_id']} {doc['period']} v{doc['version']}"
     adjustment = _adjustment_html(doc.get("adjustment"), doc["currency"])
+    banner = _completeness_html(doc.get("completeness"), doc.get("approval"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)}</title><style>{_CSS}</style></head>
 <body>
 <h1>{_e(title)} <span class="status">{_e(doc['status'])}</span></h1>
-<div class="meta">
+{banner}<div class="meta">
 <div><span>Seller</span>{_e(parties.get('seller'))}</div>
 <div><span>Buyer</span>{_e(parties.get('buyer'))}</div>
 <div><span>Contract</span>{_e(doc['contract_id'])} (version {_e(doc['contract_version'])})</div>
@@ -157,6 +185,62 @@ def render_html(doc: dict) -> str:
 """
 
 
+_BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def with_superseded_notice(html_page: str, superseded_by: int) -> str:
+    """A published page as published, with a notice that version ``superseded_by``
+    replaced it, right after the opening ``<body>`` tag (unchanged without one)."""
+    m = _BODY.search(html_page)
+    if m is None:
+        return html_page
+    notice = (f'<div class="banner" role="note" data-status="superseded"><strong>SUPERSEDED by '
+              f'version {int(superseded_by)}</strong>This version was replaced; it is shown as '
+              f'published.</div>')
+    return html_page[:m.end()] + "\n" + notice + html_page[m.end():]
+
+
+def _completeness_html(block: dict | None, approval: dict | None) -> str:
+    """The banner of an invoice published beyond its completeness limits: which
+    sites and channels, their interval counts, and the limits they exceed."""
+    if not block:
+        return ""
+    rows = "\n".join(
+        f"<tr><td>{_e(s['site_id'])}</td><td>{_e(s.get('channel') or 'all channels read')}</td>"
+        f"<td class=\"num\">{_e(s['intervals_expected'])}</td><td class=\"num\">{_e(s['actual'])}</td>"
+        f"<td class=\"num\">{_e(s['estimated'])} ({_e(s['estimated_pct'])} %; max {_e(s['max_estimated_pct'])} %)</td>"
+        f"<td class=\"num\">{_e(s['missing'])} ({_e(s['missing_pct'])} %; max {_e(s['max_missing_pct'])} %)</td></tr>"
+        for s in block.get("shortfalls", []))
+    if approval:
+        accepted = (f"Approved by {_e(approval.get('approved_by'))} at "
+                    f"{_e(approval.get('approved_at_utc'))}, accepting the estimates.")
+    else:
+        accepted = "It cannot be approved without explicitly accepting the estimates."
+    return f"""<div class="banner" role="alert"><strong>ESTIMATED: this invoice rests on meter data beyond its completeness limits</strong>
+It was published on an explicit override ({_e(block.get('override'))}): estimated intervals are
+billed at their estimates, missing intervals as zero. {accepted}
+<table><thead><tr><th>Site</th><th>Channel</th><th class="num">Intervals</th><th class="num">Actual</th>
+<th class="num">Estimated</th><th class="num">Missing</th></tr></thead><tbody>
+{rows}
+</tbody></table></div>
+"""
+
+
+_UNIT_SUFFIXES = (("_usd_per_mwh", "USD/MWh"), ("_mwh", "MWh"), ("_usd", "USD"))
+
+
+def _determinants_html(dets: dict | None) -> str:
+    """A line's determinants (``vppa``: capture and effective price), one per line:
+    ``capture_price_usd_per_mwh: "9.17"`` reads "capture price: 9.17 USD/MWh"."""
+    if not dets:
+        return ""
+    out = []
+    for name, value in dets.items():
+        unit = next(((name.removesuffix(sfx), u) for sfx, u in _UNIT_SUFFIXES if name.endswith(sfx)), (name, ""))
+        out.append(f"<div class=\"desc\">{_e(unit[0].replace('_', ' '))}: {_e(value)} {_e(unit[1])}</div>")
+    return "".join(out)
+
+
 def _adjustment_html(adj: dict | None, currency: str) -> str:
     """A rebill's adjustment: per-charge deltas against the replaced version and the
     attribution of the delta to its causes (meter data, prices/indices, contract)."""
@@ -179,4 +263,5 @@ def _adjustment_html(adj: dict | None, currency: str) -> str:
 <table><tbody>{causes}</tbody></table>"""
 
 
-__all__ = ["build_invoice", "invoice_bytes", "render_html", "INVOICE_STATUSES"]
+__all__ = ["build_invoice", "invoice_bytes", "render_html", "with_superseded_notice",
+           "INVOICE_STATUSES", "STORED_STATUSES"]

@@ -131,7 +131,92 @@ DETAIL = TableSchema("detail", "settlement interval detail: one row per site, li
     Column("contract_version", pa.int32(), "contract version in force for the interval", unit=""),
 ), field_descriptions=False)
 
-TABLES: dict[str, TableSchema] = {t.name: t for t in (METER, PRICES, INDEX, VEE, DETAIL)}
+#: ISO market awards (``storage.ingest.ingest_awards``; products in ``engine.market.inputs``).
+AWARDS = TableSchema("awards", "ISO market awards, schedules and base points per resource and interval", (
+    Column("iso", pa.string(), "market operator: ERCOT, PJM or CAISO", unit=""),
+    Column("resource_id", pa.string(), "resource id as the ISO names it (site registry market.resources)",
+           unit=""),
+    Column("product", pa.string(),
+           "da_sale, da_purchase (MW >= 0), fmm, rtd, base_point (signed MW, > 0 injection)", unit="code"),
+    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC", unit=""),
+    Column("interval_minutes", pa.int16(), "interval the power is held: 5, 15 or 60 minutes", unit="min"),
+    Column("power_w", pa.int64(), "awarded or scheduled power, W (MW x 1e6, exact)", unit="W"),
+    Column("price_microusd_per_mwh", pa.int64(), "cleared price of the award, if given", True,
+           unit="1e-6 USD/MWh"),
+    *PROVENANCE,
+    Column("month", pa.string(), "partition: UTC month YYYY-MM of interval_start_utc", unit="YYYY-MM"),
+))
+
+#: ISO settlement statements, line by line (``storage.ingest.ingest_statements``).
+STATEMENTS = TableSchema("statements", "ISO settlement statement lines: charge type x resource x interval", (
+    Column("iso", pa.string(), "market operator: ERCOT, PJM or CAISO", unit=""),
+    Column("statement_id", pa.string(), "the statement (market, participant, operating day)", unit=""),
+    Column("version", pa.string(), "initial, final, true_up or resettlement_<n>", unit="code"),
+    Column("version_rank", pa.int32(), "order of versions: initial 1, final 2, true_up 3, "
+           "resettlement_<n> 3 + n", unit=""),
+    Column("operating_date", pa.date32(), "the ISO operating day (prevailing time)", unit=""),
+    Column("charge_type", pa.string(), "charge type / code / billing line item, e.g. RTEIAMT, 6475",
+           unit="code"),
+    Column("resource_id", pa.string(), "resource id as the ISO names it", unit=""),
+    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC", unit=""),
+    Column("interval_minutes", pa.int16(), "settlement interval length: 5, 15 or 60", unit="min"),
+    Column("energy_wh", pa.int64(), "bill determinant quantity, Wh (null if not given)", True, unit="Wh"),
+    Column("price_microusd_per_mwh", pa.int64(), "bill determinant price (null if not given)", True,
+           unit="1e-6 USD/MWh"),
+    Column("amount_microusd", pa.int64(),
+           "line amount, micro-USD (> 0: a charge to the participant, < 0: a payment to it)",
+           unit="1e-6 USD"),
+    *PROVENANCE,
+    Column("month", pa.string(), "partition: month YYYY-MM of operating_date", unit="YYYY-MM"),
+))
+
+#: ``engine.market.shadow``: one shadow-settlement line per charge type, resource and interval.
+SHADOW = TableSchema("shadow", "shadow settlement lines: charge type x resource x settlement interval", (
+    Column("iso", pa.string(), "market operator", unit=""),
+    Column("resource_id", pa.string(), "resource id as the ISO names it", unit=""),
+    Column("settlement_point", pa.string(), "settlement point / pnode the line is priced at", unit=""),
+    Column("charge_type", pa.string(), "charge type / code / billing line item", unit="code"),
+    Column("operating_date", pa.date32(), "the ISO operating day (prevailing time)", unit=""),
+    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC", unit=""),
+    Column("interval_minutes", pa.int16(), "settlement interval length", unit="min"),
+    Column("metered_wh12", pa.int64(), "metered net injection in the interval, 1/12 Wh", True,
+           unit="1/12 Wh"),
+    Column("da_wh12", pa.int64(), "day-ahead position in the interval (sale - purchase), 1/12 Wh", True,
+           unit="1/12 Wh"),
+    Column("instructed_wh12", pa.int64(),
+           "instructed energy (base points, FMM or RTD schedule) in the interval, 1/12 Wh", True,
+           unit="1/12 Wh"),
+    Column("quantity_wh12", pa.int64(), "the bill quantity the price multiplies, 1/12 Wh",
+           unit="1/12 Wh"),
+    Column("price_microusd_per_mwh", pa.int64(), "the price applied, micro-USD/MWh",
+           unit="1e-6 USD/MWh"),
+    Column("amount_cents", pa.int64(), "the line amount, exact then rounded once to cents "
+           "(> 0: a charge to the participant, < 0: a payment to it)", unit="1e-2 USD"),
+    Column("rule", pa.string(), "the rule module that computed the line, e.g. ercot.rteiamt", unit=""),
+), field_descriptions=False)
+
+#: ``engine.market.reconcile``: shadow vs statement, line by line.
+RECONCILE = TableSchema("reconcile", "shadow vs statement: one row per charge type, resource and interval", (
+    Column("charge_type", pa.string(), "charge type / code", unit="code"),
+    Column("resource_id", pa.string(), "resource id", unit=""),
+    Column("interval_start_utc", UTC_TS, "interval-beginning instant, UTC", unit=""),
+    Column("interval_minutes", pa.int16(), "settlement interval length", unit="min"),
+    Column("statement_amount_microusd", pa.int64(), "the statement's amount (0 if no line)",
+           unit="1e-6 USD"),
+    Column("shadow_amount_microusd", pa.int64(), "the shadow amount (0 if no line)", unit="1e-6 USD"),
+    Column("difference_microusd", pa.int64(), "statement - shadow", unit="1e-6 USD"),
+    Column("status", pa.string(), "match, mismatch, statement_only or shadow_only (beyond tolerance)",
+           unit="code"),
+    Column("statement_quantity_wh12", pa.int64(), "the statement's bill quantity, 1/12 Wh", True,
+           unit="1/12 Wh"),
+    Column("shadow_quantity_wh12", pa.int64(), "the shadow bill quantity, 1/12 Wh", True, unit="1/12 Wh"),
+    Column("statement_price_microusd_per_mwh", pa.int64(), "the statement's price", True,
+           unit="1e-6 USD/MWh"),
+    Column("shadow_price_microusd_per_mwh", pa.int64(), "the shadow price", True, unit="1e-6 USD/MWh"),
+), field_descriptions=False)
+
+TABLES: dict[str, TableSchema] = {t.name: t for t in (METER, PRICES, INDEX, VEE, DETAIL, AWARDS,
+                                                       STATEMENTS, SHADOW, RECONCILE)}
 
 METER_COLUMNS, PRICE_COLUMNS, INDEX_COLUMNS = METER.columns, PRICES.columns, INDEX.columns
 VEE_COLUMNS, DETAIL_COLUMNS = VEE.columns, DETAIL.columns
@@ -140,8 +225,14 @@ PRICE_SCHEMA = PRICES.to_arrow()
 INDEX_SCHEMA = INDEX.to_arrow()
 VEE_SCHEMA = VEE.to_arrow()
 DETAIL_SCHEMA = DETAIL.to_arrow()
+AWARDS_SCHEMA = AWARDS.to_arrow()
+STATEMENTS_SCHEMA = STATEMENTS.to_arrow()
+SHADOW_SCHEMA = SHADOW.to_arrow()
+RECONCILE_SCHEMA = RECONCILE.to_arrow()
 
 __all__ = ["Column", "TableSchema", "UTC_TS", "TABLES", "PROVENANCE",
            "METER", "PRICES", "INDEX", "VEE", "DETAIL",
            "METER_SCHEMA", "PRICE_SCHEMA", "INDEX_SCHEMA", "VEE_SCHEMA", "DETAIL_SCHEMA",
-           "METER_COLUMNS", "PRICE_COLUMNS", "INDEX_COLUMNS", "VEE_COLUMNS", "DETAIL_COLUMNS"]
+           "METER_COLUMNS", "PRICE_COLUMNS", "INDEX_COLUMNS", "VEE_COLUMNS", "DETAIL_COLUMNS",
+           "AWARDS", "STATEMENTS", "SHADOW", "RECONCILE", "AWARDS_SCHEMA", "STATEMENTS_SCHEMA",
+           "SHADOW_SCHEMA", "RECONCILE_SCHEMA"]

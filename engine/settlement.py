@@ -121,6 +121,7 @@ class LineSum:
     intervals: int
     rate_min: int
     rate_max: int
+    sums: dict[str, int] = field(default_factory=dict)   # the term's additive line determinants
 
     @property
     def key(self) -> tuple[str, int]:
@@ -132,7 +133,8 @@ class LineSum:
                        min(self.description, o.description), self.tou_bucket,
                        self.quantity_wh + o.quantity_wh, self.amount_picousd + o.amount_picousd,
                        self.intervals + o.intervals, min(self.rate_min, o.rate_min),
-                       max(self.rate_max, o.rate_max))
+                       max(self.rate_max, o.rate_max),
+                       {k: self.sums.get(k, 0) + o.sums.get(k, 0) for k in sorted({*self.sums, *o.sums})})
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,8 @@ def _line_sum(ln: Any, version: int) -> LineSum:
     """The exact sums of one interval line (nothing rounded)."""
     return LineSum(ln.line_id, version, ln.charge, ln.description, ln.tou_bucket,
                    sum_exact(ln.quantity_wh), sum_exact(ln.amount_picousd), int(ln.sel.size),
-                   int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()))
+                   int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()),
+                   dict(ln.sums))
 
 
 @dataclass(frozen=True)
@@ -532,6 +535,7 @@ class Line:
     contract_versions: tuple[int, ...]
     amount_picousd: Fraction          # exact, before rounding (audit)
     intervals: int = 0
+    determinants: dict[str, str] | None = None   # the kind's ``line_determinants`` (decimal strings)
 
 
 @dataclass(frozen=True)
@@ -670,9 +674,11 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
             rate = _rate_str(Fraction(ls.amount_picousd, ls.quantity_wh * 10**6))
         else:
             rate = "0.00"
+        tk = TERM_KINDS.get(ls.charge)
+        dets = tk.line_determinants(ls.sums, ls.quantity_wh, ls.amount_picousd) if tk and ls.sums else None
         lines.append(Line(lid, ls.charge, ls.description, _mwh(ls.quantity_wh), "MWh", rate, "USD/MWh",
                           picousd_to_cents(ls.amount_picousd), ls.tou_bucket, (ls.contract_version,),
-                          Fraction(ls.amount_picousd), ls.intervals))
+                          Fraction(ls.amount_picousd), ls.intervals, dets or None))
     lines += _period_lines(closing, period, partial, lookback)
     lines = invoice_order(lines, list(closing.term_ids))
     cv_end = closing.cv_end

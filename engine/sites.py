@@ -14,16 +14,60 @@ kind                   meaning
 ``grid_import``        energy bought from the grid
 ``grid_export``        energy sold to the grid
 =====================  ============================================
+
+A site may set the meter-data completeness limits its settlements are held to
+(``completeness: {max_estimated_pct: "10", max_missing_pct: "0"}``, percent of the
+billed intervals); a contract's own limits win over them, and the defaults of
+``engine.completeness`` apply to whatever neither sets.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ValidationError
 
 CHANNEL_KINDS = ("generation", "storage_discharge", "storage_charge", "load",
                  "grid_import", "grid_export")
+
+
+_PCT = re.compile(r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$")
+LIMIT_FIELDS = ("max_estimated_pct", "max_missing_pct")
+
+
+@dataclass(frozen=True)
+class CompletenessLimits:
+    """The most estimated and missing intervals a billed site-month may hold, each in
+    percent of its intervals (0..100, exact); ``None``: not set at this level (the
+    next level decides: contract, then site, then ``engine.completeness`` defaults)."""
+    max_estimated_pct: Decimal | None = None
+    max_missing_pct: Decimal | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> "CompletenessLimits":
+        """From a document's ``completeness`` mapping. Percentages are decimal strings
+        (``"2.5"``) or integers; raises ``ValueError(field or None, message)``."""
+        if not isinstance(raw, dict):
+            raise ValueError(None, f"expected a mapping with {' and/or '.join(LIMIT_FIELDS)}")
+        unknown = sorted(set(map(str, raw)) - set(LIMIT_FIELDS))
+        if unknown:
+            raise ValueError(unknown[0], f"unknown field (known: {', '.join(LIMIT_FIELDS)})")
+        values: dict[str, Decimal] = {}
+        for name, v in raw.items():
+            text = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            if not isinstance(text, str) or not _PCT.match(text):
+                hint = " (quote decimals: \"2.5\")" if isinstance(v, float) else ""
+                raise ValueError(name, f"expected a percentage 0..100 as a decimal string or an "
+                                       f"integer, got {v!r}{hint}")
+            values[name] = Decimal(text)
+        return cls(**values)
+
+    def to_doc(self) -> dict[str, str]:
+        """The fields set, as decimal strings (the inverse of :meth:`parse`)."""
+        return {k: str(v) for k in LIMIT_FIELDS if (v := getattr(self, k)) is not None}
 
 
 @dataclass(frozen=True)
@@ -43,6 +87,10 @@ class Site:
     iso: str | None = None
     node: str | None = None
     extra: dict = field(default_factory=dict)
+    #: ISO resources settled for this site (``market.resources``; ``engine.market.resources``)
+    resources: tuple = ()
+    #: meter-data completeness limits of its settlements (``engine.completeness``)
+    completeness: CompletenessLimits | None = None
 
     def channel(self, name: str) -> Channel:
         return self.channels[name]
@@ -93,7 +141,18 @@ def parse_sites(doc: dict, source: str = "sites") -> dict[str, Site]:
             channels[str(name)] = Channel(str(name), kind, c.get("resource"),
                                           float(npk) if npk is not None else None,
                                           float(hr) if hr is not None else None)
-        out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"))
+        limits = None
+        if s.get("completeness") is not None:
+            try:
+                limits = CompletenessLimits.parse(s["completeness"])
+            except ValueError as exc:
+                fld, msg = exc.args
+                raise ValidationError(msg, file=source, field=f"{where}.completeness"
+                                      + (f".{fld}" if fld else "")) from None
+        from .market.resources import parse_resources
+        resources = parse_resources(market, sid, channels, f"{where}.market", source)
+        out[sid] = Site(sid, str(tz), channels, market.get("iso"), market.get("node"),
+                        resources=resources, completeness=limits)
     return out
 
 
@@ -116,5 +175,11 @@ def sites_to_doc(sites: dict[str, Site]) -> dict:
         entry = {"site_id": sid, "timezone": s.timezone, "channels": chans}
         if s.iso or s.node:
             entry["market"] = {"iso": s.iso, "node": s.node}
+        if s.resources:
+            market: dict = {"iso": s.iso, "node": s.node,
+                            "resources": {r.resource_id: r.to_doc() for r in s.resources}}
+            entry["market"] = market
+        if s.completeness is not None and s.completeness.to_doc():
+            entry["completeness"] = s.completeness.to_doc()
         docs.append(entry)
     return {"sites": docs}

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -40,16 +42,16 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
 
 
+_PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
+
+
 def parse_period(period: str) -> tuple[int, int]:
-    """``"YYYY-MM"`` -> (year, month); raises ValueError otherwise."""
-    try:
-        y, m = period.split("-")
-        year, month = int(y), int(m)
-        if len(y) != 4 or len(m) != 2 or not 1 <= month <= 12:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"period must be YYYY-MM, got {period!r}") from None
-    return year, month
+    """``"YYYY-MM"`` (ASCII digits, nothing else) -> (year, month); raises ValueError
+    otherwise (signs, blanks and non-ASCII digits, which ``int()`` would take, too)."""
+    m = _PERIOD.fullmatch(period) if isinstance(period, str) else None
+    if m is None or not 1 <= int(m[2]) <= 12:
+        raise ValueError(f"period must be YYYY-MM, got {period!r}")
+    return int(m[1]), int(m[2])
 
 
 def period_of(year: int, month: int) -> str:

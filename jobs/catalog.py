@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -171,13 +172,26 @@ def _encode_cursor(created_us: int, job_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode()).decode().rstrip("=")
 
 
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,512}")             # unpadded URL-safe base64
+_CURSOR_BODY = re.compile(r"(?P<created>0|[1-9][0-9]{0,18}):(?P<id>[A-Za-z0-9_.:-]{1,64})")
+_INT64_MAX = 2**63 - 1
+
+
 def _decode_cursor(cursor: str) -> tuple[int, str]:
+    """``(created_us, job_id)`` of a ``next_cursor``; ``InputError`` (HTTP 400) for
+    anything :func:`_encode_cursor` cannot have produced: bad base64, not ASCII, no
+    ``:``, a time that is not a non-negative 64-bit integer, a malformed job id."""
+    invalid = InputError("invalid cursor: pass back the next_cursor of the previous page")
+    if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor) or len(cursor) % 4 == 1:
+        raise invalid
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, job_id = raw.split(":", 1)
-        return int(created), job_id
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (ValueError, UnicodeDecodeError):
-        raise InputError(f"invalid cursor {cursor!r}: pass back a next_cursor value") from None
+        raise invalid from None
+    m = _CURSOR_BODY.fullmatch(raw)
+    if m is None or int(m["created"]) > _INT64_MAX:
+        raise invalid
+    return int(m["created"]), m["id"]
 
 
 class JobCatalog:

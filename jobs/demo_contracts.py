@@ -28,9 +28,9 @@ def _ppa(t: SiteTemplate, *, gas_tolled: bool = False) -> dict:
                       "contracted_kw": str(int(t.gt_mw * 1000 * 0.9)), "price_usd_per_kw_month": "8.75",
                       "availability": {"channels": ["gt1"], "target": "0.95"}})
     terms += [
-        {"id": "min_delivery", "kind": "min_delivery",
-         "guaranteed_mwh": str(int(t.load_mw * 24 * 30 * 0.5)), "period": "month",
-         "ld_usd_per_mwh": "15.00"},
+        {"id": "min_delivery", "kind": "min_delivery",       # GEP = 85 % of the contract quantity,
+         "contract_quantity_mwh": str(int(t.load_mw * 24 * 30 * 0.6)), "guarantee_pct": "85",
+         "period": "month", "ld_pct_of_price": "25", "price_term": "energy"},   # LD = 25 % of the price
         {"id": "export_share", "kind": "export_share", "share_to_buyer": "0.5"},
     ]
     return {
@@ -59,7 +59,8 @@ def _vppa(t: SiteTemplate) -> dict:
         "currency": "USD", "delivered": {"add": ["pv1"]},
         "pricing": {"hub": {"iso": t.iso, "node": ISO_HUB[t.iso], "market_run": "RT"}},
         "terms": [{"id": "vppa", "kind": "vppa", "strike_usd_per_mwh": "34.00", "hedge_share": "0.75",
-                   "negative_price_rule": "zero_floor", "volume": ["pv1"]}],
+                   "negative_price_rule": "zero_floor", "volume": ["pv1"],
+                   "basis": {"mode": "adjusted_strike", "usd_per_mwh": "-1.25"}}],   # hub-to-node discount
     }
 
 

@@ -51,13 +51,17 @@ def code_version() -> str:
 
 def invoice_document(result: SettlementResult, stored: list[StoredContract], *, version: int,
                      run_id: str, data: DataVersions, adjusts: int | None = None,
-                     extra: dict | None = None) -> dict:
-    """The invoice document of ``result`` as invoice ``version``, with its lineage."""
+                     extra: dict | None = None, completeness: dict | None = None) -> dict:
+    """The invoice document of ``result`` as invoice ``version``, with its lineage;
+    status ``estimated`` with its ``completeness`` block when one is given (a period
+    published beyond its completeness limits: ``engine.completeness.invoice_block``),
+    else ``draft``."""
     at_end = contract_at_period_end(stored, result.period)
     lineage = {"run_id": run_id, "data_versions": data.to_dict(), "code_version": code_version(),
                "contract_version_cap": stored[-1].version.version}
     doc = build_invoice(result, contract=at_end.version, contract_sha256=at_end.sha256,
-                        version=version, status="draft", lineage=lineage, adjusts=adjusts)
+                        version=version, status="draft" if completeness is None else "estimated",
+                        lineage=lineage, adjusts=adjusts, completeness=completeness)
     if extra:
         doc.update(extra)
     return doc
@@ -82,10 +86,14 @@ class InvoiceDraft:
     detail_parquet: bytes | None = None
     adjusts: int | None = None
     extra: dict | None = None
+    #: beyond its completeness limits, published on an override: the invoice's
+    #: ``completeness`` block (status ``estimated``); None: a draft
+    completeness: dict | None = None
 
     def document(self, version: int, run_id: str) -> dict:
         return invoice_document(self.result, self.stored, version=version, run_id=run_id,
-                                data=self.data, adjusts=self.adjusts, extra=self.extra)
+                                data=self.data, adjusts=self.adjusts, extra=self.extra,
+                                completeness=self.completeness)
 
 
 class PublishedInvoice(NamedTuple):

@@ -5,8 +5,10 @@ an ``as_of`` that designates no data version, a period outside the contract term
 and a period with no approved invoice (a period never billed has nothing to
 adjust; settle and approve it first). Pins ONE set of inputs for the whole job --
 the data versions (``DataVersions``, resolved once from ``as_of``) and the contract
-version cap (the latest version now) -- so every period sees the same snapshot even
-while new data lands; the result states them. One partition per period
+version cap (the latest version then) -- when its first attempt plans, in
+``runs/<job_id>/pins-<spec>.json`` (``jobs.settle_inputs.pin_inputs``); a resumed
+attempt plans from them, so every period sees the same snapshot even while new
+data lands or the job is resumed; the result states them. One partition per period
 (``<contract>|<period>``): all the contract's sites for that month, settled in one
 worker whose cache keeps the contract, registry and market series warm.
 
@@ -25,6 +27,12 @@ Map (worker), per period:
    A step whose inputs did not change reuses the previous state instead of settling
    again, so only changed periods pay for the extra settlements. The re-settled
    result's interval detail is written under the partition's prefix.
+
+Completeness. The map counts the re-settled period's meter data
+(``jobs.settle_inputs.CompletenessRecorder``); a changed period beyond its
+completeness limits fails the job listing every such period, site and channel,
+unless the spec says ``allow_incomplete``: then its adjustment is published with
+status ``estimated`` (``engine.completeness``), like a settlement's.
 
 Reduce (job runner), periods in order: each changed period is published as the next
 invoice version with ``adjusts`` = the approved version it replaces and an
@@ -48,8 +56,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from engine.canonical import canonical_json
+from engine.completeness import Shortfall, SiteMonthCompleteness, describe, invoice_block, shortfalls
 from engine.contract import active_in_period
-from engine.errors import ConflictError, InputError, JobError
+from engine.errors import ConflictError, DataMissingError, InputError, JobError
 from engine.invoice import invoice_bytes
 from engine.money import cents_to_str
 from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charges_of_invoice,
@@ -63,7 +73,8 @@ from .planning import partition_key
 from .contract_period import (contract_partials, contract_sites, finalize_partials,
                               settle_contract_period, without_detail)
 from .invoicing import PUBLISH_BATCH, InvoiceDraft, invoice_document, publish_invoices
-from .settle_inputs import DataVersions, load_contract, require_contract, require_data
+from .settle_inputs import (CompletenessRecorder, DataVersions, load_contract, pin_inputs,
+                            require_contract, require_data)
 from .specs import RebillSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext
 
@@ -164,9 +175,15 @@ def _approved_versions(invoices: InvoiceStore, contract_id: str, periods: list[s
 # -------------------------------------------------------------------------------- plan
 def plan(spec: RebillSpec, ctx: JobContext) -> list[Partition]:
     cid = spec.contract
-    stored = require_contract(ctx.store, cid)
-    data = resolve_data_versions(ctx.tables, ctx.store, spec.as_of)
-    require_data(data)
+
+    def resolve() -> dict:
+        cap = require_contract(ctx.store, cid)[-1].version.version
+        data = resolve_data_versions(ctx.tables, ctx.store, spec.as_of)
+        require_data(data)
+        return {"data": data.to_dict(), "contract_cap": cap}
+    pins = pin_inputs(ctx.store, ctx.job_id, spec, resolve)
+    data, cap = DataVersions.from_dict(pins["data"]), int(pins["contract_cap"])
+    stored = ContractStore(ctx.store).versions(cid, up_to=cap)
     periods = periods_between(spec.from_period, spec.to_period)
     versions = [s.version for s in stored]
     outside = [p for p in periods if not active_in_period(versions, p)]
@@ -179,7 +196,6 @@ def plan(spec: RebillSpec, ctx: JobContext) -> list[Partition]:
     if never:
         raise InputError(f"contract {cid}: no approved invoice for {_ranges(never)}; a period "
                          f"never billed cannot be rebilled (settle and approve it first)")
-    cap = versions[-1].version
     logger.info("rebill %s %s..%s: %d periods, data %s, contract versions <= %d", cid,
                 spec.from_period, spec.to_period, len(periods), data.to_dict(), cap)
     return [Partition(key=partition_key(cid, p),
@@ -196,7 +212,9 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     data = DataVersions.from_dict(p["data"])
     stored = load_contract(ctx.store, cid, int(p["contract_cap"]), ctx.cache)
     billed = json.loads(InvoiceStore(ctx.store).raw_json(cid, period, billed_version))
-    partials = contract_partials(ctx.store, ctx.tables, stored, period, data, cache=ctx.cache)
+    recorder = CompletenessRecorder(stored, period)
+    partials = contract_partials(ctx.store, ctx.tables, stored, period, data, cache=ctx.cache,
+                                 transform=recorder)
     result = finalize_partials(stored, period, without_detail(partials))     # amounts only
     diff = diff_invoice(billed, result)
     out: dict[str, Any] = {"period": period, "billed_version": billed_version,
@@ -215,7 +233,8 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
                delta_lines=[ln.to_dict() for ln in diff.changed_lines()],
                attribution={"delta_cents": att.delta_cents, "by_cause": att.by_cause,
                             "by_line": att.by_line},
-               billed_inputs=_inputs_doc(*billed_inputs(billed, data)))
+               billed_inputs=_inputs_doc(*billed_inputs(billed, data)),
+               completeness=[m.to_dict() for _, m in sorted(recorder.entries.items())])
     return out
 
 
@@ -256,6 +275,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
         raise JobError(f"rebill {spec.contract}: partitions disagree on the pinned inputs {pinned}")
     data, cap = DataVersions.from_dict(rows[0]["data"]), int(rows[0]["contract_cap"])
     stored = ContractStore(ctx.store).versions(spec.contract, up_to=cap)
+    short = _gate(spec, ctx, [r for r in rows if r["changed"]])
     invoices = InvoiceStore(ctx.store)
     for r in (r for r in rows if r["changed"]):          # before publishing anything
         approved_now = invoices.latest_approved(spec.contract, r["period"])
@@ -290,7 +310,9 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
         batch = changed[b:b + PUBLISH_BATCH]
         drafts = [InvoiceDraft(result_from_dict(r["result"], DETAIL_SCHEMA.empty_table()), stored,
                                data, ctx.store.get(r["result"]["detail"]),
-                               adjusts=int(r["billed_version"]), extra={"adjustment": adjustment})
+                               adjusts=int(r["billed_version"]), extra={"adjustment": adjustment},
+                               completeness=(invoice_block(short[r["period"]])
+                                             if short[r["period"]] else None))
                   for _, r, adjustment in batch]
         for (row, _r, _), (version, created, _) in zip(batch, publish_invoices(
                 ctx.store, drafts, run_id=ctx.job_id)):
@@ -305,6 +327,20 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
             "periods": periods,
             "invoices": [{"contract_id": spec.contract, "period": p["period"], "version": p["version"]}
                          for p in periods if p["outcome"] in ("adjusted", "adjustment exists")]}
+
+
+def _gate(spec: RebillSpec, ctx: JobContext, changed: list[dict]) -> dict[str, list[Shortfall]]:
+    """The completeness gate over every changed period (``jobs.settle``'s rule):
+    shortfalls by period; ``DataMissingError`` listing all unless ``allow_incomplete``."""
+    short = {r["period"]: shortfalls(spec.contract, [SiteMonthCompleteness.from_dict(m)
+                                                     for m in r.get("completeness", [])])
+             for r in changed}
+    found = [s for p in sorted(short, key=parse_period) for s in short[p]]
+    if found and not spec.allow_incomplete:
+        key = f"runs/{ctx.job_id}/completeness.json"
+        ctx.store.put(key, canonical_json({"shortfalls": [s.to_dict() for s in found]}, newline=True))
+        raise DataMissingError(f"{describe(found)}\n(the list is also in {key})")
+    return short
 
 
 def _attribution_from_dict(a: dict) -> Attribution:
@@ -326,11 +362,15 @@ def reproduce_invoice(store: ObjectStore, tables: Tables, contract_id: str, peri
     stored_doc = json.loads(InvoiceStore(store).raw_json(contract_id, period, version))
     data, cap = billed_inputs(stored_doc, DataVersions.resolve(tables, store))
     stored = ContractStore(store).versions(contract_id, up_to=cap)
-    result = settle_contract_period(store, tables, stored, period, data, cache={} if cache is None else cache)
+    recorder = CompletenessRecorder(stored, period)
+    result = settle_contract_period(store, tables, stored, period, data,
+                                    cache={} if cache is None else cache, transform=recorder)
+    short = shortfalls(contract_id, recorder.entries.values())
     extra = {"adjustment": stored_doc["adjustment"]} if "adjustment" in stored_doc else None
     doc = invoice_document(result, stored, version=version,
                            run_id=stored_doc["lineage"]["run_id"] if run_id is None else run_id,
-                           data=data, adjusts=stored_doc.get("adjusts"), extra=extra)
+                           data=data, adjusts=stored_doc.get("adjusts"), extra=extra,
+                           completeness=invoice_block(short) if short else None)
     return invoice_bytes(doc)
 
 
@@ -348,14 +388,15 @@ def result_to_dict(result: SettlementResult, detail_key: str) -> dict:
                        "rate": ln.rate, "rate_unit": ln.rate_unit, "amount_cents": ln.amount_cents,
                        "tou_bucket": ln.tou_bucket, "contract_versions": list(ln.contract_versions),
                        "amount_picousd": [ln.amount_picousd.numerator, ln.amount_picousd.denominator],
-                       "intervals": ln.intervals} for ln in result.lines]}
+                       "intervals": ln.intervals, "determinants": ln.determinants} for ln in result.lines]}
 
 
 def result_from_dict(d: dict, detail: pa.Table) -> SettlementResult:
     lines = tuple(Line(ln["line_id"], ln["charge"], ln["description"], Decimal(ln["quantity"]),
                        ln["quantity_unit"], ln["rate"], ln["rate_unit"], int(ln["amount_cents"]),
                        ln["tou_bucket"], tuple(ln["contract_versions"]),
-                       Fraction(*ln["amount_picousd"]), int(ln["intervals"])) for ln in d["lines"])
+                       Fraction(*ln["amount_picousd"]), int(ln["intervals"]), ln.get("determinants"))
+                  for ln in d["lines"])
     return SettlementResult(d["contract_id"], d["period"], d["timezone"], int(d["contract_version"]),
                             tuple(d["contract_versions"]), tuple(d["site_ids"]), lines,
                             int(d["total_cents"]), int(d["delivered_wh"]), dict(d["vee"]), detail)

@@ -8,14 +8,29 @@ while new data lands:
   tables, and the site-registry version;
 * the contract versions up to a cap (amendments added later are not seen).
 
+A job pins them **once**, when its first attempt plans (:func:`pin_inputs`): the
+pins are written create-only to ``runs/<job_id>/pins-<spec>.json``, next to the partition
+results they govern, and every later attempt (a resume after the runner died)
+plans from them instead of from the versions current at the resume. So partitions
+committed by a dead attempt and those computed after it read one snapshot, and the
+invoice's lineage names it. The object store rather than a catalog column: the
+pins live and die with the partition results (same prefix, same store, same
+create-only discipline), a resume on any runner or cluster reads them where it
+reads the committed partitions, and an auditor finds them next to the results.
+
 ``site_partial`` is the map step of one (contract, site, billing month): read the
 site's meter rows (plus a week before the month, for like-day estimation), run VEE,
 read only the market series the contract's terms need, and call
 ``engine.settlement.settle_site``. Reference data (registry, contracts, price
 series) is cached in the worker's ``cache`` dict so a warm worker reads it once.
+
+:class:`CompletenessRecorder` is the transform that counts, per billed site-month,
+the actual, estimated and missing intervals the contract reads
+(``engine.completeness``), for the completeness gate of the job's reduce.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -23,10 +38,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel
 
 from engine.calendar import nerc_holidays
-from engine.contract import ContractVersion
-from engine.errors import DataMissingError, InputError, NotFoundError, UnknownReferenceError
+from engine.canonical import canonical_json
+from engine.completeness import (SiteMonthCompleteness, contract_limits, resolve_limits,
+                                 site_month_completeness)
+from engine.contract import ContractVersion, version_at_period_end
+from engine.errors import DataMissingError, InputError, JobError, NotFoundError, UnknownReferenceError
 from engine.pricing import IndexSeries, PriceSeries
 from engine.settlement import DETAIL_SCHEMA, LineSum, MarketData, SitePartial, required_market_data, settle_site
 from engine.sites import Site
@@ -34,6 +53,8 @@ from engine.timebase import US_PER_DAY, local_month_bounds_us, parse_period
 from engine.vee import VeeResult, run_vee
 from storage.contracts import ContractStore, StoredContract
 from storage.sites import load_sites, registry_versions
+
+from .specs import spec_fingerprint
 
 if TYPE_CHECKING:  # pragma: no cover
     from storage.objectstore import ObjectStore
@@ -78,6 +99,39 @@ class DataVersions:
             raise UnknownReferenceError(f"site registry version {sites} does not exist "
                                         f"(versions: {reg or 'none'})")
         return cls(vs["meter"], vs["prices"], vs["index"], sites)
+
+
+def pins_key(job_id: str, spec: BaseModel) -> str:
+    """``runs/<job_id>/pins-<spec SHA-256, 16 hex>.json``: a job has one spec; naming
+    it keeps a job id reused with another spec (a test, a hand-made context) from
+    reading pins that are not its own."""
+    return f"runs/{job_id}/pins-{spec_fingerprint(spec)[:16]}.json"
+
+
+def pin_inputs(store: ObjectStore, job_id: str, spec: BaseModel, resolve: Callable[[], dict]) -> dict:
+    """The inputs pinned for job ``job_id`` (a JSON-able dict): those stored by its
+    first attempt to plan, or, if none did yet, ``resolve()`` stored now, create-only.
+    Two attempts racing get the same pins (the first write wins; the other reads it).
+    ``resolve`` raising (bad input) stores nothing."""
+    key = pins_key(job_id, spec)
+    try:
+        return json.loads(store.get(key))
+    except NotFoundError:
+        pass
+    pins = resolve()
+    if store.put_if_absent(key, canonical_json(pins)):
+        logger.info("job %s: inputs pinned in %s: %s", job_id, key, pins)
+        return pins
+    return json.loads(store.get(key))
+
+
+def load_pins(store: ObjectStore, job_id: str, spec: BaseModel) -> dict:
+    """The pins of a job that has planned (``JobError`` if it has none)."""
+    key = pins_key(job_id, spec)
+    try:
+        return json.loads(store.get(key))
+    except NotFoundError:
+        raise JobError(f"job {job_id} has no pinned inputs ({key})") from None
 
 
 def cached(cache: dict, key: tuple, load):
@@ -208,6 +262,29 @@ def site_partial(store: ObjectStore, tables: Tables, *, contract_id: str, contra
     if transform is not None:
         inputs = transform(inputs, versions, period)
     return settle_site(versions, period, inputs.site, inputs.channels, inputs.market)
+
+
+class CompletenessRecorder:
+    """An :data:`InputsTransform` that changes nothing and records the completeness
+    (``engine.completeness.SiteMonthCompleteness``) of every site-month of the
+    billing ``period`` it sees, by site (look-back months are not billed: not
+    counted). The limits: the contract version in force at the period's end, then
+    the site's (registry), then the defaults. Pass it as ``transform`` to
+    :func:`site_partial` or ``jobs.contract_period.contract_partials``."""
+
+    def __init__(self, stored: list[StoredContract], period: str):
+        at_end = version_at_period_end([s.version for s in stored], period).version
+        self.period = period
+        self.contract = contract_limits(next(s for s in stored if s.version.version == at_end).document)
+        self.entries: dict[str, SiteMonthCompleteness] = {}
+
+    def __call__(self, inputs: SiteMonthInputs, versions: list[ContractVersion],
+                 period: str) -> SiteMonthInputs:
+        if period == self.period:
+            limits = resolve_limits(self.contract, inputs.site.completeness)
+            self.entries[inputs.site.site_id] = site_month_completeness(
+                versions, period, inputs.site, inputs.channels, limits)
+        return inputs
 
 
 # ----------------------------------------------------------------- partial <-> JSON

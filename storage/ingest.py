@@ -4,8 +4,10 @@ Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index``):
 
 1. **All or nothing.** Every file of the call is read and validated first (format,
    values, and for meter data the site registry: unknown site or channel ->
-   ``UnknownReferenceError`` naming file, line and field). A file with ANY bad row
-   rejects the whole call: the error is raised and nothing is written.
+   ``UnknownReferenceError`` naming file, line and field; an interval's energy above
+   ``engine.units.NAMEPLATE_TOLERANCE`` x the channel's nameplate energy ->
+   ``ValidationError``). A file with ANY bad row rejects the whole call: the error is
+   raised and nothing is written.
 2. **One commit.** The rows that change something are appended in ONE Delta commit,
    which is the new data version (``storage.tables``).
 3. **Idempotent by content.** Each file is identified by the SHA-256 of its bytes. A
@@ -45,13 +47,14 @@ import pyarrow.compute as pc
 from engine.errors import InputError, UnknownReferenceError, ValidationError
 from engine.schema import UTC_TS
 from engine.sites import Site
-from engine.timebase import local_month_labels, to_us
+from engine.timebase import ALLOWED_INTERVAL_MINUTES, local_month_labels, to_us
+from engine.units import NAMEPLATE_TOLERANCE, max_interval_wh
 
 from .keys import duplicate_pair
 from .objectstore import ObjectStore
-from .readers.canonical import (read_index_csv, read_meter_csv, read_meter_parquet,
+from .readers.canonical import (kwh_text, read_index_csv, read_meter_csv, read_meter_parquet,
                                 read_prices_csv)
-from .readers.nem12 import looks_like_nem12, read_nem12
+from .readers.nem12 import NEM_UTC_OFFSET_US, looks_like_nem12, read_nem12
 from .readers.rows import ReadResult
 from .tables import Tables, table_spec, utc_month_labels
 
@@ -64,6 +67,9 @@ PAYLOAD = {
     "prices": ("interval_minutes", "lmp_microusd_per_mwh", "energy_microusd_per_mwh",
                "congestion_microusd_per_mwh", "loss_microusd_per_mwh"),
     "index": ("value_micro", "unit"),
+    "awards": ("interval_minutes", "power_w", "price_microusd_per_mwh"),
+    "statements": ("version_rank", "operating_date", "interval_minutes", "energy_wh",
+                   "price_microusd_per_mwh", "amount_microusd"),
 }
 
 
@@ -126,6 +132,7 @@ def ingest_meter(store: ObjectStore, paths: Sequence[Path], fmt: str | None, *,
         reader = {"csv": read_meter_csv, "parquet": read_meter_parquet, "nem12": read_nem12}[kind]
         result = reader(data, str(path))
         _check_references(result, str(path), sites)
+        _check_nameplates(result, str(path), sites)
         return result
 
     def month(rows: pa.Table) -> pa.Array:
@@ -144,6 +151,61 @@ def ingest_index(store: ObjectStore, paths: Sequence[Path], *, now_utc: datetime
     """Ingest fuel/price index CSV files (see ``storage.readers.canonical``)."""
     return _ingest(store, "index", paths, lambda data, p: read_index_csv(data, str(p)),
                    None, now_utc)
+
+
+def ingest_awards(store: ObjectStore, paths: Sequence[Path], *, sites: dict[str, Site],
+                  now_utc: datetime) -> IngestReport:
+    """Ingest ISO award CSV files (``storage.readers.awards``); every resource must be
+    declared for its ISO in the site registry's ``market.resources``."""
+    from .readers.awards import read_awards_csv
+
+    def read(data: bytes, path: Path) -> ReadResult:
+        result = read_awards_csv(data, str(path))
+        _check_resources(result, str(path), sites)
+        return result
+    return _ingest(store, "awards", paths, read,
+                   lambda rows: pa.array(utc_month_labels(_us(rows)), pa.string()), now_utc)
+
+
+def ingest_statements(store: ObjectStore, paths: Sequence[Path], *, sites: dict[str, Site],
+                      now_utc: datetime) -> IngestReport:
+    """Ingest ISO settlement statements: the canonical CSV (``storage.readers.statements``)
+    or ERCOT's settlement extract layout (``storage.readers.ercot_extract``, detected by
+    its header). Every resource must be declared for its ISO in the site registry."""
+    from .readers.ercot_extract import looks_like_ercot_extract, read_ercot_extract
+    from .readers.statements import read_statements_csv
+
+    def read(data: bytes, path: Path) -> ReadResult:
+        reader = read_ercot_extract if looks_like_ercot_extract(data) else read_statements_csv
+        result = reader(data, str(path))
+        _check_resources(result, str(path), sites)
+        return result
+
+    def month(rows: pa.Table) -> pa.Array:
+        days = rows.column("operating_date").cast(pa.int32()).to_numpy(zero_copy_only=False)
+        months = days.astype("datetime64[D]").astype("datetime64[M]")
+        uniq, inv = np.unique(months, return_inverse=True)
+        return pa.array(np.array([str(m) for m in uniq], dtype=object)[inv], pa.string())
+    return _ingest(store, "statements", paths, read, month, now_utc)
+
+
+def _check_resources(result: ReadResult, name: str, sites: dict[str, Site]) -> None:
+    """Every (iso, resource_id) of the file must be a resource of the site registry."""
+    from engine.market.resources import resource_index
+    known = resource_index(sites)
+    t = result.table
+    pairs = pa.table({"i": t.column("iso"), "r": t.column("resource_id"),
+                      "line": t.column("line")}).group_by(["i", "r"]).aggregate([("line", "min")])
+    bad = sorted((line, iso, rid) for iso, rid, line in zip(
+        *(pairs.column(k).to_pylist() for k in ("i", "r", "line_min"))) if (iso, rid) not in known)
+    if bad:
+        line, iso, rid = bad[0]
+        have = sorted(r for i, r in known if i == iso)
+        more = f" (and {len(bad) - 1} more unknown resource(s))" if len(bad) > 1 else ""
+        fld = "RESOURCENAME" if result.format == "ercot-extract" else "resource_id"
+        raise UnknownReferenceError(
+            f"{name}:{line}: field '{fld}': unknown resource {rid!r} of {iso}: not in the site "
+            f"registry's market.resources ({', '.join(have) or 'none declared'}){more}")
 
 
 def ingest_log_key(table: str, sha256: str) -> str:
@@ -290,6 +352,53 @@ def _check_references(result: ReadResult, name: str, sites: dict[str, Site]) -> 
         raise UnknownReferenceError(f"{name}:{line}: field '{fld}': {msg}{more}")
 
 
+def _check_nameplates(result: ReadResult, name: str, sites: dict[str, Site]) -> None:
+    """No interval above ``NAMEPLATE_TOLERANCE`` x its channel's nameplate energy
+    (channels with a ``nameplate_kw`` in the registry; the readers already applied the
+    absolute bound to every channel)."""
+    t = result.table
+    rated = {(sid, ch): c.nameplate_kw for sid, site in sites.items()
+             for ch, c in site.channels.items() if c.nameplate_kw is not None}
+    if not rated or t.num_rows == 0:
+        return
+    pairs = t.select(["site_id", "channel"]).group_by(["site_id", "channel"]).aggregate([])
+    wh = t.column("energy_wh").to_numpy()
+    minutes = t.column("interval_minutes").to_numpy().astype(np.int64)
+    worst: tuple[int, int] | None = None                   # (line, row) of the first excess
+    for sid, ch in zip(pairs.column("site_id").to_pylist(), pairs.column("channel").to_pylist()):
+        npk = rated.get((sid, ch))
+        if npk is None:
+            continue
+        mask = pc.and_(pc.equal(t.column("site_id"), sid),
+                       pc.equal(t.column("channel"), ch)).to_numpy(zero_copy_only=False)
+        limit_by_minutes = np.zeros(max(ALLOWED_INTERVAL_MINUTES) + 1, dtype=np.int64)
+        for m in ALLOWED_INTERVAL_MINUTES:
+            limit_by_minutes[m] = max_interval_wh(m, npk)
+        over = np.flatnonzero(wh[mask] > limit_by_minutes[minutes[mask]])
+        if over.size:
+            row = int(np.flatnonzero(mask)[over[0]])
+            line = int(t.column("line")[row].as_py())
+            worst = min(worst or (line, row), (line, row))
+    if worst is None:
+        return
+    line, row = worst
+    sid, ch = t.column("site_id")[row].as_py(), t.column("channel")[row].as_py()
+    m, e = int(minutes[row]), int(wh[row])
+    npk = rated[(sid, ch)]
+    limit_wh = max_interval_wh(m, npk)
+    if result.format == "nem12":
+        day_us = 24 * 60 * 60 * 1_000_000
+        start = t.column("interval_start_utc").cast(pa.int64())[row].as_py()
+        fld = f"IntervalValue{(start + NEM_UTC_OFFSET_US) % day_us // (m * 60_000_000) + 1}"
+    else:
+        fld = "kwh"
+    raise ValidationError(
+        f"{kwh_text(e)} kWh in {m} minutes on site {sid} channel {ch} is above "
+        f"{NAMEPLATE_TOLERANCE} x its nameplate ({npk:g} kW: at most {kwh_text(limit_wh)} kWh "
+        "per interval); check the unit and the meter multiplier, or the registry's "
+        "nameplate_kw", file=name, line=line, field=fld)
+
+
 def _check_unique_across_files(incoming: pa.Table, key: tuple[str, ...],
                                reports: list[FileReport]) -> None:
     pair = duplicate_pair(incoming, list(key))
@@ -338,5 +447,6 @@ def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:
     return pa.array(out)
 
 
-__all__ = ["ingest_meter", "ingest_prices", "ingest_index", "IngestReport", "FileReport",
+__all__ = ["ingest_meter", "ingest_prices", "ingest_index", "ingest_awards", "ingest_statements",
+           "IngestReport", "FileReport",
            "ingest_log_key", "METER_FORMATS"]

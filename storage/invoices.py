@@ -10,8 +10,26 @@ Layout (``docs/architecture.md``)::
     invoices/<contract_id>/<period>/v<N>/_APPROVED       create-only approval record
 
 A version exists only once its ``_COMMITTED`` marker does; readers ignore anything
-else. The stored ``invoice.json`` is the draft as computed; approval is a separate
-create-only record, and ``get`` reports ``status: approved`` when it exists.
+else. Every read of a part (the document, its HTML, its detail, the raw bytes) checks
+the part against the SHA-256 and size its committed manifest recorded
+(``storage.publish.verify_part``): a part changed after publication is refused with an
+``IntegrityError`` naming the object, never served. Contract ids are checked
+(``engine.ids``) before any key is built from them. The stored ``invoice.json`` is
+the invoice as computed, with status ``draft`` or ``estimated`` (published beyond its
+completeness limits on an explicit override, ``engine.completeness``); approval is a
+separate create-only record.
+
+Statuses as read (``get``, and so ``m2c invoices list|show``), per contract-period:
+
+* ``approved``: the version has an approval record and no later version has one;
+* ``superseded``: a later version exists and this one was never approved (a draft
+  replaced before approval: ``approve`` refuses it), or this one was approved and a
+  later version was approved too (an approved adjustment replaced it). The
+  document then says ``superseded_by``: the next version, resp. the next approved one;
+* otherwise the stored status: ``draft`` or ``estimated`` (the latest version, not
+  approved). Only such a version can be approved, and an ``estimated`` one only with
+  ``accept_estimated`` (recorded in the approval).
+
 Versions are numbered 1, 2, ... per contract-period; a concurrent publisher that
 loses the race for version N (the other's manifest claimed it first) retries as
 N+1, and a publisher that died after claiming N leaves a gap there.
@@ -33,11 +51,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import ConflictError, NotFoundError
-from engine.invoice import render_html
+from engine.ids import check_id
+from engine.invoice import STORED_STATUSES, render_html, with_superseded_notice
 
 from .objectstore import ObjectStore
 from .parallel_io import map_io
-from .publish import publish_many, read_committed
+from .publish import publish_many, read_committed, verify_part
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +104,14 @@ class InvoiceStore:
 
     @staticmethod
     def _prefix(contract_id: str, period: str, version: int) -> str:
+        check_id(contract_id, field="contract_id")
         return f"invoices/{contract_id}/{period}/v{version}/"
 
     def list(self, *, contract_id: str | None = None, period: str | None = None) -> list[tuple[str, str, int]]:
         """Committed (contract_id, period, version), sorted."""
         prefix = "invoices/"
         if contract_id:
-            prefix += f"{contract_id}/"
+            prefix += f"{check_id(contract_id, field='contract_id')}/"
             if period:
                 prefix += f"{period}/"
         out = []
@@ -159,8 +179,10 @@ class InvoiceStore:
             pending = [i for i in pending if i not in versions]
         return [versions[i] for i in range(len(entries))]
 
-    def _require(self, contract_id: str, period: str, version: int | None) -> int:
-        versions = self.versions(contract_id, period)
+    def _require(self, contract_id: str, period: str, version: int | None,
+                 versions: builtins.list[int] | None = None) -> int:
+        if versions is None:
+            versions = self.versions(contract_id, period)
         if not versions:
             raise NotFoundError(f"no invoice for contract {contract_id!r} period {period}")
         if version is None:
@@ -177,29 +199,57 @@ class InvoiceStore:
         except NotFoundError:
             return None
 
+    def _view_status(self, contract_id: str, period: str, version: int, versions: builtins.list[int],
+                     approved: bool) -> tuple[str | None, int | None]:
+        """(status as read, superseded_by) of a committed version (module docstring);
+        None: the stored status stands."""
+        later = [v for v in versions if v > version]
+        if not approved:
+            return (None, None) if not later else ("superseded", later[0])
+        replaced_by = next((v for v in later if self.approval(contract_id, period, v) is not None),
+                           None)
+        return ("approved", None) if replaced_by is None else ("superseded", replaced_by)
+
     def get(self, contract_id: str, period: str, version: int | None = None) -> tuple[dict, str]:
-        """(invoice document with its current status, HTML) of a committed version."""
-        v = self._require(contract_id, period, version)
-        prefix = self._prefix(contract_id, period, v)
-        if read_committed(self.store, prefix) is None:
-            raise NotFoundError(f"invoice {contract_id} {period} v{v} is not committed")
-        doc = json.loads(self.store.get(prefix + "invoice.json"))
-        html = self.store.get(prefix + "invoice.html").decode()
+        """(invoice document with its status as read, HTML) of a committed version."""
+        versions = self.versions(contract_id, period)
+        v = self._require(contract_id, period, version, versions)
+        raw_doc, raw_html = self._parts(contract_id, period, v, "invoice.json", "invoice.html")
+        doc, html = json.loads(raw_doc), raw_html.decode()
         approval = self.approval(contract_id, period, v)
-        if approval is not None:           # the stored bytes stay the draft; the view shows approval
-            doc["status"] = "approved"
-            doc["approval"] = approval
+        status, superseded_by = self._view_status(contract_id, period, v, versions,
+                                                  approval is not None)
+        # the stored bytes stay as published; the view says more
+        if approval is not None:           # re-rendered with the approval (and replacement)
+            doc["status"], doc["approval"] = status, approval
+            if superseded_by is not None:
+                doc["superseded_by"] = superseded_by
             html = render_html(doc)
+        elif superseded_by is not None and doc.get("status") in STORED_STATUSES:
+            doc["status"], doc["superseded_by"] = status, superseded_by
+            html = with_superseded_notice(html, superseded_by)      # the page as published
         return doc, html
 
+    def _parts(self, contract_id: str, period: str, version: int, *names: str
+               ) -> builtins.list[bytes]:
+        """Parts of a committed version, each checked against the committed manifest."""
+        prefix = self._prefix(contract_id, period, version)
+        manifest = read_committed(self.store, prefix)
+        if manifest is None:
+            raise NotFoundError(f"invoice {contract_id} {period} v{version} is not committed")
+        return map_io(lambda name: verify_part(self.store, prefix, manifest, name), names)
+
+    def _part(self, contract_id: str, period: str, version: int, name: str) -> bytes:
+        return self._parts(contract_id, period, version, name)[0]
+
     def raw_json(self, contract_id: str, period: str, version: int) -> bytes:
-        """The exact stored bytes of a version (for reproducibility checks)."""
+        """The exact stored bytes of a version (for reproducibility checks), verified."""
         v = self._require(contract_id, period, version)
-        return self.store.get(self._prefix(contract_id, period, v) + "invoice.json")
+        return self._part(contract_id, period, v, "invoice.json")
 
     def detail(self, contract_id: str, period: str, version: int | None = None) -> pa.Table:
         v = self._require(contract_id, period, version)
-        data = self.store.get(self._prefix(contract_id, period, v) + "detail.parquet")
+        data = self._part(contract_id, period, v, "detail.parquet")
         return pq.read_table(io.BytesIO(data))
 
     def latest_approved(self, contract_id: str, period: str) -> int | None:
@@ -209,15 +259,28 @@ class InvoiceStore:
         return None
 
     def approve(self, contract_id: str, period: str, *, version: int | None = None,
-                approved_by: str = "cli", now_utc: datetime) -> int:
-        """Approve a draft (create-only record). Approving twice is refused."""
-        v = self._require(contract_id, period, version)
-        latest = self.versions(contract_id, period)[-1]
+                approved_by: str = "cli", now_utc: datetime, accept_estimated: bool = False) -> int:
+        """Approve the latest version (create-only record). Refused (``ConflictError``):
+        a superseded version, approving twice, and an ``estimated`` invoice unless
+        ``accept_estimated`` (then the record says ``accepted_estimated: true``)."""
+        versions = self.versions(contract_id, period)
+        v = self._require(contract_id, period, version, versions)
+        latest = versions[-1]
         if v != latest:
             raise ConflictError(f"invoice {contract_id} {period} v{v} is superseded by v{latest}; "
                                 f"approve the latest version")
+        stored = json.loads(self.store.get(self._prefix(contract_id, period, v) + "invoice.json"))
         record = {"approved_at_utc": now_utc.isoformat().replace("+00:00", "Z"),
                   "approved_by": approved_by, "version": v}
+        if stored.get("status") == "estimated":
+            if not accept_estimated:
+                short = stored.get("completeness", {}).get("shortfalls", [])
+                raise ConflictError(
+                    f"invoice {contract_id} {period} v{v} is estimated: it rests on meter data "
+                    f"beyond its completeness limits ({len(short)} site/channel shortfall(s)); "
+                    f"approve it only by accepting the estimates explicitly "
+                    f"(m2c invoices approve ... --accept-estimated)")
+            record["accepted_estimated"] = True
         key = self._prefix(contract_id, period, v) + "_APPROVED"
         if not self.store.put_if_absent(key, (json.dumps(record, sort_keys=True) + "\n").encode()):
             raise ConflictError(f"invoice {contract_id} {period} v{v} is already approved")

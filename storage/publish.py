@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 
-from engine.errors import StorageError
+from engine.errors import IntegrityError, StorageError
 
 from .objectstore import ObjectStore
 
@@ -99,19 +99,30 @@ def read_committed(store: ObjectStore, prefix: str) -> dict | None:
     if marker is None:
         return None
     body = store.get(_key(prefix, MANIFEST))
-    if hashlib.sha256(body).hexdigest() != marker.decode().strip():
-        raise StorageError(f"{prefix}: manifest.json does not match its _COMMITTED marker")
+    if hashlib.sha256(body).hexdigest() != marker.decode(errors="replace").strip():
+        raise IntegrityError(f"{_key(prefix, MANIFEST)}: does not match its {COMMITTED} marker "
+                             "(modified after the commit); refusing to read it")
     return json.loads(body)
 
 
 def verify_part(store: ObjectStore, prefix: str, manifest: dict, name: str) -> bytes:
-    """Read one part of a committed manifest, checking its SHA-256 and size."""
-    entry = manifest["parts"].get(name)
+    """Read one part of a committed manifest, checking its size and SHA-256.
+
+    Raises ``IntegrityError`` (a ``StorageError``) naming the object's key when the
+    bytes differ from what the manifest recorded: a tampered or corrupted part is
+    refused, never returned."""
+    key = _key(prefix, name)
+    entry = (manifest.get("parts") or {}).get(name)
     if entry is None:
-        raise StorageError(f"{prefix}: no part {name!r} in the manifest")
-    data = store.get(_key(prefix, name))
-    if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise StorageError(f"{prefix}/{name}: content does not match the manifest")
+        raise IntegrityError(f"{key}: not listed in the committed manifest; refusing to read it")
+    data = store.get(key)
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != entry["size"] or digest != entry["sha256"]:
+        raise IntegrityError(
+            f"{key}: content does not match the committed manifest ({len(data)} bytes, "
+            f"sha256 {digest[:12]}..., expected {entry['size']} bytes, sha256 "
+            f"{entry['sha256'][:12]}...): the object was modified after publication; "
+            "refusing to read it")
     return data
 
 

@@ -13,6 +13,7 @@ import logging
 import re
 
 from engine.errors import ConflictError, InputError, StorageError
+from engine.ids import check_id
 from engine.sites import Site, parse_sites, sites_to_doc
 
 from .objectstore import ObjectStore
@@ -55,6 +56,7 @@ def load_sites(store: ObjectStore, version: int | None = None) -> dict[str, Site
 
 def save_sites(store: ObjectStore, sites: dict[str, Site]) -> int:
     """Save ``sites`` as the next registry version (the whole registry); returns N."""
+    _check_ids(sites)
     body = json.dumps(sites_to_doc(sites), sort_keys=True, indent=1).encode()
     for _ in range(_SAVE_ATTEMPTS):
         versions = registry_versions(store)
@@ -72,6 +74,7 @@ def merge_sites(store: ObjectStore, incoming: dict[str, Site]) -> tuple[int, lis
     Returns ``(version, added_ids, replaced_ids)``. Retries on a concurrent save so a
     merge is never lost.
     """
+    _check_ids(incoming)
     for _ in range(_SAVE_ATTEMPTS):
         versions = registry_versions(store)
         current = load_sites(store, versions[-1]) if versions else {}
@@ -83,6 +86,12 @@ def merge_sites(store: ObjectStore, incoming: dict[str, Site]) -> tuple[int, lis
         if store.put_if_absent(f"{PREFIX}v{nxt}.json", body):
             return nxt, added, replaced
     raise ConflictError("could not save the site registry: too many concurrent writers")
+
+
+def _check_ids(sites: dict[str, Site]) -> None:
+    """A site id becomes a table partition (``site_id=<id>``): checked before any write."""
+    for sid in sites:
+        check_id(sid, field="site_id")
 
 
 __all__ = ["load_sites", "save_sites", "merge_sites", "registry_versions"]

@@ -1,11 +1,17 @@
-"""Session fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session.
+"""Suite fixtures: one real Ray cluster and one real S3 server (SeaweedFS) per session,
+storage on both backends, and the job catalog.
 
-Both start lazily, only when a test asks for them, so engine-only runs stay fast.
+Ray and SeaweedFS start lazily, only when a test asks for them, so engine-only runs stay
+fast. The API's fixtures (``tests/support/api_app.py``) and the CLI's
+(``tests/support/cli.py``) are plugins of this file, shared by ``tests/api`` and
+``tests/cli``.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -15,6 +21,8 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 import pytest
 
 from storage.config import StorageConfig
+
+pytest_plugins = ["tests.support.api_app", "tests.support.cli"]
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 #: real AEMO NEM12 sample files (nemreader's examples, MIT: see LICENSE-nemreader-examples
@@ -56,6 +64,14 @@ def storage_config(request) -> StorageConfig:
 
 
 @pytest.fixture(scope="session")
+def demo_stores(tmp_path_factory):
+    """``demo_stores.copy(folder, **load_demo options)``: a local store holding the demo
+    portfolio, loaded once per session and options (``tests/support/portfolio.py``)."""
+    from tests.support.portfolio import DemoStores
+    return DemoStores(tmp_path_factory.mktemp("demo-stores"))
+
+
+@pytest.fixture(scope="session")
 def ray_cluster():
     """One real local Ray per test session (2 CPUs, no dashboard)."""
     from cluster.runtime import ClusterConfig, ensure_ray, shutdown
@@ -65,20 +81,47 @@ def ray_cluster():
     shutdown()
 
 
+# -- the job catalog --------------------------------------------------------------------------
+# The one place the suite makes job catalogs. A test asks for ``catalog`` (an empty catalog,
+# schema created), ``catalog_url`` (where that catalog lives, for code that opens its own
+# connections: the CLI, the API, Ray workers, child processes) or ``new_catalog`` (another
+# empty one per call, e.g. to run the same job twice past the natural-key dedupe). Only
+# SQLite exists today; a second backend (PostgreSQL) becomes ``params`` on
+# ``catalog_backend`` and a branch in ``new_catalog_url``, and every test asking for a
+# catalog then runs on each backend.
+
 @pytest.fixture
-def cli_env(storage_config, tmp_path, monkeypatch):
-    """Point the CLI's settings (read from the environment) at a fresh home and the
-    parametrised storage backend; returns the home folder."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("M2C_HOME", str(home))
-    monkeypatch.setenv("M2C_STORAGE", storage_config.uri)
-    monkeypatch.delenv("M2C_DB", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    for var, value in (("M2C_S3_ENDPOINT", storage_config.endpoint),
-                       ("AWS_ACCESS_KEY_ID", storage_config.access_key),
-                       ("AWS_SECRET_ACCESS_KEY", storage_config.secret_key)):
-        if value:
-            monkeypatch.setenv(var, value)
-        else:
-            monkeypatch.delenv(var, raising=False)
-    return home
+def catalog_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def new_catalog_url(catalog_backend, tmp_path) -> Callable[[], str]:
+    """Makes the URL of another, empty catalog at each call."""
+    from tests.support.catalog import sqlite_catalog_url
+    numbers = itertools.count()
+
+    def new_url() -> str:
+        if catalog_backend == "sqlite":
+            return sqlite_catalog_url(tmp_path / f"catalog-{next(numbers)}.db")
+        raise ValueError(f"unknown catalog backend {catalog_backend!r}")
+    return new_url
+
+
+@pytest.fixture
+def catalog_url(new_catalog_url) -> str:
+    return new_catalog_url()
+
+
+@pytest.fixture
+def catalog(catalog_url):
+    """The test's job catalog (at ``catalog_url``), schema created."""
+    from tests.support.catalog import open_catalog
+    return open_catalog(catalog_url)
+
+
+@pytest.fixture
+def new_catalog(new_catalog_url):
+    """Opens another, empty job catalog at each call."""
+    from tests.support.catalog import open_catalog
+    return lambda: open_catalog(new_catalog_url())

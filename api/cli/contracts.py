@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from engine.contract import contract_schema
-from engine.errors import ValidationError
+from engine.errors import InputError
 
 from ..settings import Settings
 from .output import add_format, emit, print_json, table
@@ -37,17 +37,16 @@ def _store(settings: Settings):
     return ObjectStore.from_config(settings.storage_config())
 
 
-def load_document(path: Path) -> dict:
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ValidationError("file not found", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                              line=mark.line + 1 if mark else None) from None
-    if not isinstance(doc, dict):
-        raise ValidationError("a contract document is a mapping", file=str(path))
+def load_document(path: Path):
+    """A contract YAML file through the one strict YAML reader
+    (``storage.readers.yaml_doc``: no aliases, no duplicate keys, UTF-8, size cap), its
+    ``contract_id`` checked before anything else sees it."""
+    from engine.ids import check_id
+    from storage.readers.yaml_doc import read_yaml_file
+    doc = read_yaml_file(path, what="contract document")
+    if "contract_id" in doc:
+        check_id(doc["contract_id"], field="contract_id", file=str(path),
+                 line=doc.line_of("contract_id"))
     return doc
 
 
@@ -59,7 +58,10 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     docs = [(Path(f), load_document(Path(f))) for f in args.files]      # all parse before any write
     out = []
     for path, doc in docs:
-        stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
+        try:
+            stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
+        except InputError as exc:
+            raise doc.locate(exc) from None
         cv = stored.version
         out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
                     "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
@@ -87,6 +89,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.contract import price_schedule
     from engine.errors import NotFoundError
     from storage.contracts import ContractStore
     versions = ContractStore(_store(settings)).versions(args.contract_id)
@@ -95,9 +98,65 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     if pick is None:
         raise NotFoundError(f"contract {args.contract_id} has versions "
                             f"{[s.version.version for s in versions]}; no version {args.version}")
-    doc = {**pick.document, "_sha256": pick.sha256}
-    emit(args, doc, lambda: yaml.safe_dump(doc, sort_keys=False).rstrip("\n"))
+    cv = pick.version
+    schedule = price_schedule(cv)
+    doc = {"contract_id": cv.contract_id, "version": cv.version,
+           "versions": [s.version.version for s in versions], "effective_from": str(cv.effective_from),
+           "sha256": pick.sha256, "document": pick.document, "price_schedule": schedule}
+    emit(args, doc, lambda: show_yaml(pick, len(versions), schedule))
     return 0
+
+
+def _aligned(values: list[str]) -> list[str]:
+    """Decimal strings padded with zeros to the same number of places (same values)."""
+    places = max((len(v.partition(".")[2]) for v in values), default=0)
+    return [f"{w}.{f.ljust(places, '0')}" if v else v
+            for v in values for w, _, f in [v.partition(".")]]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML without anchors/aliases (a loader that refuses aliases reads it back)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def _document_for_add(document: dict) -> dict:
+    """The stored document as ``contracts add`` takes it: no ``version`` (the store
+    numbers versions), fields in the schema's order, each term's ``id``, ``kind``
+    and ``description`` first."""
+    order = list(contract_schema()["properties"])
+    doc = {k: document[k] for k in sorted(document, key=lambda k: (order.index(k) if k in order else len(order), k))
+           if k != "version"}
+    if isinstance(doc.get("terms"), list):
+        head = ("id", "kind", "description")
+        doc["terms"] = [{**{k: t[k] for k in head if k in t}, **{k: v for k, v in t.items() if k not in head}}
+                        for t in doc["terms"]]
+    return doc
+
+
+def show_yaml(stored, n_versions: int, schedule: dict) -> str:
+    """A stored contract version as a YAML document that ``m2c contracts add`` accepts
+    unchanged, its provenance and its price schedule by contract year in comments."""
+    cv = stored.version
+    latest = cv.version == n_versions
+    lines = [f"# contract {cv.contract_id} version {cv.version} of {n_versions}, effective {cv.effective_from}",
+             f"# sha256 {stored.sha256} (canonical JSON of the stored version)",
+             "# `m2c contracts add` takes this document as it is: "
+             + ("unchanged, it is reported as already\n# stored; edited, it is stored as the next version."
+                if latest else "it is stored as the next version\n# (this version is not the latest).")]
+    if schedule["columns"]:
+        cols = schedule["columns"]
+        rates = [[y["rates"].get(c["name"], "") for y in schedule["years"]] for c in cols]
+        rates = [_aligned(column) for column in rates]
+        rows = [("YEAR", "FROM", "TO", *(c["name"] for c in cols)), ("", "", "", *(c["unit"] for c in cols))]
+        rows += [(str(y["contract_year"]), y["from"], y["to"], *(r[i] for r in rates))
+                 for i, y in enumerate(schedule["years"])]
+        lines += ["#", "# Price schedule by contract year (local dates, inclusive; rates as settled):"]
+        lines += [f"#   {r}" for r in table(rows, right=set(range(3, 3 + len(cols)))).splitlines()]
+    body = yaml.dump(_document_for_add(stored.document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)
+    return "\n".join(lines) + "\n" + body.rstrip("\n")
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:

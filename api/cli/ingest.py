@@ -1,4 +1,4 @@
-"""``m2c ingest meter|prices|index FILE...``: data files into the versioned tables.
+"""``m2c ingest meter|prices|index|awards|statements FILE...``: data files into the versioned tables.
 
 Every call validates ALL its files first and writes nothing if any row is bad
 (exit 2, the message names file, line and field); otherwise it appends one commit,
@@ -38,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="output format (same as --output)")
         _output_options(q)
         q.set_defaults(handler=prices_command if name == "prices" else index_command)
+    for name, helptext, handler in (
+            ("awards", "ISO awards, schedules and base points (CSV)", awards_command),
+            ("statements", "ISO settlement statements (CSV, or an ERCOT settlement extract)",
+             statements_command)):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        q.add_argument("--format", dest="output", choices=["text", "json"], default=argparse.SUPPRESS,
+                       help="output format (same as --output)")
+        _output_options(q)
+        q.set_defaults(handler=handler)
 
 
 def _output_options(p: argparse.ArgumentParser) -> None:
@@ -70,6 +80,24 @@ def prices_command(args: argparse.Namespace, settings: Settings) -> int:
 def index_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.ingest import ingest_index
     report = ingest_index(_store(settings), args.files, now_utc=datetime.now(timezone.utc))
+    return _print(report, args.output)
+
+
+def awards_command(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.ingest import ingest_awards
+    from storage.sites import load_sites
+    store = _store(settings)
+    report = ingest_awards(store, args.files, sites=load_sites(store),
+                           now_utc=datetime.now(timezone.utc))
+    return _print(report, args.output)
+
+
+def statements_command(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.ingest import ingest_statements
+    from storage.sites import load_sites
+    store = _store(settings)
+    report = ingest_statements(store, args.files, sites=load_sites(store),
+                               now_utc=datetime.now(timezone.utc))
     return _print(report, args.output)
 
 

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=cmd_show)
     ap = sub.add_parser("approve", help="approve the latest draft (approved invoices are immutable)")
     _target(ap)
+    ap.add_argument("--accept-estimated", action="store_true",
+                    help="approve an 'estimated' invoice (meter data beyond its completeness "
+                         "limits); the approval records it")
     add_format(ap)
     ap.set_defaults(handler=cmd_approve)
     ex = sub.add_parser("explain", help="interval-level rows behind one invoice line")
@@ -87,6 +90,11 @@ def render_invoice(doc: dict) -> str:
             + f"; contract v{doc['contract_version']} sha256 {lin['contract_sha256'][:12]}; run {lin['run_id']}",
             f"VEE: {vee['intervals_expected']} intervals expected, {vee['actual']} actual, "
             f"{vee['estimated']} estimated, {vee['missing']} missing"]
+    for short in (doc.get("completeness") or {}).get("shortfalls", []):     # an estimated invoice
+        tail.append(f"ESTIMATED beyond the completeness limits: site {short['site_id']} "
+                    f"{short.get('channel') or '(all channels read)'}: {short['estimated']} estimated "
+                    f"({short['estimated_pct']} %, max {short['max_estimated_pct']} %), "
+                    f"{short['missing']} missing ({short['missing_pct']} %, max {short['max_missing_pct']} %)")
     return "\n".join(head) + "\n" + table(rows, right={1, 3, 5}) + "\n" + "\n".join(tail)
 
 
@@ -96,7 +104,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     for cid, period, version in inv.list(contract_id=args.contract, period=args.period):
         doc, _ = inv.get(cid, period, version)
         out.append({"contract_id": cid, "period": period, "version": version,
-                    "status": doc["status"], "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts")})
+                    "status": doc["status"], "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts"),
+                    "superseded_by": doc.get("superseded_by")})
     rows = [("CONTRACT", "PERIOD", "VERSION", "STATUS", "ADJUSTS", "TOTAL USD")]
     rows += [(o["contract_id"], o["period"], f"v{o['version']}", o["status"],
               f"v{o['adjusts']}" if o["adjusts"] else "", o["total_usd"]) for o in out]
@@ -125,9 +134,11 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     inv = _invoices(settings)
     version = inv.approve(args.contract_id, args.period, version=args.version,
-                          now_utc=datetime.now(timezone.utc))
+                          now_utc=datetime.now(timezone.utc), accept_estimated=args.accept_estimated)
     doc, _ = inv.get(args.contract_id, args.period, version)
-    emit(args, doc, f"{args.contract_id} {args.period} v{version}: approved (total {doc['total_usd']} USD)")
+    accepted = ", estimates accepted" if doc["approval"].get("accepted_estimated") else ""
+    emit(args, doc, f"{args.contract_id} {args.period} v{version}: approved (total "
+                    f"{doc['total_usd']} USD{accepted})")
     return 0
 
 

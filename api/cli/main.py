@@ -3,7 +3,12 @@
 Each command group lives in its own module under ``api/cli/`` exposing
 ``register(subparsers)``; a handler receives ``(args, settings)`` and returns an
 exit code. Errors map to exit codes here, once: ``InputError`` -> 2, any other
-``M2CError`` -> 1. Logging is configured here and nowhere in library code.
+``M2CError`` -> 1; the message goes to stderr, and under ``--format json`` (or
+``--output json``/``--json``) one JSON error document (``output.error_doc``) goes to
+stdout, so a program reading stdout always gets one document. Stdout belongs to the
+command: other threads' prints (Ray's "A worker died ...") go to stderr, and under
+JSON everything but the document does. Logging is configured here and nowhere in
+library code.
 """
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ import sys
 from engine.errors import InputError, M2CError
 
 from ..settings import Settings
+from .output import error_doc, json_mode, print_json, stdout_for_this_thread, wants_json
 
 # command-group modules, each with register(subparsers)
 COMMAND_MODULES = [
     "demo", "sites", "ingest", "vee", "contracts", "settle", "rebill", "jobs", "invoices",
-    "serve", "keys", "scenarios",
+    "serve", "keys", "market", "scenarios",
 ]
 
 
@@ -49,14 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.api:
         settings = Settings(**{**settings.__dict__, "api_url": args.api})
+    as_json = wants_json(args)
     try:
-        return int(args.handler(args, settings) or 0)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except M2CError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        with json_mode() if as_json else stdout_for_this_thread():
+            try:
+                return int(args.handler(args, settings) or 0)
+            except M2CError as exc:
+                code = 2 if isinstance(exc, InputError) else 1
+                print(f"error: {exc}", file=sys.stderr)
+                if as_json:
+                    print_json(error_doc(exc, code))
+                return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

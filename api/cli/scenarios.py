@@ -24,8 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from engine.errors import InputError, ValidationError
 
 from ..settings import Settings
@@ -55,55 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ---------------------------------------------------------------- the document
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases (a reference can expand without bound)."""
-
-    def compose_node(self, parent, index):              # type: ignore[no-untyped-def]
-        if self.check_event(yaml.events.AliasEvent):
-            event = self.peek_event()
-            raise ValidationError("anchors and aliases are not allowed; write each value out",
-                                  file=self.name, line=event.start_mark.line + 1)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node, deep=False):     # type: ignore[no-untyped-def]
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise ValidationError(f"key {key!r} given twice (also line {seen[key]})", file=self.name,
-                                      line=key_node.start_mark.line + 1)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
 def read_document(path: Path) -> dict:
-    """The scenario document of ``path`` (YAML or JSON): UTF-8, at most
-    ``MAX_DOCUMENT_BYTES``, no aliases, no key twice. The one place this command reads
-    YAML (``storage.readers.yaml_doc`` will take its place)."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValidationError(f"{size:,} bytes is over the limit of {MAX_DOCUMENT_BYTES:,}", file=str(path))
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"not UTF-8 at byte {exc.start}", file=str(path)) from None
-    loader = _StrictLoader(text)
-    loader.name = str(path)
-    try:
-        doc = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(str(getattr(exc, "problem", None) or exc), file=str(path),
-                              line=mark.line + 1 if mark else None) from None
-    finally:
-        loader.dispose()
-    if not isinstance(doc, dict):
-        raise ValidationError("a scenario document is a mapping", file=str(path))
-    return doc
+    """The scenario document of ``path`` (YAML or JSON), through the one YAML reader
+    (``storage.readers.yaml_doc``: UTF-8, no aliases, no key twice, plain data), at
+    most ``MAX_DOCUMENT_BYTES``."""
+    from storage.readers.yaml_doc import read_yaml_file
+    return dict(read_yaml_file(path, max_bytes=MAX_DOCUMENT_BYTES, what="scenario document"))
 
 
 def _curve_files(doc: dict, base_dir: Path) -> list[tuple[str, Path, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.errors import InputError, ValidationError
+from engine.errors import InputError
 from engine.sites import Site, parse_sites, sites_to_doc
 
 from ..settings import Settings
@@ -31,19 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_sites_yaml(path: Path) -> dict[str, Site]:
-    """Parse and validate a registry YAML file; YAML syntax errors name the line."""
-    import yaml
+    """Parse and validate a registry YAML file (the one strict YAML reader,
+    ``storage.readers.yaml_doc``); every error names the file, line and field, and
+    every ``site_id`` must be a valid id (it becomes a table partition) before anything
+    is stored."""
+    from engine.ids import check_id
+    from storage.readers.yaml_doc import read_yaml_file
+    doc = read_yaml_file(path, what="site registry")
+    entries = doc.get("sites")
+    if isinstance(entries, list):
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and "site_id" in entry:
+                fld = f"sites[{i}].site_id"
+                check_id(entry["site_id"], field=fld, file=str(path), line=doc.line_of(fld))
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                              file=str(path), line=mark.line + 1 if mark else None) from None
-    return parse_sites(doc, str(path))
+        return parse_sites(doc, str(path))
+    except InputError as exc:
+        raise doc.locate(exc) from None
 
 
 def load_command(args: argparse.Namespace, settings: Settings) -> int:

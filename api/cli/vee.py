@@ -6,10 +6,14 @@ and VEE a settlement's map runs; as of the current meter data version or
 ``--as-of N``), with the findings (spikes, gaps, DST, limits) a settlement does not
 need. Printed as a table (default) or one JSON document (``--format json``). VEE
 never writes: the stored rows stay exactly as ingested.
+
+Exit code 2 when the site has no meter data at all in the month (every channel has
+a ``no_data`` finding): the report is still printed, and stderr says so.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.errors import UnknownReferenceError
 
@@ -43,4 +47,9 @@ def vee_command(args: argparse.Namespace, settings: Settings) -> int:
     result = validate_site_month(Tables(store), site, args.period, as_of=args.as_of)
     doc = report(result, period=args.period)
     emit(args, doc, lambda: format_report(doc))
+    if doc["channels"] and doc["findings_by_check"].get("no_data", 0) == len(doc["channels"]):
+        as_of = "" if args.as_of is None else f" as of meter data version {args.as_of}"
+        print(f"error: no meter data for site {args.site} in {args.period}{as_of}",
+              file=sys.stderr)
+        return 2
     return 0

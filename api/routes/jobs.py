@@ -7,12 +7,20 @@ for the reconciler, so an accepted job is never lost.
 
 Routes are plain ``def``: catalog calls are short blocking SQLite transactions and run
 in the server's thread pool, off the event loop.
+
+What a job view shows is bounded: the error message passes through
+``api.problems.public_text`` (no absolute server path, at most 2,000 characters), and
+``GET /v1/jobs`` summarises a spec or result whose JSON is over
+:data:`LIST_DOC_MAX_BYTES` (``{"kind", "summarised": true, "size_bytes"}``; the full
+document is at the job's own URL), so a page of 100 jobs stays small whatever they hold.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +34,7 @@ from ..dispatch import ExecutorUnavailable
 from jobs.states import JobState
 
 from ..models import API_PREFIX, JobCreate, JobPublic, JobsPublic
-from ..problems import ProblemError, problem_responses
+from ..problems import ProblemError, problem_responses, public_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,33 @@ _LOCATION = {"Location": {"description": "URL of the job.", "schema": {"type": "
 
 JobId = Annotated[str, Path(description="Job id as returned by POST /v1/jobs.",
                             pattern=JOB_ID_PATTERN)]
+
+#: a spec or result whose compact JSON is larger is summarised in ``GET /v1/jobs``
+LIST_DOC_MAX_BYTES = 16 * 1024
+
+
+def _summary(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``doc``, or a small stand-in if its JSON is over :data:`LIST_DOC_MAX_BYTES`."""
+    if doc is None:
+        return None
+    size = len(json.dumps(doc, separators=(",", ":"), default=str))
+    if size <= LIST_DOC_MAX_BYTES:
+        return doc
+    out: dict[str, Any] = {"summarised": True, "size_bytes": size}
+    if isinstance(doc.get("kind"), str):
+        out["kind"] = doc["kind"]
+    return out
+
+
+def public_job(ctx: Ctx, rec, *, summarise: bool = False) -> JobPublic:
+    """The view of a job the API returns: its error without server paths and bounded;
+    with ``summarise``, a large spec or result replaced by :func:`_summary`."""
+    changes: dict[str, Any] = {}
+    if rec.error:
+        changes["error"] = public_text(rec.error, ctx.settings.server_paths())
+    if summarise:
+        changes["spec"], changes["result"] = _summary(rec.spec), _summary(rec.result)
+    return JobPublic.from_record(dataclasses.replace(rec, **changes) if changes else rec)
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:
@@ -93,8 +128,8 @@ def _check_against_store(ctx: Ctx, spec) -> None:
                            problems=getattr(exc, "problems", None) or None) from None
 
 
-def _job_response(response: Response, rec) -> JobPublic:
-    body = JobPublic.from_record(rec)
+def _job_response(ctx: Ctx, response: Response, rec) -> JobPublic:
+    body = public_job(ctx, rec)
     response.headers["Location"] = body.links.self
     return body
 
@@ -113,7 +148,7 @@ def _job_response(response: Response, rec) -> JobPublic:
     responses={202: {"description": "Accepted: a new job.", "headers": _LOCATION},
                200: {"model": JobPublic, "description": "The job this request repeats.",
                      "headers": _LOCATION},
-               **problem_responses(400, 401, 403, 422, 500)},
+               **problem_responses(400, 401, 403, 413, 422, 500)},
 )
 def submit_job(
     ctx: Ctx, principal: CurrentPrincipal, response: Response,
@@ -142,7 +177,7 @@ def submit_job(
         response.status_code = 200
         logger.info("job request by %s matched existing job %s (%s)", principal.key_id, rec.id,
                     "idempotency key" if key else "natural key")
-    return _job_response(response, rec)
+    return _job_response(ctx, response, rec)
 
 
 @router.get(
@@ -154,14 +189,16 @@ async def get_job(ctx: Ctx, principal: CurrentPrincipal, job_id: JobId) -> JobPu
     # on the event loop: one primary-key read of the catalog (~0.2 ms) is cheaper than the
     # thread-pool hop a sync handler costs; this is the route every waiting client polls
     rec = _visible_job(ctx, principal, job_id)
-    return JobPublic.from_record(rec)
+    return public_job(ctx, rec)
 
 
 @router.get(
     "", response_model=JobsPublic, summary="List jobs",
     description="Newest first, cursor-paginated on (created_at, id): pass `next_cursor` back "
-                "as `cursor`. Roles that see only some kinds get only those. Unknown query "
-                "parameters are rejected (422) rather than silently ignored.",
+                "as `cursor` (anything else is 400). Roles that see only some kinds get only "
+                "those. Unknown query parameters are rejected (422) rather than silently "
+                "ignored. A spec or result over 16 KiB of JSON is summarised "
+                "(`{\"summarised\": true, \"size_bytes\": N}`): get the job for all of it.",
     responses=problem_responses(400, 401, 403, 422, 500),
 )
 def list_jobs(
@@ -175,7 +212,7 @@ def list_jobs(
     if kind is None and readable is not None and len(readable) == 1:
         (kind,) = readable
     records, next_cursor = ctx.catalog.list(kind=kind, state=state, limit=limit, cursor=cursor)
-    data = [JobPublic.from_record(r) for r in records if principal.can_read(r.kind)]
+    data = [public_job(ctx, r, summarise=True) for r in records if principal.can_read(r.kind)]
     return JobsPublic(data=data, next_cursor=next_cursor)
 
 
@@ -201,4 +238,4 @@ def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
         except Exception:
             # The runner also polls the catalog's cancel flag; forwarding only makes it faster.
             logger.warning("could not forward cancel of %s to its runner", job_id, exc_info=True)
-    return _job_response(response, rec)
+    return _job_response(ctx, response, rec)

@@ -44,6 +44,18 @@ Optional, with the default used when the module leaves it out:
     the ``<part>`` of the kind's line ids ``<term id>:<part>``, in invoice order
     (``energy_fixed``: on_peak, off_peak); a bare ``<term id>`` line comes first.
     Every line's ``charge`` is the kind's ``KIND``, by which settlement finds it.
+``line_determinants(sums, quantity_wh, amount_picousd) -> dict[str, str]`` (none)
+    the billing determinants an interval-level line shows on the invoice
+    (``lines[].determinants``: name -> decimal string, the unit in the name), from
+    the additive integer ``IntervalLine.sums`` the kind attached to it, summed over
+    sites and days like its quantity and amount, with the line's exact totals
+    (``vppa``: capture price and effective price). They describe the line; they
+    never change an amount.
+``schedule(term, cv, year) -> list[tuple[column, rate, unit]]`` (none)
+    the term's contract rates in contract year ``year``, by the same functions
+    settlement applies (``energy_fixed``: its escalated price per TOU bucket), for
+    ``engine.contract.price_schedule`` (``m2c contracts show``). A kind whose rate
+    depends on market data or an index leaves it out.
 
 Rate rule. A rate derived by formula (escalator, heat rate x index, CPI ratio,
 hedge share, revenue share) is computed exactly with ``Fraction`` and quantised
@@ -236,6 +248,7 @@ class IntervalLine:
     rate_microusd_per_mwh: np.ndarray
     amount_picousd: np.ndarray
     tou_bucket: str | None = None
+    sums: dict[str, int] = field(default_factory=dict)   # additive determinants of the line
 
 
 @dataclass
@@ -339,12 +352,13 @@ def rates_by_distinct(keys: np.ndarray, fn) -> np.ndarray:
 
 
 def line(line_id: str, charge: str, description: str, sel: np.ndarray, qty: np.ndarray,
-         rate: np.ndarray, tou_bucket: str | None = None) -> IntervalLine:
+         rate: np.ndarray, tou_bucket: str | None = None, sums: dict[str, int] | None = None
+         ) -> IntervalLine:
     """Build an ``IntervalLine`` with ``amount = qty x rate`` computed with overflow checks."""
     qty = np.asarray(qty, dtype=np.int64)
     rate = np.asarray(rate, dtype=np.int64)
     return IntervalLine(line_id, charge, description, np.asarray(sel, dtype=np.int64), qty, rate,
-                        mul_exact(qty, rate), tou_bucket)
+                        mul_exact(qty, rate), tou_bucket, dict(sums or {}))
 
 
 def frac_str(f: Fraction, max_places: int = 6) -> str:
@@ -366,6 +380,13 @@ def frac_str(f: Fraction, max_places: int = 6) -> str:
     q = round(f * 10**places)
     s = str(Decimal(q).scaleb(-places).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
     return s
+
+
+def rate_str(rate: Fraction | int) -> str:
+    """A rate or price as an invoice shows it: exact up to 6 places (else rounded
+    half-even to 6), at least 2 places (``"64.00"``, ``"38.412346"``)."""
+    whole, _, frac = frac_str(Fraction(rate), 6).partition(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -400,6 +421,16 @@ def no_period(term: Term, ctx: PeriodContext) -> list[PeriodLine]:
     return []
 
 
+def no_line_determinants(sums: Mapping[str, int], quantity_wh: int, amount_picousd: int) -> dict[str, str]:
+    """The kind's lines show no determinants beyond quantity, rate and amount."""
+    return {}
+
+
+def no_schedule(term: Term, cv: ContractVersion, year: int) -> list[tuple[str, Fraction, str]]:
+    """The term has no contract rate to list by contract year (market- or index-priced)."""
+    return []
+
+
 @dataclass(frozen=True)
 class TermKind:
     """A term kind as contract parsing and settlement use it: its module's names,
@@ -417,6 +448,8 @@ class TermKind:
     line_parts: tuple[str, ...]
     interval_level: bool          # defines ``interval`` (settled on the map side)
     period_level: bool            # defines ``period`` (settled at finalize)
+    line_determinants: Callable[[Mapping[str, int], int, int], dict[str, str]] = no_line_determinants
+    schedule: Callable[[Term, ContractVersion, int], list[tuple[str, Fraction, str]]] = no_schedule
 
     @classmethod
     def of(cls, module: ModuleType) -> "TermKind":
@@ -434,4 +467,6 @@ class TermKind:
                    getattr(module, "refs", no_refs), getattr(module, "check", no_check),
                    getattr(module, "needs", no_needs), getattr(module, "lookback_periods", no_lookback),
                    getattr(module, "interval", no_interval), getattr(module, "period", no_period),
-                   parts, interval_level, period_level)
+                   parts, interval_level, period_level,
+                   getattr(module, "line_determinants", no_line_determinants),
+                   getattr(module, "schedule", no_schedule))

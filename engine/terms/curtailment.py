@@ -28,7 +28,7 @@ import numpy as np
 
 from ..calendar import tou_buckets
 from ..units import MICRO
-from . import _fixed_price
+from . import _fixed_price, energy_fixed
 from .base import IntervalOutput, dec, line, rates_by_distinct, refs_param
 
 KIND = "curtailment"
@@ -94,3 +94,9 @@ def interval(term, ctx) -> IntervalOutput:
     desc = term.description or (f"Curtailed (deemed) energy at "
                                 f"{_fixed_price.describe(p.own_price, p.price_term)}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), deemed, rate)])
+
+
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    """The compensation price (with the TOU factors of a referenced term, as applied)."""
+    p: Params = term.params
+    return energy_fixed.schedule_of(term.id, _fixed_price.resolve(p.own_price, p.price_term, cv), year)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..calendar import BUCKET_NAMES, MON_SAT, OFF_PEAK, ON_PEAK, WEEKDAYS, tou_buckets
 from ..errors import FieldError
+from ..units import MICRO
 from .base import IntervalOutput, dec, escalated_price_micro, line, rates_by_distinct
 
 KIND = "energy_fixed"
@@ -110,3 +111,15 @@ def interval(term, ctx) -> IntervalOutput:
             out.lines.append(line(f"{term.id}:{BUCKET_NAMES[b]}", KIND, f"{desc}, {t.describe(b)}",
                                   sel, qty[sel], rate, BUCKET_NAMES[b]))
     return out
+
+
+def schedule_of(term_id: str, p: Params, year: int) -> list[tuple[str, Fraction, str]]:
+    """The rates of price ``p`` in contract year ``year``: one, or one per TOU bucket
+    (``<term id>:on_peak``, ``<term id>:off_peak``), as ``interval`` applies them."""
+    if p.tou is None:
+        return [(term_id, Fraction(p.rate_micro(year), MICRO), "USD/MWh")]
+    return [(f"{term_id}:{BUCKET_NAMES[b]}", Fraction(p.rate_micro(year, b), MICRO), "USD/MWh") for b in _BUCKETS]
+
+
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    return schedule_of(term.id, term.params, year)

@@ -27,7 +27,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..units import WH_PER_MWH
+from ..units import MICRO, WH_PER_MWH
 from . import _fixed_price
 from .base import IntervalOutput, PeriodLine, dec, frac_str, line, rates_by_distinct
 
@@ -91,3 +91,10 @@ def period(term, pctx) -> list[PeriodLine]:
         f"(minimum take {frac_str(Fraction(p.min_take_wh, WH_PER_MWH))} MWh)")
     return [PeriodLine(f"{term.id}:{TOP_UP}", KIND, desc, Fraction(top_up_wh, WH_PER_MWH), "MWh",
                        Fraction(rate_micro, 10**6), "USD/MWh", Fraction(top_up_wh * rate_micro))]
+
+
+def schedule(term, cv, year: int) -> list[tuple[str, Fraction, str]]:
+    """The contract price of the delivered and top-up lines (no TOU factor)."""
+    p: Params = term.params
+    return [(term.id, Fraction(_fixed_price.resolve(p.own_price, p.price_term, cv).rate_micro(year), MICRO),
+             "USD/MWh")]

@@ -9,6 +9,11 @@ class VeeConfig:
     """VEE parameters (defaults follow CA DASMMD / Itron practice; see ``engine.vee``)."""
     max_interp_minutes: int = 120        # longest run filled by linear interpolation
     like_days: int = 3                   # like days averaged by LIKEDAY
+    #: largest share of a channel's range LIKEDAY may fill (0..1). A channel whose
+    #: like-day gaps exceed it gets no like-day estimate at all: those intervals stay
+    #: MISSING, so a settlement's completeness gate (``engine.completeness``) sees them
+    #: instead of a month rebuilt from a few days of data.
+    max_likeday_share: float = 0.10
     spike_ratio: float = 3.0             # value / last valid value above this -> spike
     spike_floor_fraction: float = 0.05   # ignore jumps from below this share of the reference level
     nameplate_tolerance: float = 1.05    # impossible above tolerance x nameplate energy
@@ -22,6 +27,8 @@ class VeeConfig:
             raise ValueError("max_interp_minutes must be >= 0")
         if self.like_days < 1:
             raise ValueError("like_days must be >= 1")
+        if not 0 <= self.max_likeday_share <= 1:
+            raise ValueError("max_likeday_share must be between 0 and 1")
         if self.spike_ratio <= 1:
             raise ValueError("spike_ratio must be > 1")
         if self.spike_floor_fraction < 0:

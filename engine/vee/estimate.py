@@ -30,6 +30,15 @@ Methods
 ``MISSING``  none of these applies: energy 0, quality ``N`` (a finding of severity
              ``error``).
 
+Like-day share. LIKEDAY rebuilds intervals from other days, so it is bounded: if
+the intervals of a channel's range that would need it exceed
+``VeeConfig.max_likeday_share`` of the range (default 10 %), LIKEDAY fills none of
+them and they stay ``MISSING`` (:func:`likeday_budget`). All or nothing, so the
+result does not depend on which gap comes first: three days of data never become
+a month, and a settlement's completeness gate (``engine.completeness``) sees the
+gap for what it is. LIN and FLAT are not bounded (each fills at most
+``max_interp_minutes`` between or next to real readings).
+
 Every gap or invalid interval in the range is filled (``fill_runs``), a run at a
 time, by the first method that applies. Gaps in the history before the range are
 not estimated: history only supplies neighbours and like days.
@@ -37,6 +46,7 @@ not estimated: history only supplies neighbours and like days.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -148,16 +158,26 @@ class Edits:
         self.method[where] = code
 
 
+def likeday_budget(share: float, range_slots: int) -> int:
+    """The most slots LIKEDAY may fill in a range of ``range_slots`` slots:
+    ``floor(share * range_slots)``, exactly (``share`` read as the decimal it prints as)."""
+    return int(Fraction(str(share)) * range_slots)
+
+
 def fill_runs(out: Edits, raw_wh: np.ndarray, needs: np.ndarray, actual: np.ndarray, p0: int,
-              days: GridDays, like: LikeDayTable, max_slots: int, like_days: int) -> None:
+              days: GridDays, like: LikeDayTable, max_slots: int, like_days: int,
+              max_likeday_slots: int | None = None) -> None:
     """Fill every run of ``needs`` from slot ``p0`` on, in place (LIN, FLAT, LIKEDAY, MISSING).
 
     ``raw_wh`` holds the values as read: neighbours are taken from it and only where
     ``actual``. Runs that end before ``p0`` are history and are left alone.
-    ``max_slots`` is ``max_interp_minutes`` in grid intervals.
+    ``max_slots`` is ``max_interp_minutes`` in grid intervals. ``max_likeday_slots``
+    (None: unbounded) caps LIKEDAY: if the runs that need it cover more slots of the
+    range, none of them is estimated and all stay MISSING (:func:`likeday_budget`).
     """
     n = raw_wh.size
     starts, ends = runs(needs)
+    like_segments: list[np.ndarray] = []
     for s, e in zip(starts.tolist(), ends.tolist()):      # a loop over gaps, not rows
         if e <= p0:
             continue
@@ -171,7 +191,14 @@ def fill_runs(out: Edits, raw_wh: np.ndarray, needs: np.ndarray, actual: np.ndar
             v = int(raw_wh[left if left is not None else right])
             out.assign(slice(lo, e), np.full(e - lo, v, np.int64), METHOD_CODE[METHOD_FLAT])
         else:
-            _fill_like_days(out, np.arange(lo, e), days, like, like_days)
+            like_segments.append(np.arange(lo, e))
+    wanted = sum(seg.size for seg in like_segments)
+    if max_likeday_slots is not None and wanted > max_likeday_slots:
+        for seg in like_segments:            # refused: the gap stays a gap
+            out.assign(seg, np.zeros(seg.size, np.int64), M_MISSING)
+        return
+    for seg in like_segments:
+        _fill_like_days(out, seg, days, like, like_days)
 
 
 def _fill_like_days(out: Edits, seg: np.ndarray, days: GridDays, like: LikeDayTable,
@@ -189,4 +216,4 @@ def _fill_like_days(out: Edits, seg: np.ndarray, days: GridDays, like: LikeDayTa
 
 
 __all__ = ["round_half_even_div", "linear_fill", "day_types", "LikeDayTable", "Edits",
-           "fill_runs"]
+           "likeday_budget", "fill_runs"]

@@ -18,7 +18,7 @@ from ..sites import Channel, Site
 from .checks import limit_wh_per_minute
 from .codes import M_MISSING, Q_ACTUAL
 from .config import VeeConfig
-from .estimate import Edits, LikeDayTable, fill_runs
+from .estimate import Edits, LikeDayTable, fill_runs, likeday_budget
 from .findings import (ChannelRange, Finding, channel_findings, dst_findings, no_data_finding,
                        unknown_channel_findings)
 from .grid import channel_grid, place_on_grid, site_grid_defaults
@@ -88,7 +88,8 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
         like = LikeDayTable.of_grid(days, calendar.slots_per_local_day(days), placed.value_wh,
                                     actual, holidays)
         fill_runs(out, placed.value_wh, ~valid, actual, g.p0, days, like,
-                  config.max_interp_minutes // g.minutes, config.like_days)
+                  config.max_interp_minutes // g.minutes, config.like_days,
+                  likeday_budget(config.max_likeday_share, g.n - g.p0))
 
     p = slice(g.p0, g.n)
     n_exp = g.n - g.p0

@@ -8,16 +8,25 @@ Meter intervals, CSV or Parquet, one row per channel per interval::
 * ``interval_start``: ISO 8601 WITH an offset, interval-beginning; stored as UTC.
 * ``interval_minutes``: 1, 5, 15, 30 or 60.
 * ``kwh``: decimal energy >= 0, converted exactly to integer Wh (``engine.units``:
-  half-even only beyond 3 decimals). Direction comes from the channel's kind.
+  half-even only beyond 3 decimals), at most ``engine.units.max_interval_wh`` (10 GW
+  over the interval; the channel's nameplate bound is checked at ingest). Direction
+  comes from the channel's kind.
 * ``quality``: A actual (default when empty or absent), E estimated, S substituted,
   F final substitute. An optional ``method`` column carries a source method code.
 
 Prices: ``iso,node,market_run,interval_start,interval_minutes,lmp_usd_per_mwh``, with
 optional ``energy_usd_per_mwh,congestion_usd_per_mwh,loss_usd_per_mwh``; market_run
-DA or RT; prices may be negative; stored as integer micro-USD/MWh.
+DA or RT; prices may be negative, within +/- ``engine.units.MAX_ABS_PRICE_USD_PER_MWH``;
+stored as integer micro-USD/MWh. When a row gives all three components, their sum
+must equal the LMP within :data:`LMP_COMPONENTS_TOLERANCE_USD_PER_MWH` (0.01, the
+rounding of published components); a row giving some but not all is refused.
 
 Indices: ``index,period_start,value,unit`` (``HENRY_HUB,2026-10-01,3.12,usd_per_mmbtu``);
 values stored x 1e6 exactly.
+
+Numbers, instants and column types are read strictly (``storage.readers.columns``):
+``1_000``, ``1e3``, full-width digits, a ``kwh`` column of binary, list or struct
+type, years outside 1970..2199 or a sub-microsecond ``timestamp[ns]`` are refused.
 
 Each reader takes the file's bytes and its name (for messages) and returns a
 :class:`~storage.readers.rows.ReadResult`, or raises ``ValidationError`` naming
@@ -34,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.errors import ValidationError
+from engine.units import MAX_ABS_PRICE_USD_PER_MWH, MICRO, max_interval_wh
 
 from .columns import (CsvColumns, Problems, check_one_of, check_unique, first_row,
                       interval_minutes, iso_dates, read_csv_columns, require_nonempty,
@@ -41,12 +51,15 @@ from .columns import (CsvColumns, Problems, check_one_of, check_unique, first_ro
 from .rows import INDEX_ROWS_SCHEMA, METER_ROWS_SCHEMA, PRICE_ROWS_SCHEMA, ReadResult
 
 METER_QUALITIES = ("A", "E", "S", "F")
-MARKET_RUNS = ("DA", "RT")
+MARKET_RUNS = ("DA", "RT", "FMM")          # FMM: CAISO fifteen-minute market
 METER_REQUIRED = ("site_id", "channel", "interval_start", "interval_minutes", "kwh")
 PRICE_REQUIRED = ("iso", "node", "market_run", "interval_start", "interval_minutes",
                   "lmp_usd_per_mwh")
 PRICE_OPTIONAL = ("energy_usd_per_mwh", "congestion_usd_per_mwh", "loss_usd_per_mwh")
 INDEX_REQUIRED = ("index", "period_start", "value", "unit")
+#: |lmp - (energy + congestion + loss)| allowed, USD/MWh (published components are rounded)
+LMP_COMPONENTS_TOLERANCE_USD_PER_MWH = "0.01"
+_LMP_TOLERANCE_MICRO = 10_000
 
 
 def _meter_from_columns(cols: dict[str, pa.Array], lines: np.ndarray, name: str,
@@ -56,27 +69,34 @@ def _meter_from_columns(cols: dict[str, pa.Array], lines: np.ndarray, name: str,
     line_of = lambda row: int(lines[row])  # noqa: E731
     if n == 0:
         raise ValidationError("no data rows", file=name, line=2 if fmt == "csv" else None)
-    site = _as_string(cols["site_id"])
-    channel = _as_string(cols["channel"])
-    require_nonempty(site, "site_id", problems, line_of)
-    require_nonempty(channel, "channel", problems, line_of)
+    site = _text(cols["site_id"], "site_id", problems)
+    channel = _text(cols["channel"], "channel", problems)
+    if site is not None:
+        require_nonempty(site, "site_id", problems, line_of)
+    if channel is not None:
+        require_nonempty(channel, "channel", problems, line_of)
     ts = utc_timestamps(cols["interval_start"], "interval_start", problems, line_of)
     minutes = interval_minutes(cols["interval_minutes"], "interval_minutes", problems, line_of)
-    wh = scaled_decimal(_as_string(cols["kwh"]), 3, "kwh", problems, line_of)
+    wh = scaled_decimal(cols["kwh"], 3, "kwh", problems, line_of)
     if wh is not None:
         row = first_row(pc.less(wh, 0))
         if row is not None:
             problems.add(line_of(row), "kwh", f"energy must be >= 0 (direction comes from the "
                          f"channel kind); got {cols['kwh'][row].as_py()}")
+        elif minutes is not None:
+            check_energy_bound(wh, minutes, "kwh", problems, line_of)
     if "quality" in cols:
-        quality = pc.utf8_upper(_as_string(cols["quality"]))
-        quality = pc.if_else(pc.equal(quality, ""), "A", quality)
-        check_one_of(quality, METER_QUALITIES, "quality", problems, line_of)
+        quality = _text(cols["quality"], "quality", problems)
+        if quality is not None:
+            quality = pc.utf8_upper(quality)
+            quality = pc.if_else(pc.equal(quality, ""), "A", quality)
+            check_one_of(quality, METER_QUALITIES, "quality", problems, line_of)
     else:
         quality = pa.array(np.full(n, "A", dtype=object), pa.string())
     if "method" in cols:
-        method = _as_string(cols["method"])
-        method = pc.if_else(pc.equal(method, ""), pa.scalar(None, pa.string()), method)
+        method = _text(cols["method"], "method", problems)
+        if method is not None:
+            method = pc.if_else(pc.equal(method, ""), pa.scalar(None, pa.string()), method)
     else:
         method = pa.nulls(n, pa.string())
     problems.raise_if_any()
@@ -90,14 +110,42 @@ def _meter_from_columns(cols: dict[str, pa.Array], lines: np.ndarray, name: str,
     return ReadResult(table, fmt)
 
 
-def _as_string(col: pa.Array) -> pa.Array:
+def check_energy_bound(wh: pa.Array, minutes: pa.Array, fld: str, problems: Problems,
+                       line_of) -> None:
+    """Every interval's energy <= ``engine.units.max_interval_wh`` of its length."""
+    row = first_row(pc.greater(wh, _limit_for(pc.cast(minutes, pa.int64()))))
+    if row is not None:
+        m = minutes[row].as_py()
+        problems.add(line_of(row), fld, f"{kwh_text(wh[row].as_py())} kWh in {m} minutes is "
+                     f"above the {kwh_text(max_interval_wh(m))} kWh any channel can measure "
+                     f"(10 GW); check the unit (kWh) and the meter multiplier")
+
+
+def kwh_text(wh: int) -> str:
+    """Exact kWh of an integer Wh, as a plain decimal (``166666.667``)."""
+    return _millionths(wh * 1000)                       # Wh x 1000 = millionths of a kWh
+
+
+def _limit_for(minutes: pa.Array) -> pa.Array:
+    """The absolute bound in Wh of each interval length (few distinct lengths)."""
+    table = {m: max_interval_wh(m) for m in pc.unique(minutes).to_pylist()}
+    keys = pa.array(list(table), pa.int64())
+    return pc.take(pa.array(list(table.values()), pa.int64()), pc.index_in(minutes, keys))
+
+
+def _text(col: pa.Array, fld: str, problems: Problems) -> pa.Array | None:
+    """A text column as strings: text, dictionary-encoded text or integers (Parquet);
+    any other type (binary, float, list, struct, ...) is refused naming the column."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
     if pa.types.is_string(col.type):
         return col
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    return pc.cast(col, pa.string())
+    if pa.types.is_large_string(col.type) or pa.types.is_integer(col.type):
+        return pc.cast(col, pa.string())
+    problems.add(1, fld, f"expected text; the column has type {col.type}")
+    return None
 
 
 def read_meter_csv(data: bytes, name: str) -> ReadResult:
@@ -125,7 +173,11 @@ def read_meter_parquet(data: bytes, name: str) -> ReadResult:
             raise ValidationError("a value is required", file=name, line=row + 1, field=c)
     for c in ("quality", "method"):
         if c in cols:
-            cols[c] = pc.fill_null(_as_string(cols[c]), "")
+            text = _text(cols[c], c, Problems(name))
+            if text is None:
+                raise ValidationError(f"expected text; the column has type {cols[c].type}",
+                                      file=name, line=1, field=c)
+            cols[c] = pc.fill_null(text, "")
     lines = np.arange(1, table.num_rows + 1, dtype=np.int64)
     return _meter_from_columns(cols, lines, name, "parquet")
 
@@ -158,6 +210,8 @@ def read_prices_csv(data: bytes, name: str) -> ReadResult:
         prices[out] = (scaled_decimal(c.columns[f], 6, f, problems, line_of, allow_empty=True)
                        if f in c.columns else pa.nulls(c.num_rows, pa.int64()))
     problems.raise_if_any()
+    _check_prices(prices, problems, line_of)
+    problems.raise_if_any()
     table = pa.table({"iso": c.columns["iso"], "node": c.columns["node"], "market_run": run,
                       "interval_start_utc": ts, "interval_minutes": minutes, **prices,
                       "line": pa.array(c.lines, pa.int64())}, schema=PRICE_ROWS_SCHEMA)
@@ -165,6 +219,46 @@ def read_prices_csv(data: bytes, name: str) -> ReadResult:
                  "price interval (same iso, node, market_run and interval_start)")
     problems.raise_if_any()
     return ReadResult(table, "csv")
+
+
+def _millionths(micro: int) -> str:
+    """An integer count of millionths as a plain decimal, trailing zeros dropped."""
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), MICRO)
+    return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".") if frac else f"{sign}{whole}"
+
+
+def _check_prices(prices: dict[str, pa.Array], problems: Problems, line_of) -> None:
+    """Prices within +/- MAX_ABS_PRICE_USD_PER_MWH; components all or none, summing
+    to the LMP within LMP_COMPONENTS_TOLERANCE_USD_PER_MWH."""
+    bound = MAX_ABS_PRICE_USD_PER_MWH * MICRO
+    for col, values in prices.items():
+        row = first_row(pc.greater(pc.abs(values), bound))
+        if row is not None:
+            problems.add(line_of(row), col.replace("_microusd_per_mwh", "_usd_per_mwh"),
+                         f"{_millionths(values[row].as_py())} USD/MWh is beyond the +/- "
+                         f"{MAX_ABS_PRICE_USD_PER_MWH:,} USD/MWh any market clears at")
+    if problems.items:
+        return
+    names = [f.replace("_usd_per_mwh", "_microusd_per_mwh") for f in PRICE_OPTIONAL]
+    given = [pc.is_valid(prices[n]) for n in names]
+    some = pc.or_(pc.or_(given[0], given[1]), given[2])
+    every = pc.and_(pc.and_(given[0], given[1]), given[2])
+    row = first_row(pc.and_(some, pc.invert(every)))
+    if row is not None:
+        missing = [f for f, g in zip(PRICE_OPTIONAL, given) if not g[row].as_py()]
+        problems.add(line_of(row), missing[0], f"give all of {', '.join(PRICE_OPTIONAL)} or "
+                     f"none of them; this row lacks {', '.join(missing)}")
+        return
+    lmp = prices["lmp_microusd_per_mwh"]
+    parts = pc.add(pc.add(prices[names[0]], prices[names[1]]), prices[names[2]])
+    diff = pc.abs(pc.subtract(lmp, parts))                  # null where no components
+    row = first_row(pc.greater(diff, _LMP_TOLERANCE_MICRO))
+    if row is not None:
+        problems.add(line_of(row), "lmp_usd_per_mwh",
+                     f"{_millionths(lmp[row].as_py())} differs from energy + congestion + loss = "
+                     f"{_millionths(parts[row].as_py())} by {_millionths(diff[row].as_py())} USD/MWh (more "
+                     f"than {LMP_COMPONENTS_TOLERANCE_USD_PER_MWH})")
 
 
 def read_index_csv(data: bytes, name: str) -> ReadResult:

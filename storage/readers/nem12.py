@@ -21,7 +21,10 @@ Mapping to meter2cash:
   day, i.e. it BEGINS at ``date 00:00 + (i-1) * IntervalLength`` NEM time (the
   first interval ends at 00:00 + len); stored as the UTC interval beginning.
 * ``IntervalLength`` must be 5, 15 or 30 minutes, and every 300 record must carry
-  exactly ``1440 / IntervalLength`` values.
+  exactly ``1440 / IntervalLength`` values and then its five trailing fields
+  (QualityMethod, ReasonCode, ReasonDescription, UpdateDateTime, MSATSLoadDateTime;
+  they may be empty, the delimiters may not be missing): a record cut short after the
+  quality flag is refused.
 * UOM: ``Wh``, ``kWh``, ``MWh`` (any case) are converted exactly to integer Wh.
   Streams of other quantities (``kVArh``, ``VArh``, ``kVAh``, voltage, ...) are not
   active energy: they are validated, then skipped, and a note says so.
@@ -30,7 +33,10 @@ Mapping to meter2cash:
   substitute, S substituted, N null (no data: those intervals are NOT stored, so VEE
   sees them missing), V variable (then 400 records must give the quality of every
   interval). 400 records may only follow a 300 record flagged V.
-* Values must be numbers >= 0.
+* Values must be decimal numbers >= 0 (ASCII digits and one decimal point:
+  ``engine.units.DECIMAL_TEXT``), at most ``engine.units.max_interval_wh`` of the
+  interval (10 GW); integers (IntervalLength, StartInterval, ...) ASCII digits;
+  IntervalDate within 1970..2199.
 
 Any violation raises ``ValidationError`` with the file, the 1-based line and the
 NEM12 field name (e.g. ``IntervalLength``, ``IntervalValue17``, ``QualityMethod``).
@@ -39,15 +45,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, timezone
 
 import pyarrow as pa
 
 from engine.errors import ValidationError
 from engine.timebase import US_PER_HOUR, US_PER_MINUTE, to_us
-from engine.units import decimal_to_scaled
+from engine.units import DECIMAL_TEXT, decimal_to_scaled, max_interval_wh
 
-from .columns import Problems, check_unique
+from .columns import Problems, check_unique, csv_rows
 from .rows import METER_ROWS_SCHEMA, ReadResult
 
 #: NEM time is UTC+10 all year (no DST)
@@ -62,6 +69,9 @@ QUALITY_FLAGS = ("A", "E", "F", "N", "S", "V")
 #: trailing fields of a 300 record after the values
 TRAILER_300 = ("QualityMethod", "ReasonCode", "ReasonDescription", "UpdateDateTime",
                "MSATSLoadDateTime")
+#: IntervalDate years accepted (as the canonical readers' instants)
+YEARS = (1970, 2199)
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def looks_like_nem12(data: bytes) -> bool:
@@ -86,11 +96,12 @@ def read_nem12(data: bytes, name: str) -> ReadResult:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError(f"not text ({exc.reason} at byte {exc.start})", file=name) from None
+        raise ValidationError(f"not text ({exc.reason} at byte {exc.start})", file=name,
+                              line=data.count(b"\n", 0, exc.start) + 1) from None
     p = _Parser(name)
     reader = csv.reader(io.StringIO(text, newline=""))
     line = 1
-    for row in reader:
+    for row in csv_rows(reader, name):
         p.record([f.strip() for f in row], line)
         line = reader.line_num + 1
     return p.finish(line)
@@ -159,11 +170,10 @@ class _Parser:
             raise self.err("NMI is required", line, "NMI")
         if not suffix:
             raise self.err("NMISuffix is required", line, "NMISuffix")
-        try:
-            minutes = int(length)
-        except ValueError:
-            raise self.err(f"IntervalLength must be a number of minutes, got {length!r}", line,
-                           "IntervalLength") from None
+        if not _DIGITS.fullmatch(length):
+            raise self.err(f"IntervalLength must be a number of minutes, got {length[:20]!r}",
+                           line, "IntervalLength")
+        minutes = int(length)
         if minutes not in NEM12_INTERVAL_MINUTES:
             raise self.err(f"IntervalLength must be one of "
                            f"{', '.join(map(str, NEM12_INTERVAL_MINUTES))} minutes, got {minutes}",
@@ -198,6 +208,13 @@ class _Parser:
         if qm[:1].isdigit() or qm[:1] == ".":
             raise self.err(f"more than {n} interval values: the record does not match "
                            f"IntervalLength {s.minutes} (line {s.line})", line, "QualityMethod")
+        if len(row) != 2 + n + len(TRAILER_300):
+            missing = TRAILER_300[max(len(row) - 2 - n, 1):]
+            what = (f"ends after {TRAILER_300[len(row) - 3 - n]}: {', '.join(missing)} missing"
+                    if missing else f"has {len(row) - 2 - n - len(TRAILER_300)} field(s) too many")
+            raise self.err(f"incomplete 300 record: it {what} (a 300 record has {2 + n + 5} "
+                           f"fields for IntervalLength {s.minutes}; empty fields keep their "
+                           "commas)", line, missing[0] if missing else "MSATSLoadDateTime")
         flag, method = self._quality(qm, line, "QualityMethod", allow_v=True)
         raw_values = row[2:2 + n]
         values = self._values(raw_values, s, line) if s.wh_per_unit else None
@@ -219,11 +236,10 @@ class _Parser:
         if len(row) < 4:
             raise self.err(f"400 record needs StartInterval, EndInterval and QualityMethod, "
                            f"found {len(row) - 1} fields", line, "QualityMethod")
-        try:
-            first, last = int(row[1]), int(row[2])
-        except ValueError:
-            raise self.err(f"StartInterval/EndInterval must be integers, got {row[1]!r}, "
-                           f"{row[2]!r}", line, "StartInterval") from None
+        if not (_DIGITS.fullmatch(row[1]) and _DIGITS.fullmatch(row[2])):
+            raise self.err(f"StartInterval/EndInterval must be integers, got {row[1][:20]!r}, "
+                           f"{row[2][:20]!r}", line, "StartInterval")
+        first, last = int(row[1]), int(row[2])
         if not 1 <= first <= last <= n:
             raise self.err(f"interval range {first}..{last} outside 1..{n}", line,
                            "EndInterval" if first >= 1 else "StartInterval")
@@ -277,12 +293,16 @@ class _Parser:
 
     def _date(self, raw: str, line: int) -> date:
         try:
-            if len(raw) != 8:
+            if not re.fullmatch(r"[0-9]{8}", raw):
                 raise ValueError
-            return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+            day = date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
         except ValueError:
-            raise self.err(f"IntervalDate must be yyyymmdd, got {raw!r}", line,
+            raise self.err(f"IntervalDate must be yyyymmdd, got {raw[:20]!r}", line,
                            "IntervalDate") from None
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise self.err(f"IntervalDate {raw} is outside the accepted years "
+                           f"{YEARS[0]}..{YEARS[1]}", line, "IntervalDate")
+        return day
 
     def _quality(self, qm: str, line: int, fld: str, *, allow_v: bool) -> tuple[str, str | None]:
         flag, method = (qm[:1].upper(), qm[1:] or None) if qm else ("", None)
@@ -296,13 +316,20 @@ class _Parser:
 
     def _values(self, raw: list[str], s: _Stream, line: int) -> list[int]:
         out = []
+        limit = max_interval_wh(s.minutes)
         for i, v in enumerate(raw, start=1):
             try:
+                if not DECIMAL_TEXT.fullmatch(v):
+                    raise ValueError(v)
                 wh = decimal_to_scaled(v, s.wh_per_unit)  # type: ignore[arg-type]  # only called when set
             except ValueError:
-                raise self.err(f"not a number: {v!r}", line, f"IntervalValue{i}") from None
+                raise self.err(f"not a number: {v[:40]!r}", line, f"IntervalValue{i}") from None
             if wh < 0:
                 raise self.err(f"energy must be >= 0, got {v} {s.uom}", line, f"IntervalValue{i}")
+            if wh > limit:
+                raise self.err(f"{v} {s.uom} in {s.minutes} minutes is above the "
+                               f"{limit // 1000} kWh any channel can measure (10 GW); check the "
+                               "UOM and the meter multiplier", line, f"IntervalValue{i}")
             out.append(wh)
         return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA
+from engine.schema import AWARDS_SCHEMA, INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, STATEMENTS_SCHEMA
 
 PROVENANCE_AND_PARTITION = ("source_file", "source_sha256", "ingested_at_utc", "month")
 
@@ -26,6 +26,8 @@ def _rows_schema(stored: pa.Schema) -> pa.Schema:
 METER_ROWS_SCHEMA = _rows_schema(METER_SCHEMA)
 PRICE_ROWS_SCHEMA = _rows_schema(PRICE_SCHEMA)
 INDEX_ROWS_SCHEMA = _rows_schema(INDEX_SCHEMA)
+AWARDS_ROWS_SCHEMA = _rows_schema(AWARDS_SCHEMA)
+STATEMENTS_ROWS_SCHEMA = _rows_schema(STATEMENTS_SCHEMA)
 
 
 @dataclass
@@ -41,4 +43,5 @@ class ReadResult:
     reference_lines: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-__all__ = ["METER_ROWS_SCHEMA", "PRICE_ROWS_SCHEMA", "INDEX_ROWS_SCHEMA", "ReadResult"]
+__all__ = ["METER_ROWS_SCHEMA", "PRICE_ROWS_SCHEMA", "INDEX_ROWS_SCHEMA", "AWARDS_ROWS_SCHEMA",
+           "STATEMENTS_ROWS_SCHEMA", "ReadResult"]

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.errors import InputError
-from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA
+from engine.schema import AWARDS_SCHEMA, INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, STATEMENTS_SCHEMA
 from engine.timebase import local_month_labels, periods_between
 
 
@@ -43,6 +43,15 @@ TABLES: dict[str, TableSpec] = {
                         ("iso", "node", "market_run", "interval_start_utc"),
                         delta_encoded=("interval_start_utc",)),
     "index": TableSpec("index", INDEX_SCHEMA, ("index",), ("index", "period_start")),
+    # ISO markets (engine.market): awards by ISO and UTC month; statements by ISO and
+    # the month of their operating day (a statement's lines stay in one partition)
+    "awards": TableSpec("awards", AWARDS_SCHEMA, ("iso", "month"),
+                        ("iso", "resource_id", "product", "interval_start_utc"),
+                        delta_encoded=("interval_start_utc", "power_w")),
+    "statements": TableSpec("statements", STATEMENTS_SCHEMA, ("iso", "month"),
+                            ("iso", "statement_id", "version", "charge_type", "resource_id",
+                             "interval_start_utc"),
+                            delta_encoded=("interval_start_utc",)),
 }
 
 

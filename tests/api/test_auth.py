@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ROLES, auth
+from api.auth import Role
+from tests.support.api_app import auth
+
+ROLES = [r.value for r in Role]
 
 SETTLE = {"kind": "settlement", "period": "2026-10"}
 REBILL = {"kind": "rebill", "contract": "PPA-TX-DC1", "from_period": "2026-01", "to_period": "2026-03"}

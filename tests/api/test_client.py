@@ -5,8 +5,7 @@ import pytest
 
 from api.client import ApiClient, ApiError
 from engine.errors import ConflictError, InputError, NotFoundError
-
-from .support import ServerThread
+from tests.support.api_servers import ServerThread
 
 REBILL = {"kind": "rebill", "contract": "PPA-TX-DC1", "from_period": "2026-01", "to_period": "2026-03"}
 

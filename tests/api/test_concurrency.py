@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from jobs.catalog import JobCatalog
-
-from .support import ServerThread
+from tests.support.api_servers import ServerThread
 
 CLIENTS = 20
 SETTLE = {"kind": "settlement", "period": "2026-10"}

@@ -1,45 +1,16 @@
 """GET /v1/invoices/{contract}/{period}: JSON, HTML, versions, drill-down and its role gate.
 
 Invoices are published with the real ``storage.invoices.InvoiceStore`` into the test's
-local object store; the API reads them back through the same module.
+local object store (the ``invoices`` fixture, ``tests/support/api_app.py``); the API reads
+them back through the same module.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
-import pyarrow as pa
 import pytest
 
-from storage.invoices import InvoiceParts, InvoiceStore, detail_to_parquet
-from storage.objectstore import ObjectStore
-
-from .conftest import auth
-
-
-def _doc(version: int, total: str) -> dict:
-    return {"contract_id": "PPA-TX-DC1", "contract_version": 2, "period": "2026-10",
-            "timezone": "America/Chicago", "version": version, "status": "draft",
-            "currency": "USD", "total_usd": total,
-            "lines": [{"line_id": "energy_fixed:on_peak", "charge": "energy_fixed",
-                       "quantity": "12345.678", "quantity_unit": "MWh", "rate": "64.0625",
-                       "rate_unit": "USD/MWh", "amount_usd": total}],
-            "adjusts": None if version == 1 else 1}
-
-
-@pytest.fixture
-def invoices(api_settings) -> InvoiceStore:
-    store = InvoiceStore(ObjectStore.from_config(api_settings.storage_config()))
-    detail = pa.table({"interval_start_utc": pa.array([0, 300_000_000], pa.timestamp("us", "UTC")),
-                       "line_id": ["energy_fixed:on_peak"] * 2,
-                       "energy_wh": pa.array([20_833_300, 20_833_300], pa.int64())})
-    for total in ("790888.06", "790900.00"):
-        store.publish("PPA-TX-DC1", "2026-10", lambda v, t=total: InvoiceParts(
-            invoice_json=json.dumps(_doc(v, t)).encode(),
-            invoice_html=f'<html data-status="draft"><body>v{v} {t}</body></html>',
-            detail_parquet=detail_to_parquet(detail)))
-    return store
-
+from tests.support.api_app import auth, open_client
 
 URL = "/v1/invoices/PPA-TX-DC1/2026-10"
 
@@ -98,16 +69,16 @@ def test_bad_period_is_422(client, keys):
 
 
 @pytest.mark.timeout(60)
-def test_an_unreachable_object_store_is_503_not_a_traceback(tmp_path, keys, dispatcher):
+def test_an_unreachable_object_store_is_503_not_a_traceback(tmp_path, api_settings, keys, dispatcher):
     from api.app import create_app
     from api.settings import Settings
-    from .conftest import TestClient
-    home = tmp_path / "m2c"          # the keys fixture's DB lives here too
+    home = tmp_path / "m2c"
     settings = Settings.from_env({"M2C_HOME": str(home), "M2C_STORAGE": "s3://m2c-none/x",
+                                  "M2C_DB": api_settings.db_url,       # where the keys are
                                   "M2C_S3_ENDPOINT": "http://127.0.0.1:9",
                                   "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
-    with TestClient(create_app(settings, dispatcher=dispatcher),
-                    raise_server_exceptions=False) as client:
+    with open_client(create_app(settings, dispatcher=dispatcher),
+                     raise_server_exceptions=False) as client:
         resp = client.get(URL, headers=auth(keys["analyst"]))
     assert resp.status_code == 503, resp.text
     assert resp.json()["type"].endswith("/storage-unavailable")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import auth
+from tests.support.api_app import auth
 
 SETTLE = {"kind": "settlement", "period": "2026-10"}
 REBILL = {"kind": "rebill", "contract": "PPA-TX-DC1", "from_period": "2026-01", "to_period": "2026-03"}

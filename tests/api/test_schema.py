@@ -22,8 +22,7 @@ from schemathesis.specs.openapi.checks import allow_header_conformance, positive
 from api.app import create_app
 from api.keystore import KeyStore
 from api.settings import Settings
-
-from .support import QueueOnlyDispatcher
+from tests.support.api_servers import QueueOnlyDispatcher
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -48,7 +47,7 @@ def _lifespan():
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_conforms_to_its_schema(case):
     case.call_and_validate(headers={"X-API-Key": _KEY},
                            excluded_checks=[allow_header_conformance, positive_data_acceptance])

@@ -16,10 +16,8 @@ import pytest
 import ray
 
 from api.client import ApiClient
-from jobs.catalog import JobCatalog
 from jobs.probe import ProbeSpec
-
-from .support import ServerProcess
+from tests.support.api_servers import ServerProcess
 
 pytestmark = [pytest.mark.ray]
 
@@ -29,13 +27,6 @@ def env(ray_cluster, api_settings) -> dict[str, str]:
     return {"M2C_HOME": str(api_settings.home), "M2C_STORAGE": api_settings.storage_uri,
             "M2C_DB": api_settings.db_url,
             "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-
-
-@pytest.fixture
-def catalog(api_settings) -> JobCatalog:
-    c = JobCatalog(api_settings.db_url)
-    c.init_schema()
-    return c
 
 
 def _until(predicate, timeout_s: float, what: str):

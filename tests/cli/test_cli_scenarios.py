@@ -80,10 +80,10 @@ def test_hostile_yaml_is_refused(home, tmp_path, capsys):
     f = tmp_path / "alias.yaml"
     f.write_text("scenario: x\nbase: &b {from_period: 2026-09, to_period: 2026-10}\nother: *b\n")
     assert main(["scenarios", "run", str(f)]) == 2
-    assert "aliases are not allowed" in capsys.readouterr().err
+    assert "alias" in capsys.readouterr().err
     f.write_text("scenario: x\nscenario: y\n")
     assert main(["scenarios", "run", str(f)]) == 2
-    assert "given twice" in capsys.readouterr().err
+    assert "twice" in capsys.readouterr().err
     f.write_bytes(b"scenario: \xff\n")
     assert main(["scenarios", "run", str(f)]) == 2
     assert "not UTF-8" in capsys.readouterr().err

@@ -22,8 +22,7 @@ from jobs.specs import MeterTotalsSpec
 from jobs.tasks import JobContext, WorkerContext, encode_key
 from storage.objectstore import ObjectStore
 from storage.publish import read_committed, verify_part
-
-from conftest import NOW, write_meter_data
+from tests.support.meter_totals_data import NOW, write_meter_data
 from tests.support.probe_runs import executions, expected_total
 
 pytestmark = pytest.mark.ray

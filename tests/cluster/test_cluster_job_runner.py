@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 import ray
@@ -13,11 +14,11 @@ from jobs import probe
 from jobs.parts import committed_keys
 from jobs.probe import ProbeSpec
 from storage.objectstore import ObjectStore
-
-from conftest import NOW
-from tests.support.probe_runs import executions
+from tests.support.probe_runs import executions, expected_total
 
 pytestmark = pytest.mark.ray
+
+NOW = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
 
 
 def _wait(predicate, timeout: float = 30.0, what: str = "condition") -> None:
@@ -25,10 +26,6 @@ def _wait(predicate, timeout: float = 30.0, what: str = "condition") -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
-
-
-def _expected_total(spec: ProbeSpec) -> str:
-    return str(sum(probe.item_value(spec.seed, probe.item_key(i)) for i in range(spec.items)))
 
 
 def _runner_gone(job_id: str) -> bool:
@@ -47,7 +44,7 @@ def test_detached_runner_runs_once_and_exits(ray_cluster, local_storage, catalog
     done = catalog.get(rec.id)
     assert done.state == "succeeded" and done.attempt == 1
     assert done.runner == f"ray-actor:m2c-job-{rec.id}"
-    assert done.result["total"] == _expected_total(spec)
+    assert done.result["total"] == expected_total(spec)
     assert sum(executions(ObjectStore.from_config(local_storage), rec.id).values()) == 6
     _wait(lambda: _runner_gone(rec.id), what="runner exit")
     assert not job_runner.is_running(rec.id)
@@ -89,7 +86,7 @@ def test_runner_death_then_reconcile_resumes(ray_cluster, local_storage, catalog
     _wait(lambda: catalog.get(rec.id).is_terminal, timeout=60, what="resumed job end")
     done = catalog.get(rec.id)
     assert done.state == "succeeded" and done.attempt == 2
-    assert done.result["total"] == _expected_total(spec)
+    assert done.result["total"] == expected_total(spec)
     runs = executions(store, rec.id)
     assert all(runs[k] == 1 for k in committed_before)       # committed: never recomputed
     assert set(runs) == {probe.item_key(i) for i in range(16)}

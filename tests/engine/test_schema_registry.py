@@ -92,3 +92,19 @@ def test_column_lookup_names_the_table():
     assert TABLES["meter"].column("energy_wh").unit == "Wh"
     with pytest.raises(KeyError, match=re.escape("meter: no column 'kwh'")):
         TABLES["meter"].column("kwh")
+
+
+MARKET_TABLE_AFTER = {"awards": "`awards` (key", "statements": "`statements` (key",
+                      "shadow": "Shadow lines (", "reconcile": "Reconciliation ("}
+
+
+@pytest.mark.parametrize("name", sorted(MARKET_TABLE_AFTER))
+def test_the_nomenclature_lists_the_market_tables(name):
+    table = TABLES[name]
+    columns = [c for c in table.columns if c not in PROVENANCE]
+    rows = doc_rows(MARKET_TABLE_AFTER[name])
+    assert [plain(r[0]) for r in rows] == [c.name for c in columns]
+    for c, (_, typ, unit, _meaning) in zip(columns, rows):
+        assert typ.removesuffix(" (nullable)") == doc_type(c.type), c.name
+        assert plain(unit) == c.unit, c.name
+        assert ("(nullable)" in typ) == c.nullable, c.name

@@ -16,6 +16,7 @@ from engine.timebase import local_month_bounds_us, to_us
 from storage.ingest import ingest_index, ingest_log_key, ingest_meter, ingest_prices
 from storage.objectstore import ObjectStore
 from storage.tables import Tables
+from tests.support.meter_data import meter_csv_lines, site_registry, write_meter_csv
 from tests.support.race import race
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
@@ -130,8 +131,7 @@ def test_nem12_samples_ingest_and_read_back(store, sites, nem12_dir):
 
 
 def test_nem12_unknown_nmi_names_nem12_fields(store, nem12_dir):
-    sites = parse_sites({"sites": [{"site_id": "VABD000163", "timezone": "Australia/Brisbane",
-                                    "channels": {"B1": {"kind": "grid_export"}}}]}, "s")
+    sites = site_registry("VABD000163", tz="Australia/Brisbane", channels={"B1": "grid_export"})
     with pytest.raises(UnknownReferenceError, match=":2: field .NMISuffix."):
         ingest_meter(store, [nem12_dir / "Example_NEM12_actual_interval.csv"], None, sites=sites,
                      now_utc=NOW)
@@ -141,9 +141,8 @@ def test_nem12_unknown_nmi_names_nem12_fields(store, nem12_dir):
 
 
 def test_same_key_in_two_files_of_one_call_is_refused(store, sites, tmp_path):
-    other = tmp_path / "other.csv"
-    other.write_text("site_id,channel,interval_start,interval_minutes,kwh,quality\n"
-                     "TX-DC1,gt1,2026-10-01T05:00:00Z,5,1,A\n")
+    other = write_meter_csv(tmp_path / "other.csv", meter_csv_lines(   # a row also in meter_tx_dc1.csv
+        "TX-DC1", "gt1", datetime(2026, 10, 1, 5, tzinfo=timezone.utc), [1000], minutes=5))
     with pytest.raises(ValidationError, match="separate calls"):
         ingest_meter(store, [DATA / "meter_tx_dc1.csv", other], None, sites=sites, now_utc=NOW)
     assert Tables(store).version("meter") is None
@@ -191,10 +190,8 @@ def test_parquet_file_is_detected_by_extension(store, sites, tmp_path):
 def test_concurrent_ingests_of_different_files_both_commit(store, sites, tmp_path):
     paths = []
     for i, ch in enumerate(("dc", "imp")):
-        p = tmp_path / f"{ch}.csv"
-        p.write_text("site_id,channel,interval_start,interval_minutes,kwh,quality\n"
-                     f"TX-DC1,{ch},2026-10-02T05:00:00Z,60,{i + 1},A\n")
-        paths.append(p)
+        paths.append(write_meter_csv(tmp_path / f"{ch}.csv", meter_csv_lines(
+            "TX-DC1", ch, datetime(2026, 10, 2, 5, tzinfo=timezone.utc), [(i + 1) * 1000])))
     reports = race(lambda i: ingest_meter(ObjectStore.from_config(store.config), [paths[i]], None,
                                           sites=sites, now_utc=NOW), len(paths))
     assert sorted(r.version for r in reports) == [0, 1]

@@ -14,9 +14,10 @@ from engine.timebase import to_us
 from storage.readers.canonical import (read_index_csv, read_meter_csv, read_meter_parquet,
                                        read_prices_csv)
 from storage.readers.nem12 import looks_like_nem12, read_nem12
+from tests.support.meter_data import METER_CSV_HEADER
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
-HEADER = "site_id,channel,interval_start,interval_minutes,kwh,quality\n"
+HEADER = METER_CSV_HEADER + "\n"
 
 
 def us(*args) -> int:

@@ -21,6 +21,7 @@ from storage.invoices import InvoiceStore
 from storage.objectstore import ObjectStore
 from storage.sites import save_sites
 from storage.tables import Tables
+from tests.support.meter_data import meter_csv_lines, write_meter_csv
 
 CID = "PPA-RB1"
 SITE = "RB-1"
@@ -49,9 +50,7 @@ class RebillStore:
     files: Path
 
     def ingest_meter_csv(self, name: str, rows: list[str], now_utc: datetime) -> int:
-        path = self.files / name
-        path.write_text("site_id,channel,interval_start,interval_minutes,kwh,quality\n"
-                        + "\n".join(rows) + "\n")
+        path = write_meter_csv(self.files / name, rows)
         return ingest_meter(self.store, [path], "csv", sites=self.sites, now_utc=now_utc).version
 
     def ingest_prices_csv(self, name: str, rows: list[str], now_utc: datetime) -> int:
@@ -85,17 +84,18 @@ def iso(t: np.ndarray) -> np.ndarray:
 
 
 def meter_rows(t: np.ndarray, *, pv_scale: float = 1.0) -> list[str]:
-    """Hourly pv1 (solar-ish, kWh with 1 decimal), dc load, and exports when pv > load."""
+    """Hourly pv1 (solar-ish, kWh with 1 decimal), dc load, and exports when pv > load,
+    as canonical meter CSV rows."""
     h = (t.astype(np.int64) % 24)
     day = t.astype("datetime64[D]").astype(np.int64)
-    sun = np.clip(np.sin((h - 12) / 12 * np.pi + np.pi / 2), 0, None)      # peaks 18 UTC = noon CST
+    sun = np.clip(np.sin((h - 12) / 12 * np.pi + np.pi / 2), 0, None)      # peaks at 12 UTC
     pv = np.round(sun * (14000 + 400 * (day % 7)) * pv_scale, 1)
     dc = np.round(9000 + 250 * (h % 5) + 10 * (day % 11), 1)
     exp = np.round(np.clip(pv - dc, 0, None), 1)
-    ts = iso(t)
+    starts_us = t.astype("datetime64[us]").astype(np.int64)
     rows = []
-    for ch, values in (("pv1", pv), ("dc", dc), ("exp", exp)):
-        rows += [f"{SITE},{ch},{s},60,{v:.1f},A" for s, v in zip(ts, values)]
+    for ch, kwh in (("pv1", pv), ("dc", dc), ("exp", exp)):
+        rows += meter_csv_lines(SITE, ch, starts_us, np.rint(kwh * 1000).astype(np.int64))
     return rows
 
 

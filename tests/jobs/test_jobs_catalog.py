@@ -24,12 +24,11 @@ def rebill(n: int = 1):
                        "to_period": "2026-09"})
 
 
-@pytest.fixture
-def catalog(tmp_path) -> JobCatalog:
-    cat = JobCatalog(f"sqlite:///{tmp_path / 'm2c.db'}")
-    cat.init_schema()
-    cat.init_schema()          # idempotent
-    return cat
+def test_init_schema_is_idempotent(catalog):
+    rec, _ = catalog.submit(SETTLE, now_utc=T0)
+    catalog.init_schema()                    # the ``catalog`` fixture created it once already
+    JobCatalog(catalog.db_url).init_schema()
+    assert catalog.get(rec.id) == rec        # and nothing stored is touched
 
 
 # -- state machine ---------------------------------------------------------------------------

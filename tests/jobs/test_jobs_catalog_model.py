@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine.errors import ConflictError
-from jobs.catalog import JobCatalog
-from jobs.states import TERMINAL_STATES
 from jobs.specs import parse_spec
+from jobs.states import TERMINAL_STATES
+from tests.support.catalog import open_catalog, sqlite_catalog_url
 from tests.support.race import race
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -34,8 +34,8 @@ class CatalogModel(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.dir = tempfile.TemporaryDirectory()
-        self.catalog = JobCatalog(f"sqlite:///{Path(self.dir.name) / 'm.db'}")
-        self.catalog.init_schema()
+        # a fresh catalog per example (function-scoped fixtures do not reset between them)
+        self.catalog = open_catalog(sqlite_catalog_url(Path(self.dir.name) / "m.db"))
         self.model: dict[str, dict] = {}
         self.clock = T0
 
@@ -109,9 +109,7 @@ CatalogModel.TestCase.settings = settings(max_examples=40, stateful_step_count=2
 TestCatalogModel = CatalogModel.TestCase
 
 
-def test_racing_terminal_transitions_leave_one_outcome(tmp_path):
-    catalog = JobCatalog(f"sqlite:///{tmp_path / 'race.db'}")
-    catalog.init_schema()
+def test_racing_terminal_transitions_leave_one_outcome(catalog):
     for _round in range(5):
         rec, _ = catalog.submit(_rebill(), now_utc=T0)
         catalog.mark_running(rec.id, attempt=1, runner="r", now_utc=T0)

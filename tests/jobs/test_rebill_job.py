@@ -23,18 +23,10 @@ from tests.jobs.rebill_fixtures import (CID, CONTRACT_V1, NOW, build_store, hour
                                         price_rows)
 
 
-@pytest.fixture
-def db_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'm2c.db'}"
-    JobCatalog(url).init_schema()
-    return url
-
-
-def run(spec: dict, rs, db_url: str, cluster):
+def run(spec: dict, rs, catalog: JobCatalog, cluster):
     from cluster.job_runner import run_inline
-    catalog = JobCatalog(db_url)
     record, _ = catalog.submit(parse_spec(spec), now_utc=datetime.now(timezone.utc))
-    return run_inline(record.id, storage_config=rs.config, db_url=db_url, cluster_config=cluster)
+    return run_inline(record.id, storage_config=rs.config, db_url=catalog.db_url, cluster_config=cluster)
 
 
 def rebill_spec(first: str, last: str, **kw) -> dict:
@@ -94,23 +86,17 @@ def test_plan_refuses_bad_as_of_out_of_term_and_never_billed_periods(tmp_path, l
 
 # ------------------------------------------------------------------------- job on Ray
 @pytest.mark.timeout(240)
-def test_no_change_then_a_corrected_month(tmp_path, local_storage, db_url, ray_cluster, monkeypatch,
-                                          capsys):
-    from api.cli.main import main
+def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_cluster, local_cli_env,
+                                          m2c):
     rs = build_store(local_storage, tmp_path / "files")
     periods = ["2024-01", "2024-02", "2024-03"]
     rs.settle_and_approve(periods)
     billed = {p: invoice(rs, p) for p in periods}
 
-    # 1. nothing changed: zero adjustments and no new versions (through the CLI)
-    monkeypatch.setenv("M2C_HOME", str(tmp_path))
-    monkeypatch.setenv("M2C_STORAGE", local_storage.uri)
-    monkeypatch.setenv("M2C_DB", db_url)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("M2C_API_URL", raising=False)
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
-                 "--format", "json"]) == 0
-    job = json.loads(capsys.readouterr().out)
+    # 1. nothing changed: zero adjustments and no new versions (through the CLI, on the
+    #    same store and catalog: ``local_cli_env``)
+    job = m2c.json("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
+                   "--format", "json")
     assert job["state"] == "succeeded"
     res = job["result"]
     assert res["summary"]["changed_periods"] == 0
@@ -126,7 +112,7 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, db_url, ray_c
     assert version == 1
     expected_total = resettle_cents(rs, "2024-02")
     record = run(rebill_spec("2024-01", "2024-03", reason="meter M-17 actuals replace estimates"),
-                 rs, db_url, ray_cluster)
+                 rs, catalog, ray_cluster)
     assert record.state == "succeeded", record.error
     res = record.result
     assert res["data_versions"]["meter"] == 1
@@ -162,33 +148,30 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, db_url, ray_c
     assert invoice(rs, "2024-02", version=1)["status"] == "approved"
 
     # 3. the same rebill again: the adjustment exists already; nothing new is written
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
-                 "--reason", "meter M-17 actuals replace estimates"]) == 0
-    out = capsys.readouterr().out
+    out = m2c("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-03",
+              "--reason", "meter M-17 actuals replace estimates").out
     assert "adjustment exists" in out and "METER" in out and feb["delta_usd"] in out
     assert InvoiceStore(rs.store).versions(CID, "2024-02") == [1, 2]
 
     # 4. as of the meter version before the correction: nothing changed
-    record = run(rebill_spec("2024-02", "2024-02", as_of=0), rs, db_url, ray_cluster)
+    record = run(rebill_spec("2024-02", "2024-02", as_of=0), rs, catalog, ray_cluster)
     assert record.state == "succeeded", record.error
     assert record.result["data_versions"]["meter"] == 0
     assert record.result["summary"]["changed_periods"] == 0
 
     # 5. a refused rebill fails as bad input (exit 2), before any work
-    record = run(rebill_spec("2024-03", "2024-04"), rs, db_url, ray_cluster)
+    record = run(rebill_spec("2024-03", "2024-04"), rs, catalog, ray_cluster)
     assert record.state == "failed" and record.error_type == "InputError"
     assert "no approved invoice for 2024-04" in record.error
-    capsys.readouterr()
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
-                 "--as-of", "42"]) == 2
-    assert "meter data version 42 does not exist" in capsys.readouterr().out
-    assert main(["rebill", "--contract", CID, "--from", "2024-02", "--to", "2024-01"]) == 2
-    assert main(["rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02",
-                 "--as-of", "last tuesday"]) == 2
+    assert "meter data version 42 does not exist" in m2c(
+        "rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02", "--as-of", "42", code=2).out
+    m2c("rebill", "--contract", CID, "--from", "2024-02", "--to", "2024-01", code=2)
+    m2c("rebill", "--contract", CID, "--from", "2024-01", "--to", "2024-02", "--as-of", "last tuesday",
+        code=2)
 
 
 @pytest.mark.timeout(300)
-def test_retroactive_price_amendment_over_24_months(tmp_path, local_storage, db_url, ray_cluster):
+def test_retroactive_price_amendment_over_24_months(tmp_path, local_storage, catalog, ray_cluster):
     rs = build_store(local_storage, tmp_path / "files", start="2024-01-01T00", end="2026-02-01T06")
     periods = periods_between("2024-02", "2026-01")
     assert len(periods) == 24
@@ -207,7 +190,7 @@ def test_retroactive_price_amendment_over_24_months(tmp_path, local_storage, db_
                         meter_rows(hours("2024-09-03T12", "2024-09-03T23"), pv_scale=0.8), later(30))
 
     record = run(rebill_spec("2024-02", "2026-01", reason="amendment 1: energy price 55.00"),
-                 rs, db_url, ray_cluster)
+                 rs, catalog, ray_cluster)
     assert record.state == "succeeded", record.error
     res = record.result
     assert res["contract_version_cap"] == 2
@@ -245,11 +228,11 @@ def test_retroactive_price_amendment_over_24_months(tmp_path, local_storage, db_
 
 @pytest.mark.timeout(240)
 def test_an_approved_invoice_reproduces_byte_for_byte_after_corrections_and_amendments(
-        tmp_path, storage_config, db_url, ray_cluster):
+        tmp_path, storage_config, catalog, ray_cluster):
     """On both backends: a local folder and the real S3 server."""
     rs = build_store(storage_config, tmp_path / "files")
     # bill February with the real settlement job, and approve it
-    record = run({"kind": "settlement", "period": "2024-02"}, rs, db_url, ray_cluster)
+    record = run({"kind": "settlement", "period": "2024-02"}, rs, catalog, ray_cluster)
     assert record.state == "succeeded", record.error
     InvoiceStore(rs.store).approve(CID, "2024-02", version=1, now_utc=NOW)
     original = InvoiceStore(rs.store).raw_json(CID, "2024-02", 1)
@@ -269,7 +252,7 @@ def test_an_approved_invoice_reproduces_byte_for_byte_after_corrections_and_amen
     assert resettle_cents(rs, "2024-02") != usd_to_cents(json.loads(original)["total_usd"])
 
     # the rebill sees all three causes, and its own version reproduces too
-    record = run(rebill_spec("2024-02", "2024-02", reason="dispute 2024-117"), rs, db_url, ray_cluster)
+    record = run(rebill_spec("2024-02", "2024-02", reason="dispute 2024-117"), rs, catalog, ray_cluster)
     assert record.state == "succeeded", record.error
     att = {c: usd_to_cents(v) for c, v in record.result["periods"][0]["attribution_usd"].items()}
     assert att["method"] == 0 and att["meter"] and att["market"] and att["contract"]

@@ -21,7 +21,7 @@ from storage.invoices import InvoiceStore
 from storage.objectstore import ObjectStore
 from storage.sites import load_sites
 from storage.tables import Tables
-from tests.support.portfolio import NOW, load_demo
+from tests.support.portfolio import NOW
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -37,12 +37,6 @@ def _run(cfg: StorageConfig, catalog: JobCatalog, ray_cluster: ClusterConfig, *,
                    options=RunOptions(partition_size=partition_size))
 
 
-def _catalog(tmp_path) -> JobCatalog:
-    c = JobCatalog(f"sqlite:///{tmp_path / 'jobs.db'}")
-    c.init_schema()
-    return c
-
-
 def _invoice_bytes(cfg: StorageConfig) -> dict[str, tuple[dict, bytes]]:
     """contract -> (invoice document without its run id, detail parquet bytes)."""
     inv = InvoiceStore(ObjectStore.from_config(cfg))
@@ -55,10 +49,9 @@ def _invoice_bytes(cfg: StorageConfig) -> dict[str, tuple[dict, bytes]]:
     return out
 
 
-def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
-    result = _run(cfg, _catalog(tmp_path), ray_cluster, workers=2)
+def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster, catalog, demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store")
+    result = _run(cfg, catalog, ray_cluster, workers=2)
     ids = [i["contract_id"] for i in result["invoices"]]
     assert ids == ["GAS-TX-DC2", "PPA-TX-DC1", "PPA-TX-DC2", "VPPA-TX-DC1-SOLAR"]
     inv = InvoiceStore(store)
@@ -80,15 +73,15 @@ def test_settles_every_active_contract_with_exact_totals(tmp_path, ray_cluster):
                 assert Decimal(cents) / 100 == Decimal(ln["amount_usd"])
 
 
-def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(tmp_path, ray_cluster):
+def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(tmp_path, ray_cluster,
+                                                                             catalog, demo_stores):
     """Two billing site-months for one contract: the reduce reads both partitions'
     detail, combines and encodes it (one site-month publishes the partition's bytes);
     the invoice equals the in-process settlement of the same pinned inputs."""
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
+    cfg, store = demo_stores.copy(tmp_path / "store")
     both = {**demo_contracts(2)[0], "contract_id": "PPA-TX-BOTH", "sites": ["TX-DC1", "TX-DC2"]}
     ContractStore(store).add(both, sites=load_sites(store))
-    result = _run(cfg, _catalog(tmp_path), ray_cluster, workers=2, contracts=["PPA-TX-BOTH"])
+    result = _run(cfg, catalog, ray_cluster, workers=2, contracts=["PPA-TX-BOTH"])
     inv = InvoiceStore(store)
     doc, _ = inv.get("PPA-TX-BOTH", PERIOD)
     tables = Tables(store)
@@ -103,22 +96,21 @@ def test_a_contract_over_two_sites_combines_their_detail_as_settled_in_process(t
     assert sorted(set(detail.column("site_id").to_pylist())) == ["TX-DC1", "TX-DC2"]
 
 
-def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_cluster):
+def test_same_invoices_whatever_the_workers_and_partition_size(tmp_path, ray_cluster, new_catalog,
+                                                                demo_stores):
     runs = []
     for i, (workers, size) in enumerate([(1, 1), (2, 1), (2, 3)]):
-        cfg = StorageConfig(uri=f"file://{tmp_path / f'store{i}'}")
-        load_demo(cfg, tmp_path / f"files{i}")
-        _run(cfg, _catalog(tmp_path / f"c{i}"), ray_cluster, workers=workers, partition_size=size)
+        cfg, _ = demo_stores.copy(tmp_path / f"store{i}")
+        _run(cfg, new_catalog(), ray_cluster, workers=workers, partition_size=size)
         runs.append(_invoice_bytes(cfg))
     assert runs[0].keys() == runs[1].keys() == runs[2].keys()
     for cid in runs[0]:
         assert runs[0][cid] == runs[1][cid] == runs[2][cid], cid
 
 
-def test_retrigger_is_idempotent_and_approved_invoices_are_not_resettled(tmp_path, ray_cluster):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files")
-    catalog = _catalog(tmp_path)
+def test_retrigger_is_idempotent_and_approved_invoices_are_not_resettled(tmp_path, ray_cluster, catalog,
+                                                                         new_catalog, demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store")
     first = _run(cfg, catalog, ray_cluster, workers=2, contracts=["PPA-TX-DC1"])
     InvoiceStore(store).approve("PPA-TX-DC1", PERIOD, now_utc=NOW)
     # a second trigger for the same period and contracts is the same job (natural key)
@@ -126,15 +118,14 @@ def test_retrigger_is_idempotent_and_approved_invoices_are_not_resettled(tmp_pat
                                                  "contracts": ["PPA-TX-DC1"]}), now_utc=NOW)
     assert not created and record.result == first
     # a fresh job (e.g. after the first was archived) does not settle an approved period again
-    again = _run(cfg, _catalog(tmp_path / "other"), ray_cluster, workers=1, contracts=["PPA-TX-DC1"])
+    again = _run(cfg, new_catalog(), ray_cluster, workers=1, contracts=["PPA-TX-DC1"])
     assert [(i["outcome"], i["version"], i["status"]) for i in again["invoices"]] == [("approved", 1, "approved")]
     assert InvoiceStore(store).versions("PPA-TX-DC1", PERIOD) == [1]
 
 
-def test_missing_prices_fail_the_job_with_the_reason_and_publish_nothing(tmp_path, ray_cluster):
-    cfg = StorageConfig(uri=f"file://{tmp_path / 'store'}")
-    store = load_demo(cfg, tmp_path / "files", with_prices=False)
-    catalog = _catalog(tmp_path)
+def test_missing_prices_fail_the_job_with_the_reason_and_publish_nothing(tmp_path, ray_cluster, catalog,
+                                                                         demo_stores):
+    cfg, store = demo_stores.copy(tmp_path / "store", with_prices=False)
     with pytest.raises(DataMissingError) as err:
         _run(cfg, catalog, ray_cluster, workers=2, contracts=["VPPA-TX-DC1-SOLAR"])
     assert "HB_NORTH" in str(err.value) and "RT" in str(err.value)

@@ -7,37 +7,27 @@ which is what the settlement map did before the month-first read existed.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.schema import METER_SCHEMA
-from engine.sites import Channel, Site
-from engine.timebase import US_PER_DAY, US_PER_MINUTE, local_month_bounds_us, local_month_labels
+from engine.timebase import US_PER_DAY, US_PER_MINUTE, local_month_bounds_us
 from engine.vee import run_vee
 from jobs.settle_inputs import VEE_COLUMNS_READ, VEE_HISTORY_DAYS, validated_month
 from storage.objectstore import ObjectStore
 from storage.tables import Tables
+from tests.support.meter_data import meter_table, site_registry
 
 TZ = "America/Chicago"
 PERIOD = "2026-10"
 B0, B1 = local_month_bounds_us(PERIOD, TZ)
-SITE = Site("S1", TZ, {"gt1": Channel("gt1", "generation"), "dc": Channel("dc", "load")})
+SITE = site_registry("S1", tz=TZ, channels={"gt1": "generation", "dc": "load"})["S1"]
 T_INGEST = datetime(2026, 11, 2, tzinfo=timezone.utc)
 
-
-def meter_rows(channel: str, starts_us: np.ndarray, minutes: int, values: np.ndarray) -> pa.Table:
-    n = starts_us.size
-    return pa.table({
-        "site_id": ["S1"] * n, "channel": [channel] * n,
-        "interval_start_utc": pa.array(starts_us, pa.timestamp("us", tz="UTC")),
-        "interval_minutes": pa.array([minutes] * n, pa.int16()),
-        "energy_wh": pa.array(values, pa.int64()), "quality": ["A"] * n,
-        "method": pa.array([None] * n, pa.string()), "source_file": ["f.csv"] * n,
-        "source_sha256": ["a" * 64] * n,
-        "ingested_at_utc": pa.array([T_INGEST] * n, pa.timestamp("us", tz="UTC")),
-        "month": list(local_month_labels(starts_us, TZ))}, schema=METER_SCHEMA)
+#: ``meter_rows(channel, starts_us, values, minutes=...)``: site S1, ingested at T_INGEST
+meter_rows = partial(meter_table, "S1", tz=TZ, ingested_at=T_INGEST, sha256="a" * 64)
 
 
 def fifteen_minute(start_us: int, end_us: int, *, skip: slice | None = None) -> pa.Table:
@@ -48,8 +38,8 @@ def fifteen_minute(start_us: int, end_us: int, *, skip: slice | None = None) -> 
     if skip is not None:
         keep[skip] = False
     return pa.concat_tables([
-        meter_rows("gt1", starts[keep], 15, (1000 + 40 * hour)[keep]),
-        meter_rows("dc", starts[keep], 15, (900 + 10 * (hour % 7))[keep])])
+        meter_rows("gt1", starts[keep], (1000 + 40 * hour)[keep], minutes=15),
+        meter_rows("dc", starts[keep], (900 + 10 * (hour % 7))[keep], minutes=15)])
 
 
 @pytest.fixture
@@ -102,10 +92,10 @@ def test_a_row_reaching_across_the_month_start_forces_the_history_read(tables):
     crossing = np.array([B0 - 30 * US_PER_MINUTE], np.int64)
     tables.append("meter", pa.concat_tables([
         month,
-        meter_rows("gt1", fives, 5, np.full(fives.size, 300)),
-        meter_rows("dc", fives, 5, np.full(fives.size, 300)),
-        meter_rows("gt1", crossing, 60, np.array([8000])),
-        meter_rows("dc", crossing, 60, np.array([8000]))]))
+        meter_rows("gt1", fives, np.full(fives.size, 300), minutes=5),
+        meter_rows("dc", fives, np.full(fives.size, 300), minutes=5),
+        meter_rows("gt1", crossing, np.array([8000]), minutes=60),
+        meter_rows("dc", crossing, np.array([8000]), minutes=60)]))
     assert tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1)
     got = validated_month(tables, SITE, B0, B1, PERIOD, as_of=None)
     assert_same_channels(got, with_history(tables))
@@ -115,7 +105,7 @@ def test_a_row_reaching_across_the_month_start_forces_the_history_read(tables):
 def test_the_crossing_check_reads_the_log_as_of_a_version(tables):
     v0 = tables.append("meter", fifteen_minute(B0 - 20 * US_PER_DAY, B1))
     late = np.array([B0 - 15 * US_PER_MINUTE], np.int64)
-    tables.append("meter", meter_rows("gt1", late, 60, np.array([1])))       # a later correction
+    tables.append("meter", meter_rows("gt1", late, np.array([1]), minutes=60))   # a later correction
     assert tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1)
     assert not tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1, as_of=v0)
     assert not tables.meter_rows_cross("S2", TZ, B0 - 8 * US_PER_DAY, B0, B1)  # nothing stored
@@ -125,16 +115,12 @@ def test_rows_stored_under_an_earlier_month_by_another_zone_are_not_missed(table
     # a complete October, then a correction of its first two hours ingested while the
     # site was on Los Angeles time: labelled 2026-09, so stored in September's partition
     tables.append("meter", fifteen_minute(B0 - 20 * US_PER_DAY, B1))
-    early = fifteen_minute(B0, B0 + 2 * 3600 * 10**6)
-    starts = early.column("interval_start_utc").cast(pa.int64()).to_numpy()
-    la = pa.array(local_month_labels(starts, "America/Los_Angeles"), pa.string())
-    assert set(la.to_pylist()) == {"2026-09"}
-    fix = (early.set_column(early.schema.get_field_index("month"), "month", la)
-           .set_column(early.schema.get_field_index("energy_wh"), "energy_wh",
-                       pa.array(np.full(early.num_rows, 77), pa.int64()))
-           .set_column(early.schema.get_field_index("ingested_at_utc"), "ingested_at_utc",
-                       pa.array([datetime(2026, 11, 20, tzinfo=timezone.utc)] * early.num_rows,
-                                pa.timestamp("us", tz="UTC"))))
+    starts = np.arange(B0, B0 + 2 * 3600 * 10**6, 15 * US_PER_MINUTE, dtype=np.int64)
+    fix = pa.concat_tables([
+        meter_rows(channel, starts, np.full(starts.size, 77), minutes=15, tz="America/Los_Angeles",
+                   ingested_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+        for channel in ("gt1", "dc")])
+    assert set(fix.column("month").to_pylist()) == {"2026-09"}
     tables.append("meter", fix)
     assert tables.meter_rows_cross("S1", TZ, B0 - 8 * US_PER_DAY, B0, B1)
     got = validated_month(tables, SITE, B0, B1, PERIOD, as_of=None)

@@ -4,17 +4,16 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InputError, StorageError
-from engine.sites import parse_sites
 from storage.invoices import InvoiceParts, InvoiceStore
 from storage.objectstore import ObjectStore
 from storage.publish import publish, publish_many, read_committed, verify_part
 from storage.sites import load_sites, merge_sites, registry_versions, save_sites
+from tests.support.meter_data import site_registry
 from tests.support.race import race
 
 
 def _sites(*ids: str, channel: str = "gt1"):
-    return parse_sites({"sites": [{"site_id": s, "timezone": "America/Chicago",
-                                   "channels": {channel: {"kind": "generation"}}} for s in ids]})
+    return site_registry(*ids, channels={channel: "generation"})
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -13,29 +14,16 @@ from engine.schema import INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA
 from engine.timebase import local_month_bounds_us, to_us
 from storage.objectstore import ObjectStore
 from storage.tables import Tables, dedupe_latest
+from tests.support.meter_data import meter_table
 from tests.support.race import race
 
 TZ = "America/Chicago"
 T0 = datetime(2026, 10, 1, 5, 0, tzinfo=timezone.utc)       # 2026-10-01 00:00 CDT
 
 
-def meter_rows(site: str, channel: str, start: datetime, values: list[int], *, minutes: int = 60,
-               ingested: datetime = T0, sha: str = "a" * 64, month: str | None = None,
-               quality: str = "A") -> pa.Table:
-    n = len(values)
-    starts = [to_us(start) + i * minutes * 60_000_000 for i in range(n)]
-    from engine.timebase import local_month_labels
-    import numpy as np
-    months = list(local_month_labels(np.array(starts), TZ)) if month is None else [month] * n
-    return pa.table({
-        "site_id": [site] * n, "channel": [channel] * n,
-        "interval_start_utc": pa.array(starts, pa.timestamp("us", tz="UTC")),
-        "interval_minutes": pa.array([minutes] * n, pa.int16()),
-        "energy_wh": pa.array(values, pa.int64()), "quality": [quality] * n,
-        "method": pa.array([None] * n, pa.string()), "source_file": ["f.csv"] * n,
-        "source_sha256": [sha] * n,
-        "ingested_at_utc": pa.array([to_us(ingested)] * n, pa.timestamp("us", tz="UTC")),
-        "month": months}, schema=METER_SCHEMA)
+#: ``meter_rows(site, channel, first_start, values)``: hourly rows ingested at T0 from one
+#: file; a test passes ``ingested_at`` / ``sha256`` for a later ingest or another file
+meter_rows = partial(meter_table, tz=TZ, ingested_at=T0, sha256="a" * 64)
 
 
 @pytest.fixture
@@ -74,7 +62,7 @@ def test_append_versions_and_as_of_by_version(tables):
     assert v0 == 0 and tables.version("meter") == 0
     later = T0 + timedelta(days=1)
     v1 = tables.append("meter", meter_rows("S1", "gt1", T0 + timedelta(hours=1), [99],
-                                           ingested=later, sha="b" * 64))
+                                           ingested_at=later, sha256="b" * 64))
     assert v1 == 1
     now = tables.read_meter("S1", TZ, start, end)
     assert now.schema == METER_SCHEMA
@@ -91,7 +79,7 @@ def test_as_of_by_time(tables):
     time.sleep(0.02)
     between = datetime.now(timezone.utc)
     time.sleep(0.02)
-    tables.append("meter", meter_rows("S1", "gt1", T0, [2], ingested=T0 + timedelta(hours=1)))
+    tables.append("meter", meter_rows("S1", "gt1", T0, [2], ingested_at=T0 + timedelta(hours=1)))
     assert tables.resolve_as_of("meter", between) == 0
     assert tables.resolve_as_of("meter", datetime.now(timezone.utc)) == 1
     start, end = local_month_bounds_us("2026-10", TZ)
@@ -103,8 +91,8 @@ def test_as_of_by_time(tables):
 
 
 def test_tie_on_ingested_at_is_broken_by_sha(tables):
-    tables.append("meter", meter_rows("S1", "gt1", T0, [5], sha="b" * 64))
-    tables.append("meter", meter_rows("S1", "gt1", T0, [7], sha="a" * 64))
+    tables.append("meter", meter_rows("S1", "gt1", T0, [5], sha256="b" * 64))
+    tables.append("meter", meter_rows("S1", "gt1", T0, [7], sha256="a" * 64))
     start, end = local_month_bounds_us("2026-10", TZ)
     assert tables.read_meter("S1", TZ, start, end).column("energy_wh").to_pylist() == [5]
 
@@ -196,7 +184,7 @@ def test_append_refuses_a_key_twice_in_one_commit(tables):
 def test_many_files_in_a_partition_dedupe_to_the_latest(tables):
     for i in range(4):
         tables.append("meter", meter_rows("S1", "gt1", T0 + timedelta(hours=i), [i] * 3,
-                                          ingested=T0 + timedelta(minutes=i)))
+                                          ingested_at=T0 + timedelta(minutes=i)))
     start, end = local_month_bounds_us("2026-10", TZ)
     rows = tables.read_meter("S1", TZ, start, end)
     # hour k is written by files 0..k (ingested later each time): the latest wins
@@ -210,7 +198,7 @@ def test_old_versions_stay_readable_across_checkpoints(local_storage):
     from storage.tables import TABLE_CONFIGURATION
     tables = Tables(ObjectStore.from_config(local_storage))
     for i in range(52):                                  # checkpointInterval is 50
-        tables.append("meter", meter_rows("S1", "gt1", T0, [i], ingested=T0 + timedelta(seconds=i)))
+        tables.append("meter", meter_rows("S1", "gt1", T0, [i], ingested_at=T0 + timedelta(seconds=i)))
     store = tables.store
     assert any(k.endswith(".checkpoint.parquet") for k in store.list("tables/meter/_delta_log/"))
     config = DeltaTable(tables.uri("meter")).metadata().configuration

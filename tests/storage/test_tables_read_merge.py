@@ -8,6 +8,7 @@ and read again with string columns dictionary-encoded (same values in each case)
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -15,29 +16,19 @@ import pytest
 
 from engine.errors import InputError
 from engine.schema import METER_SCHEMA
-from engine.timebase import (US_PER_DAY, local_month_bounds_us, local_month_labels,
-                             periods_between, to_us)
+from engine.timebase import US_PER_DAY, local_month_bounds_us, local_month_labels, periods_between
 from storage.objectstore import ObjectStore
 from storage.tables import Tables, dedupe_latest
+from tests.support.meter_data import meter_table
 
 TZ = "America/Chicago"
 T0 = datetime(2026, 9, 20, 5, 0, tzinfo=timezone.utc)
 KEYS = ["channel", "interval_start_utc"]
 
 
-def rows(channel: str, start: datetime, values: list[int], *, ingested: datetime = T0,
-         sha: str = "a" * 64, tz: str = TZ, minutes: int = 60) -> pa.Table:
-    n = len(values)
-    starts = np.array([to_us(start) + i * minutes * 60_000_000 for i in range(n)], np.int64)
-    return pa.table({
-        "site_id": ["S1"] * n, "channel": [channel] * n,
-        "interval_start_utc": pa.array(starts, pa.timestamp("us", tz="UTC")),
-        "interval_minutes": pa.array([minutes] * n, pa.int16()),
-        "energy_wh": pa.array(values, pa.int64()), "quality": ["A"] * n,
-        "method": pa.array([None] * n, pa.string()), "source_file": ["f.csv"] * n,
-        "source_sha256": [sha] * n,
-        "ingested_at_utc": pa.array([to_us(ingested)] * n, pa.timestamp("us", tz="UTC")),
-        "month": list(local_month_labels(starts, tz))}, schema=METER_SCHEMA)
+#: ``rows(channel, first_start, values)``: hourly rows of site S1 ingested at T0 from one
+#: file; ``tz`` labels the month partition as a site in that zone has it stored
+rows = partial(meter_table, "S1", tz=TZ, ingested_at=T0, sha256="a" * 64)
 
 
 def reference(tables: Tables, start_us: int, end_us: int) -> pa.Table:
@@ -69,7 +60,7 @@ def test_month_partitions_merge_like_a_full_dedupe(tables):
     hours = 24 * 20
     tables.append("meter", pa.concat_tables([rows(c, T0, list(range(i, i + hours)))
                                              for i, c in enumerate(["pv1", "dc", "gt1"])]))
-    tables.append("meter", rows("exp", T0, [7] * hours, sha="b" * 64))
+    tables.append("meter", rows("exp", T0, [7] * hours, sha256="b" * 64))
     start, end = local_month_bounds_us("2026-10", TZ)
     start -= 8 * US_PER_DAY                                   # a week of September history
     got = tables.read_meter("S1", TZ, start, end)
@@ -102,8 +93,8 @@ def test_columns_are_a_projection_of_the_full_read(tables):
 def test_a_corrected_month_is_deduped_then_merged(tables):
     tables.append("meter", rows("gt1", T0, [1] * (24 * 20)))
     fixed_at = T0 + timedelta(days=30)
-    tables.append("meter", rows("gt1", T0 + timedelta(days=12), [5, 6, 7], ingested=fixed_at,
-                                sha="c" * 64))                   # 2026-10-02, three hours
+    tables.append("meter", rows("gt1", T0 + timedelta(days=12), [5, 6, 7], ingested_at=fixed_at,
+                                sha256="c" * 64))                   # 2026-10-02, three hours
     start, end = local_month_bounds_us("2026-10", TZ)
     got = tables.read_meter("S1", TZ, start - 8 * US_PER_DAY, end,
                             columns=["channel", "interval_start_utc", "energy_wh"])
@@ -119,8 +110,8 @@ def test_partitions_sharing_keys_fall_back_to_a_full_dedupe(tables):
     # changed between ingests): the later ingest must win, as with a full dedupe
     at = datetime(2026, 10, 1, 3, 0, tzinfo=timezone.utc)     # Sept 30 in Chicago, Oct 1 in UTC
     tables.append("meter", rows("gt1", at, [1, 1, 1]))
-    tables.append("meter", rows("gt1", at, [2, 2, 2], ingested=T0 + timedelta(days=40),
-                                sha="d" * 64, tz="UTC"))
+    tables.append("meter", rows("gt1", at, [2, 2, 2], ingested_at=T0 + timedelta(days=40),
+                                sha256="d" * 64, tz="UTC"))
     start, end = local_month_bounds_us("2026-10", TZ)
     got = tables.read_meter("S1", TZ, start - 8 * US_PER_DAY, end)
     want = reference(tables, start - 8 * US_PER_DAY, end)

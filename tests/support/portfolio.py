@@ -1,6 +1,13 @@
-"""Load the deterministic demo portfolio (and its contracts) into a store, for tests."""
+"""Load the deterministic demo portfolio (and its contracts) into a store, for tests.
+
+``load_demo`` ingests it through the real path (CSV files -> ``storage.ingest``).
+``DemoStores`` (the session fixture ``demo_stores``) does that once per set of options
+and gives each test a copy: a local store is a folder, and its Delta tables and objects
+name their files relative to it, so a copy is the same store.
+"""
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,3 +37,24 @@ def load_demo(cfg: StorageConfig, directory: Path, *, sites: int = 2, months: in
     for doc in demo_contracts(sites):
         contracts.add(doc, sites=portfolio.sites)
     return store
+
+
+class DemoStores:
+    """The demo portfolio loaded once per set of ``load_demo`` options (under ``root``),
+    copied into a test's own folder on request."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._loaded: dict[tuple, Path] = {}
+
+    def copy(self, to: Path, **options) -> tuple[StorageConfig, ObjectStore]:
+        """A fresh local store at ``to`` holding the demo portfolio (``options`` as for
+        ``load_demo``): its configuration and the store."""
+        key = tuple(sorted(options.items()))
+        if key not in self._loaded:
+            template = self.root / f"demo-{len(self._loaded)}"
+            load_demo(StorageConfig(uri=f"file://{template / 'store'}"), template / "files", **options)
+            self._loaded[key] = template / "store"
+        shutil.copytree(self._loaded[key], to)
+        cfg = StorageConfig(uri=f"file://{to}")
+        return cfg, ObjectStore.from_config(cfg)

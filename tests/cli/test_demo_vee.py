@@ -1,16 +1,13 @@
 """`m2c demo` and `m2c vee` end to end through real storage (local folder and S3 server)."""
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
 
-from api.cli.main import main
-
 
 @pytest.fixture
-def m2c_env(cli_env, ray_cluster):
+def home(cli_env, ray_cluster):
     """The demo settles on Ray: use the session's cluster (started by its fixture, in its
     namespace) rather than letting the CLI start one first."""
     return cli_env
@@ -19,16 +16,11 @@ def m2c_env(cli_env, ray_cluster):
 DEMO = ["demo", "--sites", "2", "--months", "1", "--minutes", "15", "--format", "json"]
 
 
-def run_json(capsys, argv) -> dict:
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 @pytest.mark.timeout(240)
-def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
-    first = run_json(capsys, DEMO)
+def test_demo_ingests_validates_and_is_safe_to_rerun(home, m2c):
+    first = m2c.json(*DEMO)
     assert first["build"]["sites"] == ["TX-DC1", "TX-DC2"]
-    assert (m2c_env / "demo" / "meter" / "TX-DC1_2026-10.csv").is_file()
+    assert (home / "demo" / "meter" / "TX-DC1_2026-10.csv").is_file()
     assert first["sites"]["status"] == "saved"
     ingest = first["ingest"]
     assert ingest["meter"]["rows_new"] == first["build"]["meter_rows"]
@@ -41,7 +33,7 @@ def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
     assert vee["TX-DC2"]["estimated"] == 0 and vee["TX-DC2"]["findings_by_check"] == {}
     assert vee["TX-DC2"]["intervals_expected"] == 7 * 31 * 96
 
-    again = run_json(capsys, DEMO)
+    again = m2c.json(*DEMO)
     assert again["sites"]["status"] == "unchanged"
     for table in ("meter", "meter_resend", "prices", "index"):
         assert again["ingest"][table]["rows_new"] == 0
@@ -59,7 +51,7 @@ def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
     assert again["settle"]["job_id"] == first["settle"]["job_id"]
     assert again["settle"]["invoices"] == invoices
 
-    doc = run_json(capsys, ["vee", "TX-DC1", "--period", "2026-10", "--format", "json"])
+    doc = m2c.json("vee", "TX-DC1", "--period", "2026-10", "--format", "json")
     assert doc["vee"] == {k: vee["TX-DC1"][k] for k in
                           ("intervals_expected", "actual", "estimated", "missing")}
     assert doc["channels"]["pv1"]["methods"] == {"ACT": 2964, "LIKEDAY": 12}
@@ -67,12 +59,10 @@ def test_demo_ingests_validates_and_is_safe_to_rerun(m2c_env, capsys):
     assert [(g["channel"], g["start_utc"]) for g in gaps] == [
         ("dc", "2026-10-10T19:00:00Z"), ("pv1", "2026-10-17T15:00:00Z")]
 
-    assert main(["vee", "TX-DC1", "--period", "2026-10"]) == 0
-    text = capsys.readouterr().out
+    text = m2c("vee", "TX-DC1", "--period", "2026-10").out
     assert "VEE TX-DC1 2026-10" in text and "LIKEDAY 12" in text
 
 
-def test_vee_command_input_errors_exit_2(m2c_env, capsys):
-    assert main(["vee", "NOPE", "--period", "2026-10"]) == 2
-    assert "unknown site 'NOPE'" in capsys.readouterr().err
-    assert main(["demo", "--sites", "0"]) == 2
+def test_vee_command_input_errors_exit_2(home, m2c):
+    assert "unknown site 'NOPE'" in m2c("vee", "NOPE", "--period", "2026-10", code=2).err
+    m2c("demo", "--sites", "0", code=2)

@@ -4,21 +4,17 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from api.cli.main import main
 from api.keystore import KeyStore, digest
 
 
-def test_keys_create_list_revoke(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("M2C_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("M2C_DB", raising=False)
-    assert main(["keys", "create", "--role", "scheduler", "--label", "cron"]) == 0
-    key = capsys.readouterr().out.strip()
+def test_keys_create_list_revoke(local_cli_env, monkeypatch, m2c):
+    monkeypatch.delenv("M2C_DB")               # the default: the SQLite file in M2C_HOME
+    key = m2c("keys", "create", "--role", "scheduler", "--label", "cron").out.strip()
     assert key.startswith("m2c_") and len(key) == 4 + 12 + 1 + 43
-    db = tmp_path / "home" / "m2c.db"
+    db = local_cli_env / "m2c.db"
     assert KeyStore(f"sqlite:///{db}").authenticate(key)[1].value == "scheduler"
 
-    assert main(["keys", "list", "--format", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = m2c.json("keys", "list", "--format", "json")
     assert [(k["role"], k["label"], k["revoked_at"]) for k in listed] == [("scheduler", "cron", None)]
     assert key not in json.dumps(listed)
     with sqlite3.connect(db) as conn:
@@ -27,9 +23,8 @@ def test_keys_create_list_revoke(tmp_path, monkeypatch, capsys):
     assert key.encode() not in db.read_bytes()
 
     key_id = listed[0]["key_id"]
-    assert main(["keys", "revoke", key_id]) == 0
+    m2c("keys", "revoke", key_id)
     assert KeyStore(f"sqlite:///{db}").authenticate(key) is None
-    assert main(["keys", "revoke", key_id]) == 1              # already revoked: not found
-    assert main(["keys", "create", "--role", "admin", "--format", "json"]) == 0
-    created = json.loads(capsys.readouterr().out)
+    m2c("keys", "revoke", key_id, code=1)              # already revoked: not found
+    created = m2c.json("keys", "create", "--role", "admin", "--format", "json")
     assert created["role"] == "admin" and created["key"].startswith(f"m2c_{created['key_id']}_")
