@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.api.conftest import auth
+from tests.support.api_app import auth
 from tests.jobs import rebill_fixtures as rb
 from tests.jobs.scenario_fixtures import run_in_process
 

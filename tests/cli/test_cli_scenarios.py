@@ -5,37 +5,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import jsonschema
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from api.cli.main import main
 from engine.money import picousd_to_cents
 from storage.config import StorageConfig
 from storage.objectstore import ObjectStore
 from storage.results import ResultStore
 from engine.timebase import from_us, local_month_bounds_us
-from tests.jobs.scenario_fixtures import FIRST, LAST, demo_store
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-scenarios")
-    demo_store(StorageConfig(uri=f"file://{root / 'store'}"), root / "files")
-    return root
+from tests.jobs.scenario_fixtures import DEMO, FIRST, LAST
+from tests.support.cli import point_cli_at
 
 
 @pytest.fixture
-def home(demo_dir, monkeypatch):
-    monkeypatch.setenv("M2C_HOME", str(demo_dir / "home"))
-    monkeypatch.setenv("M2C_STORAGE", f"file://{demo_dir / 'store'}")
-    monkeypatch.delenv("M2C_DB", raising=False)
-    monkeypatch.delenv("M2C_API_URL", raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    return demo_dir
+def home(demo_stores, tmp_path, monkeypatch, catalog_url):
+    cfg, _ = demo_stores.copy(tmp_path / "store", **DEMO)
+    point_cli_at(monkeypatch, tmp_path / "home", cfg, catalog_url)
+    return tmp_path
 
 
 def write(path, doc) -> str:
@@ -43,9 +32,8 @@ def write(path, doc) -> str:
     return str(path)
 
 
-def test_schema_is_published(capsys):
-    assert main(["scenarios", "schema"]) == 0
-    schema = json.loads(capsys.readouterr().out)
+def test_schema_is_published(m2c):
+    schema = m2c.json("scenarios", "schema")
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$id"].endswith("scenario.json")
 
@@ -68,30 +56,26 @@ def test_schema_is_published(capsys):
                 "transforms": [{"op": "price_shift", "usd_per_mwh": "{a}"}]}},
      ["sweep.parameters", "160,000 variants is over the limit of 100,000"]),
 ])
-def test_bad_documents_exit_2_before_any_work(home, tmp_path, capsys, doc, words):
-    assert main(["scenarios", "run", write(tmp_path / "bad.yaml", doc)]) == 2
-    err = capsys.readouterr().err
+def test_bad_documents_exit_2_before_any_work(home, tmp_path, m2c, doc, words):
+    err = m2c("scenarios", "run", write(tmp_path / "bad.yaml", doc), code=2).err
     for w in words:
         assert w in err
     assert ObjectStore.from_config(StorageConfig(uri=f"file://{home / 'store'}")).list("results/scenario/") == []
 
 
-def test_hostile_yaml_is_refused(home, tmp_path, capsys):
+def test_hostile_yaml_is_refused(home, tmp_path, m2c):
     f = tmp_path / "alias.yaml"
     f.write_text("scenario: x\nbase: &b {from_period: 2026-09, to_period: 2026-10}\nother: *b\n")
-    assert main(["scenarios", "run", str(f)]) == 2
-    assert "alias" in capsys.readouterr().err
+    assert "alias" in m2c("scenarios", "run", str(f), code=2).err
     f.write_text("scenario: x\nscenario: y\n")
-    assert main(["scenarios", "run", str(f)]) == 2
-    assert "twice" in capsys.readouterr().err
+    assert "duplicate key" in m2c("scenarios", "run", str(f), code=2).err
     f.write_bytes(b"scenario: \xff\n")
-    assert main(["scenarios", "run", str(f)]) == 2
-    assert "not UTF-8" in capsys.readouterr().err
+    assert "not UTF-8" in m2c("scenarios", "run", str(f), code=2).err
 
 
 @pytest.mark.ray
 @pytest.mark.timeout(300)
-def test_run_with_a_curve_then_show_every_way(ray_cluster, home, tmp_path, capsys):
+def test_run_with_a_curve_then_show_every_way(ray_cluster, home, tmp_path, m2c):
     curve = tmp_path / "fwd.csv"
     store = ObjectStore.from_config(StorageConfig(uri=f"file://{home / 'store'}"))
     b0 = local_month_bounds_us(FIRST, "America/Chicago")[0] - 3_600_000_000
@@ -106,21 +90,18 @@ def test_run_with_a_curve_then_show_every_way(ray_cluster, home, tmp_path, capsy
            "outputs": {"site_energy": True},
            "variants": [{"name": "flat 25", "transforms": [
                {"op": "price_curve", "series": {"node": "LZ_NORTH"}, "curve": "flat25", "file": "fwd.csv"}]}]}
-    assert main(["scenarios", "run", write(tmp_path / "s.yaml", doc), "--wait", "--format", "json"]) == 0
-    captured = capsys.readouterr()
-    job = json.loads(captured.out)
-    assert "curve flat25" in captured.err
+    run = m2c("scenarios", "run", write(tmp_path / "s.yaml", doc), "--wait", "--format", "json")
+    job = run.json()
+    assert "curve flat25" in run.err
     assert job["state"] == "succeeded", job
     rid = job["result"]["result_id"]
     assert job["result"]["failed"] == 0
 
-    assert main(["scenarios", "show", rid, "--format", "csv"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    rows = list(csv.DictReader(io.StringIO(m2c("scenarios", "show", rid, "--format", "csv").out)))
     flat = [r for r in rows if r["variant"] == "flat 25" and r["line_id"] == "export_share"]
     assert len(flat) == 2
 
-    assert main(["scenarios", "show", rid, "--format", "json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = m2c.json("scenarios", "show", rid, "--format", "json")
     assert summary["result_id"] == rid and summary["lineage"]["curves"] == ["flat25"]
 
     # export_share at a flat 25 USD/MWh: -0.5 x 25 x exported MWh, rounded once
@@ -130,12 +111,9 @@ def test_run_with_a_curve_then_show_every_way(ray_cluster, home, tmp_path, capsy
                if e["variant"] == "flat 25" and e["period"] == r["period"] and e["channel"] == "exp"][0]
         assert int(r["amount_cents"]) == picousd_to_cents(exp * -12_500_000)
 
-    assert main(["scenarios", "show", rid, "--format", "html"]) == 0
-    html = capsys.readouterr().out
+    html = m2c("scenarios", "show", rid, "--format", "html").out
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "flat 25" in html
-    assert main(["scenarios", "show", rid]) == 0
-    table = capsys.readouterr().out
+    table = m2c("scenarios", "show", rid).out
     assert "flat 25" in table and "VARIANT" in table
-    assert main(["scenarios", "list", "--format", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)["data"]
+    listed = m2c.json("scenarios", "list", "--format", "json")["data"]
     assert [r["result_id"] for r in listed] == [rid] and listed[0]["scenario"] == "cli-curve"

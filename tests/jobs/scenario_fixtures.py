@@ -5,22 +5,19 @@ reduce (the job's functions; the Ray tests run the same through the executor).""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 from jobs import scenario as sj
 from jobs.specs import parse_spec
 from jobs.tasks import JobContext, WorkerContext
-from storage.config import StorageConfig
 from storage.objectstore import ObjectStore
-from tests.support.portfolio import load_demo
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=timezone.utc)
 FIRST, LAST = "2026-09", "2026-10"
 
 
-def demo_store(cfg: StorageConfig, directory: Path) -> ObjectStore:
-    """TX-DC1, hourly, September-October 2026 (plus August: VEE's history)."""
-    return load_demo(cfg, directory, sites=1, months=3, minutes=60, end_period=LAST)
+#: ``load_demo`` options of the scenario tests' store: TX-DC1, hourly, September-October
+#: 2026 (plus August: VEE's history); ``demo_stores.copy(folder, **DEMO)``
+DEMO = {"sites": 1, "months": 3, "minutes": 60, "end_period": LAST}
 
 
 def scenario_doc(**kw) -> dict:

@@ -17,7 +17,6 @@ import pytest
 from engine.errors import JobCancelledError, ValidationError
 from engine.rebill import usd_to_cents
 from jobs import scenario as sj
-from jobs.catalog import JobCatalog
 from jobs.contract_period import settle_contract_period
 from jobs.settle_inputs import DataVersions
 from jobs.specs import parse_spec
@@ -28,19 +27,15 @@ from storage.objectstore import ObjectStore
 from storage.results import ResultStore
 from storage.tables import Tables
 from tests.jobs import rebill_fixtures as rb
-from tests.jobs.scenario_fixtures import FIRST, LAST, NOW, demo_store, run_in_process, scenario_doc
+from tests.jobs.scenario_fixtures import DEMO, FIRST, LAST, NOW, run_in_process, scenario_doc
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from storage.config import StorageConfig
-    root = tmp_path_factory.mktemp("scenario-demo")
-    cfg = StorageConfig(uri=f"file://{root / 'store'}")
-    demo_store(cfg, root / "files")
-    return cfg
+@pytest.fixture
+def demo(demo_stores, tmp_path):
+    return demo_stores.copy(tmp_path / "store", **DEMO)[0]
 
 
-def _run(cfg, cluster, spec: dict, catalog: JobCatalog, **kw):
+def _run(cfg, cluster, spec: dict, catalog, **kw):
     from cluster.executor import Runtime, run_job
     record, _ = catalog.submit(parse_spec(spec), now_utc=NOW)
     return record.id, run_job(record.id, record.spec, Runtime(cfg, catalog, cluster), now_utc=NOW, **kw)
@@ -54,9 +49,7 @@ def _parts(store: ObjectStore, result_id: str) -> dict[str, bytes]:
 
 @pytest.mark.ray
 @pytest.mark.timeout(420)
-def test_same_bytes_with_one_and_two_workers(demo, ray_cluster, tmp_path):
-    catalog = JobCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    catalog.init_schema()
+def test_same_bytes_with_one_and_two_workers(demo, ray_cluster, catalog):
     spec = {"kind": "scenario", "document": scenario_doc()}
     one_id, one = _run(demo, replace(ray_cluster, workers=1), spec, catalog)
     two_id, two = _run(demo, replace(ray_cluster, workers=2), spec, catalog)
@@ -122,9 +115,7 @@ def parse_scenario_sha(spec: dict) -> str:
 
 @pytest.mark.ray
 @pytest.mark.timeout(300)
-def test_cancel_stops_the_compute(demo, ray_cluster, tmp_path):
-    catalog = JobCatalog(f"sqlite:///{tmp_path / 'c.db'}")
-    catalog.init_schema()
+def test_cancel_stops_the_compute(demo, ray_cluster, catalog):
     big = scenario_doc(variants=[], outputs={}, sweep={
         "parameters": [{"name": "s", "values": [str(i) for i in range(60)]},
                        {"name": "f", "values": [f"1.{i:02d}" for i in range(100)]}],
