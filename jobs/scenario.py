@@ -14,15 +14,14 @@ parameters, battery feasibility, the variant limit: 422 / exit 2), and
 run``) checks it against what is stored: contracts, terms, sites, channels, indices,
 price series, curves (``engine.scenario.references``).
 
-Plan (job runner). Pins ONE set of inputs: the data versions (the document's
-``as_of``, else the latest now) and each contract's version cap (its latest version).
+Plan (job runner). Pins ONE set of inputs, once per job (``jobs.settle_inputs.pin_inputs``:
+a resumed attempt plans with the same): the data versions (the document's ``as_of``,
+else the latest) and each contract's version cap (its latest version).
 Splits the base into **components**: contracts linked by the sites they settle (a
 site's month is read once per component), and each component's variants into chunks
 so that there are about :data:`TARGET_PARTITIONS` partitions: progress counts
 variant chunks x components. The document is written once under the job's run
-prefix (partitions reference it by key and SHA-256). Partition keys carry a hash of
-the pinned inputs, so an attempt resumed after data changed recomputes instead of
-mixing snapshots.
+prefix (partitions reference it by key and SHA-256).
 
 Map (a warm worker), per partition: each site-month of the component is read and
 validated once (``jobs.settle_inputs.validated_month``; the market series of every
@@ -87,8 +86,8 @@ from storage.results import ResultStore
 
 from .contract_period import contract_items
 from .invoicing import code_version
-from .settle_inputs import (DataVersions, load_contract, load_registry, require_contract, require_data,
-                            validated_month)
+from .settle_inputs import (DataVersions, load_contract, load_registry, pin_inputs, require_contract,
+                            require_data, validated_month)
 from .specs import ScenarioSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext
 
@@ -271,34 +270,35 @@ def _components(base: _Base) -> list[tuple[list[str], list[str]]]:
     return sorted(comps)
 
 
-def _pinned_hash(data: DataVersions, caps: dict[str, int], doc_sha: str) -> str:
-    return hashlib.sha256(canonical_json({"data": data.to_dict(), "caps": caps, "doc": doc_sha})).hexdigest()[:12]
-
-
 def plan(spec: ScenarioSpec, ctx: JobContext) -> list[Partition]:
     scenario = parse_scenario(spec.document)
-    base = _resolve_base(scenario, ctx.store, ctx.tables)
+
+    def resolve() -> dict:
+        latest = _resolve_base(scenario, ctx.store, ctx.tables)
+        return {"data": latest.data.to_dict(),
+                "caps": {cid: stored[-1].version.version for cid, stored in sorted(latest.stored.items())}}
+    pins = pin_inputs(ctx.store, ctx.job_id, spec, resolve)       # once per job: resumes see the same
+    data, caps = DataVersions.from_dict(pins["data"]), {c: int(v) for c, v in pins["caps"].items()}
+    base = _resolve_base(scenario, ctx.store, ctx.tables, data=data, caps=caps)
     check_references(scenario, _references(scenario, base, ctx.tables))
-    caps = {cid: stored[-1].version.version for cid, stored in base.stored.items()}
     ctx.store.put_if_absent(document_key(ctx.job_id), canonical_json(scenario.document))
     comps = _components(base)
     n = len(scenario.variants)
     chunks = max(1, min(n, -(-TARGET_PARTITIONS // len(comps))))
     size = -(-n // chunks)
-    pinned = _pinned_hash(base.data, caps, scenario.sha256)
     parts = []
     for i, (contracts, sites) in enumerate(comps):
         months = sum(len(base.periods[c]) for c in contracts)
         for a in range(0, n, size):
             b = min(n, a + size)
             parts.append(Partition(
-                key=f"c{i:04d}|v{a:06d}-{b - 1:06d}|{pinned}",
+                key=f"c{i:04d}|v{a:06d}-{b - 1:06d}",
                 params={"document": document_key(ctx.job_id), "sha256": scenario.sha256,
                         "contracts": {c: caps[c] for c in contracts}, "sites": sites,
-                        "variants": [a, b], "data": base.data.to_dict()},
+                        "variants": [a, b], "data": data.to_dict()},
                 weight=max(1, months * (b - a))))
     logger.info("scenario %s: %d variants, %d contracts in %d components, %d partitions, data %s",
-                scenario.name, n, len(base.stored), len(comps), len(parts), base.data.to_dict())
+                scenario.name, n, len(base.stored), len(comps), len(parts), data.to_dict())
     return parts
 
 
@@ -585,7 +585,7 @@ def _bridge(lines: pa.Table, variant_index: int, top: int = 8) -> list[tuple[str
 def reduce(spec: ScenarioSpec, results: dict[str, dict], ctx: JobContext) -> dict:
     scenario = parse_scenario(spec.document)
     keys = sorted(results)
-    pinned = {k.rsplit("|", 1)[1] for k in keys}
+    pinned = {canonical_json(results[k]["data"]) for k in keys}
     if len(pinned) != 1:
         raise JobError(f"scenario: partitions disagree on the pinned inputs {sorted(pinned)}")
     tables = [pq.read_table(io.BytesIO(ctx.store.get(results[k]["lines"]))) for k in keys]
