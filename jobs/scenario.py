@@ -273,8 +273,9 @@ def _components(base: _Base) -> list[tuple[list[str], list[str]]]:
 def plan(spec: ScenarioSpec, ctx: JobContext) -> list[Partition]:
     scenario = parse_scenario(spec.document)
 
-    def resolve() -> dict:
+    def resolve() -> dict:                      # bad references raise here: nothing is pinned
         latest = _resolve_base(scenario, ctx.store, ctx.tables)
+        check_references(scenario, _references(scenario, latest, ctx.tables))
         return {"data": latest.data.to_dict(),
                 "caps": {cid: stored[-1].version.version for cid, stored in sorted(latest.stored.items())}}
     pins = pin_inputs(ctx.store, ctx.job_id, spec, resolve)       # once per job: resumes see the same
