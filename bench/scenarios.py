@@ -243,6 +243,21 @@ def ordinary(cfg: StorageConfig, doc: dict, sample: list[int]) -> tuple[float, f
     return (time.perf_counter() - t0) / k, (time.process_time() - c0) / k, out
 
 
+def time_reduce(cfg: StorageConfig, doc: dict, job_id: str) -> float:
+    """The job's reduce again, in this process, over its committed partitions (the
+    result is already published, identical: nothing is written)."""
+    from jobs import scenario as sj
+    from jobs.parts import load_committed
+    from jobs.specs import parse_spec
+    from jobs.tasks import JobContext
+    store = ObjectStore.from_config(cfg)
+    results = load_committed(store, job_id)
+    spec = parse_spec({"kind": "scenario", "document": doc})
+    t0 = time.perf_counter()
+    sj.reduce(spec, results, JobContext(store=store, job_id=job_id, now_utc=NOW))
+    return time.perf_counter() - t0
+
+
 def job_cents(cfg: StorageConfig, result_id: str, sample: list[int]) -> dict:
     import pyarrow.parquet as pq
     from storage.results import ResultStore
@@ -339,6 +354,8 @@ def main() -> int:
                   f"machine about {cpu / args.workers:.1f} s of wall time")
             print(f"   workers' peak RSS {peak_rss(runner.pids)} MiB; base total {result['base_total_usd']} USD, "
                   f"{result['failed']} failed; {load_average()}")
+            print(f"   reduce (in the job runner, timed again here): {time_reduce(cfg, doc, job_id):.1f} s "
+                  f"for {(n + 1) * len(info['contracts']) * args.months:,} variant-contract-periods")
             sample = sorted({1 + (i * n) // max(1, args.sample) for i in range(args.sample)})
             per_ordinary, cpu_ordinary, ordinary_cents = ordinary(cfg, doc, sample)
             fast_cents = job_cents(cfg, job_id, sample)

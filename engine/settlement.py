@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -161,6 +161,9 @@ class SitePartial:
 
 
 _QUALITY_ARROW = pa.array(QUALITY_LETTERS.tolist(), pa.string())
+#: the empty interval detail of a partial priced without detail (an immutable table;
+#: building one costs more than pricing a term)
+_EMPTY_DETAIL = DETAIL_SCHEMA.empty_table()
 
 
 def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.ndarray,
@@ -386,7 +389,7 @@ def price_site(prepared: PreparedSite, market: MarketData, *, detail: bool = Fal
             tables.append(_detail_table(site.site_id, ctx.start_us, cv.version, r.quality, lines))
             in_order = in_order and _lines_in_order(lines)
     if not detail:
-        out_detail = DETAIL_SCHEMA.empty_table()
+        out_detail = _EMPTY_DETAIL
     else:
         out_detail = (tables[0] if in_order and len(tables) == 1    # built sorted (one version)
                       else _sorted_detail(pa.concat_tables(tables)))
@@ -594,13 +597,15 @@ def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -
     return sorted(months)
 
 
-def invoice_order(lines: list, term_ids: list[str]) -> list:
+def invoice_order(lines: list, term_ids: list[str], item: Callable[[Any], Any] | None = None) -> list:
     """Lines in invoice order: by term (``term_ids`` order, then terms of earlier
     versions by id), each term's lines by its kind's ``line_rank`` (then part name),
-    the same line of several versions by version."""
+    the same line of several versions by version. ``item`` gets the line of an
+    element (default: the element is the line)."""
     order = {tid: i for i, tid in enumerate(term_ids)}
 
-    def key(ln: Line):
+    def key(x: Any):
+        ln = x if item is None else item(x)
         tid, _, part = ln.line_id.partition("@v")[0].partition(":")
         return (order.get(tid, len(order)), tid, line_rank(ln.charge, part), part, ln.contract_versions)
 
@@ -728,7 +733,12 @@ def finalize_amounts(versions: list[ContractVersion], period: str, partial: Site
                         (ls.contract_version,))
              for lid, ls in zip(_line_ids(partial), partial.lines)]
     lines += period_lines
-    return tuple(invoice_order(lines, list(closing.term_ids)))
+    okey = ("order", period, tuple((ln.line_id, ln.charge, ln.contract_versions) for ln in lines))
+    order = memo.get(okey)
+    if order is None:                         # the invoice order of these lines, once
+        ranked = invoice_order(list(enumerate(lines)), list(closing.term_ids), item=lambda x: x[1])
+        order = memo[okey] = tuple(i for i, _ in ranked)
+    return tuple(lines[i] for i in order)
 
 
 def settle_period(versions: list[ContractVersion], period: str,
