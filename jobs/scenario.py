@@ -19,8 +19,9 @@ a resumed attempt plans with the same): the data versions (the document's ``as_o
 else the latest) and each contract's version cap (its latest version).
 Splits the base into **components**: contracts linked by the sites they settle (a
 site's month is read once per component), and each component's variants into chunks
-so that there are about :data:`TARGET_PARTITIONS` partitions: progress counts
-variant chunks x components. The document is written once under the job's run
+so that there are about :data:`TARGET_PARTITIONS` partitions and none holds more than
+:data:`VARIANTS_PER_PARTITION` variants: progress counts (variant chunk x component)
+partitions. The document is written once under the job's run
 prefix (partitions reference it by key and SHA-256).
 
 Map (a warm worker), per partition: each site-month of the component is read and
@@ -46,14 +47,13 @@ the curves). The same document and data versions give the same bytes whatever th
 number of workers (partitions do not depend on it; each is deterministic).
 
 Measured choice (``bench/scenarios.py``): a site-month is shared through the worker's
-own cache (``WorkerContext.cache``, bounded), not Ray's object store. With at least
-:data:`TARGET_PARTITIONS` components there is one partition per component, so every
-site-month is read and validated exactly once per job and nothing would cross
-processes; with fewer, a component's variant chunks may run on several workers, each
-reading the site-month once (about 20 ms per 5-minute site-month with its market data,
-read, validated and prepared: 2.6 CPU-s for the 120 site-months of the benchmark,
-against 33 CPU-s for its 1,000 variants), which costs less than shipping the prepared
-arrays through the object store to every worker would save.
+own cache (``WorkerContext.cache``, bounded), not Ray's object store: it is read and
+validated once per worker that runs a chunk of its component (partitions of one
+component are planned consecutively, so a worker meets its site-months again while
+they are cached). Reading, validating and preparing a 5-minute site-month with its
+market data costs about 20 ms (2.6 CPU-s for the benchmark's 120 site-months, against
+33 CPU-s for its 1,000 variants): a second read on a second worker costs less than
+shipping the prepared arrays through the object store to every worker would save.
 """
 from __future__ import annotations
 
@@ -103,14 +103,16 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = ["KIND", "plan", "run_partition", "reduce", "check", "list_results", "result_view",
-           "LINES_SCHEMA", "VARIANTS_SCHEMA",
+           "VARIANTS_PER_PARTITION", "LINES_SCHEMA", "VARIANTS_SCHEMA",
            "ENERGY_SCHEMA", "RESULT_KIND", "TARGET_PARTITIONS", "document_key"]
 
 RESULT_KIND = "scenario"
 #: a scenario with fewer components than this is split into variant chunks too, so
-#: that there are about this many partitions to spread over the workers; with more,
-#: one partition per component (every site-month then read exactly once per job)
+#: that there are about this many partitions to spread over the workers
 TARGET_PARTITIONS = 8
+#: at most this many variants per partition: progress (partitions done) and resume
+#: advance in steps of a few seconds of work
+VARIANTS_PER_PARTITION = 250
 #: a worker keeps at most this many read (and as many prepared) site-months
 CACHE_ENTRIES = 64
 
@@ -292,7 +294,7 @@ def plan(spec: ScenarioSpec, ctx: JobContext) -> list[Partition]:
     ctx.store.put_if_absent(document_key(ctx.job_id), canonical_json(scenario.document))
     comps = _components(base)
     n = len(scenario.variants)
-    chunks = max(1, min(n, -(-TARGET_PARTITIONS // len(comps))))
+    chunks = max(1, min(n, max(-(-TARGET_PARTITIONS // len(comps)), -(-n // VARIANTS_PER_PARTITION))))
     size = -(-n // chunks)
     parts = []
     for i, (contracts, sites) in enumerate(comps):
