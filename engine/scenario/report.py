@@ -27,6 +27,7 @@ from ..invoice import _CSS as HOUSE_CSS
 from ..money import cents_to_str
 
 TOP = 10
+STATS = ("min_usd", "p10_usd", "p50_usd", "p90_usd", "max_usd")
 
 
 def nearest_rank(sorted_values: Sequence[int], pct: float) -> int:
@@ -110,12 +111,14 @@ def render_report(doc: dict) -> str:
     hist = charts.histogram([_usd(r["total_usd"]) for r in ok], title="Portfolio total across variants",
                             x_label="total owed by buyers to sellers (USD)", markers=markers)
     largest = doc["largest"]
-    tornado = charts.bars([(r["variant"], _usd(r["delta_usd"])) for r in largest],
-                          title=f"The {len(largest)} largest variants against the base", y_label="delta (USD)")
+    # charts label bars by rank (names can be long); the tables below them name each
+    tornado = charts.bars([(str(i + 1), _usd(r["delta_usd"])) for i, r in enumerate(largest)],
+                          title=f"The {len(largest)} largest variants against the base (by rank)",
+                          y_label="delta (USD)")
     top = largest[0]["variant"] if largest else None
-    bridge = charts.waterfall("base", base, [(b["charge"], _usd(b["delta_usd"])) for b in doc["bridge"]],
-                              title=f"Bridge from the base to {top or 'the largest variant'}",
-                              y_label="USD", total_label=top or "variant")
+    bridge = charts.waterfall("base", base, [(str(i + 1), _usd(b["delta_usd"])) for i, b in enumerate(doc["bridge"])],
+                              title=f"Bridge from the base to {top or 'the largest variant'}, by charge",
+                              y_label="USD", total_label="variant")
     months = doc["periods"]
     monthly = doc["monthly"]
     bands = []
@@ -131,7 +134,7 @@ def render_report(doc: dict) -> str:
             ("Months", f"{months[0]} to {months[-1]}" if months else "none"),
             ("Contracts", f"{len(doc['contracts']):,}"), ("Base total (USD)", doc["base_total_usd"]),
             ("Data versions", ", ".join(f"{k} {v}" for k, v in sorted((lin.get("data_versions") or {}).items()))),
-            ("Document SHA-256", lin.get("scenario_sha256", "")), ("Code", lin.get("code_version", ""))]
+            ("Code", lin.get("code_version", ""))]
 
     def table(head: list[str], body: list[list[Any]], num: set[int]) -> str:
         th = "".join(f'<th class="num">{_e(h)}</th>' if i in num else f"<th>{_e(h)}</th>"
@@ -146,14 +149,19 @@ def render_report(doc: dict) -> str:
         "svg{max-width:100%;height:auto;margin:.5rem 0}@media print{svg{page-break-inside:avoid}}</style>"
         "</head><body>",
         f"<h1>Scenario {_e(doc['scenario'])}</h1><div class=\"desc\">{_e(doc.get('description'))}</div>",
-        "<div class=\"meta\">" + "".join(f"<div><span>{_e(k)}</span>{_e(v)}</div>" for k, v in meta) + "</div>",
+        "<div class=\"meta\">" + "".join(f"<div><span>{_e(k)}</span>{_e(v)}</div>" for k, v in meta)
+        + f"<div><span>Document SHA-256</span><code>{_e(lin.get('scenario_sha256', ''))}</code></div></div>",
         f"<p class=\"desc\">{_e(doc['sign'])}. Every variant is re-settled by the contract engine that "
         "bills; no published invoice is changed.</p>",
         "<h2>Distribution</h2>", hist,
-        table(["statistic", "total (USD)"], [[k[:-4].upper(), v] for k, v in stats.items()], {1}),
-        "<h2>Largest variants against the base</h2>", tornado, bridge,
-        table(["variant", "total (USD)", "delta (USD)"],
-              [[r["variant"], r["total_usd"], r["delta_usd"]] for r in largest], {1, 2}),
+        table(["statistic", "total (USD)"],
+              [[k[:-4].upper(), stats[k]] for k in STATS if k in stats], {1}),
+        "<h2>Largest variants against the base</h2>", tornado,
+        table(["#", "variant", "total (USD)", "delta (USD)"],
+              [[i + 1, r["variant"], r["total_usd"], r["delta_usd"]] for i, r in enumerate(largest)], {0, 2, 3}),
+        bridge,
+        table(["#", "contract and term", "delta (USD)"],
+              [[i + 1, b["charge"], b["delta_usd"]] for i, b in enumerate(doc["bridge"])], {0, 2}),
         "<h2>Monthly</h2>", month_chart,
         table(["month", "base (USD)", "P10", "P50", "P90"],
               [[m["period"], m["base_usd"], m.get("p10_usd"), m.get("p50_usd"), m.get("p90_usd")]
