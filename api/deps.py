@@ -51,6 +51,10 @@ class AppContext:
             self._invoices = InvoiceStore(ObjectStore.from_config(self.settings.storage_config()))
         return self._invoices
 
+    def store(self) -> "ObjectStore":
+        """The configured object store (for ``api.views``; one per process)."""
+        return self.invoices().store
+
 
 async def get_ctx(request: Request) -> AppContext:
     """``async``: a sync dependency would cost a thread-pool hop on every request."""
