@@ -258,6 +258,9 @@ class ApiClient:
         return self._request("POST", f"/v1/keys/{_seg(key_id)}/revoke").json()
 
     # -- scenarios ----------------------------------------------------------------------
+    def scenario_schema(self) -> dict:
+        return self._request("GET", "/v1/scenarios/schema").json()
+
     def list_scenarios(self) -> dict:
         """Stored scenario results: ``{"data": [...]}``."""
         return self._request("GET", "/v1/scenarios").json()

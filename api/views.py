@@ -305,3 +305,17 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
     else:
         report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()
+
+
+# -- scenarios ---------------------------------------------------------------------------
+def scenario_results(store: "ObjectStore") -> list[dict[str, Any]]:
+    """Every stored scenario result (``jobs.scenario.list_results``)."""
+    from jobs.scenario import list_results
+    return list_results(store)
+
+
+def scenario_result(store: "ObjectStore", result_id: str, fmt: str) -> dict[str, Any] | str:
+    """One scenario result as ``json`` (summary with lineage), ``csv`` (the line table)
+    or ``html`` (the report), verified against its manifest."""
+    from jobs.scenario import result_view
+    return result_view(store, result_id, fmt)

@@ -1,15 +1,17 @@
 """``m2c scenarios schema | run FILE.yaml [--wait] | list | show ID``: what-if scenarios.
 
-``run`` reads the scenario document (YAML or JSON), checks it (the schema, every op's
-parameters, a battery's feasibility, the variant limit, then every contract, term,
-site, channel, index and curve it names against the store: exit 2 naming the variant
-and field, before anything runs), ingests each ``price_curve`` ``file:`` as its own
-version of the prices table (iso ``CURVE``, node = the curve's name; local runs
-only), submits the ``scenario`` job and, with ``--wait`` (always with the embedded
-local Ray), follows it. ``show`` prints a result: per-variant totals (``table``), the
+``run`` reads the scenario document (YAML or JSON, through the one YAML reader),
+checks it (the schema, every op's parameters, a battery's feasibility, the variant
+limit: exit 2 naming the variant and field, before anything runs), ingests each
+``price_curve`` ``file:`` as its own version of the prices table (iso ``CURVE``, node
+= the curve's name), and submits the ``scenario`` job, which is checked against the
+store before it is recorded (every contract, term, site, channel, index and curve it
+names: exit 2, or 422 from the API) and, with ``--wait`` (always when it runs in this
+process), followed. ``show`` prints a result: per-variant totals (``table``), the
 summary document (``json``), the result table (``csv``: variant x contract x period x
-line) or the printable report (``html``). With ``m2c --api URL`` every command goes
-through the API (``POST /v1/jobs``, ``GET /v1/scenarios``).
+line) or the printable report (``html``). Every command goes where the backend says
+(``api.cli.backend``): with ``m2c --api URL``, the API (``POST /v1/jobs``, ``POST
+/v1/ingest/prices`` for a curve, ``GET /v1/scenarios``), else this machine.
 """
 from __future__ import annotations
 
@@ -20,13 +22,12 @@ import io
 import json
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from engine.errors import InputError, ValidationError
+from engine.errors import ValidationError
 
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, emit, print_json, table
 from .submit import add_job_options, print_job, submit_and_follow
 
@@ -84,13 +85,12 @@ def _without_files(doc: dict) -> dict:
     return doc
 
 
-def ingest_curve(store: Any, name: str, path: Path, where: str) -> int:
-    """Ingest a price curve file as prices under iso ``CURVE``, node ``name``: its
+def curve_file(name: str, path: Path, where: str, out_dir: Path) -> Path:
+    """A price curve file as a prices file under iso ``CURVE``, node ``name``: its
     ``interval_start``, ``interval_minutes`` and ``lmp_usd_per_mwh`` columns (others
-    ignored), through the prices ingest (validation, idempotency by content). Returns
-    the prices version it is in."""
+    ignored), written to ``out_dir`` for the prices ingest (validation, idempotency by
+    content, one table version)."""
     from engine.scenario.prices import CURVE_ISO, CURVE_RUN
-    from storage.ingest import ingest_prices
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -99,20 +99,18 @@ def ingest_curve(store: Any, name: str, path: Path, where: str) -> int:
     need = ("interval_start", "interval_minutes", "lmp_usd_per_mwh")
     if not rows or any(k not in rows[0] for k in need):
         raise ValidationError(f"a curve file has the columns {', '.join(need)}", file=str(path), field=where)
-    with tempfile.TemporaryDirectory(prefix="m2c-curve-") as tmp:
-        out = Path(tmp) / f"curve-{name}.csv"
-        with out.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(("iso", "node", "market_run", *need))
-            for r in rows:
-                w.writerow((CURVE_ISO, name, CURVE_RUN, *(r[k] for k in need)))
-        report = ingest_prices(store, [out], now_utc=datetime.now(timezone.utc))
-    return int(report.version) if report.version is not None else -1
+    out = out_dir / f"curve-{name}.csv"
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(("iso", "node", "market_run", *need))
+        for r in rows:
+            w.writerow((CURVE_ISO, name, CURVE_RUN, *(r[k] for k in need)))
+    return out
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.scenario import scenario_schema
-    print_json(scenario_schema())
+    with open_backend(settings) as be:
+        print_json(be.scenario_schema())
     return 0
 
 
@@ -122,20 +120,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     doc = read_document(path)
     parse_scenario(_without_files(doc), source=str(path))
     curves = _curve_files(doc, path.parent)
-    if curves and settings.api_url:
-        raise InputError(f"{curves[0][2]}: a curve file is ingested by a local m2c; ingest it there "
-                         f"(m2c scenarios run without --api) and name it by curve: here")
-    doc = _without_files(doc)
-    if not settings.api_url:
-        from jobs.scenario import check
-        from jobs.specs import ScenarioSpec
-        from storage.objectstore import ObjectStore
-        store = ObjectStore.from_config(settings.storage_config())
-        for name, file, where in curves:
-            version = ingest_curve(store, name, file, where)
-            print(f"curve {name}: {file.name} in prices version {version}", file=sys.stderr)
-        check(ScenarioSpec(document=doc), store, source=str(path))
-    job = submit_and_follow({"kind": "scenario", "document": doc}, args, settings)
+    if curves:
+        with open_backend(settings) as be, tempfile.TemporaryDirectory(prefix="m2c-curve-") as tmp:
+            for name, file, where in curves:
+                report = be.ingest("prices", [curve_file(name, file, where, Path(tmp))], None)
+                print(f"curve {name}: {file.name} in prices version {report.get('version')}", file=sys.stderr)
+    job = submit_and_follow({"kind": "scenario", "document": _without_files(doc)}, args, settings)
     return print_job(job, args, render_job_result)
 
 
@@ -154,37 +144,24 @@ def render_job_result(result: dict) -> str:
 
 # ---------------------------------------------------------------- results
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.api_url:
-        from ..client import ApiClient
-        with ApiClient(settings.api_url, settings.api_key) as client:
-            doc = client.list_scenarios()
-    else:
-        from jobs.scenario import list_results
-        from storage.objectstore import ObjectStore
-        doc = {"data": list_results(ObjectStore.from_config(settings.storage_config()))}
+    with open_backend(settings) as be:
+        data = be.list_scenarios()
 
     def text() -> str:
         rows = [("ID", "SCENARIO", "VARIANTS", "FAILED", "BASE TOTAL USD")]
         rows += [(r["result_id"], r["scenario"], r["variants"], r["failed"], r["base_total_usd"])
-                 for r in doc["data"]]
+                 for r in data]
         return table(rows, right={2, 3, 4}) if len(rows) > 1 else "no scenario results"
-    emit(args, doc, text)
+    emit(args, data, text)
     return 0
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     fmt = args.format
-    if settings.api_url:
-        from ..client import ApiClient
-        with ApiClient(settings.api_url, settings.api_key) as client:
-            body = client.get_scenario(args.result_id, "json" if fmt == "table" else fmt)
-    else:
-        from jobs.scenario import result_view
-        from storage.objectstore import ObjectStore
-        body = result_view(ObjectStore.from_config(settings.storage_config()), args.result_id,
-                           "json" if fmt == "table" else fmt)
+    with open_backend(settings) as be:
+        body = be.scenario_result(args.result_id, "json" if fmt == "table" else fmt)
     if fmt in ("csv", "html"):
-        sys.stdout.write(body if isinstance(body, str) else body.decode("utf-8"))
+        sys.stdout.write(body if isinstance(body, str) else str(body))
         return 0
     doc = body if isinstance(body, dict) else json.loads(body)
     emit(args, doc, lambda: render_summary(doc))

@@ -63,13 +63,23 @@ def _format(fmt: ScenarioFormat | None, accept: str | None) -> ScenarioFormat:
 
 
 @router.get(
+    "/schema", summary="The scenario document's JSON Schema",
+    description="The JSON Schema (draft 2020-12) of a scenario document (`m2c scenarios schema`).",
+    responses=problem_responses(401, 403, 500),
+)
+def get_schema(principal: Annotated[Principal, Depends(require_scenarios)]) -> JSONResponse:
+    from engine.scenario import scenario_schema
+    return JSONResponse(scenario_schema())
+
+
+@router.get(
     "", summary="List scenario results",
     description="Every stored scenario result: id (the job id), name, variants, failures, base total.",
     responses=problem_responses(401, 403, 500, 503),
 )
 def list_scenarios(ctx: Ctx, principal: Annotated[Principal, Depends(require_scenarios)]) -> JSONResponse:
-    from jobs.scenario import list_results
-    return JSONResponse({"data": list_results(ctx.object_store())})
+    from .. import views
+    return JSONResponse({"data": views.scenario_results(ctx.object_store())})
 
 
 @router.get(
@@ -87,9 +97,9 @@ def get_scenario(
     query: Annotated[ScenarioQuery, Query()],
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ):
-    from jobs.scenario import result_view
+    from .. import views
     fmt = _format(query.format, accept)
-    body = result_view(ctx.object_store(), result_id, fmt.value)
+    body = views.scenario_result(ctx.object_store(), result_id, fmt.value)
     if fmt is ScenarioFormat.HTML:
         return HTMLResponse(body)
     if fmt is ScenarioFormat.CSV:

@@ -115,5 +115,5 @@ def test_run_with_a_curve_then_show_every_way(ray_cluster, home, tmp_path, m2c):
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "flat 25" in html
     table = m2c("scenarios", "show", rid).out
     assert "flat 25" in table and "VARIANT" in table
-    listed = m2c.json("scenarios", "list", "--format", "json")["data"]
+    listed = m2c.json("scenarios", "list", "--format", "json")
     assert [r["result_id"] for r in listed] == [rid] and listed[0]["scenario"] == "cli-curve"

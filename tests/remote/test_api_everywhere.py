@@ -37,6 +37,7 @@ REMOTE_COMMANDS = {
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
+    "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
