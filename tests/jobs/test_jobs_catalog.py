@@ -1,5 +1,6 @@
-"""The SQLite job catalog: state machine, idempotency, natural-key dedupe, concurrency,
-cursor pagination. Real SQLite files; threads and a second process share one file."""
+"""The job catalog on both backends: state machine, idempotency, natural-key dedupe,
+concurrency, cursor pagination. Real SQLite files and real PostgreSQL databases; threads
+and a second process share one catalog."""
 from __future__ import annotations
 
 import multiprocessing
@@ -12,6 +13,8 @@ from jobs.catalog import IdempotencyConflict, JobCatalog
 from jobs.specs import parse_spec
 from jobs.states import TERMINAL_STATES, TRANSITIONS, JobState
 from tests.support.race import race
+
+pytestmark = pytest.mark.catalog_backends
 
 STATES = tuple(JobState)
 
@@ -237,6 +240,9 @@ def test_list_filters_and_counts(catalog):
         catalog.list(limit=0)
 
 
-def test_bad_url():
-    with pytest.raises(InputError):
-        JobCatalog("postgresql://db/m2c")
+@pytest.mark.parametrize("url", ["mysql://db/m2c", "sqlite:///", "sqlite://relative.db",
+                                 "postgresql://m2c:secret@db:5432", "", "m2c.db"])
+def test_bad_url(url):
+    with pytest.raises(InputError) as err:
+        JobCatalog(url)
+    assert "secret" not in str(err.value)
