@@ -248,6 +248,20 @@ def test_a_fresh_sqlite_catalog_has_the_schema_of_before_plus_the_record(tmp_pat
     assert schema(tmp_path / "old.db") == schema(tmp_path / "new.db")
 
 
+@both
+def test_the_cli_works_on_either_catalog(local_cli_env, m2c, catalog, catalog_url):
+    key = m2c("keys", "create", "--role", "scheduler", "--label", "cron").out.strip()
+    assert KeyStore(catalog_url).authenticate(key)[1].value == "scheduler"
+    listed = m2c.json("keys", "list", "--format", "json")
+    assert [(k["role"], k["label"]) for k in listed] == [("scheduler", "cron")]
+    m2c("keys", "revoke", listed[0]["key_id"])
+    assert KeyStore(catalog_url).authenticate(key) is None
+    job, _ = catalog.submit(parse_spec({"kind": "settlement", "period": "2026-10"}),
+                            principal="cli", now_utc=T0)
+    assert [j["id"] for j in m2c.json("jobs", "list", "--format", "json")["data"]] == [job.id]
+    assert m2c.json("jobs", "cancel", job.id, "--format", "json")["state"] == "cancelled"
+
+
 # -- process locks -----------------------------------------------------------------------------
 
 _HOLD = """
@@ -379,3 +393,19 @@ def test_a_sqlite_command_never_loads_psycopg(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.timeout(180)
+def test_without_postgresql_its_runs_are_skipped_loudly(tmp_path):
+    """No server binaries: the PostgreSQL runs are skipped with the reason, and the
+    summary says how many did not run (they must not pass for green unseen)."""
+    env = {**os.environ, "M2C_TEST_PG_BIN": str(tmp_path / "no-postgresql-here")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/jobs/test_jobs_catalog.py::test_lifecycle_fields",
+         "tests/jobs/test_jobs_catalog.py::test_unknown_job"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed, 2 skipped" in done.stdout
+    assert "PostgreSQL catalog not available: no PostgreSQL server binaries" in done.stdout
+    assert "2 PostgreSQL catalog test runs did NOT run" in done.stdout
