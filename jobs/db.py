@@ -43,8 +43,9 @@ The contract a caller sees is the same on both:
 Connections: SQLite opens one per call (``sqlite3`` connections are neither shared across
 threads nor processes; opening one costs microseconds), in WAL mode so readers never
 block the writer. PostgreSQL keeps a small pool per URL and process (a server connection
-costs a backend process and an authentication round trip): idle connections are reused,
-at most ``POOL_MAX`` are open at once, a connection idle for longer than
+costs a backend process and an authentication round trip): up to ``POOL_IDLE`` idle
+connections are kept for reuse, at most ``POOL_MAX`` are open at once (a caller beyond
+waits up to ``LOCK_TIMEOUT_S``), a connection idle for longer than
 ``POOL_CHECK_AFTER_S`` is checked before reuse (a restarted server is noticed, not
 reported as an error), and a broken one, or one left inside a transaction, is closed.
 The pool is plain code without threads, so a CLI command or a Ray worker opens exactly the
@@ -79,8 +80,11 @@ __all__ = ["Database", "Connection", "Dialect", "ProcessLock", "Migration", "Mig
 
 #: how long a writer waits for a lock before failing (SQLite busy_timeout, PG lock_timeout)
 LOCK_TIMEOUT_S = 30.0
-#: connections a process keeps open per PostgreSQL URL, at most
-POOL_MAX = 8
+#: connections a process has open at once per PostgreSQL URL, at most (above the API's
+#: 40 worker threads, so the event loop's own short reads never queue behind them)
+POOL_MAX = 48
+#: idle connections it keeps between uses, at most (the others are closed when returned)
+POOL_IDLE = 8
 #: an idle pooled connection older than this is checked (one round trip) before reuse
 POOL_CHECK_AFTER_S = 2.0
 #: libpq's connect timeout unless the URL sets one
@@ -585,7 +589,7 @@ class _AdvisoryLock(ProcessLock):
         self._conn: Any = None
 
     def acquire(self) -> bool:
-        conn = _PgPool(_pg_conninfo(self.target), self.public_url).connect()
+        conn = _pg_connect(_pg_conninfo(self.target), self.public_url)
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (self.key,)).fetchone()["got"]
         except BaseException:
@@ -646,7 +650,7 @@ class _PgPool:
                 with self._lock:
                     conn, since = self._idle.pop() if self._idle else (None, 0.0)
                 if conn is None:
-                    return self.connect()
+                    return _pg_connect(self.conninfo, self.public_url)
                 if conn.closed:
                     continue
                 if time.monotonic() - since > POOL_CHECK_AFTER_S and not _alive(conn):
@@ -665,27 +669,33 @@ class _PgPool:
                 conn.close()
             else:
                 with self._lock:
-                    self._idle.append((conn, time.monotonic()))
+                    if len(self._idle) < POOL_IDLE:
+                        self._idle.append((conn, time.monotonic()))
+                        conn = None
+                if conn is not None:
+                    conn.close()
         finally:
             self._slots.release()
-
-    def connect(self) -> Any:
-        """A new connection (autocommit, rows as dicts); ``DatabaseUnavailableError``
-        with libpq's reason when the server cannot be reached."""
-        import psycopg
-        from psycopg.rows import dict_row
-        try:
-            return psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
-        except psycopg.OperationalError as exc:
-            reason = " ".join(str(exc).split())
-            raise DatabaseUnavailableError(
-                f"cannot connect to the catalog database {self.public_url}: {reason}") from None
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = list(self._idle), deque()
         for conn, _ in idle:
             conn.close()
+
+
+def _pg_connect(conninfo: str, public_url: str) -> Any:
+    """A new connection (autocommit, rows as dicts); ``DatabaseUnavailableError`` with
+    libpq's reason when the server cannot be reached. (A connection a forked child
+    inherits is left alone: psycopg closes one only in the process that opened it.)"""
+    import psycopg
+    from psycopg.rows import dict_row
+    try:
+        return psycopg.connect(conninfo, autocommit=True, row_factory=dict_row)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
+        raise DatabaseUnavailableError(
+            f"cannot connect to the catalog database {public_url}: {reason}") from None
 
 
 def _alive(conn: Any) -> bool:
