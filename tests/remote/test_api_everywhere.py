@@ -38,6 +38,7 @@ REMOTE_COMMANDS = {
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
     "bankability schema", "bankability run", "bankability show",
+    "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
