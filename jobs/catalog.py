@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 __all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict", "MIGRATIONS"]
 
 MAX_PAGE = 500
+#: the longest Idempotency-Key (the API's header limit; the CLI's --idempotency-key alike)
+MAX_IDEMPOTENCY_KEY = 255
 
 
 class IdempotencyConflict(ConflictError):
@@ -307,6 +309,9 @@ class JobCatalog:
         later request with the same key and another body is refused (422) even when the
         first one only matched an existing job by its natural key.
         """
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InputError(f"an Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} characters, "
+                             f"got {len(idempotency_key)}")
         fingerprint = spec_fingerprint(spec)
         nkey = natural_key(spec)
         now = to_us(now_utc)

@@ -153,6 +153,11 @@ def test_idempotency_key(catalog):
     # the key replays the original job even after it finished
     catalog.mark_failed(a.id, "x", "JobError", T0)
     assert catalog.submit(rebill(1), principal="alice", idempotency_key="k1", now_utc=T0)[0].id == a.id
+    # as long as the API's header allows, on every backend (a B-tree entry is bounded)
+    assert catalog.submit(rebill(3), idempotency_key="k" * 255, now_utc=T0)[1]
+    for bad in ("", "k" * 256):
+        with pytest.raises(InputError, match="1 to 255 characters"):
+            catalog.submit(rebill(3), idempotency_key=bad, now_utc=T0)
 
 
 def test_natural_key_dedupe(catalog):
