@@ -1,4 +1,4 @@
-"""``m2c ingest meter|prices|index|awards|statements FILE...``: data files into the versioned tables.
+"""``m2c ingest meter|prices|index|awards|statements|grid-factors FILE...``: data files into the versioned tables.
 
 Every call validates ALL its files first and writes nothing if any row is bad
 (exit 2, the message names file, line and field); otherwise it appends one commit,
@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, helptext, handler in (
             ("awards", "ISO awards, schedules and base points (CSV)", awards_command),
             ("statements", "ISO settlement statements (CSV, or an ERCOT settlement extract)",
-             statements_command)):
+             statements_command),
+            ("grid-factors", "hourly grid emission factors and carbon-free share per balancing "
+                             "authority (CSV; storage/readers/grid_factors.py)", grid_factors_command)):
         q = sub.add_parser(name, help=helptext)
         q.add_argument("files", nargs="+", type=Path, metavar="FILE")
         q.add_argument("--format", dest="output", choices=["text", "json"], default=argparse.SUPPRESS,
@@ -98,6 +100,12 @@ def statements_command(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     report = ingest_statements(store, args.files, sites=load_sites(store),
                                now_utc=datetime.now(timezone.utc))
+    return _print(report, args.output)
+
+
+def grid_factors_command(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.ingest import ingest_grid_factors
+    report = ingest_grid_factors(_store(settings), args.files, now_utc=datetime.now(timezone.utc))
     return _print(report, args.output)
 
 
