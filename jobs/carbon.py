@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = ["traced", "grid_factors", "certificate_state", "CarbonRecorder", "contract_annex",
-           "site_period_carbon", "contract_period_carbon", "hourly_arrays"]
+           "site_period_carbon", "contract_period_carbon", "hourly_arrays", "issue_certificates"]
 
 
 def traced(site: Site, cache: dict) -> SiteCarbon | None:
@@ -187,3 +187,52 @@ def hourly_arrays(items: list[SiteMonthCarbon]) -> tuple[np.ndarray, list[int], 
     hours = sorted(acc)
     return np.array(hours, dtype=np.int64), [acc[h][0] for h in hours], [acc[h][1] for h in hours]
 
+
+
+# ------------------------------------------------------------------------- certificates
+def issue_certificates(store: ObjectStore, tables: Tables, site_id: str, period: str, *, now_utc,
+                       data: DataVersions | None = None, cache: dict | None = None) -> dict:
+    """Issue the granular certificates of a traced site's carbon-free generators for its
+    local month, from the validated meter data as of ``data`` (default: the latest):
+    one per generator and UTC hour, face value the hour's **actual** (quality A) energy
+    rounded down to a whole Wh, the remainder carried (``engine.carbon.certificates``).
+    Estimated or missing intervals issue nothing. The same issue again writes nothing;
+    a different one (meter data corrected since) is refused (``ConflictError``)."""
+    from engine.carbon.certificates import certificate_id, hour_iso, issue_hourly
+    from engine.carbon.units import UWH_PER_WH
+    from engine.vee.codes import QUALITY_NAMES
+    cache = {} if cache is None else cache
+    data = data or DataVersions.resolve(tables, store)
+    sites = load_registry(store, data.sites, cache)
+    if site_id not in sites:
+        raise UnknownReferenceError(f"unknown site {site_id!r} (site registry version {data.sites})")
+    site = sites[site_id]
+    config = traced(site, cache)
+    if config is None:
+        raise UnknownReferenceError(f"site {site_id} is not traced: its registry entry names no "
+                                    "balancing_authority")
+    b0, b1 = local_month_bounds_us(period, site.timezone)
+    vee = validated_month(tables, site, b0, b1, period, as_of=data.meter)
+    hours = HourGrid.of(b0, b1)
+    registry = CertificateRegistry(store)
+    before = registry.state()
+    actual = QUALITY_NAMES == "A"
+    certs: list[dict] = []
+    carry: dict[str, int] = {}
+    for ch in config.carbon_free:
+        s = vee.channels[ch.name]
+        wh = hours.sums(s.grid_us, np.where(actual[s.quality_code], s.energy_wh, 0))
+        device = f"{site_id}/{ch.name}"
+        issued, carry[device] = issue_hourly(hours.hours_us.tolist(), (wh * UWH_PER_WH).tolist(),
+                                             before.carry_uwh.get(device, 0))
+        certs += [{"certificate_id": certificate_id(site_id, ch.name, h), "site_id": site_id,
+                   "channel": ch.name, "energy_source": ch.energy_source,
+                   "balancing_authority": config.balancing_authority, "hour_utc": hour_iso(h), "face_wh": face,
+                   "nameplate_w": None if ch.nameplate_kw is None else int(round(ch.nameplate_kw * 1000))}
+                  for h, face in issued]
+    seq, created = registry.issue(site_id=site_id, period=period, account=site_id, certificates=certs,
+                                  carry_uwh=carry, data_versions={"meter": data.meter, "sites": data.sites},
+                                  at_utc=now_utc)
+    return {"site_id": site_id, "period": period, "registry_version": seq, "created": created,
+            "certificates": len(certs), "energy_wh": sum(c["face_wh"] for c in certs),
+            "carry_uwh": carry}

@@ -142,7 +142,10 @@ def site_config(site: Site, *, where: str | None = None, file: str | None = None
             raise ValidationError(f"site {site.site_id} channel {name}: a channel with a fuel is not "
                                   "carbon-free", file=file, field=f"{cw}.carbon_free")
         if fuel is not None and c.carbon_free is not True:
-            fs.fuel(fuel, where=f"{cw}.fuel")
+            if fuel not in fs.fuels:
+                raise ValidationError(f"site {site.site_id} channel {name}: unknown fuel {fuel!r}; the factor "
+                                      f"set {fs.ref} has {', '.join(sorted(fs.fuels))}", file=file,
+                                      field=f"{cw}.fuel")
             hr = (heat_rate_milli(c.heat_rate_mmbtu_per_mwh, where=f"{cw}.heat_rate_mmbtu_per_mwh", file=file)
                   if c.heat_rate_mmbtu_per_mwh is not None else None)
             curve = _curve(c.heat_rate_curve, cw, file) if c.heat_rate_curve else None

@@ -51,3 +51,23 @@ def ingest_factors(store: ObjectStore, folder: Path, first: str = "2026-09-20", 
     start = datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
     rows = [r for ba in bas for r in factor_rows(ba, start, days * 24, seed=len(ba))]
     ingest_grid_factors(store, [write_factors(folder / "factors.csv", rows)], now_utc=NOW)
+
+
+def run_in_process(store: ObjectStore, spec: dict, job_id: str, *, partition_size: int = 1,
+                   reverse: bool = False, now_utc: datetime = NOW) -> dict:
+    """A job of ``spec`` without Ray: plan, every partition (in reverse order on request,
+    each on a fresh worker cache), commit, reduce: as the executor does."""
+    from jobs.kinds import get_kind
+    from jobs.parts import commit_part
+    from jobs.specs import parse_spec
+    from jobs.tasks import JobContext, WorkerContext
+    parsed = parse_spec(spec)
+    kind = get_kind(parsed.kind)
+    jctx = JobContext(store=store, job_id=job_id, now_utc=now_utc, partition_size=partition_size)
+    parts = kind.plan(parsed, jctx)
+    results = {}
+    for part in (reversed(parts) if reverse else parts):
+        wctx = WorkerContext(store=store, job_id=job_id, attempt=1, cache={})
+        results[part.key] = kind.run_partition(part, wctx)
+        commit_part(store, job_id, part.key, results[part.key], attempt=1, objects=wctx.staged)
+    return kind.reduce(parsed, dict(sorted(results.items())), jctx)
