@@ -118,8 +118,8 @@ def test_a_rebill_reissues_the_carbon_statement_when_the_grid_factors_change(tra
     assert doc["adjusts"] == 1 and doc["total_usd"] == billed["total_usd"]
     delta = doc["adjustment"]["esg_delta"]
     assert "scope2_t.location_based_co2e" in delta and "scope1_t.co2e" not in delta
-    assert Decimal(delta["scope2_t.location_based_co2e"]) == (Decimal(doc["esg"]["scope2_t"]["location_based_co2e"])
-                                                              - Decimal(billed["esg"]["scope2_t"]["location_based_co2e"]))
+    now_t, then_t = (Decimal(d["esg"]["scope2_t"]["location_based_co2e"]) for d in (doc, billed))
+    assert Decimal(delta["scope2_t.location_based_co2e"]) == now_t - then_t
     assert doc["lineage"]["data_versions"]["grid_factors"] == 1
     assert reproduce_invoice(traced, Tables(traced), "PPA-TX-DC1", PERIOD, 2) == inv.raw_json(
         "PPA-TX-DC1", PERIOD, 2)
