@@ -22,6 +22,8 @@ admin      every kind                  every kind   yes       yes       yes     
 * **ingest**: upload meter, price and index files (the scheduler feeds month-end data).
 * **admin**: API keys, and the writes that change what is billed: adding contract
   versions and loading the site registry.
+* **ESG summaries** (``GET /v1/esg`` reports and factors, ``api.routes.esg``): every role;
+  the granular certificates' list (per generator and hour) needs **data**.
 """
 from __future__ import annotations
 

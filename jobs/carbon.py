@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = ["traced", "grid_factors", "certificate_state", "CarbonRecorder", "contract_annex",
-           "site_period_carbon", "contract_period_carbon", "hourly_arrays", "issue_certificates"]
+           "site_period_carbon", "contract_period_carbon", "hourly_arrays", "issue_certificates", "esg_report"]
 
 
 def traced(site: Site, cache: dict) -> SiteCarbon | None:
@@ -236,3 +236,70 @@ def issue_certificates(store: ObjectStore, tables: Tables, site_id: str, period:
     return {"site_id": site_id, "period": period, "registry_version": seq, "created": created,
             "certificates": len(certs), "energy_wh": sum(c["face_wh"] for c in certs),
             "carry_uwh": carry}
+
+
+# ------------------------------------------------------------------------------- the report
+def esg_report(store: ObjectStore, tables: Tables, *, site: str | None = None, contract: str | None = None,
+               period: str | None = None, year: int | None = None, gwp: str | None = None,
+               cache: dict | None = None) -> dict:
+    """The ESG report document (``engine.carbon.report``) of a site or a contract over a
+    billing month or a calendar year of months, computed in this process as of the current
+    data versions (stated in the document): the statement, each month's, each site's, and
+    the hourly CFE heat map in local time."""
+    from engine.carbon.report import heatmap_buckets, report_document
+    from engine.errors import InputError
+    from engine.timebase import parse_period
+    from .settle_inputs import require_contract
+    if (site is None) == (contract is None):
+        raise InputError("give a site or a contract")
+    if (period is None) == (year is None):
+        raise InputError("give a period (YYYY-MM) or a year (YYYY)")
+    if period is not None:
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            raise InputError(f"period: {exc}") from None
+        periods = [period]
+    else:
+        assert year is not None
+        if not 1970 <= int(year) <= 2199:
+            raise InputError(f"year must be 1970..2199, got {year}")
+        periods = [f"{int(year)}-{m:02d}" for m in range(1, 13)]
+    cache = {} if cache is None else cache
+    data = DataVersions.resolve(tables, store)
+    fs = factor_set()
+    items: list[tuple[str, str, SiteMonthCarbon]] = []        # (period, site, carbon)
+    if site is not None:
+        sites = load_registry(store, data.sites, cache)
+        if site not in sites:
+            raise UnknownReferenceError(f"unknown site {site!r} (site registry version {data.sites})")
+        tz = sites[site].timezone
+        for p in periods:
+            items.append((p, site, site_period_carbon(store, tables, site, p, data, cache, gwp=gwp)))
+        subject = {"site": site}
+    else:
+        assert contract is not None
+        from engine.contract import active_in_period
+        stored = require_contract(store, contract)
+        tz = stored[-1].version.timezone
+        for p in periods:
+            if active_in_period([s.version for s in stored], p):
+                items += [(p, sid, smc) for sid, smc in contract_period_carbon(store, tables, stored, p, data,
+                                                                                cache, gwp=gwp)]
+        if not items:
+            raise UnknownReferenceError(f"contract {contract}: no traced site in {periods[0]}"
+                                        f"{'' if len(periods) == 1 else '..' + periods[-1]} (a site is traced when "
+                                        "its registry entry names a balancing_authority)")
+        subject = {"contract": contract}
+    g = fs.gwp(gwp)
+
+    def statement(parts: list[SiteMonthCarbon]) -> dict:
+        return annex(combine([x.partial for x in parts]), fs, g)
+    hours, cfe_h, load_h = hourly_arrays([x for _, _, x in items])
+    return report_document(
+        subject=subject, span=period or str(year), statement=statement([x for _, _, x in items]),
+        months={p: statement([x for q, _, x in items if q == p]) for p in periods
+                if year is not None and any(q == p for q, _, _ in items)},
+        sites={s: statement([x for _, t, x in items if t == s]) for s in sorted({t for _, t, _ in items})},
+        heat=heatmap_buckets(hours, cfe_h, load_h, tz, by="day" if period else "month"),
+        data_versions=data.to_dict())
