@@ -36,7 +36,6 @@ from engine.errors import UnknownReferenceError
 from engine.sites import Site
 from engine.timebase import local_month_bounds_us
 from storage.certificates import CertificateRegistry, RegistryState
-from storage.tables.specs import months_overlapping
 
 from .settle_inputs import DataVersions, SiteMonthInputs, cached, load_registry, validated_month
 
@@ -63,7 +62,7 @@ def grid_factors(tables: Tables, ba: str, hours: HourGrid, version: int | None, 
     if version is None or not hours.n:
         return GridFactors.missing(ba, hours.n)
     parts = []
-    for month in months_overlapping(int(hours.hours_us[0]), int(hours.hours_us[-1]) + 1, None):
+    for month in hours.utc_months():
         t = cached(cache, ("grid-factors", ba, month, version),
                    lambda month=month: tables.read_partition("grid_factors",
                                                              {"balancing_authority": ba, "month": month},

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cfe import hourly_cfe_uwh
+from ..money import add_exact, mul_exact, sum_exact
 from .units import MASS_UNITS_PER_WH_MG_PER_MWH as K, PPM, share
 
 
@@ -89,80 +89,99 @@ TOTALS = ("scope2_location_co2e", "scope2_market_co2e", "certificates_matched_wh
           "hours_residual_mix_fallback", "storage_discharge_unknown_origin_wh")
 
 
+def _half_even_div(num: np.ndarray, den: int) -> np.ndarray:
+    """``num / den`` rounded half-even, element-wise, exact (int64, ``num`` >= 0)."""
+    q, r = np.divmod(num, den)
+    return q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1)))
+
+
+def _shares(total: np.ndarray, part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """Per hour ``share(total, part, whole)`` (exact Python ints where ``part`` > 0: the
+    products may exceed int64), zeros elsewhere."""
+    out = np.zeros(total.size, dtype=np.int64)
+    idx = np.flatnonzero(part)
+    if idx.size:
+        t, p, w = total[idx].tolist(), part[idx].tolist(), whole[idx].tolist()
+        out[idx] = [share(a, b, c) for a, b, c in zip(t, p, w)]
+    return out
+
+
 def attribute(flows: HourlyFlows, co2e_mg_per_mwh: np.ndarray, residual_mg_per_mwh: np.ndarray,
               cfe_ppm: np.ndarray) -> HourlyCarbon:
-    """Rules 1-6 of the module docstring over the hours, in order (the pool is sequential)."""
-    gc, gf, s1 = flows.gen_clean_wh.tolist(), flows.gen_fossil_wh.tolist(), flows.scope1_co2e.tolist()
-    dis, chg, imp = flows.discharge_wh.tolist(), flows.charge_wh.tolist(), flows.import_wh.tolist()
-    exp, load, dlv = flows.export_wh.tolist(), flows.load_wh.tolist(), flows.delivered_wh.tolist()
-    cin, sold = flows.certificates_in_wh.tolist(), flows.own_sold_wh.tolist()
-    fl, fr, sp = co2e_mg_per_mwh.tolist(), residual_mg_per_mwh.tolist(), cfe_ppm.tolist()
-    out = HourlyCarbon()
-    t = dict.fromkeys(TOTALS, 0)
+    """Rules 1-6 of the module docstring over the hours. Only the pool is sequential, and
+    only the hours where a battery charges or discharges change it: those are walked in
+    order (Python ints); everything else is exact int64 array arithmetic, checked
+    (``engine.money``), with the proportional draws in Python ints where a product could
+    pass int64."""
+    f, r, s = (np.asarray(x, dtype=np.int64) for x in (co2e_mg_per_mwh, residual_mg_per_mwh, cfe_ppm))
+    gc, gf, s1 = flows.gen_clean_wh, flows.gen_fossil_wh, flows.scope1_co2e
+    dis, chg, imp, exp, load = (flows.discharge_wh, flows.charge_wh, flows.import_wh, flows.export_wh,
+                                flows.load_wh)
+    n = load.size
+    f_ok, s_ok = f >= 0, s >= 0
+    missing = ~(f_ok & s_ok)
+    g_mass = mul_exact(mul_exact(imp, np.where(f_ok, f, 0), field="co2e_100pg"), np.asarray(K), field="co2e_100pg")
+    g_clean = _half_even_div(imp * np.where(s_ok, s, 0), PPM)
+    onsite_gen = np.maximum(0, gc - flows.own_sold_wh)      # own certificates sold: not carbon-free here
+    sinks = load + chg + exp
+    # 1-3 where the pool moves: discharge draws, the charge's draw of the hour's mix
+    clean_d = np.zeros(n, dtype=np.int64)
+    mass_d = np.zeros(n, dtype=np.int64)
+    chg_mass = np.zeros(n, dtype=np.int64)
+    onsite_to_chg = np.zeros(n, dtype=np.int64)
+    grid_to_chg = np.zeros(n, dtype=np.int64)
+    unknown = 0
     q = c = m = 0                                   # the pool: Wh, carbon-free Wh, mass
-    for h in range(len(load)):
-        f, s, r = fl[h], sp[h], fr[h]
-        missing = f < 0 or s < 0
-        t["hours_without_grid_factor"] += missing
-        # 1. discharge from the pool
-        d = dis[h]
-        clean_d = mass_d = 0
+    for h in np.flatnonzero((dis > 0) | (chg > 0)).tolist():
+        d, ch = int(dis[h]), int(chg[h])
+        cd = md = 0
         if d:
             take = min(d, q)
             if take:
-                clean_d, mass_d = share(c, take, q), share(m, take, q)
-                q, c, m = q - take, c - clean_d, m - mass_d
+                cd, md = share(c, take, q), share(m, take, q)
+                q, c, m = q - take, c - cd, m - md
             u = d - take
             if u:
-                t["storage_discharge_unknown_origin_wh"] += u
-                if not missing:
-                    clean_d += share(u, s, PPM)
-                    mass_d += u * f * K
-        # 2. the hour's supply mix
-        g_mass = imp[h] * f * K if f >= 0 else 0
-        g_clean = share(imp[h], s, PPM) if s >= 0 else 0
-        onsite_clean = max(0, gc[h] - sold[h]) + clean_d
-        mix_mass = s1[h] + mass_d + g_mass
-        mix_clean = onsite_clean + g_clean
-        # 3. sinks in proportion; the load takes the remainder
-        sinks = load[h] + chg[h] + exp[h]
-        if sinks:
-            chg_mass, exp_mass = share(mix_mass, chg[h], sinks), share(mix_mass, exp[h], sinks)
-            load_mass = mix_mass - chg_mass - exp_mass
-            if chg[h]:
-                q += chg[h]
-                c += share(mix_clean, chg[h], sinks)
-                m += chg_mass
-            onsite_to_chg = share(onsite_clean, chg[h], sinks)
-            grid_to_chg = share(imp[h], chg[h], sinks)
-        else:
-            load_mass = onsite_to_chg = grid_to_chg = 0
-        # 4. hourly CFE
-        cfe_c = onsite_clean - onsite_to_chg + cin[h]
-        cfe = hourly_cfe_uwh(cfe_c, load[h], s, imp[h] - grid_to_chg)
-        # 5. Scope 2
-        t["scope2_location_co2e"] += g_mass
-        matched = min(imp[h], cin[h])
-        t["certificates_matched_wh"] += matched
-        factor = r if r >= 0 else f
-        if r < 0 and f >= 0 and imp[h] > matched:
-            t["hours_residual_mix_fallback"] += 1
-        if factor >= 0:
-            t["scope2_market_co2e"] += (imp[h] - matched) * factor * K
-        # 6. delivered energy takes the on-site supply's mix
-        onsite_wh = gc[h] + gf[h] + d
-        if onsite_wh and dlv[h]:
-            t["delivered_co2e"] += share(s1[h] + mass_d, dlv[h], onsite_wh)
-        t["load_co2e"] += load_mass
-        t["cfe_uwh"] += cfe
-        t["cfe_clean_wh"] += cfe_c
-        t["cfe_matched_wh"] += min(cfe_c, load[h])
-        out.cfe_uwh.append(cfe)
-        out.clean_wh.append(cfe_c)
-        out.load_wh.append(load[h])
-        out.load_co2e.append(load_mass)
-    out.totals = t
-    return out
+                unknown += u
+                if not missing[h]:
+                    cd += share(u, int(s[h]), PPM)
+                    md += u * int(f[h]) * K
+            clean_d[h], mass_d[h] = cd, md
+        if ch:
+            w = int(sinks[h])
+            onsite = int(onsite_gen[h]) + cd
+            mix_mass = int(s1[h]) + md + int(g_mass[h])
+            cm = share(mix_mass, ch, w)
+            chg_mass[h] = cm
+            onsite_to_chg[h] = share(onsite, ch, w)
+            grid_to_chg[h] = share(int(imp[h]), ch, w)
+            q += ch
+            c += share(onsite + int(g_clean[h]), ch, w)
+            m += cm
+    # 3. the load takes the mix minus what charge and export took
+    mix = add_exact(add_exact(s1, mass_d, field="co2e_100pg"), g_mass, field="co2e_100pg")
+    load_mass = mix - chg_mass - _shares(mix, exp, sinks)
+    load_mass[sinks == 0] = 0
+    # 4. hourly CFE (cfe.hourly_cfe_uwh, vectorised)
+    cfe_c = onsite_gen + clean_d - onsite_to_chg + flows.certificates_in_wh
+    matched_load = np.minimum(cfe_c, load)
+    grid_part = np.maximum(0, np.minimum(imp - grid_to_chg, load - matched_load))
+    cfe = matched_load * PPM + np.where(s_ok, grid_part * s, 0)
+    # 5. Scope 2
+    matched = np.minimum(imp, flows.certificates_in_wh)
+    r_ok = r >= 0
+    factor = np.where(r_ok, r, f)
+    market = mul_exact(imp - matched, np.where(factor >= 0, factor, 0), field="co2e_100pg")
+    # 6. delivered energy takes the on-site supply's mix
+    onsite_wh = gc + gf + dis
+    delivered = _shares(s1 + mass_d, np.where(onsite_wh > 0, flows.delivered_wh, 0), np.maximum(onsite_wh, 1))
+    t = {"scope2_location_co2e": sum_exact(g_mass), "scope2_market_co2e": sum_exact(market) * K,
+         "certificates_matched_wh": sum_exact(matched), "load_co2e": sum_exact(load_mass),
+         "delivered_co2e": sum_exact(delivered), "cfe_uwh": sum_exact(cfe), "cfe_clean_wh": sum_exact(cfe_c),
+         "cfe_matched_wh": sum_exact(matched_load), "hours_without_grid_factor": int(missing.sum()),
+         "hours_residual_mix_fallback": int((~r_ok & f_ok & (imp > matched)).sum()),
+         "storage_discharge_unknown_origin_wh": unknown}
+    return HourlyCarbon(cfe.tolist(), cfe_c.tolist(), load.tolist(), load_mass.tolist(), t)
 
 
 __all__ = ["HourlyFlows", "HourlyCarbon", "attribute", "TOTALS"]

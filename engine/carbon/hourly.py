@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ValueRangeError
 from ..money import sum_exact
-from ..timebase import US_PER_HOUR
+from ..timebase import US_PER_HOUR, from_us, periods_between
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -29,21 +29,27 @@ class HourGrid:
     start_us: int
     end_us: int
     hours_us: np.ndarray
+    #: n + 1 instants: the hours' bounds, clipped to ``[start, end)``
+    edges_us: np.ndarray
 
     @classmethod
     def of(cls, start_us: int, end_us: int) -> "HourGrid":
         h0 = start_us - start_us % US_PER_HOUR
         h1 = end_us + (-end_us) % US_PER_HOUR
-        return cls(int(start_us), int(end_us), np.arange(h0, h1, US_PER_HOUR, dtype=np.int64))
+        hours = np.arange(h0, h1, US_PER_HOUR, dtype=np.int64)
+        edges = np.clip(np.arange(h0, h1 + 1, US_PER_HOUR, dtype=np.int64), start_us, end_us)
+        return cls(int(start_us), int(end_us), hours, edges)
 
     @property
     def n(self) -> int:
         return int(self.hours_us.size)
 
-    def edges(self) -> np.ndarray:
-        """n + 1 instants: the hours' bounds, clipped to ``[start, end)``."""
-        e = np.append(self.hours_us, self.hours_us[-1] + US_PER_HOUR) if self.n else np.array([self.start_us])
-        return np.clip(e, self.start_us, self.end_us)
+    def utc_months(self) -> list[str]:
+        """The UTC months ``YYYY-MM`` the hours fall in."""
+        if not self.n:
+            return []
+        first, last = (from_us(int(x)) for x in (self.hours_us[0], self.hours_us[-1]))
+        return periods_between(f"{first:%Y-%m}", f"{last:%Y-%m}")
 
     def sums(self, grid_us: np.ndarray, values: np.ndarray, what: str = "energy_wh") -> np.ndarray:
         """Exact per-hour sums (int64) of interval ``values`` on the sorted ``grid_us``
@@ -52,12 +58,14 @@ class HourGrid:
         v = np.asarray(values, dtype=np.int64)
         if not self.n:
             return np.zeros(0, dtype=np.int64)
-        if v.size and (int(v.min()) < 0 or sum_exact(v) > _INT64_MAX):
-            if int(v.min()) < 0:
+        if v.size:
+            lo, hi = int(v.min()), int(v.max())
+            if lo < 0:
                 raise ValueRangeError(f"{what}: negative interval value in an hourly sum", field=what)
-            raise ValueRangeError(f"{what}: the month's sum exceeds int64", field=what)
+            if hi > _INT64_MAX // v.size and sum_exact(v) > _INT64_MAX:      # the running sum could wrap
+                raise ValueRangeError(f"{what}: the month's sum exceeds int64", field=what)
         cs = np.concatenate(([0], np.cumsum(v, dtype=np.int64)))
-        b = np.searchsorted(g, self.edges())
+        b = np.searchsorted(g, self.edges_us)
         return cs[b[1:]] - cs[b[:-1]]
 
     def index_of(self, instants_us: np.ndarray) -> np.ndarray:

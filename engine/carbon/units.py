@@ -70,8 +70,18 @@ def round_half_even(f: Fraction) -> int:
 
 
 def share(total: int, part: int, whole: int) -> int:
-    """``total x part / whole`` rounded half-even (``whole`` > 0): a proportional draw."""
-    return round(Fraction(total * part, whole))
+    """``total x part / whole`` rounded half-even (``whole`` > 0): a proportional draw.
+    Integer arithmetic (it runs for every hour and flow): floor division, then the
+    remainder decides, ties to the even quotient."""
+    if not part or not total:
+        return 0
+    if part == whole:
+        return total
+    q, r = divmod(total * part, whole)
+    r2 = 2 * r
+    if r2 > whole or (r2 == whole and q & 1):
+        q += 1
+    return q
 
 
 def wh_thermal_to_millibtu(wh: int) -> int:

@@ -209,3 +209,31 @@ def test_nothing_is_created_or_lost_by_the_attribution(seed):
     # every hour's mix goes to load, export or charge; what is charged stays in or leaves the pool
     assert sum(hc.load_co2e) <= mass_in
     assert all(x >= 0 for x in hc.load_co2e + hc.cfe_uwh + hc.clean_wh)
+
+
+def test_delivered_energy_is_the_contracts_on_one_grid_or_mixed_grids():
+    from engine.carbon.statement import delivered_intervals
+    from engine.contract import parse_contract
+    site, _ = _traced_site()
+    doc = {"contract_id": "C1", "version": 1, "effective_from": "2026-01-01", "parties": {"seller": "S", "buyer": "B"},
+           "sites": ["CH1"], "timezone": "America/Chicago", "term": {"start": "2026-01-01", "end": "2030-12-31"},
+           "billing_period": "month", "currency": "USD",
+           "delivered": {"add": ["kind:generation", "kind:storage_discharge"],
+                         "subtract": ["kind:storage_charge", "kind:grid_export"], "cap_at": ["kind:load"]},
+           "terms": [{"id": "e", "kind": "energy_fixed", "price_usd_per_mwh": "50"}]}
+    cv = parse_contract(doc)
+    b0, b1 = local_month_bounds_us("2026-10", site.timezone)
+    smc_series = {}
+    n15 = (b1 - b0) // (15 * US_PER_MINUTE)
+    g15 = b0 + np.arange(n15, dtype=np.int64) * 15 * US_PER_MINUTE
+    q = np.array(["A"] * n15)
+    for k, v in (("gt1", 900), ("pv1", 300), ("chg", 100), ("dis", 0), ("exp", 200), ("dc", 800), ("imp", 0)):
+        smc_series[k] = ChannelSeries(g15, np.full(n15, v, np.int64), q, np.array([""] * n15), 15)
+    grid, wh = delivered_intervals([cv], site, smc_series, b0, b1)
+    assert grid.size == n15 and set(wh.tolist()) == {800}        # min(900 + 300 - 100 - 200, 800)
+    # the same energy in 5-minute intervals for the solar channel: placed on the 15-minute grid
+    n5 = n15 * 3
+    g5 = b0 + np.arange(n5, dtype=np.int64) * 5 * US_PER_MINUTE
+    smc_series["pv1"] = ChannelSeries(g5, np.full(n5, 100, np.int64), np.array(["A"] * n5), np.array([""] * n5), 5)
+    grid2, wh2 = delivered_intervals([cv], site, smc_series, b0, b1)
+    assert np.array_equal(grid2, grid) and np.array_equal(wh2, wh)
