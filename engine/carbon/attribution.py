@@ -17,9 +17,12 @@ remainder kept, so no Wh and no 1e-13 kg is created or lost. The rules, in order
    (charged before the site-month began: every site-month starts with an empty pool, so
    months are independent partitions) is of unknown origin: it carries the grid's
    location-based factor and carbon-free share of its hour, and is reported
-   (``storage_discharge_unknown_origin_wh``). Round-trip losses stay in the pool (its
-   ``Q`` counts charged Wh), so carbon that charged the battery is released in proportion
-   as it discharges.
+   (``storage_discharge_unknown_origin_wh``). ``Q`` counts charged Wh, so round-trip
+   losses stay in the pool and dilute nothing: each discharged Wh carries the average
+   charged Wh's mix. What the pool holds when the site-month ends (losses, and charge not
+   yet discharged) is attributed to no delivered energy of that month and reported
+   (``storage_pool_left_wh``); Scope 1 and 2 do not depend on the pool (they count all
+   fuel burnt and all grid energy bought), only the attribution and the CFE score do.
 2. **The hour's supply mix** is on-site generation + discharge + grid import (at the
    location-based factor and the grid's carbon-free share); on-site carbon-free energy
    whose own certificates were sold (transferred out, or cancelled for someone else) is
@@ -86,7 +89,7 @@ class HourlyCarbon:
 
 TOTALS = ("scope2_location_co2e", "scope2_market_co2e", "certificates_matched_wh", "load_co2e",
           "delivered_co2e", "cfe_uwh", "cfe_clean_wh", "cfe_matched_wh", "hours_without_grid_factor",
-          "hours_residual_mix_fallback", "storage_discharge_unknown_origin_wh")
+          "hours_residual_mix_fallback", "storage_discharge_unknown_origin_wh", "storage_pool_left_wh")
 
 
 def _half_even_div(num: np.ndarray, den: int) -> np.ndarray:
@@ -180,7 +183,7 @@ def attribute(flows: HourlyFlows, co2e_mg_per_mwh: np.ndarray, residual_mg_per_m
          "delivered_co2e": sum_exact(delivered), "cfe_uwh": sum_exact(cfe), "cfe_clean_wh": sum_exact(cfe_c),
          "cfe_matched_wh": sum_exact(matched_load), "hours_without_grid_factor": int(missing.sum()),
          "hours_residual_mix_fallback": int((~r_ok & f_ok & (imp > matched)).sum()),
-         "storage_discharge_unknown_origin_wh": unknown}
+         "storage_discharge_unknown_origin_wh": unknown, "storage_pool_left_wh": q}
     return HourlyCarbon(cfe.tolist(), cfe_c.tolist(), load.tolist(), load_mass.tolist(), t)
 
 

@@ -267,7 +267,8 @@ def annex(p: CarbonPartial, fs: FactorSet, gwp: GwpSet) -> dict:
                      "fuel_hours_metered": s.get("fuel_hours_metered", 0),
                      "fuel_hours_incomplete": s.get("fuel_hours_incomplete", 0),
                      "storage_discharge_unknown_origin_mwh":
-                         mwh_str(s.get("storage_discharge_unknown_origin_wh", 0))},
+                         mwh_str(s.get("storage_discharge_unknown_origin_wh", 0)),
+                     "storage_pool_left_mwh": mwh_str(s.get("storage_pool_left_wh", 0))},
     }
 
 

@@ -81,7 +81,7 @@ def test_a_battery_charged_from_the_grid_at_night_discharges_the_nights_factor_a
     assert hc.cfe_uwh[12] == 15 * 10**6 + 40 * 10**6
     # conservation: all grid mass went to the load (none left in the emptied pool)
     assert sum(hc.load_co2e) == hc.totals["scope2_location_co2e"]
-    assert hc.totals["storage_discharge_unknown_origin_wh"] == 0
+    assert hc.totals["storage_discharge_unknown_origin_wh"] == 0 and hc.totals["storage_pool_left_wh"] == 0
 
 
 def test_a_battery_charged_from_gas_is_not_clean_and_one_charged_from_solar_is():
