@@ -265,7 +265,7 @@ def esg_report(store: ObjectStore, tables: Tables, *, site: str | None = None, c
             raise InputError(f"year must be 1970..2199, got {year}")
         periods = [f"{int(year)}-{m:02d}" for m in range(1, 13)]
     cache = {} if cache is None else cache
-    data = DataVersions.resolve(tables, store)
+    data = DataVersions.resolve(tables, store, carbon=True)
     fs = factor_set()
     items: list[tuple[str, str, SiteMonthCarbon]] = []        # (period, site, carbon)
     if site is not None:

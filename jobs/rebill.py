@@ -123,7 +123,7 @@ def resolve_data_versions(tables: Tables, store: ObjectStore, as_of: int | str |
     before the first meter commit -- is an ``InputError``.
     """
     if as_of is None:
-        return DataVersions.resolve(tables, store)
+        return DataVersions.resolve(tables, store, carbon=True)
     if isinstance(as_of, bool):
         raise InputError(f"as_of must be a meter data version or an ISO 8601 instant, got {as_of!r}")
     if isinstance(as_of, int):
@@ -140,7 +140,7 @@ def resolve_data_versions(tables: Tables, store: ObjectStore, as_of: int | str |
         meter = _version_at(tables, "meter", at)
         if meter is None:
             raise InputError(f"no meter data was stored at or before {as_of}")
-    current = DataVersions.resolve(tables, store)
+    current = DataVersions.resolve(tables, store, carbon=True)
     return DataVersions(meter, _version_at(tables, "prices", at), _version_at(tables, "index", at),
                         current.sites, _version_at(tables, "grid_factors", at), current.certificates,
                         carbon=True)

@@ -113,9 +113,10 @@ class DataVersions:
 
     @classmethod
     def resolve(cls, tables: Tables, store: ObjectStore, as_of: dict[str, Any] | None = None, *,
-                carbon: bool = True) -> "DataVersions":
+                carbon: bool = False) -> "DataVersions":
         """Current versions, or those given in ``as_of`` (a version or an aware time per
-        table; ``grid_factors`` too, and ``certificates``: a registry sequence number)."""
+        table). ``carbon``: also pin the carbon inputs (``grid_factors``, and
+        ``certificates``: a registry sequence number); the kinds that trace carbon ask."""
         as_of = as_of or {}
         vs = {t: tables.resolve_as_of(t, as_of.get(t)) for t in DATA_TABLES}
         reg = registry_versions(store)

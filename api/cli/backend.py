@@ -103,6 +103,9 @@ class Backend(Protocol):
     def cancel_job(self, job_id: str) -> dict: ...
     # market
     def market_statements(self) -> list[dict]: ...
+    # bankability
+    def bankability_schema(self) -> dict: ...
+    def bankability_result(self, result_id: str, fmt: str, part: str) -> dict | str: ...
     # keys
     def create_key(self, role: str, label: str | None) -> dict: ...
     def list_keys(self) -> list[dict]: ...
@@ -229,6 +232,15 @@ class Local:
         from storage.tables import Tables
         return list_statements(Tables(self.store))
 
+    # -- bankability
+    def bankability_schema(self):
+        from engine.finance.model import model_schema
+        return model_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        from .. import views
+        return views.bankability_result(self.store, result_id, fmt, part)
+
     # -- keys
     def _keys(self):
         from ..keystore import KeyStore
@@ -341,6 +353,13 @@ class Remote:
     # -- market
     def market_statements(self):
         return self.client.market_statements()
+
+    # -- bankability
+    def bankability_schema(self):
+        return self.client.bankability_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        return self.client.get_bankability(result_id, fmt, part)
 
     # -- keys
     def create_key(self, role, label):
