@@ -24,7 +24,7 @@ admin      every kind                  every kind   yes       yes       yes     
 * **admin**: API keys, and the writes that change what is billed: adding contract
   versions and loading the site registry.
 * **ESG summaries** (``GET /v1/esg`` reports and factors, ``api.routes.esg``): every role;
-  the granular certificates' list (per generator and hour) needs **data**.
+  a site's granular certificates (per generator and hour) need **data**.
 """
 from __future__ import annotations
 

@@ -214,8 +214,11 @@ def _done(args: argparse.Namespace, what: str, ids: list[str], seq: int) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> dict:
     if is_remote(settings):
-        return _remote(settings, "certificates", {"site": args.site, "account": args.account,
-                                                  "as_of": args.as_of})
+        if not args.site:
+            from engine.errors import InputError
+            raise InputError("with --api, name the site: --site ID (GET /v1/esg/sites/{site}/certificates)")
+        return _remote(settings, f"sites/{args.site}/certificates", {"account": args.account,
+                                                                      "as_of": args.as_of})
     from storage.certificates import CertificateRegistry
     reg = CertificateRegistry(_store(settings))
     return CertificateRegistry.export(reg.state(args.as_of), site_id=args.site, account=args.account)

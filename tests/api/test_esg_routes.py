@@ -43,8 +43,8 @@ def test_certificates_need_the_data_role(traced_api, client, keys):
     from jobs.carbon import issue_certificates
     from storage.tables import Tables
     issue_certificates(traced_api, Tables(traced_api), "TX-DC1", "2026-10", now_utc=NOW)
-    assert client.get("/v1/esg/certificates", headers=auth(keys["scheduler"])).status_code == 403
-    r = client.get("/v1/esg/certificates", params={"site": "TX-DC1"}, headers=auth(keys["analyst"]))
+    assert client.get("/v1/esg/sites/TX-DC1/certificates", headers=auth(keys["scheduler"])).status_code == 403
+    r = client.get("/v1/esg/sites/TX-DC1/certificates", headers=auth(keys["analyst"]))
     assert r.status_code == 200
     doc = r.json()
     assert doc["registry_version"] == 1 and doc["granular_certificate_bundles"][0]["face_value"] == 1

@@ -43,6 +43,6 @@ def test_esg_through_the_api(server, remote, cli_home, tmp_path, capsys):
     assert loads(out)["total_certificate_volume"] == issued["energy_wh"]
     code, out, err = run_cli([*remote("analyst"), "esg", "certificates", "list", "--site", "TX-DC1"], capsys)
     assert code == 0 and f"{issued['certificates']} certificate(s)" in out
-    code, _, err = run_cli([*remote("investor"), "esg", "certificates", "list"], capsys)
+    code, _, err = run_cli([*remote("investor"), "esg", "certificates", "list", "--site", "TX-DC1"], capsys)
     assert code == 1 and "403" in err
     assert not (cli_home / "store").exists()          # nothing was read or written locally
