@@ -38,6 +38,7 @@ REMOTE_COMMANDS = {
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
     "bankability schema", "bankability run", "bankability show",
+    "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
     # carbon: tests/remote/test_esg_remote.py
     "ingest grid-factors", "esg report", "esg factors", "esg certificates list", "esg certificates export",
 }
