@@ -77,7 +77,7 @@ from ..sites import Site
 from ..terms import TERM_KINDS
 from ..timebase import local_month_bounds_us, parse_period
 from .forecast import (Operations, SiteMonth, index_for_month, operating_year, prices_for_month,
-                       scaled_series, site_month)
+                       scaled_prices, scaled_series, site_month)
 from .profile import PriceProfile, SiteProfile
 
 __all__ = ["IndexForecast", "PriceForecast", "ContractForecast", "MonthLattice", "MonthSettlement",
@@ -166,7 +166,7 @@ class _MonthMarket:
         for key, src, level, dim in self.prices:
             x = point.get(dim, 1.0) if dim else 1.0
             if x != 1.0:
-                prices[key] = _scaled_prices(src, level * x)
+                prices[key] = scaled_prices(src, level * x)
         indices = dict(self.center.indices)
         for name, value, dim in self.indices:
             x = point.get(dim, 1.0) if dim else 1.0
@@ -174,15 +174,6 @@ class _MonthMarket:
                 days = self.center.indices[name].period_start_days
                 indices[name] = IndexSeries(days, np.full(days.size, int(round(value * x * 1e6)), np.int64))
         return MarketData(prices, indices)
-
-
-def _scaled_prices(src: PriceSeries, factor: float) -> PriceSeries:
-    """``src`` times ``factor``, rounded half-even to 1e-6 USD/MWh, on ``src``'s own grid
-    arrays (``prices_for_month``'s values for the same factor)."""
-    if factor == 1.0:
-        return src
-    return PriceSeries(src.start_us, src.minutes,
-                       np.rint(src.lmp_microusd_per_mwh * factor).astype(np.int64))
 
 
 @dataclass
@@ -269,7 +260,7 @@ class ContractForecast:
                 continue                 # settlement names the missing series
             src = prices_for_month(pf.profile, period)
             level = pf.level(period)
-            prices[key] = _scaled_prices(src, level)
+            prices[key] = scaled_prices(src, level)
             scaling.append((key, src, level, pf.dim))
         indices: dict[str, IndexSeries] = {}
         ix_scaling = []
