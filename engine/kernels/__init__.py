@@ -116,8 +116,9 @@ def exact_sum(values: np.ndarray) -> int:
 
 
 def warm_up() -> None:
-    """Compile (or load from the cache) every pass now, on tiny inputs: a worker calls
-    this when it starts, so no partition pays for it."""
+    """Compile (or load from the cache) every pass now, on tiny inputs. Workers do not
+    call it: each pass is loaded on its first use (a worker's first partition pays
+    ~0.4 s once the cache is filled); ``bench/settle.py`` times it."""
     z = np.zeros(2, dtype=np.int64)
     clean_channel(z, z, np.array(["A", "A"]), z, 0, 2, 1, 0, 1, None)
     e = np.zeros((1, 2), dtype=np.int64)
