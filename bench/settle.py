@@ -303,15 +303,15 @@ def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], to
 
 
 def compiled_passes() -> str:
-    """numba's version, where its machine code is cached, and the first-call cost of
-    the passes: compiled from nothing (a child process with an empty cache) and loaded
+    """numba's version, where its machine code is cached, and the first-call CPU cost
+    of the passes: compiled from nothing (a child process with an empty cache) and loaded
     from the cache (the cost a fresh worker pays, on its first partition)."""
     import subprocess
 
     import numba
     from engine.kernels import passes
-    code = ("import time; t = time.perf_counter(); from engine import kernels; "
-            "kernels.warm_up(); print(time.perf_counter() - t)")
+    code = ("import time; c = time.process_time(); from engine import kernels; "
+            "kernels.warm_up(); print(time.process_time() - c)")
     root = str(Path(__file__).resolve().parents[1])
 
     def first_call(env: dict) -> float:
@@ -323,8 +323,8 @@ def compiled_passes() -> str:
     first_call({})                                         # fills the cache if it was empty
     cached = first_call({})
     where = os.environ.get("NUMBA_CACHE_DIR") or str(Path(passes.__file__).parent / "__pycache__")
-    return (f"numba {numba.__version__}, cache {where}; first call {cold:.2f} s compiling, "
-            f"{cached:.2f} s from the cache")
+    return (f"numba {numba.__version__}, cache {where}; first call (numba's import included) "
+            f"{cold:.2f} CPU-s compiling, {cached:.2f} CPU-s from the cache")
 
 
 def start_seaweed() -> tuple[object, dict]:
