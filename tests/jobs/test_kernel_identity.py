@@ -96,6 +96,9 @@ def test_a_settlement_backfill_over_a_dst_month_publishes_the_same_bytes(demo_st
                       "job-settle")
         invoices = InvoiceStore(store)
         assert {p for _, p, _ in invoices.list()} == {"2026-02", "2026-03"}
+        for cid, period, version in invoices.list(period="2026-03"):
+            doc, _ = invoices.get(cid, period, version)
+            assert doc["vee"]["intervals_expected"] == 743 * 12      # the 23-hour day billed
         return result
     _both(demo_stores, tmp_path, DST, kernel_switch, steps)
 
