@@ -26,6 +26,15 @@ Sections, all in this one process (so ratios are fair):
    run) next to the rows per partition.
 5. **Small and warm.** 10 sites of 5-minute data: a warm month-end settlement end to
    end (submit -> published invoices); target < 2 s.
+6. **Carbon.** The same months with carbon tracing off and on (same money).
+7. **Summary.** Wall and CPU seconds, rows/s and rows per CPU-second of meter2cash,
+   DuckDB and the read limit (pyarrow decoding the columns the settlement reads),
+   against issue 18's targets (>= 1.5x DuckDB by wall time, >= 2x per CPU-second).
+
+The settlement's hot path runs on compiled passes (``engine.kernels``, numba); the
+header prints numba's cache folder and the passes' first-call cost (compiling, and
+loading from the cache), and ``--profile`` the map's CPU per site-month on the
+compiled passes and on the NumPy path they replace.
 """
 from __future__ import annotations
 
@@ -273,12 +282,49 @@ def profile_job(cfg: StorageConfig, portfolio: Portfolio, periods: list[str], to
     print(f"\n  in-process job {period} (no Ray), CPU seconds: plan {cpu['plan']:.3f}, map "
           f"{cpu['map']:.3f} ({cpu['map'] / len(portfolio.sites) * 1e3:.0f} ms per site-month), "
           f"reduce {cpu['reduce']:.3f}; {rows / total / 1e6:.2f} M rows per CPU-second")
+    from engine import kernels
+    per_site = {}
+    for compiled in (True, False):                  # the same month, no profiler: the passes' gain
+        saved = kernels.MIN_SIZE
+        kernels.MIN_SIZE = saved if compiled else 10**18
+        try:
+            per_site[compiled] = job(period, f"profile-{'on' if compiled else 'off'}-{stamp}")["map"]
+        finally:
+            kernels.MIN_SIZE = saved
+    n = len(portfolio.sites)
+    print(f"  map CPU per site-month, no profiler: compiled passes {per_site[True] / n * 1e3:.0f} ms, "
+          f"NumPy path {per_site[False] / n * 1e3:.0f} ms (x{per_site[False] / per_site[True]:.2f})")
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
     lines = buf.getvalue().splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.strip().startswith("ncalls"))
     print("\n".join("    " + ln.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
                      for ln in lines[start:] if ln.strip()))
+
+
+def compiled_passes() -> str:
+    """numba's version, where its machine code is cached, and the first-call CPU cost
+    of the passes: compiled from nothing (a child process with an empty cache) and loaded
+    from the cache (the cost a fresh worker pays, on its first partition)."""
+    import subprocess
+
+    import numba
+    from engine.kernels import passes
+    code = ("import time; c = time.process_time(); from engine import kernels; "
+            "kernels.warm_up(); print(time.process_time() - c)")
+    root = str(Path(__file__).resolve().parents[1])
+
+    def first_call(env: dict) -> float:
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=root,
+                             check=True, capture_output=True, text=True)
+        return float(out.stdout.strip())
+    with tempfile.TemporaryDirectory() as empty:
+        cold = first_call({"NUMBA_CACHE_DIR": empty})
+    first_call({})                                         # fills the cache if it was empty
+    cached = first_call({})
+    where = os.environ.get("NUMBA_CACHE_DIR") or str(Path(passes.__file__).parent / "__pycache__")
+    return (f"numba {numba.__version__}, cache {where}; first call (numba's import included) "
+            f"{cold:.2f} CPU-s compiling, {cached:.2f} CPU-s from the cache")
 
 
 def start_seaweed() -> tuple[object, dict]:
@@ -386,6 +432,9 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
           f"{pyarrow.__version__}, duckdb {duckdb.__version__}, ray {ray.__version__}; "
           f"store: {args.store}; {load_average()}")
 
+    kernel_info = compiled_passes()
+    print(f"  compiled passes (engine.kernels): {kernel_info}")
+
     print("\n[1] data")
     main_cfg, main, months = build(stores, "main", sites=args.sites, first=periods[0],
                                    months=len(periods), minutes=args.minutes)
@@ -459,16 +508,25 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
     else:
         print(f"  check: all {len(ours)} invoice energy lines (site x month x TOU bucket) equal "
               f"DuckDB's to the Wh and the cent; total ${Decimal(total_cents) / 100:,}")
+    read_limit = (float("inf"), float("inf"))
     for label, cols in (("all 9 columns", None),
                         (f"the {len(VEE_COLUMNS_READ)} columns the settlement reads",
                          VEE_COLUMNS_READ),
                         ("the 3 columns DuckDB reads", ["channel", "interval_start_utc",
                                                         "energy_wh"])):
-        secs = min(raw_read(files, cols)[0] for _ in range(args.repeat))
+        secs, cpu = float("inf"), float("inf")
+        for _ in range(args.repeat):
+            c0 = time.process_time()
+            secs = min(secs, raw_read(files, cols)[0])
+            cpu = min(cpu, time.process_time() - c0)
+        if cols is VEE_COLUMNS_READ:
+            read_limit = (secs, cpu)
         print(f"  pyarrow read of the same files, {label + ':':28s} {secs:6.2f} s = "
-              f"{rate(files.rows, secs)}")
-    print(f"  meter2cash / DuckDB throughput: {m2c_rate / duck_rate:.2f}x (target >= 2x); "
-          f"per CPU-second: {n_main / sum(m2c_cpu) / (files.rows / best_cpu):.2f}x")
+              f"{rate(files.rows, secs)}, {cpu:6.2f} CPU-s")
+    m2c_cpu_s = sum(m2c_cpu)
+    ratio_wall, ratio_cpu = m2c_rate / duck_rate, best_cpu / m2c_cpu_s
+    print(f"  meter2cash / DuckDB throughput: {ratio_wall:.2f}x (target >= 1.5x); "
+          f"per CPU-second: {ratio_cpu:.2f}x (target >= 2x)")
 
     if args.profile:
         profile_job(main_cfg, main, months, 25)
@@ -531,10 +589,32 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
         print(f"\n[6] carbon tracing, best of {args.carbon_repeat}: off {off[0]:.2f} s wall / {off[1]:.2f} CPU-s, "
               f"on {on[0]:.2f} s / {on[1]:.2f} CPU-s: overhead wall {100 * (on[0] / off[0] - 1):+.1f} %, "
               f"CPU {100 * (on[1] / off[1] - 1):+.1f} % (target <= +20 %)")
+    print(f"\n[7] summary ({n_main:,} meter rows, {len(months)} month(s), one process; "
+          f"{load_average()})")
+    print(f"  {'':34s} {'wall s':>8s} {'CPU-s':>8s} {'M rows/s':>9s} {'M rows/CPU-s':>13s}")
+    for label, wall, cpu in (("meter2cash (warm, end to end)", warm_s, m2c_cpu_s),
+                             (f"DuckDB ({args.duckdb_threads} threads, best of {args.repeat})",
+                              best, best_cpu),
+                             (f"read limit ({len(VEE_COLUMNS_READ)} columns, pyarrow)", *read_limit)):
+        print(f"  {label:34s} {wall:8.2f} {cpu:8.2f} {n_main / wall / 1e6:9.2f} "
+              f"{n_main / cpu / 1e6:13.2f}")
+    print(f"  meter2cash vs DuckDB: {ratio_wall:.2f}x wall (target >= 1.5x: "
+          f"{'met' if ratio_wall >= 1.5 else 'not met'}), {ratio_cpu:.2f}x per CPU-second "
+          f"(target >= 2x: {'met' if ratio_cpu >= 2 else 'not met'}); money check: "
+          f"{'exact' if not (mismatch or one_side) else 'MISMATCH'}")
+    print(f"  meter2cash runs at {100 * read_limit[0] / warm_s:.0f} % of the read limit's rows/s and "
+          f"{100 * read_limit[1] / m2c_cpu_s:.0f} % of its rows per CPU-second")
+    print(f"  compiled passes: {kernel_info}")
     print(json.dumps({"meter2cash_rows_per_s": round(m2c_rate), "duckdb_rows_per_s": round(duck_rate),
                       "ratio": round(m2c_rate / duck_rate, 3), "rows": n_main,
                       "meter2cash_rows_per_cpu_s": round(n_main / sum(m2c_cpu)),
                       "duckdb_rows_per_cpu_s": round(files.rows / best_cpu),
+                      "meter2cash_s": round(warm_s, 3), "meter2cash_cpu_s": round(m2c_cpu_s, 3),
+                      "duckdb_s": round(best, 3), "duckdb_cpu_s": round(best_cpu, 3),
+                      "ratio_cpu": round(ratio_cpu, 3),
+                      "read_limit_rows_per_s": round(n_main / read_limit[0]),
+                      "read_limit_rows_per_cpu_s": round(n_main / read_limit[1]),
+                      "money_exact": not (mismatch or one_side),
                       **({} if carbon is None else {
                           "carbon_off_s": round(carbon[0][0], 3), "carbon_on_s": round(carbon[1][0], 3),
                           "carbon_off_cpu_s": round(carbon[0][1], 3), "carbon_on_cpu_s": round(carbon[1][1], 3),

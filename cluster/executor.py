@@ -63,6 +63,7 @@ from jobs.states import JobState
 from jobs.tasks import JobContext, JobKind, Partition
 from storage.config import StorageConfig
 
+from .allocator import keep_freed_memory
 from .pool import PartitionOutcome, PartitionStatus, WorkerPool
 from .runtime import ClusterConfig, cluster_cpus, pool_size
 
@@ -145,6 +146,7 @@ class JobRun:
                  pool: WorkerPool | None = None, attempt: int | None = None,
                  runner: str = "inline", cancel_event: threading.Event | None = None):
         self.job_id, self.runtime, self.options = job_id, runtime, options
+        keep_freed_memory()                  # the reduce reuses freed arrays (cluster.allocator)
         self.catalog = runtime.catalog
         self.pool, self.own_pool = pool, pool is None
         self.attempt = attempt if attempt is not None else self.catalog.get(job_id).attempt + 1

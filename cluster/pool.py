@@ -77,6 +77,9 @@ class PartitionWorker:
 
     def __init__(self, storage_config: StorageConfig, slot: int):
         from storage.objectstore import ObjectStore
+
+        from .allocator import keep_freed_memory
+        keep_freed_memory()                  # partitions reuse each other's freed arrays
         self.slot = slot
         self.store = ObjectStore.from_config(storage_config)
         self.cache: dict[str, Any] = {}

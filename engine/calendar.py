@@ -92,9 +92,15 @@ def tou_buckets(utc_us: np.ndarray, tz: str, *, on_peak_hours_ending: tuple[int,
     lf = local if local is not None else local_fields(utc_us, tz)
     hour_ending = lf.hour + 1
     on = (hour_ending >= he_first) & (hour_ending <= he_last)
-    on &= np.isin(lf.weekday, np.asarray(on_peak_days, dtype=np.int64))
+    weekday_on = np.zeros(7, dtype=bool)                 # lookups, not searches
+    weekday_on[[d for d in on_peak_days if 0 <= d < 7]] = True
+    on &= weekday_on[lf.weekday]
     if holidays == "nerc":
-        on &= ~np.isin(lf.day, holiday_days(int(lf.day.min()), int(lf.day.max())))
+        d0, d1 = int(lf.day.min()), int(lf.day.max())
+        holiday = np.zeros(d1 - d0 + 1, dtype=bool)
+        days = holiday_days(d0, d1)
+        holiday[days[(days >= d0) & (days <= d1)] - d0] = True
+        on &= ~holiday[lf.day - d0]
     return on.astype(np.int8)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import DataMissingError, InputError, ValueRangeError
 from .money import add_exact, sub_exact
+from . import kernels
 from .sites import Site
 from .timebase import US_PER_MINUTE, from_us, interval_grid_us
 from .vee.codes import QUALITY_NAMES
@@ -87,6 +88,9 @@ class SiteIntervals:
     energy: dict[str, np.ndarray]            # channel -> int64 Wh on the grid
     quality: dict[str, np.ndarray]           # channel -> 0 actual (A), 1 estimated (E/S/F), 2 missing (N)
     _cache: dict = field(default_factory=dict)
+    #: channel -> row of ``_matrix`` (energy, site codes: ``energy``/``quality`` are views of its rows)
+    _rows: dict[str, int] = field(default_factory=dict)
+    _matrix: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def build(cls, site: Site, series: dict, channels: Iterable[str], start_us: int, end_us: int
@@ -109,16 +113,25 @@ class SiteIntervals:
                              f"({', '.join(f'{n}={m} min' for n, m in sorted(mins.items()))})")
         grid = interval_grid_us(start_us, end_us, minutes)
         step = minutes * US_PER_MINUTE
+        # the channels as the rows of one matrix (energy, site codes), so a compiled pass
+        # can read them all per interval (``delivered_and_quality``)
+        matrix = np.empty((len(names), grid.size), dtype=np.int64)
+        codes = np.empty((len(names), grid.size), dtype=np.int8)
         energy, quality = {}, {}
-        for n in names:
+        for r, n in enumerate(names):
+            energy[n], quality[n] = matrix[r], codes[r]
             s = series[n]
             g = np.asarray(s.grid_us, dtype=np.int64)
             e = np.asarray(s.energy_wh, dtype=np.int64)
             vee_code = getattr(s, "quality_code", None)        # a ChannelVee: its codes
+            on_grid = mins[n] == minutes and g.size == grid.size and np.array_equal(g, grid)
+            if on_grid and vee_code is not None and grid.size >= kernels.MIN_SIZE:
+                kernels.site_codes_into(vee_code, e, _VEE_SITE_CODES, matrix[r], codes[r])
+                continue
             code = (_VEE_SITE_CODES[vee_code] if vee_code is not None
                     else quality_codes(s.quality))
-            if mins[n] == minutes and g.size == grid.size and np.array_equal(g, grid):
-                energy[n], quality[n] = np.where(code == 2, 0, e), code   # already on the grid
+            if on_grid:                                          # already on the grid
+                matrix[r], codes[r] = np.where(code == 2, 0, e), code
                 continue
             fine_step = mins[n] * US_PER_MINUTE
             inside = (g >= start_us) & (g < end_us) & ((g - start_us) % fine_step == 0)
@@ -132,8 +145,9 @@ class SiteIntervals:
             np.add.at(seen, pos, 1)
             qc[seen < minutes // mins[n]] = 2
             en[qc == 2] = 0
-            energy[n], quality[n] = en, qc
-        return cls(site, grid, minutes, energy, quality)
+            matrix[r], codes[r] = en, qc
+        return cls(site, grid, minutes, energy, quality, _rows={n: r for r, n in enumerate(names)},
+                   _matrix=(matrix, codes))
 
     def energy_of(self, refs: Iterable[str]) -> np.ndarray:
         """Sum of the referenced channels' Wh per interval (int64, exact)."""
@@ -232,6 +246,25 @@ def delivered_wh(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, .
     return np.asarray(d, dtype=np.int64)
 
 
+def delivered_and_quality(si: SiteIntervals, add: tuple[str, ...], subtract: tuple[str, ...] = (),
+                          cap_at: tuple[str, ...] = (), floor_zero: bool = True,
+                          quality_refs: Iterable[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """``(delivered_wh(si, add, subtract, cap_at, floor_zero), si.quality_of(quality_refs))``
+    in one compiled pass over the site's channel matrix (``engine.kernels``); the same
+    arrays, and the same ``ValueRangeError`` when a sum leaves int64 (raised by the
+    checked NumPy path)."""
+    names = [resolve_refs(r, si.site) for r in (add, subtract, cap_at, quality_refs)]
+    if si._matrix is not None and si.grid_us.size >= kernels.MIN_SIZE and all(
+            n in si._rows for group in names for n in group):
+        rows = [[si._rows[n] for n in group] for group in names]
+        out = kernels.delivered_and_quality(si._matrix[0], rows[0], rows[1],
+                                            rows[2] if cap_at else None, floor_zero,
+                                            si._matrix[1], rows[3])
+        if out is not None:
+            return out
+    return delivered_wh(si, add, subtract, cap_at, floor_zero), si.quality_of(quality_refs)
+
+
 def vee_counts(quality: np.ndarray) -> dict[str, int]:
     """Interval counts by site quality code: expected, actual, estimated, missing."""
     q = np.asarray(quality)
@@ -239,5 +272,6 @@ def vee_counts(quality: np.ndarray) -> dict[str, int]:
             "estimated": int((q == 1).sum()), "missing": int((q == 2).sum())}
 
 
-__all__ = ["ChannelSeries", "SiteIntervals", "resolve_refs", "delivered_wh", "vee_counts",
+__all__ = ["ChannelSeries", "SiteIntervals", "resolve_refs", "delivered_wh", "delivered_and_quality",
+           "vee_counts",
            "series_minutes", "quality_codes", "QUALITY_LETTERS"]

@@ -28,6 +28,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from . import kernels
 from .errors import ValueRangeError
 from .units import PICO_PER_CENT
 
@@ -116,6 +117,8 @@ def sum_exact(values: np.ndarray) -> int:
     v = np.asarray(values, dtype=np.int64)
     if v.size == 0:
         return 0
+    if v.ndim == 1 and kernels.MIN_SIZE <= v.size < 2**31:        # one compiled pass, same sum
+        return kernels.exact_sum(v)
     hi = v >> 32                 # arithmetic shift: floor division by 2**32
     lo = v & 0xFFFFFFFF          # always in [0, 2**32)
     return (int(hi.sum(dtype=np.int64)) << 32) + int(lo.sum(dtype=np.int64))

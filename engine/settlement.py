@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .contract import ContractVersion, version_at_period_end, versions_in_force
-from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_wh, resolve_refs, vee_counts
+from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_and_quality, resolve_refs, vee_counts
 from .errors import DataMissingError, InputError
 from .money import picousd_to_cents, sum_exact
 from .pricing import IndexSeries, PriceSeries, align_index, align_prices
@@ -168,22 +168,31 @@ _EMPTY_DETAIL = DETAIL_SCHEMA.empty_table()
 
 def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.ndarray,
                   lines: list) -> pa.Table:
+    """The detail rows of ``lines`` (in that order), each column built once: per-line
+    values (line id, TOU bucket) taken by a row -> line index, the intervals' values
+    gathered by the lines' selections concatenated."""
     if not lines:
         return DETAIL_SCHEMA.empty_table()
-    cols: dict[str, list] = {k: [] for k in DETAIL_SCHEMA.names}
-    for ln in lines:
-        n = ln.sel.size
-        cols["line_id"].append(pa.repeat(pa.scalar(ln.line_id, pa.string()), n))
-        cols["site_id"].append(pa.repeat(pa.scalar(site_id, pa.string()), n))
-        cols["interval_start_utc"].append(pa.array(starts[ln.sel], UTC_TS))
-        cols["quantity_wh"].append(pa.array(ln.quantity_wh, pa.int64()))
-        cols["rate_microusd_per_mwh"].append(pa.array(ln.rate_microusd_per_mwh, pa.int64()))
-        cols["amount_picousd"].append(pa.array(ln.amount_picousd, pa.int64()))
-        cols["tou_bucket"].append(pa.repeat(pa.scalar(ln.tou_bucket, pa.string()), n))
-        cols["quality"].append(_QUALITY_ARROW.take(pa.array(quality[ln.sel])))
-        cols["contract_version"].append(pa.array(np.full(n, version, dtype=np.int32), pa.int32()))
-    return pa.Table.from_arrays([pa.concat_arrays(cols[k]) for k in DETAIL_SCHEMA.names],
-                                schema=DETAIL_SCHEMA)
+    sizes = [ln.sel.size for ln in lines]
+    total = sum(sizes)
+
+    def cat(name: str) -> np.ndarray:
+        parts = [getattr(ln, name) for ln in lines]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    sel = cat("sel")
+    which = pa.array(np.repeat(np.arange(len(lines), dtype=np.int32), sizes))
+    cols = {
+        "line_id": pa.array([ln.line_id for ln in lines], pa.string()).take(which),
+        "site_id": pa.repeat(pa.scalar(site_id, pa.string()), total),
+        "interval_start_utc": pa.array(starts[sel], UTC_TS),
+        "quantity_wh": pa.array(cat("quantity_wh"), pa.int64()),
+        "rate_microusd_per_mwh": pa.array(cat("rate_microusd_per_mwh"), pa.int64()),
+        "amount_picousd": pa.array(cat("amount_picousd"), pa.int64()),
+        "tou_bucket": pa.array([ln.tou_bucket for ln in lines], pa.string()).take(which),
+        "quality": _QUALITY_ARROW.take(pa.array(quality[sel])),
+        "contract_version": pa.array(np.full(total, version, dtype=np.int32), pa.int32()),
+    }
+    return pa.Table.from_arrays([cols[k] for k in DETAIL_SCHEMA.names], schema=DETAIL_SCHEMA)
 
 
 def _order_codes(col: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
@@ -335,9 +344,10 @@ def prepare_site(versions: list[ContractVersion], period: str, site: Site, serie
     for cv, s, e in vif:
         i0, i1 = np.searchsorted(si.grid_us, [s, e])
         starts = si.grid_us[i0:i1]
-        dl = delivered_wh(si, cv.delivered.add, cv.delivered.subtract, cv.delivered.cap_at,
-                          cv.delivered.floor_zero)[i0:i1]
-        quality = si.quality_of(_channels_needed(cv, site))[i0:i1]
+        dl, quality = delivered_and_quality(si, cv.delivered.add, cv.delivered.subtract,
+                                            cv.delivered.cap_at, cv.delivered.floor_zero,
+                                            _channels_needed(cv, site))
+        dl, quality = dl[i0:i1], quality[i0:i1]
         quality_all.append(quality)
         delivered_total += sum_exact(dl)
         ctx = IntervalContext(cv, site, starts, si.minutes, local_fields(starts, cv.timezone), dl,

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from . import kernels
+
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND
 US_PER_HOUR = 60 * US_PER_MINUTE
@@ -137,14 +139,20 @@ def offset_transitions(tz: str, start_us: int, end_us: int) -> tuple[np.ndarray,
     return np.asarray(instants, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
 
 
+def _transition_span(utc_us: np.ndarray) -> tuple[int, int]:
+    """The whole UTC days around ``utc_us`` (a day of margin each side) over which
+    their zone's offset schedule is looked up."""
+    lo = int(utc_us.min()) // US_PER_DAY * US_PER_DAY - US_PER_DAY
+    hi = int(utc_us.max()) // US_PER_DAY * US_PER_DAY + 2 * US_PER_DAY
+    return lo, hi
+
+
 def to_local_us(utc_us: np.ndarray, tz: str) -> np.ndarray:
     """Vectorised UTC us -> local wall-clock us (as if local were UTC)."""
     utc_us = np.asarray(utc_us, dtype=np.int64)
     if utc_us.size == 0:
         return utc_us.copy()
-    lo = int(utc_us.min()) // US_PER_DAY * US_PER_DAY - US_PER_DAY
-    hi = int(utc_us.max()) // US_PER_DAY * US_PER_DAY + 2 * US_PER_DAY
-    instants, offsets = offset_transitions(tz, lo, hi)
+    instants, offsets = offset_transitions(tz, *_transition_span(utc_us))
     idx = np.searchsorted(instants, utc_us, side="right") - 1
     return utc_us + offsets[idx]
 
@@ -163,6 +171,10 @@ class LocalFields:
 
 
 def local_fields(utc_us: np.ndarray, tz: str) -> LocalFields:
+    utc_us = np.asarray(utc_us, dtype=np.int64)
+    if utc_us.ndim == 1 and utc_us.size >= kernels.MIN_SIZE:      # one compiled pass, same fields
+        instants, offsets = offset_transitions(tz, *_transition_span(utc_us))
+        return LocalFields(*kernels.local_fields(utc_us, instants, offsets))
     local = to_local_us(utc_us, tz)
     day = local // US_PER_DAY
     hour = (local - day * US_PER_DAY) // US_PER_HOUR

@@ -27,7 +27,8 @@ FIRST_PARTY = ("engine", "storage", "jobs", "cluster", "api")
 
 #: what each package may import besides the standard library
 LAYERS: dict[str, set[str]] = {
-    "engine": {"engine", "numpy", "pyarrow", "jsonschema", "highspy"},
+    "engine": {"engine", "numpy", "pyarrow", "jsonschema", "highspy",
+               "numba"},    # engine/kernels: compiled passes (compute only, imported on first use)
     "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "yaml"},
     "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml",
              "psycopg"},    # psycopg: the PostgreSQL catalog (jobs/db.py), loaded only for it

@@ -72,6 +72,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 from types import ModuleType
 from typing import Any, Callable, Literal, Mapping, overload
@@ -193,6 +194,7 @@ def affine_micro(x: Any, slope: Fraction, intercept: Fraction) -> Any:
     return np.asarray(q + up, dtype=np.int64)
 
 
+@lru_cache(maxsize=4096)
 def escalated_price_micro(price: Fraction, escalator_pct: Fraction | None, year: int,
                           factor: Fraction = Fraction(1)) -> int:
     """``price x (1 + e)^(year-1) x factor`` in micro-USD/MWh, rounded half-even once.
@@ -346,6 +348,14 @@ def rates_by_distinct(keys: np.ndarray, fn) -> np.ndarray:
     keys = np.asarray(keys)
     if keys.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if keys.dtype.kind in "iu" and keys.ndim == 1:
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi - lo < 4096:                  # e.g. contract years: a table, not a sort
+            offset = keys - lo
+            uniq = np.flatnonzero(np.bincount(offset, minlength=hi - lo + 1)) + lo
+            table = np.zeros(hi - lo + 1, dtype=np.int64)
+            table[uniq - lo] = [fn(int(k)) for k in uniq]
+            return table[offset]
     uniq, inv = np.unique(keys, return_inverse=True)
     vals = np.array([fn(k.item() if hasattr(k, "item") else k) for k in uniq], dtype=np.int64)
     return vals[inv.reshape(-1)]

@@ -14,14 +14,15 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
+from .. import kernels
 from ..sites import Channel, Site
 from .checks import limit_wh_per_minute
-from .codes import M_MISSING, Q_ACTUAL
+from .codes import M_MISSING, METHOD_ACTUAL, METHOD_CODE, Q_ACTUAL
 from .config import VeeConfig
 from .estimate import Edits, LikeDayTable, fill_runs, likeday_budget
 from .findings import (ChannelRange, Finding, channel_findings, dst_findings, no_data_finding,
                        unknown_channel_findings)
-from .grid import channel_grid, place_on_grid, site_grid_defaults
+from .grid import Grid, channel_grid, place_on_grid, site_grid_defaults
 from .localdays import LocalCalendar, epoch_days
 from .result import ChannelVee, VeeCounts, VeeResult
 from .rows import ChannelRows, MeterRows
@@ -76,6 +77,10 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     """VEE of one channel: grid, validation, estimation, counts and findings."""
     g = channel_grid(rows, start_us, end_us, history_start_us, site_default, calendar.tz)
     limit = limit_wh_per_minute(ch, config)
+    if not with_findings and rows.start_us.size >= kernels.MIN_SIZE:
+        clean = _clean_channel(ch, rows, g, limit)
+        if clean is not None:
+            return clean, []
     placed = place_on_grid(rows, g.origin_us, g.n, g.minutes, limit)
     valid = placed.present & ~placed.negative & ~placed.impossible
     actual = valid & (placed.quality == Q_ACTUAL)
@@ -109,6 +114,26 @@ def _channel_vee(ch: Channel, rows: ChannelRows, start_us: int, end_us: int,
     cv = ChannelVee(ch.name, ch.kind, g.minutes, own(g.instants_us()), own(out.energy_wh),
                     own(out.quality), own(out.method), counts, filled)
     return cv, found
+
+
+def _clean_channel(ch: Channel, rows: ChannelRows, g: Grid, limit: float | None) -> ChannelVee | None:
+    """The common case in one compiled pass (``engine.kernels.clean_channel``): every
+    row an actual of the grid length, on consecutive slots covering the range, every
+    value in the range valid. Then nothing is placed, checked or estimated slot by
+    slot: the range is the rows' energy, all actual (what the general path gives,
+    tested). None when the channel is not clean."""
+    energy = kernels.clean_channel(rows.start_us, rows.minutes, rows.quality, rows.energy_wh,
+                                   g.origin_us, g.n, g.step_us, g.p0, g.minutes,
+                                   None if limit is None else limit * g.minutes)
+    if energy is None:
+        return None
+    n = g.n - g.p0
+    first = g.origin_us + g.p0 * g.step_us
+    return ChannelVee(ch.name, ch.kind, g.minutes,
+                      first + np.arange(n, dtype=np.int64) * g.step_us, energy,
+                      np.full(n, Q_ACTUAL, dtype=np.uint8),
+                      np.full(n, METHOD_CODE[METHOD_ACTUAL], dtype=np.uint8),
+                      VeeCounts(n, n, 0, 0), 0)
 
 
 __all__ = ["run_vee"]
