@@ -37,12 +37,12 @@ REMOTE_COMMANDS = {
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
+    "market rules", "market reconcile", "market chain",     # tests/market/test_market_remote.py
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD],
-    "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
 }
 
 
@@ -308,7 +308,7 @@ def test_jobs_settle_rebill_and_keys(server, remote, cli_home, capsys):
     assert code == 1 and "403" in err
     code, out, err = run_cli([*remote("analyst"), "market", "shadow", "--iso", "ERCOT",
                               "--resource", "R1", "--from", "2026-10-01", "--to", "2026-10-02",
-                              "--format", "json"], capsys)
+                              "--job", "--format", "json"], capsys)
     assert code == 0 and catalog.get(loads(out)["id"]).kind == "shadow_settlement", err
 
     code, out, err = run_cli([*remote("admin"), "keys", "create", "--role", "investor",
