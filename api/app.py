@@ -37,8 +37,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import (contracts, health, ingest, invoice_actions, invoices, jobs, keys, market,
-                     metrics, readiness, sites)
+from .routes import (bankability, contracts, health, ingest, invoice_actions, invoices, jobs, keys,
+                     market, metrics, readiness, sites)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -111,6 +111,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(sites.router)
     app.include_router(ingest.router)
     app.include_router(keys.router)
+    app.include_router(bankability.router)
     app.include_router(market.router)
     app.include_router(readiness.router)
     app.include_router(health.router)

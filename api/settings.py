@@ -30,6 +30,7 @@ class Settings:
     api_max_upload_bytes: int = 256 * 1024 * 1024
     #: a job fails after this long with no CPU in the cluster (``M2C_WORKER_WAIT_S``)
     worker_wait_s: float = 900.0
+    bankability_max_paths: int = 100_000      # M2C_BANKABILITY_MAX_PATHS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -59,6 +60,8 @@ class Settings:
             api_max_upload_bytes=_positive_int("M2C_API_MAX_UPLOAD_BYTES", max_upload,
                                                256 * 1024 * 1024),
             worker_wait_s=_positive_seconds("M2C_WORKER_WAIT_S", worker_wait, 900.0),
+            bankability_max_paths=_positive_int("M2C_BANKABILITY_MAX_PATHS",
+                                                e.get("M2C_BANKABILITY_MAX_PATHS"), 100_000),
         )
 
     def server_paths(self) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -409,3 +410,27 @@ def market_chain(store: "ObjectStore", site_id: str, period: str, *,
     """The bid-to-bill chain of a site over a billing month (``jobs.bidtobill``)."""
     from jobs.bidtobill import chain_in_process
     return chain_in_process(store, site_id, period, intervals=intervals)
+
+
+# -- bankability results --------------------------------------------------------------
+#: a bankability result's parts, by the format asked (``csv`` by part)
+BANKABILITY_PARTS = {"json": "summary.json", "html": "report.html",
+                     "cashflow": "p50_cashflow.csv", "paths": "paths.csv"}
+
+
+def bankability_result(store: "ObjectStore", result_id: str, fmt: str = "json",
+                       part: str = "cashflow") -> dict | str:
+    """A published bankability run: its summary document (``json``), the printable
+    report (``html``) or a CSV (``csv``: ``part`` cashflow or paths), each verified
+    against the committed manifest. The CLI (locally) and ``GET /v1/bankability/{id}``
+    serve exactly this."""
+    from storage.results import ResultStore
+    if fmt not in ("json", "html", "csv") or part not in ("cashflow", "paths"):
+        raise InputError(f"unknown bankability format {fmt!r} / part {part!r}")
+    results = ResultStore(store, "bankability")
+    try:
+        manifest = results.manifest(result_id)
+    except NotFoundError:
+        raise NotFoundError(f"no bankability result {result_id!r}") from None
+    data = results.part(result_id, BANKABILITY_PARTS[part if fmt == "csv" else fmt], manifest)
+    return json.loads(data) if fmt == "json" else data.decode()

@@ -1,14 +1,6 @@
 """The job kinds, in one table: what ``POST /v1/jobs``, the CLI and the executor can run.
 
-=================  ==========================================================  ==========
-kind               what it does                                                module
-=================  ==========================================================  ==========
-settlement         month-end settlement of the contracts active in a period    jobs.settle
-rebill             re-settle past periods; adjustments against approved bills  jobs.rebill
-meter_totals       audit: exact energy per site, channel and month             jobs.meter_totals
-probe              synthetic job for benchmarks and fault-injection tests      jobs.probe
-shadow_settlement  ISO shadow settlement, resource x operating day            jobs.shadow
-=================  ==========================================================  ==========
+    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND, shadow.KIND, bankability.KIND)}
 
 Every kind but ``probe`` is also in the public spec union (:data:`jobs.specs.JobSpec`);
 ``probe`` is not offered to users. Adding a kind: a spec model in ``jobs/specs.py``
@@ -24,14 +16,14 @@ from pydantic import BaseModel
 
 from engine.errors import JobError
 
-from . import meter_totals, probe, rebill, settle, shadow
+from . import bankability, meter_totals, probe, rebill, settle, shadow
 from .specs import JOB_KINDS, parse_spec
 from .tasks import JobKind
 
 __all__ = ["KINDS", "get_kind", "parse_job_spec"]
 
 KINDS: Mapping[str, JobKind] = {k.name: k for k in (
-    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND, shadow.KIND)}
+    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND, shadow.KIND, bankability.KIND)}
 
 
 def get_kind(name: str) -> JobKind:

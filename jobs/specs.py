@@ -49,7 +49,8 @@ from engine.errors import ValidationError
 from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
 from engine.timebase import parse_period, periods_between
 
-__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "BankabilitySpec",
+           "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
 # Table names whose data versions a spec may pin (storage/tables.py).
@@ -298,9 +299,30 @@ class ShadowSettlementSpec(_Spec):
         return dict(sorted(v.items()))
 
 
-JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec],
+class BankabilitySpec(_Spec):
+    """A bankability run: the model document (``m2c bankability schema``), with the
+    number of paths and the seed optionally overriding the document's."""
+
+    kind: Literal["bankability"] = "bankability"
+    model: dict[str, Any] = Field(description="the bankability model document")
+    paths: int | None = Field(default=None, ge=1, description="overrides uncertainty.paths")
+    seed: int | None = Field(default=None, ge=0, description="overrides uncertainty.seed")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from engine.errors import ValidationError as ModelError
+        from engine.finance.model import HARD_MAX_PATHS, parse_model
+        try:
+            parse_model(v, "model", max_paths=HARD_MAX_PATHS)
+        except ModelError as exc:
+            raise ValueError(f"{exc.field}: {str(exc).split(': ', 2)[-1]}") from None
+        return v
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec, BankabilitySpec],
                     Field(discriminator="kind")]
-JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement")
+JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement", "bankability")
 
 _ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
 

@@ -109,6 +109,9 @@ class Backend(Protocol):
     def market_reconcile(self, statement_id: str, *, version: str | None, tolerance_usd: str,
                          all_lines: bool) -> dict: ...
     def market_chain(self, site_id: str, period: str, *, intervals: bool) -> dict: ...
+    # bankability
+    def bankability_schema(self) -> dict: ...
+    def bankability_result(self, result_id: str, fmt: str, part: str) -> dict | str: ...
     # keys
     def create_key(self, role: str, label: str | None) -> dict: ...
     def list_keys(self) -> list[dict]: ...
@@ -252,6 +255,15 @@ class Local:
         from .. import views
         return views.market_chain(self.store, site_id, period, intervals=intervals)
 
+    # -- bankability
+    def bankability_schema(self):
+        from engine.finance.model import model_schema
+        return model_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        from .. import views
+        return views.bankability_result(self.store, result_id, fmt, part)
+
     # -- keys
     def _keys(self):
         from ..keystore import KeyStore
@@ -378,6 +390,13 @@ class Remote:
 
     def market_chain(self, site_id, period, *, intervals):
         return self.client.market_chain(site_id, period, intervals=intervals)
+
+    # -- bankability
+    def bankability_schema(self):
+        return self.client.bankability_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        return self.client.get_bankability(result_id, fmt, part)
 
     # -- keys
     def create_key(self, role, label):

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.errors import NotFoundError
 
 from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
+from .bankability import check_limits
 from ..deps import Ctx
 from ..dispatch import ExecutorUnavailable
 from jobs.states import JobState
@@ -145,6 +146,7 @@ def submit_job(
 ) -> JobPublic:
     if not principal.can_submit(spec.kind):
         raise forbidden(f"role {principal.role.value!r} may not submit {spec.kind} jobs")
+    check_limits(spec, ctx.settings)
     key = parse_idempotency_key(idempotency_key)
     rec, created = ctx.catalog.submit(spec, principal=principal.key_id, idempotency_key=key,
                                       now_utc=ctx.clock())
