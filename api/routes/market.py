@@ -31,6 +31,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import CurrentPrincipal, Principal, forbidden
 from ..deps import Ctx
@@ -52,6 +53,41 @@ class Iso(StrEnum):
     ERCOT = "ERCOT"
     PJM = "PJM"
     CAISO = "CAISO"
+
+
+class _Query(BaseModel):
+    """A route's query; unknown parameters are an error, not ignored."""
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RulesQuery(_Query):
+    iso: Iso = Field(description="ERCOT, PJM or CAISO")
+
+
+class ShadowQuery(_Query):
+    iso: Iso = Field(description="ERCOT, PJM or CAISO")
+    resource: str = Field(pattern=ID_PATTERN, description="resource id")
+    from_date: date = Field(alias="from", description="first operating day")
+    to_date: date = Field(alias="to", description="last operating day")
+    lines: bool = Field(False, description="every line, not only the totals")
+    format: ReportFormat = ReportFormat.JSON
+
+
+class ShadowResultQuery(_Query):
+    format: ReportFormat = Field(ReportFormat.JSON, description="json summary or csv lines")
+
+
+class ReconcileQuery(_Query):
+    version: str | None = Field(None, max_length=40, description="statement version; the latest "
+                                                                   "if omitted")
+    tolerance_usd: str = Field("0.01", max_length=20, description="tolerance per line, USD")
+    all: bool = Field(False, description="every line, not only the mismatches")
+    format: ReportFormat = ReportFormat.JSON
+
+
+class ChainQuery(_Query):
+    intervals: bool = Field(False, description="every ISO interval's row")
+    format: ReportFormat = ReportFormat.JSON
 
 
 async def require_market(principal: CurrentPrincipal) -> Principal:
@@ -89,37 +125,31 @@ def _render(doc: dict, fmt: ReportFormat, csv, html):
 
 @router.get("/rules", summary="The rule modules of an ISO",
             responses=problem_responses(401, 422))
-def rules(_: CurrentPrincipal, iso: Annotated[Iso, Query(description="ERCOT, PJM or CAISO")]):
+def rules(_: CurrentPrincipal, q: Annotated[RulesQuery, Query()]):
     from .. import views
-    return JSONResponse(views.market_rules(iso.value))
+    return JSONResponse(views.market_rules(q.iso.value))
 
 
 @router.get("/shadow", summary="Shadow-settle one resource over operating days",
             responses=problem_responses(400, 401, 403, 404, 409, 422))
-def shadow(ctx: Ctx, _: Market, iso: Iso,
-           resource: Annotated[str, Query(pattern=ID_PATTERN, description="resource id")],
-           from_date: Annotated[date, Query(alias="from", description="first operating day")],
-           to_date: Annotated[date, Query(alias="to", description="last operating day")],
-           lines: Annotated[bool, Query(description="every line, not only the totals")] = False,
-           format: ReportFormat = ReportFormat.JSON):
+def shadow(ctx: Ctx, _: Market, q: Annotated[ShadowQuery, Query()]):
     from engine.errors import InputError
     from engine.market.report import shadow_csv, shadow_html
 
     from .. import views
-    if to_date < from_date:
-        raise InputError(f"to {to_date} is before from {from_date}")
+    if q.to_date < q.from_date:
+        raise InputError(f"to {q.to_date} is before from {q.from_date}")
     with _data_present():
-        doc = views.market_shadow(_store(ctx), iso.value, resource, from_date, to_date, lines=lines,
-                                  max_days=views.MAX_SYNC_SHADOW_DAYS)
-    return _render(doc, format, shadow_csv, shadow_html)
+        doc = views.market_shadow(_store(ctx), q.iso.value, q.resource, q.from_date, q.to_date,
+                                  lines=q.lines, max_days=views.MAX_SYNC_SHADOW_DAYS)
+    return _render(doc, q.format, shadow_csv, shadow_html)
 
 
 @router.get("/shadow/{result_id}", summary="Get a shadow settlement result",
             responses=problem_responses(401, 403, 404, 422))
 def get_shadow(ctx: Ctx, _: Market,
                result_id: Annotated[str, Path(pattern=ID_PATTERN, description="the job id")],
-               format: Annotated[ReportFormat, Query(description="json summary or csv lines")]
-               = ReportFormat.JSON):
+               q: Annotated[ShadowResultQuery, Query()]):
     import json
 
     import pyarrow.parquet as pq
@@ -128,7 +158,7 @@ def get_shadow(ctx: Ctx, _: Market,
     from storage.results import ResultStore
     results = ResultStore(_store(ctx), "shadow_settlement")
     manifest = results.manifest(result_id)
-    if format is not ReportFormat.JSON:
+    if q.format is not ReportFormat.JSON:
         lines = pq.read_table(io.BytesIO(results.part(result_id, "lines.parquet", manifest)))
         return PlainTextResponse(to_csv(shadow_rows(lines)), media_type="text/csv")
     return JSONResponse(json.loads(results.part(result_id, "summary.json", manifest)))
@@ -147,17 +177,14 @@ def list_statements(ctx: Ctx, _: Market):
             responses=problem_responses(400, 401, 403, 404, 409, 422))
 def reconcile(ctx: Ctx, _: Market,
               statement_id: Annotated[str, Path(pattern=ID_PATTERN)],
-              version: Annotated[str | None, Query(max_length=40)] = None,
-              tolerance_usd: Annotated[str, Query(max_length=20)] = "0.01",
-              all: Annotated[bool, Query(description="every line, not only the mismatches")] = False,
-              format: ReportFormat = ReportFormat.JSON):
+              q: Annotated[ReconcileQuery, Query()]):
     from engine.market.report import reconcile_csv, reconcile_html
 
     from .. import views
     with _data_present():
-        doc = views.market_reconcile(_store(ctx), statement_id, version=version,
-                                     tolerance_usd=tolerance_usd, all_lines=all)
-    return _render(doc, format, reconcile_csv, reconcile_html)
+        doc = views.market_reconcile(_store(ctx), statement_id, version=q.version,
+                                     tolerance_usd=q.tolerance_usd, all_lines=q.all)
+    return _render(doc, q.format, reconcile_csv, reconcile_html)
 
 
 @router.get("/chain/{site_id}/{period}", summary="Bid to bill: awards, metered, ISO, invoice",
@@ -165,12 +192,11 @@ def reconcile(ctx: Ctx, _: Market,
 def chain(ctx: Ctx, _: Market,
           site_id: Annotated[str, Path(pattern=ID_PATTERN)],
           period: Annotated[str, Path(pattern=PERIOD_PATTERN, description="billing month YYYY-MM")],
-          intervals: Annotated[bool, Query(description="every ISO interval's row")] = False,
-          format: ReportFormat = ReportFormat.JSON):
+          q: Annotated[ChainQuery, Query()]):
     from engine.market.report import chain_csv, chain_html
 
     from .. import views
     with _data_present():
         doc = views.market_chain(_store(ctx), site_id, period,
-                                 intervals=intervals or format is not ReportFormat.JSON)
-    return _render(doc, format, chain_csv, chain_html)
+                                 intervals=q.intervals or q.format is not ReportFormat.JSON)
+    return _render(doc, q.format, chain_csv, chain_html)

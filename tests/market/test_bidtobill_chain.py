@@ -196,3 +196,31 @@ def test_m2c_market_chain_formats(cli, capsys):
     assert code == 2 and "unknown site 'NOPE'" in err
     code, _, err = run(capsys, "market", "chain", "--site", CHAIN_SITE, "--period", "2026-13")
     assert code == 2 and "period" in err
+
+
+def test_a_site_without_iso_resources_shows_its_invoice_and_says_so(tmp_path):
+    import datetime as dt
+
+    import numpy as np
+
+    from tests.jobs.rebill_fixtures import CONTRACT_V1, SITE, SITES_DOC, RebillStore
+    from tests.support.meter_data import meter_csv_lines
+    config = StorageConfig(uri=f"file://{tmp_path / 'store'}")
+    store = ObjectStore.from_config(config)
+    sites = parse_sites(SITES_DOC)
+    save_sites(store, sites)
+    rs = RebillStore(config, store, Tables(store), sites, tmp_path)
+    start = dt.datetime(2026, 1, 1, 6, tzinfo=dt.timezone.utc)
+    rows = [r for ch, wh in (("pv1", 1000), ("dc", 500), ("exp", 500))
+            for r in meter_csv_lines(SITE, ch, start, np.full(31 * 24, wh))]
+    rs.ingest_meter_csv("m.csv", rows, NOW)
+    rs.ingest_prices_csv("p.csv", [f"ERCOT,RB1_NODE,RT,{(start + dt.timedelta(hours=i)):%Y-%m-%dT%H:%M:%SZ},"
+                                   f"60,{20 + i % 7}.50" for i in range(31 * 24)], NOW)
+    rs.add_contract(CONTRACT_V1)
+    doc = chain_in_process(store, SITE, "2026-01")
+    assert doc["resources"] == [] and "declares no ISO resource" in doc["note"]
+    [line] = doc["invoice"]
+    assert line["kind"] == "export_share" and line["iso"] is None
+    # 500 Wh x 744 h at a mean price: the buyer's half credited, nothing to set it against
+    assert line["line_is_site_amount"] is True and usd(line["site_amount_usd"]) < 0
+    assert doc["summary"]["pass_through_reconciles"][0]["reconciles"] == "no ISO resource"
