@@ -296,6 +296,22 @@ class ApiClient:
     def bankability_schema(self) -> dict:
         return self._request("GET", "/v1/bankability/schema").json()
 
+    # -- scenarios ----------------------------------------------------------------------
+    def scenario_schema(self) -> dict:
+        return self._request("GET", "/v1/scenarios/schema").json()
+
+    def list_scenarios(self) -> dict:
+        """Stored scenario results: ``{"data": [...]}``."""
+        return self._request("GET", "/v1/scenarios").json()
+
+    def get_scenario(self, result_id: str, fmt: str = "json") -> dict | str:
+        """A scenario result: the summary (``json``), the result table (``csv``) or the
+        report (``html``)."""
+        if fmt not in ("json", "csv", "html"):
+            raise InputError(f"scenario format must be json, csv or html, got {fmt!r}")
+        response = self._request("GET", f"/v1/scenarios/{_seg(result_id)}", params={"format": fmt})
+        return response.json() if fmt == "json" else response.text
+
     # -- health -------------------------------------------------------------------------
     def ready(self) -> bool:
         try:

@@ -434,3 +434,15 @@ def bankability_result(store: "ObjectStore", result_id: str, fmt: str = "json",
         raise NotFoundError(f"no bankability result {result_id!r}") from None
     data = results.part(result_id, BANKABILITY_PARTS[part if fmt == "csv" else fmt], manifest)
     return json.loads(data) if fmt == "json" else data.decode()
+# -- scenarios ---------------------------------------------------------------------------
+def scenario_results(store: "ObjectStore") -> list[dict[str, Any]]:
+    """Every stored scenario result (``jobs.scenario.list_results``)."""
+    from jobs.scenario import list_results
+    return list_results(store)
+
+
+def scenario_result(store: "ObjectStore", result_id: str, fmt: str) -> dict[str, Any] | str:
+    """One scenario result as ``json`` (summary with lineage), ``csv`` (the line table)
+    or ``html`` (the report), verified against its manifest."""
+    from jobs.scenario import result_view
+    return result_view(store, result_id, fmt)

@@ -112,6 +112,10 @@ class Backend(Protocol):
     # bankability
     def bankability_schema(self) -> dict: ...
     def bankability_result(self, result_id: str, fmt: str, part: str) -> dict | str: ...
+    # scenarios
+    def scenario_schema(self) -> dict: ...
+    def list_scenarios(self) -> list[dict]: ...
+    def scenario_result(self, result_id: str, fmt: str) -> dict | str: ...
     # keys
     def create_key(self, role: str, label: str | None) -> dict: ...
     def list_keys(self) -> list[dict]: ...
@@ -263,6 +267,18 @@ class Local:
     def bankability_result(self, result_id, fmt, part):
         from .. import views
         return views.bankability_result(self.store, result_id, fmt, part)
+    # -- scenarios
+    def scenario_schema(self):
+        from engine.scenario import scenario_schema
+        return scenario_schema()
+
+    def list_scenarios(self):
+        from .. import views
+        return views.scenario_results(self.store)
+
+    def scenario_result(self, result_id, fmt):
+        from .. import views
+        return views.scenario_result(self.store, result_id, fmt)
 
     # -- keys
     def _keys(self):
@@ -397,6 +413,15 @@ class Remote:
 
     def bankability_result(self, result_id, fmt, part):
         return self.client.get_bankability(result_id, fmt, part)
+    # -- scenarios
+    def scenario_schema(self):
+        return self.client.scenario_schema()
+
+    def list_scenarios(self):
+        return self.client.list_scenarios()["data"]
+
+    def scenario_result(self, result_id, fmt):
+        return self.client.get_scenario(result_id, fmt)
 
     # -- keys
     def create_key(self, role, label):

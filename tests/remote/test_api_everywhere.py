@@ -39,6 +39,7 @@ REMOTE_COMMANDS = {
     "ingest awards", "ingest statements", "market shadow", "market statements",
     "market rules", "market reconcile", "market chain",     # tests/market/test_market_remote.py
     "bankability schema", "bankability run", "bankability show",
+    "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
