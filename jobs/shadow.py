@@ -2,12 +2,15 @@
 
 Plan: the resources (named, or every resource of the ISO in the site registry) x
 the operating days, one item per resource-day keyed ``<resource>|<YYYY-MM-DD>``,
-grouped ``partition_size`` at a time; the input versions (meter, prices, awards
-data versions and the site registry version) are resolved once at planning and
-pinned in every item, so an ingest landing mid-job changes nothing.
+grouped ``partition_size`` consecutive days of one resource at a time (a partition
+never spans two resources); the input versions (meter, prices, awards data versions
+and the site registry version) are resolved once at planning and pinned in every
+item, so an ingest landing mid-job changes nothing.
 
-Map: each item reads its resource's inputs for its one day (``jobs.market``) and
-settles it (``engine.market.shadow``); the lines are staged as Parquet next to the
+Map: each run of consecutive days of one resource in a partition reads its inputs
+once for the whole run (``jobs.market``: five table reads, not five per day) and
+settles it (``engine.market.shadow``; a range settled at once gives the lines of its
+days settled one by one); each day's lines are staged as Parquet next to the
 partition's result, which carries the day's totals.
 
 Reduce: the staged lines, in sorted item order, become one table (so the bytes do
@@ -24,6 +27,7 @@ import io
 from datetime import date, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.canonical import canonical_json
@@ -63,31 +67,55 @@ def plan(spec: ShadowSettlementSpec, ctx: JobContext) -> list[Partition]:
     if not resources:
         raise InputError(f"the site registry declares no {spec.iso} resource (market.resources)")
     pinned = versions.to_dict()
-    items = [(partition_key(rid, d.isoformat()), {"iso": spec.iso, "resource_id": rid,
-                                                  "day": d.isoformat(), "versions": pinned})
-             for rid in resources for d in _days(spec)]
-    return group_partitions(items, ctx.partition_size)
+    days = _days(spec)
+    partitions: list[Partition] = []
+    for rid in resources:              # per resource: a partition never spans two
+        items = [(partition_key(rid, d.isoformat()), {"iso": spec.iso, "resource_id": rid,
+                                                      "day": d.isoformat(), "versions": pinned})
+                 for d in days]
+        partitions += group_partitions(items, ctx.partition_size)
+    return partitions
+
+
+def _runs(items: list[dict]) -> list[list[dict]]:
+    """The items in runs of consecutive operating days of one resource, as pinned alike."""
+    runs: list[list[dict]] = []
+    for item in items:
+        p = item["params"]
+        if runs:
+            q = runs[-1][-1]["params"]
+            if ((q["iso"], q["resource_id"], q["versions"]) == (p["iso"], p["resource_id"], p["versions"])
+                    and date.fromisoformat(p["day"]) == date.fromisoformat(q["day"]) + timedelta(days=1)):
+                runs[-1].append(item)
+                continue
+        runs.append([item])
+    return runs
 
 
 def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     out = {}
-    for item in partition.params["items"]:
+    for run in _runs(partition.params["items"]):
         ctx.check_cancelled()
-        p = item["params"]
+        p = run[0]["params"]
         versions = MarketVersions.from_dict(p["versions"])
         cache_key = f"sites@{versions.sites}"
         if cache_key not in ctx.cache:
             ctx.cache[cache_key] = load_sites(ctx.store, versions.sites)
-        day = date.fromisoformat(p["day"])
-        inp = load_inputs(ctx.store, ctx.tables, versions, p["iso"], p["resource_id"], day, day,
+        first, last = date.fromisoformat(p["day"]), date.fromisoformat(run[-1]["params"]["day"])
+        inp = load_inputs(ctx.store, ctx.tables, versions, p["iso"], p["resource_id"], first, last,
                           ctx.cache[cache_key])
-        lines = shadow_settle(inp, day, day)
-        key = f"{ctx.part_prefix(partition)}lines-{encode_key(item['key'])}.parquet"
-        buf = io.BytesIO()
-        pq.write_table(lines, buf, compression="zstd")
-        ctx.stage(key, buf.getvalue())
-        out[item["key"]] = {"lines": key, "rows": lines.num_rows, "totals_cents": totals(lines),
-                            "versions": p["versions"]}
+        lines = shadow_settle(inp, first, last)
+        operating_date = lines.column("operating_date")
+        for item in run:
+            day = date.fromisoformat(item["params"]["day"])
+            day_lines = lines.filter(pc.equal(operating_date, pa.scalar(day, pa.date32()))) \
+                if len(run) > 1 else lines
+            key = f"{ctx.part_prefix(partition)}lines-{encode_key(item['key'])}.parquet"
+            buf = io.BytesIO()
+            pq.write_table(day_lines, buf, compression="zstd")
+            ctx.stage(key, buf.getvalue())
+            out[item["key"]] = {"lines": key, "rows": day_lines.num_rows,
+                                "totals_cents": totals(day_lines), "versions": item["params"]["versions"]}
     return {"items": out}
 
 
