@@ -19,9 +19,10 @@ Prints, in one process:
 5. the ``shadow_settlement`` job kind itself on the Ray pool (``cluster.executor``):
    N resources x ``--job-days`` operating days stored as the tables it reads (meter,
    prices, awards ingested through the real readers into a local store), with one
-   partition per resource-day and with one partition per resource (its days read as
-   one range), against N times one resource's days shadow-settled in this process
-   from the same store.
+   partition per resource-day (the kind's floor ``DAYS_PER_PARTITION`` lowered to 1
+   in this process, where the job is planned) and as planned by default (a resource's
+   week per partition, read as one range), against N times one resource's days
+   shadow-settled in this process from the same store.
 
 ``--resources 0`` skips (4) and (5), ``--job-days 0`` skips (5); smaller ``--lines`` /
 ``--days`` check that it runs. Timings are what this machine measured now; the
@@ -142,13 +143,13 @@ def stored_portfolio(root: Path, n: int, days: int):
     return cfg, store
 
 
-def job_on_ray(cfg, cluster, pool, root: Path, days: int):
+def job_on_ray(cfg, cluster, pool, root: Path, days: int, tag: int):
     """One ``shadow_settlement`` job over every stored resource, through
     ``cluster.executor.run_job`` on the warm pool. Returns (wall s, result, partitions)."""
     from cluster.executor import Runtime, run_job
     from jobs.catalog import JobCatalog
     from jobs.specs import parse_spec
-    catalog = JobCatalog(f"sqlite:///{root / f'jobs-{cluster.partition_size}.db'}")
+    catalog = JobCatalog(f"sqlite:///{root / f'jobs-{tag}.db'}")
     catalog.init_schema()
     spec = {"kind": "shadow_settlement", "iso": "ERCOT", "from_date": FIRST.isoformat(),
             "to_date": (FIRST + timedelta(days=days - 1)).isoformat()}
@@ -234,8 +235,6 @@ def main() -> None:
 
     if a.job_days <= 0:
         return
-    import dataclasses
-
     from cluster.pool import WorkerPool
     from cluster.runtime import ClusterConfig, ensure_ray, pool_size, shutdown
     from jobs.market import shadow_in_process
@@ -253,12 +252,16 @@ def main() -> None:
     pool = WorkerPool(pool_size(cluster), cfg)
     pool.wait_ready()
     print(f"   {pool_size(cluster)} warm workers started in {time.perf_counter() - t0:.1f} s (not counted)")
-    for size in (1, a.job_days):
-        wall, result, parts = job_on_ray(cfg, dataclasses.replace(cluster, partition_size=size), pool,
-                                         root, a.job_days)
-        print(f"   partition_size {size}: {parts:,} partitions, {result['lines']:,} lines published "
+    import jobs.shadow
+    default_floor = jobs.shadow.DAYS_PER_PARTITION
+    for floor in (1, default_floor):
+        jobs.shadow.DAYS_PER_PARTITION = floor
+        wall, result, parts = job_on_ray(cfg, cluster, pool, root, a.job_days, floor)
+        what = "a resource-day each" if floor == 1 else f"up to {floor} days of a resource each (default)"
+        print(f"   {parts:,} partitions of {what}: {result['lines']:,} lines published "
               f"in {wall:.2f} s wall ({n * a.job_days / wall:,.1f} resource-days/s; speed-up "
               f"{n * one_stored / wall:.2f}x over the serial time)")
+    jobs.shadow.DAYS_PER_PARTITION = default_floor
     pool.kill()
     shutdown()
 

@@ -2,10 +2,13 @@
 
 Plan: the resources (named, or every resource of the ISO in the site registry) x
 the operating days, one item per resource-day keyed ``<resource>|<YYYY-MM-DD>``,
-grouped ``partition_size`` consecutive days of one resource at a time (a partition
-never spans two resources); the input versions (meter, prices, awards data versions
-and the site registry version) are resolved once at planning and pinned in every
-item, so an ingest landing mid-job changes nothing.
+grouped ``max(partition_size, DAYS_PER_PARTITION)`` consecutive days of one resource
+at a time (a partition never spans two resources). A week by default: a day's work is
+a few milliseconds of engine against five table reads and a task's overhead, which a
+partition per resource-day pays seven times over (``bench/market.py`` (5)). The input
+versions (meter, prices, awards data versions and the site registry version) are
+resolved once at planning and pinned in every item, so an ingest landing mid-job
+changes nothing.
 
 Map: each run of consecutive days of one resource in a partition reads its inputs
 once for the whole run (``jobs.market``: five table reads, not five per day) and
@@ -46,6 +49,8 @@ from .specs import ShadowSettlementSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key
 
 RESULT_KIND = "shadow_settlement"
+#: the fewest consecutive days of one resource a partition holds (the last may hold fewer)
+DAYS_PER_PARTITION = 7
 
 
 def _days(spec: ShadowSettlementSpec) -> list[date]:
@@ -73,7 +78,7 @@ def plan(spec: ShadowSettlementSpec, ctx: JobContext) -> list[Partition]:
         items = [(partition_key(rid, d.isoformat()), {"iso": spec.iso, "resource_id": rid,
                                                       "day": d.isoformat(), "versions": pinned})
                  for d in days]
-        partitions += group_partitions(items, ctx.partition_size)
+        partitions += group_partitions(items, max(ctx.partition_size, DAYS_PER_PARTITION))
     return partitions
 
 
