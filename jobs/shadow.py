@@ -13,11 +13,12 @@ changes nothing.
 Map: each run of consecutive days of one resource in a partition reads its inputs
 once for the whole run (``jobs.market``: five table reads, not five per day) and
 settles it (``engine.market.shadow``; a range settled at once gives the lines of its
-days settled one by one); each day's lines are staged as Parquet next to the
-partition's result, which carries the day's totals.
+days settled one by one); the run's lines are staged as one Parquet part next to
+the partition's result, which carries each day's totals and names the part.
 
-Reduce: the staged lines, in sorted item order, become one table (so the bytes do
-not depend on the number of workers or the order partitions finished in), published
+Reduce: the staged parts, each read once, become one table in the lines' one order
+(``sort_lines``: the bytes do not depend on the number of workers, the partition
+size or the order partitions finished in), published
 with ``storage.results.ResultStore(store, "shadow_settlement")`` under the job id:
 ``lines.parquet`` (the ``shadow`` table of ``engine.schema``) and ``summary.json``
 (totals per resource and charge type, lines per charge type, the rule modules in
@@ -110,15 +111,15 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
         inp = load_inputs(ctx.store, ctx.tables, versions, p["iso"], p["resource_id"], first, last,
                           ctx.cache[cache_key])
         lines = shadow_settle(inp, first, last)
+        key = f"{ctx.part_prefix(partition)}lines-{encode_key(run[0]['key'])}.parquet"
+        buf = io.BytesIO()
+        pq.write_table(lines, buf, compression="zstd")
+        ctx.stage(key, buf.getvalue())           # one part per run of days, named by its items
         operating_date = lines.column("operating_date")
         for item in run:
             day = date.fromisoformat(item["params"]["day"])
             day_lines = lines.filter(pc.equal(operating_date, pa.scalar(day, pa.date32()))) \
                 if len(run) > 1 else lines
-            key = f"{ctx.part_prefix(partition)}lines-{encode_key(item['key'])}.parquet"
-            buf = io.BytesIO()
-            pq.write_table(day_lines, buf, compression="zstd")
-            ctx.stage(key, buf.getvalue())
             out[item["key"]] = {"lines": key, "rows": day_lines.num_rows,
                                 "totals_cents": totals(day_lines), "versions": item["params"]["versions"]}
     return {"items": out}
@@ -129,8 +130,8 @@ def reduce(spec: ShadowSettlementSpec, results: dict[str, dict], ctx: JobContext
     for key in sorted(results):
         items.update(results[key]["items"])
     tables = []
-    for key in sorted(items):
-        t = pq.read_table(io.BytesIO(ctx.store.get(items[key]["lines"])))
+    for part in sorted({items[key]["lines"] for key in items}):     # each staged run once
+        t = pq.read_table(io.BytesIO(ctx.store.get(part)))
         if t.num_rows:
             tables.append(t.cast(SHADOW_SCHEMA))
     lines = sort_lines(pa.concat_tables(tables)) if tables else SHADOW_SCHEMA.empty_table()
