@@ -58,7 +58,8 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 def year_inputs(seed: int, days: int) -> MarketInputs:
     """``days`` operating days of one ERCOT resource from ``FIRST``: 5-minute meter,
-    SCED prices and base points, hourly DA prices and sales."""
+    SCED prices and base points, hourly DA prices and a sale every hour (1-59 MW, so
+    the year has 8,760 DAESAMT lines)."""
     rng = np.random.default_rng(seed)
     s, e = day_bounds_us("ERCOT", FIRST, FIRST + timedelta(days=days - 1))
     fives = np.arange(s, e, 5 * US_PER_MINUTE, dtype=np.int64)
@@ -67,7 +68,7 @@ def year_inputs(seed: int, days: int) -> MarketInputs:
     r = MarketResource(f"R{seed}", "ERCOT", "S", "RN", inject=("exp",))
     return MarketInputs(
         r, {"exp": Series(fives, np.full(fives.size, 5), meter)},
-        {"da_sale": Series(hours, np.full(hours.size, 60), rng.integers(0, 60, hours.size) * 1_000_000),
+        {"da_sale": Series(hours, np.full(hours.size, 60), rng.integers(1, 60, hours.size) * 1_000_000),
          "base_point": Series(fives, np.full(fives.size, 5),
                               meter * 12 + rng.integers(-6_000_000, 6_000_000, fives.size))},
         {("DA", "RN"): PriceCurve(Series(hours, np.full(hours.size, 60),
