@@ -252,6 +252,35 @@ class ApiClient:
         """The stored ISO statements (``GET /v1/market/statements``)."""
         return self._request("GET", "/v1/market/statements").json()
 
+    def market_rules(self, iso: str) -> list[dict]:
+        """The rule modules of an ISO (``GET /v1/market/rules``)."""
+        return self._request("GET", "/v1/market/rules", params={"iso": iso}).json()
+
+    def market_shadow(self, iso: str, resource_id: str, from_date: str, to_date: str, *,
+                      lines: bool = False, timeout_s: float = 300.0) -> dict:
+        """One resource shadow-settled on the server within the request
+        (``GET /v1/market/shadow``; dates ``YYYY-MM-DD``)."""
+        params = {"iso": iso, "resource": resource_id, "from": from_date, "to": to_date,
+                  "lines": str(lines).lower()}
+        return self._request("GET", "/v1/market/shadow", params=params, timeout=timeout_s).json()
+
+    def market_reconcile(self, statement_id: str, *, version: str | None = None,
+                         tolerance_usd: str = "0.01", all_lines: bool = False,
+                         timeout_s: float = 300.0) -> dict:
+        """The dispute report of a statement (``GET /v1/market/statements/{id}/reconcile``)."""
+        params: dict[str, Any] = {"tolerance_usd": tolerance_usd, "all": str(all_lines).lower()}
+        if version is not None:
+            params["version"] = version
+        return self._request("GET", f"/v1/market/statements/{_seg(statement_id)}/reconcile",
+                             params=params, timeout=timeout_s).json()
+
+    def market_chain(self, site_id: str, period: str, *, intervals: bool = False,
+                     timeout_s: float = 300.0) -> dict:
+        """The bid-to-bill chain of a site-month (``GET /v1/market/chain/{site}/{period}``)."""
+        return self._request("GET", f"/v1/market/chain/{_seg(site_id)}/{_seg(period)}",
+                             params={"intervals": str(intervals).lower()},
+                             timeout=timeout_s).json()
+
     # -- keys ---------------------------------------------------------------------------
     def create_key(self, role: str, label: str | None = None) -> dict:
         """A new key (admin); the key itself is in ``["key"]``, returned only once."""

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ConflictError, InputError, NotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import date
+
     import pyarrow as pa
 
     from engine.sites import Site
@@ -38,6 +40,8 @@ __all__ = [
     "invoice_page", "approve_invoice", "explain_line", "explain_rows",
     "contract_summaries", "contract_view", "add_contract",
     "sites_view", "load_sites", "vee_report", "ingest_files",
+    "MARKET_ISOS", "MAX_SYNC_SHADOW_DAYS", "tolerance_microusd", "market_rules", "market_shadow",
+    "market_reconcile", "market_chain",
 ]
 
 INVOICE_STATUSES = ("draft", "estimated", "approved", "superseded")
@@ -308,6 +312,106 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
     else:
         report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()
+
+
+# -- ISO markets ------------------------------------------------------------------------
+
+MARKET_ISOS = ("ERCOT", "PJM", "CAISO")
+#: the longest range the API shadow-settles within a request (one resource); longer
+#: ranges, and several resources, are a ``shadow_settlement`` job on the Ray pool
+MAX_SYNC_SHADOW_DAYS = 93
+
+
+def tolerance_microusd(text: str) -> int:
+    """A per-line tolerance in USD (``"0.01"``) as micro-USD (half-even beyond 1e-6)."""
+    from decimal import Decimal, InvalidOperation
+    try:
+        v = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InputError(f"tolerance: not an amount in USD: {text!r}") from None
+    if not v.is_finite() or v < 0 or v > 10**9:
+        raise InputError(f"tolerance must be between 0 and 1e9 USD, got {text}")
+    return int((v * 10**6).to_integral_value())
+
+
+def _iso(iso: str) -> str:
+    if iso not in MARKET_ISOS:
+        raise InputError(f"unknown ISO {iso!r}; one of {', '.join(MARKET_ISOS)}")
+    return iso
+
+
+def market_rules(iso: str) -> list[dict[str, Any]]:
+    """The rule modules of ``iso``: charge types, operating-date range, source, and
+    whether the formula was confirmed from a source read (``engine.market.rules``)."""
+    from engine.market.rules import describe
+    return describe(_iso(iso))
+
+
+def market_shadow(store: "ObjectStore", iso: str, resource_id: str, first_day: "date",
+                  last_day: "date", *, lines: bool = False,
+                  max_days: int | None = None) -> dict[str, Any]:
+    """Shadow-settle one resource over operating days in this process: totals per
+    charge type, totals per day and charge type, and every line if ``lines`` (else
+    their count). ``max_days`` bounds the range (the API's synchronous limit)."""
+    import pyarrow.compute as pc
+
+    from engine.market.report import shadow_rows
+    from engine.market.shadow import totals
+    from engine.money import cents_to_str
+    from jobs.market import shadow_in_process
+    days = (last_day - first_day).days + 1
+    if max_days is not None and days > max_days:
+        raise InputError(f"{days} operating days: at most {max_days} are shadow-settled within a "
+                         "request; run a shadow_settlement job for longer ranges (m2c market "
+                         "shadow --job)")
+    table, versions = shadow_in_process(store, _iso(iso), resource_id, first_day, last_day)
+    g = table.group_by(["operating_date", "charge_type"]).aggregate([("amount_cents", "sum")])
+    order = pc.sort_indices(g, sort_keys=[("operating_date", "ascending"),
+                                          ("charge_type", "ascending")])
+    g = g.take(order)
+    daily = [{"operating_date": d.isoformat(), "charge_type": c, "amount_usd": cents_to_str(v)}
+             for d, c, v in zip(g.column("operating_date").to_pylist(),
+                                g.column("charge_type").to_pylist(),
+                                g.column("amount_cents_sum").to_pylist())]
+    return {"iso": iso, "resource_id": resource_id, "from_date": first_day.isoformat(),
+            "to_date": last_day.isoformat(), "data_versions": versions.to_dict(),
+            "totals_usd": {k: cents_to_str(v) for k, v in totals(table).items()},
+            "lines": shadow_rows(table) if lines else table.num_rows, "daily": daily}
+
+
+def market_reconcile(store: "ObjectStore", statement_id: str, *, version: str | None = None,
+                     tolerance_usd: str = "0.01", all_lines: bool = False) -> dict[str, Any]:
+    """The dispute report of a stored statement version against the shadow settlement:
+    totals per charge type, the mismatching lines (every line with ``all_lines``) with
+    both sides' determinants, and the changes against the version it replaces."""
+    from engine.market.reconcile import delta_totals, mismatches
+    from engine.market.report import delta_rows, reconcile_rows, summary_rows, usd_micro
+    from jobs.market import reconcile_statement
+    try:
+        res = reconcile_statement(store, statement_id, version=version,
+                                  tolerance_microusd=tolerance_microusd(tolerance_usd))
+    except ValueError as exc:                      # an unknown version of the statement
+        raise InputError(str(exc)) from None
+    rec = res["reconcile"]
+    deltas = res["deltas"]
+    return {"statement_id": res["statement_id"], "iso": res["iso"], "version": res["version"],
+            "previous_version": res["previous_version"], "versions": res["versions"],
+            "first_day": res["first_day"].isoformat(), "last_day": res["last_day"].isoformat(),
+            "resources": res["resources"], "tolerance_usd": usd_micro(res["tolerance_microusd"]),
+            "data_versions": res["data_versions"], "totals": summary_rows(res["summary"]),
+            "mismatches": res["summary"]["total"]["mismatches"], "all_lines": all_lines,
+            "lines": reconcile_rows(rec if all_lines else mismatches(rec)),
+            "version_deltas": delta_rows(deltas) if deltas is not None else [],
+            "version_delta_totals": ({k: {c: usd_micro(x) for c, x in v.items()}
+                                      for k, v in delta_totals(deltas).items()}
+                                     if deltas is not None else {})}
+
+
+def market_chain(store: "ObjectStore", site_id: str, period: str, *,
+                 intervals: bool = False) -> dict[str, Any]:
+    """The bid-to-bill chain of a site over a billing month (``jobs.bidtobill``)."""
+    from jobs.bidtobill import chain_in_process
+    return chain_in_process(store, site_id, period, intervals=intervals)
 
 
 # -- bankability results --------------------------------------------------------------

@@ -83,27 +83,29 @@ def _series(t: pa.Table, value: str) -> Series:
 
 def load_inputs(store: ObjectStore, tables: Tables, versions: MarketVersions, iso: str,
                 resource_id: str, first_day: date, last_day: date,
-                sites: dict[str, Site] | None = None) -> MarketInputs:
-    """The inputs of one resource over the operating days ``first..last``."""
+                sites: dict[str, Site] | None = None, *,
+                channels: tuple[str, ...] = ()) -> MarketInputs:
+    """The inputs of one resource over the operating days ``first..last``; ``channels``
+    names more channels of its site to read (the bid-to-bill chain's exported ones)."""
     if sites is None:
         sites = load_sites(store, versions.sites) if versions.sites is not None else {}
     r = find_resource(sites, iso, resource_id)
     start, end = day_bounds_us(iso, first_day, last_day)
     meter: dict[str, Series] = {}
-    if r.metered and versions.meter is not None:
+    names = sorted(set(r.inject + r.withdraw + tuple(channels)))
+    if names and versions.meter is not None:
         site = sites[r.site_id]
-        rows = tables.read_meter(site.site_id, site.timezone, start, end,
-                                 channels=sorted(set(r.inject + r.withdraw)),
+        rows = tables.read_meter(site.site_id, site.timezone, start, end, channels=names,
                                  columns=["channel", "interval_start_utc", "interval_minutes",
                                           "energy_wh"], as_of=versions.meter)
         ch = rows.column("channel")
-        for name in sorted(set(r.inject + r.withdraw)):
+        for name in names:
             meter[name] = _series(rows.filter(pc.equal(ch, name)), "energy_wh")
     awards: dict[str, Series] = {}
     if versions.awards is not None:
         rows = read_awards(tables, iso, resource_id, start, end, as_of=versions.awards)
         prod = rows.column("product")
-        for p in sorted(set(prod.to_pylist())):
+        for p in sorted(pc.unique(prod).to_pylist()):
             awards[p] = _series(rows.filter(pc.equal(prod, p)), "power_w")
     prices: dict[tuple[str, str], PriceCurve] = {}
     if versions.prices is not None:
@@ -134,11 +136,11 @@ def shadow_in_process(store: ObjectStore, iso: str, resource_id: str, first_day:
 
 def statement_scope(rows: pa.Table) -> tuple[str, list[str], date, date]:
     """A statement's ISO, resources and operating days."""
-    isos = sorted(set(rows.column("iso").to_pylist()))
+    isos = sorted(pc.unique(rows.column("iso")).to_pylist())
     if len(isos) != 1:
         raise InputError(f"a statement belongs to one ISO; this one names {isos}")
     days = rows.column("operating_date")
-    return (isos[0], sorted(set(rows.column("resource_id").to_pylist())),
+    return (isos[0], sorted(pc.unique(rows.column("resource_id")).to_pylist()),
             pc.min(days).as_py(), pc.max(days).as_py())
 
 
@@ -148,7 +150,8 @@ def reconcile_statement(store: ObjectStore, statement_id: str, *, version: str |
     """Shadow-settle what a statement covers and reconcile it line by line; with the
     deltas of the version against the one before it. Returns the tables and summary."""
     tables = Tables(store)
-    rows = read_statement(tables, statement_id, as_of=(as_of or {}).get("statements"))
+    st_version = tables.resolve_as_of("statements", (as_of or {}).get("statements"))
+    rows = read_statement(tables, statement_id, as_of=st_version)
     vs = versions(rows)
     chosen = select_version(rows, version)
     label = chosen.column("version")[0].as_py()
@@ -156,12 +159,11 @@ def reconcile_statement(store: ObjectStore, statement_id: str, *, version: str |
     mv = MarketVersions.resolve(store, tables, as_of)
     sites = load_sites(store, mv.sites) if mv.sites is not None else {}
     shadows = []
-    cts = set(chosen.column("charge_type").to_pylist())
+    cts = pc.unique(chosen.column("charge_type"))
     for rid in resources:
         inp = load_inputs(store, tables, mv, iso, rid, first, last, sites)
         lines = shadow_settle(inp, first, last)
-        shadows.append(lines.filter(pc.is_in(lines.column("charge_type"),
-                                             value_set=pa.array(sorted(cts)))))
+        shadows.append(lines.filter(pc.is_in(lines.column("charge_type"), value_set=cts)))
     shadow = pa.concat_tables(shadows) if shadows else None
     rec = reconcile(chosen, shadow, tolerance_microusd=tolerance_microusd)
     i = vs.index(label)
@@ -169,7 +171,8 @@ def reconcile_statement(store: ObjectStore, statement_id: str, *, version: str |
     return {"statement_id": statement_id, "iso": iso, "version": label, "versions": vs,
             "previous_version": vs[i - 1] if i > 0 else None, "resources": resources,
             "first_day": first, "last_day": last, "tolerance_microusd": tolerance_microusd,
-            "data_versions": mv.to_dict(), "reconcile": rec, "summary": summary(rec),
+            "data_versions": {**mv.to_dict(), "statements": st_version}, "reconcile": rec,
+            "summary": summary(rec),
             "deltas": deltas, "shadow": shadow}
 
 

@@ -2,16 +2,23 @@
 
 Plan: the resources (named, or every resource of the ISO in the site registry) x
 the operating days, one item per resource-day keyed ``<resource>|<YYYY-MM-DD>``,
-grouped ``partition_size`` at a time; the input versions (meter, prices, awards
-data versions and the site registry version) are resolved once at planning and
-pinned in every item, so an ingest landing mid-job changes nothing.
+grouped ``max(partition_size, DAYS_PER_PARTITION)`` consecutive days of one resource
+at a time (a partition never spans two resources). A week by default: a day's work is
+a few milliseconds of engine against five table reads and a task's overhead, which a
+partition per resource-day pays seven times over (``bench/market.py`` (5)). The input
+versions (meter, prices, awards data versions and the site registry version) are
+resolved once at planning and pinned in every item, so an ingest landing mid-job
+changes nothing.
 
-Map: each item reads its resource's inputs for its one day (``jobs.market``) and
-settles it (``engine.market.shadow``); the lines are staged as Parquet next to the
-partition's result, which carries the day's totals.
+Map: each run of consecutive days of one resource in a partition reads its inputs
+once for the whole run (``jobs.market``: five table reads, not five per day) and
+settles it (``engine.market.shadow``; a range settled at once gives the lines of its
+days settled one by one); the run's lines are staged as one Parquet part next to
+the partition's result, which carries each day's totals and names the part.
 
-Reduce: the staged lines, in sorted item order, become one table (so the bytes do
-not depend on the number of workers or the order partitions finished in), published
+Reduce: the staged parts, each read once, become one table in the lines' one order
+(``sort_lines``: the bytes do not depend on the number of workers, the partition
+size or the order partitions finished in), published
 with ``storage.results.ResultStore(store, "shadow_settlement")`` under the job id:
 ``lines.parquet`` (the ``shadow`` table of ``engine.schema``) and ``summary.json``
 (totals per resource and charge type, lines per charge type, the rule modules in
@@ -24,6 +31,7 @@ import io
 from datetime import date, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from engine.canonical import canonical_json
@@ -42,6 +50,8 @@ from .specs import ShadowSettlementSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext, encode_key
 
 RESULT_KIND = "shadow_settlement"
+#: the fewest consecutive days of one resource a partition holds (the last may hold fewer)
+DAYS_PER_PARTITION = 7
 
 
 def _days(spec: ShadowSettlementSpec) -> list[date]:
@@ -63,31 +73,55 @@ def plan(spec: ShadowSettlementSpec, ctx: JobContext) -> list[Partition]:
     if not resources:
         raise InputError(f"the site registry declares no {spec.iso} resource (market.resources)")
     pinned = versions.to_dict()
-    items = [(partition_key(rid, d.isoformat()), {"iso": spec.iso, "resource_id": rid,
-                                                  "day": d.isoformat(), "versions": pinned})
-             for rid in resources for d in _days(spec)]
-    return group_partitions(items, ctx.partition_size)
+    days = _days(spec)
+    partitions: list[Partition] = []
+    for rid in resources:              # per resource: a partition never spans two
+        items = [(partition_key(rid, d.isoformat()), {"iso": spec.iso, "resource_id": rid,
+                                                      "day": d.isoformat(), "versions": pinned})
+                 for d in days]
+        partitions += group_partitions(items, max(ctx.partition_size, DAYS_PER_PARTITION))
+    return partitions
+
+
+def _runs(items: list[dict]) -> list[list[dict]]:
+    """The items in runs of consecutive operating days of one resource, as pinned alike."""
+    runs: list[list[dict]] = []
+    for item in items:
+        p = item["params"]
+        if runs:
+            q = runs[-1][-1]["params"]
+            if ((q["iso"], q["resource_id"], q["versions"]) == (p["iso"], p["resource_id"], p["versions"])
+                    and date.fromisoformat(p["day"]) == date.fromisoformat(q["day"]) + timedelta(days=1)):
+                runs[-1].append(item)
+                continue
+        runs.append([item])
+    return runs
 
 
 def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     out = {}
-    for item in partition.params["items"]:
+    for run in _runs(partition.params["items"]):
         ctx.check_cancelled()
-        p = item["params"]
+        p = run[0]["params"]
         versions = MarketVersions.from_dict(p["versions"])
         cache_key = f"sites@{versions.sites}"
         if cache_key not in ctx.cache:
             ctx.cache[cache_key] = load_sites(ctx.store, versions.sites)
-        day = date.fromisoformat(p["day"])
-        inp = load_inputs(ctx.store, ctx.tables, versions, p["iso"], p["resource_id"], day, day,
+        first, last = date.fromisoformat(p["day"]), date.fromisoformat(run[-1]["params"]["day"])
+        inp = load_inputs(ctx.store, ctx.tables, versions, p["iso"], p["resource_id"], first, last,
                           ctx.cache[cache_key])
-        lines = shadow_settle(inp, day, day)
-        key = f"{ctx.part_prefix(partition)}lines-{encode_key(item['key'])}.parquet"
+        lines = shadow_settle(inp, first, last)
+        key = f"{ctx.part_prefix(partition)}lines-{encode_key(run[0]['key'])}.parquet"
         buf = io.BytesIO()
         pq.write_table(lines, buf, compression="zstd")
-        ctx.stage(key, buf.getvalue())
-        out[item["key"]] = {"lines": key, "rows": lines.num_rows, "totals_cents": totals(lines),
-                            "versions": p["versions"]}
+        ctx.stage(key, buf.getvalue())           # one part per run of days, named by its items
+        operating_date = lines.column("operating_date")
+        for item in run:
+            day = date.fromisoformat(item["params"]["day"])
+            day_lines = lines.filter(pc.equal(operating_date, pa.scalar(day, pa.date32()))) \
+                if len(run) > 1 else lines
+            out[item["key"]] = {"lines": key, "rows": day_lines.num_rows,
+                                "totals_cents": totals(day_lines), "versions": item["params"]["versions"]}
     return {"items": out}
 
 
@@ -96,8 +130,8 @@ def reduce(spec: ShadowSettlementSpec, results: dict[str, dict], ctx: JobContext
     for key in sorted(results):
         items.update(results[key]["items"])
     tables = []
-    for key in sorted(items):
-        t = pq.read_table(io.BytesIO(ctx.store.get(items[key]["lines"])))
+    for part in sorted({items[key]["lines"] for key in items}):     # each staged run once
+        t = pq.read_table(io.BytesIO(ctx.store.get(part)))
         if t.num_rows:
             tables.append(t.cast(SHADOW_SCHEMA))
     lines = sort_lines(pa.concat_tables(tables)) if tables else SHADOW_SCHEMA.empty_table()

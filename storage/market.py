@@ -6,13 +6,14 @@ superseded rows are dropped (the latest ingest of a key wins).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.errors import NotFoundError
 from engine.schema import AWARDS_SCHEMA, STATEMENTS_SCHEMA
+from engine.timebase import periods_between
 
 from .tables import Tables, table_spec
 from .tables.merge import latest
@@ -54,6 +55,29 @@ def read_statement(tables: Tables, statement_id: str, *,
     return latest(rows, files, key).select(STATEMENTS_SCHEMA.names)
 
 
+def read_resource_statements(tables: Tables, iso: str, resource_id: str, first_day: date,
+                             last_day: date, *, as_of: int | datetime | None = None) -> pa.Table:
+    """The statement lines of one resource for the operating days ``first..last``: of
+    each statement, its latest version only (the one that now settles those days);
+    STATEMENTS_SCHEMA, sorted by key. Empty if none."""
+    log = tables.delta_log
+    version = log.resolve_as_of("statements", as_of)
+    if version is None:
+        return STATEMENTS_SCHEMA.empty_table()
+    months = periods_between(first_day.strftime("%Y-%m"), last_day.strftime("%Y-%m"))
+    flt = ((pc.field("resource_id") == resource_id) & (pc.field("operating_date") >= first_day)
+           & (pc.field("operating_date") <= last_day))
+    rows, files = read_rows(log, "statements", version, {"iso": [iso], "month": months}, flt)
+    if rows.num_rows == 0:
+        return STATEMENTS_SCHEMA.empty_table()
+    rows = latest(rows, files, list(table_spec("statements").key)).select(STATEMENTS_SCHEMA.names)
+    newest = rows.group_by("statement_id").aggregate([("version_rank", "max")])
+    keep = rows.join(newest, keys="statement_id").filter(
+        pc.equal(pc.field("version_rank"), pc.field("version_rank_max")))
+    order = pc.sort_indices(keep, sort_keys=[(k, "ascending") for k in table_spec("statements").key])
+    return keep.take(order).select(STATEMENTS_SCHEMA.names).combine_chunks()
+
+
 def list_statements(tables: Tables, *, as_of: int | datetime | None = None) -> list[dict]:
     """One entry per statement: id, ISO, operating days, versions, lines."""
     log = tables.delta_log
@@ -75,4 +99,4 @@ def list_statements(tables: Tables, *, as_of: int | datetime | None = None) -> l
     return sorted(out, key=lambda d: d["statement_id"])
 
 
-__all__ = ["read_awards", "read_statement", "list_statements"]
+__all__ = ["read_awards", "read_statement", "read_resource_statements", "list_statements"]

@@ -9,7 +9,7 @@ server. Both return the same documents, so a command prints the same thing eithe
 way, and nothing falls back to the local store when an API is named.
 
 A command that only makes sense where it runs (``demo``, ``serve``, ``cluster``,
-``invoices reproduce``, ``market rules|reconcile``) is wrapped in :func:`local_only`: with an API named it exits 2
+``invoices reproduce``) is wrapped in :func:`local_only`: with an API named it exits 2
 and says why, instead of silently using this machine's store.
 
 Imports are lazy: building the argument parser imports this module, and ``m2c --help``
@@ -21,7 +21,7 @@ import argparse
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,6 +103,12 @@ class Backend(Protocol):
     def cancel_job(self, job_id: str) -> dict: ...
     # market
     def market_statements(self) -> list[dict]: ...
+    def market_rules(self, iso: str) -> list[dict]: ...
+    def market_shadow(self, iso: str, resource_id: str, first_day: date, last_day: date, *,
+                      lines: bool) -> dict: ...
+    def market_reconcile(self, statement_id: str, *, version: str | None, tolerance_usd: str,
+                         all_lines: bool) -> dict: ...
+    def market_chain(self, site_id: str, period: str, *, intervals: bool) -> dict: ...
     # bankability
     def bankability_schema(self) -> dict: ...
     def bankability_result(self, result_id: str, fmt: str, part: str) -> dict | str: ...
@@ -235,6 +241,23 @@ class Local:
         from storage.market import list_statements
         from storage.tables import Tables
         return list_statements(Tables(self.store))
+
+    def market_rules(self, iso):
+        from .. import views
+        return views.market_rules(iso)
+
+    def market_shadow(self, iso, resource_id, first_day, last_day, *, lines):
+        from .. import views
+        return views.market_shadow(self.store, iso, resource_id, first_day, last_day, lines=lines)
+
+    def market_reconcile(self, statement_id, *, version, tolerance_usd, all_lines):
+        from .. import views
+        return views.market_reconcile(self.store, statement_id, version=version,
+                                      tolerance_usd=tolerance_usd, all_lines=all_lines)
+
+    def market_chain(self, site_id, period, *, intervals):
+        from .. import views
+        return views.market_chain(self.store, site_id, period, intervals=intervals)
 
     # -- bankability
     def bankability_schema(self):
@@ -369,6 +392,20 @@ class Remote:
     # -- market
     def market_statements(self):
         return self.client.market_statements()
+
+    def market_rules(self, iso):
+        return self.client.market_rules(iso)
+
+    def market_shadow(self, iso, resource_id, first_day, last_day, *, lines):
+        return self.client.market_shadow(iso, resource_id, first_day.isoformat(),
+                                         last_day.isoformat(), lines=lines)
+
+    def market_reconcile(self, statement_id, *, version, tolerance_usd, all_lines):
+        return self.client.market_reconcile(statement_id, version=version,
+                                            tolerance_usd=tolerance_usd, all_lines=all_lines)
+
+    def market_chain(self, site_id, period, *, intervals):
+        return self.client.market_chain(site_id, period, intervals=intervals)
 
     # -- bankability
     def bankability_schema(self):

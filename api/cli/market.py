@@ -1,33 +1,42 @@
 """``m2c market``: ISO shadow settlement, statement reconciliation, bid to bill.
 
 * ``m2c market shadow --iso ERCOT --resource R --from DATE --to DATE`` shadow-settles a
-  resource over operating days in this process (``--job`` runs it as a
-  ``shadow_settlement`` job on Ray instead, partitioned resource x day, and publishes
-  the result) and prints the totals per charge type and day, or every line with
-  ``--lines``;
-* ``m2c market reconcile --statement ID [--version V] [--tolerance USD]`` reconciles a
-  stored statement against the shadow settlement line by line: the dispute report
-  (each mismatch with its determinants on both sides), totals per charge type, and
-  the deltas of this version against the one before it. Exit 0 even with
-  mismatches (they are the report), 2 for a bad request;
+  resource over operating days and prints the totals per charge type and day, or every
+  line with ``--lines``. Locally it runs in this process; with ``--api`` the server
+  computes it within the request (``GET /v1/market/shadow``, a quarter at most) and
+  the same document comes back. ``--job`` runs a ``shadow_settlement`` job on Ray
+  instead (several resources, any range; partitioned resource x day) and publishes
+  the result, here or on the server;
+* ``m2c market reconcile --statement ID [--version V] [--tolerance USD] [--all]``
+  reconciles a stored statement against the shadow settlement line by line: the
+  dispute report (each mismatch with its determinants on both sides), totals per
+  charge type, and the deltas of this version against the one before it. Exit 0 even
+  with mismatches (they are the report), 2 for a bad request;
+* ``m2c market chain --site S --period YYYY-MM`` shows the chain of a site-month from
+  bid to bill: awards -> metered -> ISO settlement -> PPA invoice, each stage
+  reconciled to the next (``engine.market.bidtobill``); ``--intervals`` adds every
+  ISO interval (``--format csv`` is them);
 * ``m2c market statements`` lists the stored statements; ``m2c market rules --iso``
   the rule modules, their operating-date ranges and sources.
 
-``--format table|json|csv|html`` on each.
+Every command goes through :func:`api.cli.backend.open_backend`: the documents come from
+``api.views`` here or from the API's routes (which call the same views), and CSV and
+HTML are rendered from them by ``engine.market.report``, so the output is the same
+bytes with or without ``--api``. ``--format table|json|csv|html``.
 """
 from __future__ import annotations
 
 import argparse
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from engine.errors import InputError
 
 from ..settings import Settings
-from .backend import local_only, open_backend
+from .backend import open_backend
 from .output import add_format, emit, print_json, table
 
 FORMATS = ("table", "json", "csv", "html")
+ISOS = ["ERCOT", "PJM", "CAISO"]
 
 
 def _date(v: str) -> date:
@@ -38,10 +47,10 @@ def _date(v: str) -> date:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("market", help="ISO shadow settlement and statement reconciliation")
+    p = subparsers.add_parser("market", help="ISO shadow settlement, reconciliation, bid to bill")
     sub = p.add_subparsers(dest="market_command", required=True)
     s = sub.add_parser("shadow", help="shadow-settle a resource over operating days")
-    s.add_argument("--iso", required=True, choices=["ERCOT", "PJM", "CAISO"])
+    s.add_argument("--iso", required=True, choices=ISOS)
     s.add_argument("--resource", required=True, action="append", dest="resources",
                    help="resource id (repeat for several with --job)")
     s.add_argument("--from", dest="from_date", required=True, type=_date, metavar="DATE")
@@ -61,79 +70,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--all", action="store_true", help="every line, not only the mismatches")
     add_format(r, FORMATS)
     r.set_defaults(handler=reconcile_command)
+    c = sub.add_parser("chain", help="bid to bill: awards -> metered -> ISO settlement -> "
+                                     "PPA invoice of a site-month")
+    c.add_argument("--site", required=True, metavar="SITE")
+    c.add_argument("--period", required=True, metavar="YYYY-MM")
+    c.add_argument("--intervals", action="store_true",
+                   help="every ISO settlement interval (always with --format csv)")
+    add_format(c, FORMATS)
+    c.set_defaults(handler=chain_command)
     ls = sub.add_parser("statements", help="list stored statements")
     add_format(ls, ("table", "json"))
     ls.set_defaults(handler=statements_command)
     ru = sub.add_parser("rules", help="the rule modules of an ISO")
-    ru.add_argument("--iso", required=True, choices=["ERCOT", "PJM", "CAISO"])
+    ru.add_argument("--iso", required=True, choices=ISOS)
     add_format(ru, ("table", "json"))
     ru.set_defaults(handler=rules_command)
 
 
-def _store(settings: Settings):
-    from storage.objectstore import ObjectStore
-    return ObjectStore.from_config(settings.storage_config())
-
-
-def _tolerance(text: str) -> int:
-    try:
-        v = Decimal(text)
-    except InvalidOperation:
-        raise InputError(f"--tolerance: not an amount in USD: {text!r}") from None
-    if not v.is_finite() or v < 0:
-        raise InputError(f"--tolerance must be >= 0 USD, got {text}")
-    return int((v * 10**6).to_integral_value())
-
-
-def _render(args: argparse.Namespace, doc: dict, title: str, sections: list[tuple[str, list[dict]]],
-            csv_rows: list[dict], text) -> None:
-    from engine.market.report import html_table, page, to_csv
+def _render(args: argparse.Namespace, doc: dict, csv, html, text) -> None:
     if args.format == "csv":
-        print(to_csv(csv_rows), end="")
+        print(csv(doc), end="")
     elif args.format == "html":
-        facts = {k: v for k, v in doc.items() if isinstance(v, (str, int)) or v is None}
-        print(page(title, [(h, html_table(rows, bad="status")) for h, rows in sections], facts))
+        print(html(doc))
     else:
         emit(args, doc, text)
 
 
 def shadow_command(args: argparse.Namespace, settings: Settings) -> int:
-    if args.job or settings.api_url:
+    if args.job:
         return _shadow_job(args, settings)
-    from engine.market.report import shadow_rows
-    from engine.market.shadow import totals
-    from engine.money import cents_to_str
-    from jobs.market import shadow_in_process
+    from engine.market.report import shadow_csv, shadow_html
     if len(args.resources) != 1:
         raise InputError("name one --resource (or use --job for several)")
-    lines, versions = shadow_in_process(_store(settings), args.iso, args.resources[0],
-                                        args.from_date, args.to_date)
-    rows = shadow_rows(lines)
-    daily: dict[tuple[str, str], int] = {}
-    for r in lines.select(["operating_date", "charge_type", "amount_cents"]).to_pylist():
-        k = (r["operating_date"].isoformat(), r["charge_type"])
-        daily[k] = daily.get(k, 0) + r["amount_cents"]
-    day_rows = [{"operating_date": d, "charge_type": c, "amount_usd": cents_to_str(v)}
-                for (d, c), v in sorted(daily.items())]
-    tot = {k: cents_to_str(v) for k, v in totals(lines).items()}
-    doc = {"iso": args.iso, "resource_id": args.resources[0], "from_date": args.from_date.isoformat(),
-           "to_date": args.to_date.isoformat(), "data_versions": versions.to_dict(),
-           "totals_usd": tot, "lines": rows if args.lines else len(rows), "daily": day_rows}
+    if args.to_date < args.from_date:
+        raise InputError(f"--to {args.to_date} is before --from {args.from_date}")
+    with open_backend(settings) as be:
+        doc = be.market_shadow(args.iso, args.resources[0], args.from_date, args.to_date,
+                               lines=args.lines)
 
     def text() -> str:
+        rows = doc["lines"]
         body = ([["charge", "interval (UTC)", "min", "quantity MWh", "price", "amount USD"]]
                 + [[r["charge_type"], r["interval_start_utc"], r["interval_minutes"],
                     r["quantity_mwh"], r["price_usd_per_mwh"], r["amount_usd"]] for r in rows]
                 if args.lines else
                 [["operating day", "charge", "amount USD"]]
-                + [[r["operating_date"], r["charge_type"], r["amount_usd"]] for r in day_rows])
-        tail = [["total " + k, v] for k, v in tot.items()]
-        return (f"{args.iso} {args.resources[0]} {doc['from_date']}..{doc['to_date']}: "
-                f"{len(rows)} lines\n" + table(body, right={len(body[0]) - 1})
+                + [[r["operating_date"], r["charge_type"], r["amount_usd"]] for r in doc["daily"]])
+        count = len(rows) if isinstance(rows, list) else rows
+        tail = [["total " + k, v] for k, v in doc["totals_usd"].items()]
+        return (f"{doc['iso']} {doc['resource_id']} {doc['from_date']}..{doc['to_date']}: "
+                f"{count} lines\n" + table(body, right={len(body[0]) - 1})
                 + ("\n\n" + table([["charge", "amount USD"], *tail], right={1}) if tail else ""))
-    _render(args, doc, f"Shadow settlement {args.iso} {args.resources[0]}",
-            [("Lines" if args.lines else "Daily totals", rows if args.lines else day_rows)],
-            rows if args.lines else day_rows, text)
+    _render(args, doc, shadow_csv, shadow_html, text)
     return 0
 
 
@@ -154,28 +142,12 @@ def _shadow_job(args: argparse.Namespace, settings: Settings) -> int:
     return print_job(job, args, render)
 
 
-@local_only("market reconcile", "it reconciles in this process against this machine's store; "
-                              "the API's is GET /v1/market/statements/{id}/reconcile")
 def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.market.reconcile import delta_totals, mismatches
-    from engine.market.report import delta_rows, reconcile_rows, summary_rows, usd_micro
-    from jobs.market import reconcile_statement
-    res = reconcile_statement(_store(settings), args.statement, version=args.version,
-                              tolerance_microusd=_tolerance(args.tolerance))
-    rec = res["reconcile"]
-    shown = reconcile_rows(rec if args.all else mismatches(rec))
-    summ = summary_rows(res["summary"])
-    deltas = delta_rows(res["deltas"]) if res["deltas"] is not None else []
-    doc = {"statement_id": res["statement_id"], "iso": res["iso"], "version": res["version"],
-           "previous_version": res["previous_version"], "versions": res["versions"],
-           "first_day": res["first_day"].isoformat(), "last_day": res["last_day"].isoformat(),
-           "resources": res["resources"], "tolerance_usd": usd_micro(res["tolerance_microusd"]),
-           "data_versions": res["data_versions"], "totals": summ,
-           "mismatches": res["summary"]["total"]["mismatches"],
-           "lines": shown, "version_deltas": deltas,
-           "version_delta_totals": {k: {c: usd_micro(x) for c, x in v.items()}
-                                    for k, v in delta_totals(res["deltas"]).items()}
-           if res["deltas"] is not None else {}}
+    from engine.market.report import reconcile_csv, reconcile_html
+    with open_backend(settings) as be:
+        doc = be.market_reconcile(args.statement, version=args.version,
+                                  tolerance_usd=args.tolerance, all_lines=args.all)
+    summ, shown, deltas = doc["totals"], doc["lines"], doc["version_deltas"]
 
     def text() -> str:
         out = [f"statement {doc['statement_id']} ({doc['iso']}) version {doc['version']}: "
@@ -204,9 +176,49 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
                                  r["price_effect_usd"], r["quantity_effect_usd"]] for r in deltas],
                              right={3, 4, 5, 6, 7}))
         return "\n".join(out)
-    _render(args, doc, f"Statement {doc['statement_id']} version {doc['version']}: dispute report",
-            [("Totals by charge type", summ), ("Mismatches" if not args.all else "Lines", shown),
-             (f"Changes against {doc['previous_version']}", deltas)], shown, text)
+    _render(args, doc, reconcile_csv, reconcile_html, text)
+    return 0
+
+
+def chain_command(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.market.report import chain_csv, chain_html, chain_invoice_rows, chain_stage_rows
+    with open_backend(settings) as be:
+        doc = be.market_chain(args.site, args.period,
+                              intervals=args.intervals or args.format in ("csv", "html"))
+
+    def text() -> str:
+        out = [f"bid to bill {doc['site_id']} {doc['period']} ({doc.get('iso') or 'no ISO'}), "
+               f"{doc['window_utc']['start']} .. {doc['window_utc']['end']}"]
+        if doc.get("note"):
+            out.append(doc["note"])
+        stages = chain_stage_rows(doc)
+        if stages:
+            cols = ["resource_id", "da_position_mwh", "metered_mwh", "physical_at_rt_usd",
+                    "position_spread_usd", "shadow_energy_usd", "shadow_exact_intervals",
+                    "statement_energy_usd", "statement_intervals_differing"]
+            out.append("\nawards -> metered -> ISO settlement (ISO convention: > 0 a charge)")
+            out.append(table([["resource", "DA MWh", "metered MWh", "physical@RT", "DA spread",
+                               "shadow energy", "exact", "statement energy", "differing"]]
+                             + [[r[c] if r[c] is not None else "-" for c in cols] for r in stages],
+                             right=set(range(1, len(cols)))))
+        inv = chain_invoice_rows(doc)
+        if inv:
+            cols = ["contract_id", "line_id", "contract_price", "site_amount_usd",
+                    "share_of_iso_revenue_usd", "energy_difference_usd", "price_difference_usd",
+                    "rate_rounding_usd", "reconciles"]
+            out.append("\nPPA invoice (> 0 the buyer pays) against the ISO")
+            out.append(table([["contract", "line", "priced at", "site amount", "share of ISO",
+                               "energy diff", "price diff", "rate rounding", "reconciles"]]
+                             + [[r[c] if r[c] is not None else "-" for c in cols] for r in inv],
+                             right={3, 4, 5, 6, 7}))
+            for r in inv:
+                if r["reasons"]:
+                    out.append(f"  {r['contract_id']} {r['line_id']}: {r['reasons']}")
+        s = doc["summary"]
+        out.append(f"\nmarket revenue {s['market_revenue_usd']} USD; pass-through lines "
+                   f"{s['pass_through_usd']} USD")
+        return "\n".join(out)
+    _render(args, doc, chain_csv, chain_html, text)
     return 0
 
 
@@ -221,11 +233,9 @@ def statements_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@local_only("market rules", "it lists the ISO rule modules installed with this m2c, not the "
-                          "server's")
 def rules_command(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.market.rules import describe
-    rows = describe(args.iso)
+    with open_backend(settings) as be:
+        rows = be.market_rules(args.iso)
     if args.format == "json":
         print_json(rows)
         return 0

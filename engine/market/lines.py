@@ -59,6 +59,13 @@ class Lines:
             return amount_cents(self.amount12)
         return amount_cents(mul_amount(self.quantity_wh12, self.price), self.sign)
 
+    def exact12(self) -> np.ndarray:
+        """The exact signed amount of each line before its cent rounding, in 1/12
+        pico-USD, as Python integers (an object array: no bound to overflow)."""
+        if self.amount12 is not None:
+            return np.asarray(self.amount12).astype(object)
+        return np.asarray(mul_amount(self.quantity_wh12, self.price)).astype(object) * self.sign
+
     def select(self, mask: np.ndarray) -> "Lines":
         def sel(a):
             return None if a is None else np.asarray(a)[mask]

@@ -2,8 +2,10 @@
 new statement version against the one before it.
 
 Line key: ``(charge_type, resource_id, interval_start_utc)`` within one statement
-version. The two sides are joined with one vectorised Arrow hash join (no Python
-loop over lines): a line present on one side only is compared against 0.
+version. The two sides are joined by one vectorised merge (the strings coded through
+one sorted dictionary, the keys then one int64 sorted once: no Python object per line,
+and the output comes out in key order): a line present on one side only is compared
+against 0.
 
 Tolerance. ISOs publish amounts to the cent, and prices to the cent, so a line whose
 statement and shadow amounts differ by at most ``tolerance_microusd`` (default
@@ -20,8 +22,6 @@ q_old`` and ``quantity effect = delta - price effect`` (computed when both versi
 give the determinants; else the whole delta is ``unexplained``).
 """
 from __future__ import annotations
-
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -67,52 +67,121 @@ def select_version(rows: pa.Table, version: str | None = None) -> pa.Table:
     return rows.filter(pc.equal(rows.column("version"), v))
 
 
-def _side(t: pa.Table, amount: pa.Array, qty: pa.Array, price: pa.Array, tag: str) -> pa.Table:
-    return pa.table({"charge_type": t.column("charge_type"), "resource_id": t.column("resource_id"),
-                     "interval_start_utc": t.column("interval_start_utc").cast(UTC_TS),
-                     f"{tag}_minutes": t.column("interval_minutes"),
-                     f"{tag}_amount_microusd": amount, f"{tag}_quantity_wh12": qty,
-                     f"{tag}_price_microusd_per_mwh": price})
+def _codes(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array
+           ) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Codes of the strings of ``a`` and ``b`` in one sorted dictionary (equal strings
+    share a code; codes sort like the strings), and that dictionary."""
+    both = pa.chunked_array([*_chunks(a), *_chunks(b)], type=pa.string()).combine_chunks()
+    enc = pc.dictionary_encode(both)
+    order = pc.sort_indices(enc.dictionary).to_numpy(zero_copy_only=False)
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size, dtype=np.int64)
+    codes = rank[enc.indices.to_numpy(zero_copy_only=False)] if len(both) else np.zeros(0, np.int64)
+    return codes[:len(a)], codes[len(a):], enc.dictionary.take(pa.array(order))
+
+
+def _chunks(x: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return list(x.chunks) if isinstance(x, pa.ChunkedArray) else [x]
+
+
+def _us(x: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return pc.cast(x, UTC_TS).cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _outer_join(a: pa.Table, b: pa.Table, what: tuple[str, str]
+                ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """The full outer join of ``a`` and ``b`` on :data:`KEY`, vectorised: for each key
+    of either side in key order, the row of ``a`` and of ``b`` holding it (-1: none),
+    and the key columns. A key twice on one side is a ``ValueError`` naming it (a
+    statement version or a shadow has one line per key)."""
+    ca, cb, cdict = _codes(a.column("charge_type"), b.column("charge_type"))
+    ra, rb, rdict = _codes(a.column("resource_id"), b.column("resource_id"))
+    n_res = max(len(rdict), 1)
+    g = np.concatenate([ca * n_res + ra, cb * n_res + rb])
+    t = np.concatenate([_us(a.column("interval_start_utc")), _us(b.column("interval_start_utc"))])
+    na, n = a.num_rows, g.size
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, pa.table({"charge_type": pa.array([], pa.string()),
+                                       "resource_id": pa.array([], pa.string()),
+                                       "interval_start_utc": pa.array([], UTC_TS)})
+    minute = 60_000_000
+    t0 = int(t.min())
+    span = (int(t.max()) - t0) // minute + 1
+    if not np.any(t % minute) and int(g.max()) < (1 << 62) // span:
+        order = np.argsort(g * span + (t - t0) // minute, kind="stable")   # one int64 key
+    else:
+        order = np.lexsort((t, g))
+    gs, ts = g[order], t[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (gs[1:] != gs[:-1]) | (ts[1:] != ts[:-1])
+    gid = np.cumsum(new) - 1
+    u = int(gid[-1]) + 1
+    from_a = order < na
+    for side, sel, label in ((a, from_a, what[0]), (b, ~from_a, what[1])):
+        twice = np.bincount(gid[sel], minlength=u) > 1
+        if twice.any():
+            k = int(np.flatnonzero(twice)[0])
+            at = order[np.flatnonzero(gid == k)[0]]
+            row = at if at < na else at - na
+            raise ValueError(f"the {label} has two lines for {side.column('charge_type')[row]} "
+                             f"{side.column('resource_id')[row]} {side.column('interval_start_utc')[row]}")
+    ia = np.full(u, -1, dtype=np.int64)
+    ib = np.full(u, -1, dtype=np.int64)
+    ia[gid[from_a]] = order[from_a]
+    ib[gid[~from_a]] = order[~from_a] - na
+    gk = gs[new]
+    keys = pa.table({"charge_type": cdict.take(pa.array(gk // n_res)),
+                     "resource_id": rdict.take(pa.array(gk % n_res)),
+                     "interval_start_utc": pa.array(ts[new], pa.int64()).cast(UTC_TS)})
+    return ia, ib, keys
+
+
+def _take(col: pa.ChunkedArray | pa.Array, idx: np.ndarray) -> pa.Array:
+    """``col`` at ``idx``, null where ``idx`` is -1."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col.take(pa.array(np.maximum(idx, 0), mask=idx < 0))
+
+
+def _amount(col: pa.ChunkedArray | pa.Array, idx: np.ndarray, scale: int = 1) -> np.ndarray:
+    """int64 amounts at ``idx`` (x ``scale``), 0 where ``idx`` is -1."""
+    v = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64) * scale
+    return np.where(idx >= 0, v[np.maximum(idx, 0)] if v.size else 0, 0)
 
 
 def reconcile(statement: pa.Table, shadow: pa.Table, *,
               tolerance_microusd: int = DEFAULT_TOLERANCE_MICROUSD) -> pa.Table:
     """``statement`` rows of ONE version (``engine.schema.STATEMENTS`` columns) against
-    ``shadow`` lines (``SHADOW``) -> the ``reconcile`` table, sorted by key."""
+    ``shadow`` lines (``SHADOW``) -> the ``reconcile`` table, sorted by key.
+
+    Vectorised end to end: the two sides' keys are coded (strings through one sorted
+    dictionary) and merged with one sort of int64 keys; no Python object per line."""
     if tolerance_microusd < 0:
         raise ValueError("the tolerance is >= 0")
-    st = _side(statement, statement.column("amount_microusd"),
-               pc.multiply(statement.column("energy_wh"), 12),
-               statement.column("price_microusd_per_mwh"), "statement")
-    sh = _side(shadow, pc.multiply(shadow.column("amount_cents"), MICRO_PER_CENT),
-               shadow.column("quantity_wh12"), shadow.column("price_microusd_per_mwh"), "shadow")
-    st = st.append_column("_st", pa.array(np.ones(st.num_rows, np.int8)))
-    sh = sh.append_column("_sh", pa.array(np.ones(sh.num_rows, np.int8)))
-    j = st.join(sh, keys=KEY, join_type="full outer")
-    in_st = pc.fill_null(j.column("_st"), 0).to_numpy(zero_copy_only=False).astype(bool)
-    in_sh = pc.fill_null(j.column("_sh"), 0).to_numpy(zero_copy_only=False).astype(bool)
-    a_st = pc.fill_null(j.column("statement_amount_microusd"), 0).to_numpy(zero_copy_only=False)
-    a_sh = pc.fill_null(j.column("shadow_amount_microusd"), 0).to_numpy(zero_copy_only=False)
-    diff = a_st.astype(np.int64) - a_sh.astype(np.int64)
+    i_st, i_sh, keys = _outer_join(statement, shadow, ("statement", "shadow"))
+    a_st = _amount(statement.column("amount_microusd"), i_st)
+    a_sh = _amount(shadow.column("amount_cents"), i_sh, MICRO_PER_CENT)
+    in_st, in_sh = i_st >= 0, i_sh >= 0
+    diff = a_st - a_sh
     off = np.abs(diff) > tolerance_microusd
-    status = np.where(~off, "match", np.where(in_st & in_sh, "mismatch",
-                                               np.where(in_st, "statement_only", "shadow_only")))
-    minutes = pc.coalesce(j.column("statement_minutes"), j.column("shadow_minutes"))
-    out = pa.table({
-        "charge_type": j.column("charge_type"), "resource_id": j.column("resource_id"),
-        "interval_start_utc": j.column("interval_start_utc"),
-        "interval_minutes": minutes.cast(pa.int16()),
+    # status codes into STATUSES, then one take: no string built per line
+    code = np.where(~off, 0, np.where(in_st & in_sh, 1, np.where(in_st, 2, 3))).astype(np.int8)
+    status = pa.array(STATUSES, pa.string()).take(pa.array(code))
+    minutes = pc.coalesce(_take(statement.column("interval_minutes"), i_st).cast(pa.int16()),
+                          _take(shadow.column("interval_minutes"), i_sh).cast(pa.int16()))
+    return pa.table({
+        "charge_type": keys.column("charge_type"), "resource_id": keys.column("resource_id"),
+        "interval_start_utc": keys.column("interval_start_utc"),
+        "interval_minutes": minutes,
         "statement_amount_microusd": pa.array(a_st, pa.int64()),
         "shadow_amount_microusd": pa.array(a_sh, pa.int64()),
         "difference_microusd": pa.array(diff, pa.int64()),
-        "status": pa.array(status, pa.string()),
-        "statement_quantity_wh12": j.column("statement_quantity_wh12"),
-        "shadow_quantity_wh12": j.column("shadow_quantity_wh12"),
-        "statement_price_microusd_per_mwh": j.column("statement_price_microusd_per_mwh"),
-        "shadow_price_microusd_per_mwh": j.column("shadow_price_microusd_per_mwh"),
-    }, schema=RECONCILE_SCHEMA)
-    order = pc.sort_indices(out, sort_keys=[(k, "ascending") for k in KEY])
-    return out.take(order).combine_chunks()
+        "status": status,
+        "statement_quantity_wh12": pc.multiply(_take(statement.column("energy_wh"), i_st), 12),
+        "shadow_quantity_wh12": _take(shadow.column("quantity_wh12"), i_sh),
+        "statement_price_microusd_per_mwh": _take(statement.column("price_microusd_per_mwh"), i_st),
+        "shadow_price_microusd_per_mwh": _take(shadow.column("price_microusd_per_mwh"), i_sh),
+    }, schema=RECONCILE_SCHEMA).combine_chunks()
 
 
 def summary(rec: pa.Table) -> dict:
@@ -143,37 +212,23 @@ def mismatches(rec: pa.Table) -> pa.Table:
 def version_deltas(previous: pa.Table, current: pa.Table) -> pa.Table:
     """Lines of ``current`` (a statement version) that differ from ``previous`` (the
     version it replaces): key, both amounts and determinants, the exact delta and its
-    price / quantity attribution (micro-USD; see the module docstring)."""
-    def side(t: pa.Table, tag: str) -> pa.Table:
-        return pa.table({"charge_type": t.column("charge_type"), "resource_id": t.column("resource_id"),
-                         "interval_start_utc": t.column("interval_start_utc"),
-                         f"{tag}_amount_microusd": t.column("amount_microusd"),
-                         f"{tag}_energy_wh": t.column("energy_wh"),
-                         f"{tag}_price_microusd_per_mwh": t.column("price_microusd_per_mwh")})
-    j = side(previous, "previous").join(side(current, "current"), keys=KEY, join_type="full outer")
-    a0 = pc.fill_null(j.column("previous_amount_microusd"), 0)
-    a1 = pc.fill_null(j.column("current_amount_microusd"), 0)
-    j = j.filter(pc.not_equal(a0, a1))
-    a0 = pc.fill_null(j.column("previous_amount_microusd"), 0).to_numpy(zero_copy_only=False)
-    a1 = pc.fill_null(j.column("current_amount_microusd"), 0).to_numpy(zero_copy_only=False)
-    delta = a1.astype(np.int64) - a0.astype(np.int64)
-    q0, p0, p1 = (j.column(c).to_pylist() for c in ("previous_energy_wh",
-                                                    "previous_price_microusd_per_mwh",
-                                                    "current_price_microusd_per_mwh"))
-    price_effect = np.zeros(len(delta), dtype=np.int64)
-    known = np.zeros(len(delta), dtype=bool)
-    for i, (q, pa0, pa1, amt) in enumerate(zip(q0, p0, p1, a0.tolist())):
-        if q is None or pa0 is None or pa1 is None:
-            continue
-        known[i] = True
-        # the line's sign in front of quantity x price (ERCOT's (-1) x ...), from the old line
-        sign = -1 if int(amt) * q * pa0 < 0 else 1
-        # Wh x micro-USD/MWh = pico-USD; / 1e6 -> micro-USD, rounded half away from zero
-        exact = Decimal(sign * q * (pa1 - pa0)) / Decimal(10**6)
-        price_effect[i] = int(exact.to_integral_value(rounding="ROUND_HALF_UP"))
-    out = pa.table({
-        "charge_type": j.column("charge_type"), "resource_id": j.column("resource_id"),
-        "interval_start_utc": j.column("interval_start_utc"),
+    price / quantity attribution (micro-USD; see the module docstring). Vectorised
+    like :func:`reconcile`."""
+    i0, i1, keys = _outer_join(previous, current, ("previous version", "current version"))
+    a0 = _amount(previous.column("amount_microusd"), i0)
+    a1 = _amount(current.column("amount_microusd"), i1)
+    keep = np.flatnonzero(a0 != a1)
+    i0, i1, a0, a1 = i0[keep], i1[keep], a0[keep], a1[keep]
+    keys = keys.take(pa.array(keep))
+    j = pa.table({"previous_energy_wh": _take(previous.column("energy_wh"), i0),
+                  "current_energy_wh": _take(current.column("energy_wh"), i1),
+                  "previous_price_microusd_per_mwh": _take(previous.column("price_microusd_per_mwh"), i0),
+                  "current_price_microusd_per_mwh": _take(current.column("price_microusd_per_mwh"), i1)})
+    delta = a1 - a0
+    price_effect, known = _price_effects(j, a0)
+    return pa.table({
+        "charge_type": keys.column("charge_type"), "resource_id": keys.column("resource_id"),
+        "interval_start_utc": keys.column("interval_start_utc"),
         "previous_amount_microusd": pa.array(a0, pa.int64()),
         "current_amount_microusd": pa.array(a1, pa.int64()),
         "delta_microusd": pa.array(delta, pa.int64()),
@@ -184,9 +239,34 @@ def version_deltas(previous: pa.Table, current: pa.Table) -> pa.Table:
         "price_effect_microusd": pa.array(price_effect, pa.int64()),
         "quantity_effect_microusd": pa.array(np.where(known, delta - price_effect, 0), pa.int64()),
         "unexplained_microusd": pa.array(np.where(known, 0, delta), pa.int64()),
-    })
-    order = pc.sort_indices(out, sort_keys=[(k, "ascending") for k in KEY])
-    return out.take(order).combine_chunks()
+    }).combine_chunks()
+
+
+def _price_effects(j: pa.Table, a0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sign x q_old x (p_new - p_old)`` in micro-USD, rounded half away from zero, for
+    the lines whose two versions give the determinants (vectorised; exact: int64 when
+    the bound allows, else Python integers for those lines only)."""
+    def col(name: str) -> tuple[np.ndarray, np.ndarray]:
+        c = j.column(name)
+        return (pc.fill_null(c, 0).to_numpy(zero_copy_only=False).astype(np.int64),
+                pc.is_valid(c).to_numpy(zero_copy_only=False))
+    q0, q_ok = col("previous_energy_wh")
+    p0, p0_ok = col("previous_price_microusd_per_mwh")
+    p1, p1_ok = col("current_price_microusd_per_mwh")
+    known = q_ok & p0_ok & p1_ok
+    # the line's sign in front of quantity x price (ERCOT's (-1) x ...), from the old line
+    sign = np.where(np.sign(a0.astype(np.int64)) * np.sign(q0) * np.sign(p0) < 0, -1, 1)
+    dp = p1 - p0
+    # Wh x micro-USD/MWh = pico-USD; / 1e6 -> micro-USD
+    big = (np.abs(q0).astype(np.float64) * np.abs(dp).astype(np.float64)) >= 2.0**62
+    num = np.where(big, 0, sign * q0 * dp)
+    q, r = np.divmod(np.abs(num), 10**6)
+    out = np.where(num < 0, -(q + (2 * r >= 10**6)), q + (2 * r >= 10**6))
+    for i in np.flatnonzero(big & known):             # beyond int64: exact, line by line
+        n = int(sign[i]) * int(q0[i]) * int(dp[i])
+        qi, ri = divmod(abs(n), 10**6)
+        out[i] = (qi + (2 * ri >= 10**6)) * (1 if n >= 0 else -1)
+    return np.where(known, out, 0).astype(np.int64), known
 
 
 def delta_totals(deltas: pa.Table) -> dict[str, dict[str, int]]:

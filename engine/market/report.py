@@ -100,11 +100,22 @@ def summary_rows(summary: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every key of the rows, in the order they first appear."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (int, float)) or (isinstance(v, str) and v[:1] in "-0123456789"):
+        return f'<td class="n">{html.escape(str(v))}</td>'
+    return f"<td>{html.escape('' if v is None else str(v))}</td>"
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return ""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n", restval="")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
@@ -119,15 +130,12 @@ _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse
 def html_table(rows: Sequence[dict[str, Any]], bad: str | None = None) -> str:
     if not rows:
         return "<p>(none)</p>"
-    cols = list(rows[0])
+    cols = _columns(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for r in rows:
-        cls = ' class="bad"' if bad and r.get("status") not in (None, "match") else ""
-        cells = "".join(
-            f'<td class="n">{html.escape(str(r[c]))}</td>' if isinstance(r[c], (int, float)) or
-            (isinstance(r[c], str) and r[c][:1] in "-0123456789")
-            else f"<td>{html.escape('' if r[c] is None else str(r[c]))}</td>" for c in cols)
+        cls = ' class="bad"' if bad and r.get("status") not in (None, "match", "agrees") else ""
+        cells = "".join(_cell(r.get(c)) for c in cols)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -141,5 +149,98 @@ def page(title: str, sections: Sequence[tuple[str, str]], facts: dict[str, Any])
             f"<table>{fl}</table>{secs}</body></html>")
 
 
+def _facts(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if isinstance(v, (str, int)) or v is None}
+
+
+# -- whole documents (the CLI and the API render the same document the same way) ------
+def shadow_csv(doc: dict[str, Any]) -> str:
+    """A shadow document (``api.views.market_shadow``) as CSV: its lines if it holds
+    them, else its daily totals."""
+    return to_csv(doc["lines"] if isinstance(doc["lines"], list) else doc["daily"])
+
+
+def shadow_html(doc: dict[str, Any]) -> str:
+    lines = isinstance(doc["lines"], list)
+    totals = [{"charge_type": k, "amount_usd": v} for k, v in doc["totals_usd"].items()]
+    return page(f"Shadow settlement {doc['iso']} {doc['resource_id']}",
+                [("Totals by charge type", html_table(totals)),
+                 ("Lines" if lines else "Daily totals",
+                  html_table(doc["lines"] if lines else doc["daily"]))], _facts(doc))
+
+
+def reconcile_csv(doc: dict[str, Any]) -> str:
+    """A reconciliation document (``api.views.market_reconcile``) as CSV: its lines."""
+    return to_csv(doc["lines"])
+
+
+def reconcile_html(doc: dict[str, Any]) -> str:
+    return page(f"Statement {doc['statement_id']} version {doc['version']}: dispute report",
+                [("Totals by charge type", html_table(doc["totals"])),
+                 ("Mismatches" if not doc.get("all_lines") else "Lines",
+                  html_table(doc["lines"], bad="status")),
+                 (f"Changes against {doc['previous_version']}", html_table(doc["version_deltas"]))],
+                _facts(doc))
+
+
+def chain_csv(doc: dict[str, Any]) -> str:
+    """A bid-to-bill document (``engine.market.bidtobill.chain_document`` with its
+    intervals) as CSV: one row per resource and ISO settlement interval."""
+    return to_csv(doc.get("intervals") or [])
+
+
+def chain_stage_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per resource: the figures of the awards, metered and ISO stages."""
+    rows = []
+    for r in doc["resources"]:
+        st = r["settlement"]
+        rows.append({"resource_id": r["resource_id"], "settlement_point": r["settlement_point"],
+                     "da_position_mwh": r["awards"]["da_position_mwh"],
+                     "metered_mwh": r["metered"]["settled_mwh"],
+                     "physical_at_rt_usd": st["decomposition_usd"]["physical_at_rt"],
+                     "position_spread_usd": st["decomposition_usd"]["position_spread"],
+                     "shadow_energy_usd": st["shadow"]["energy_usd"],
+                     "shadow_exact_intervals": f"{st['shadow']['identity']['exact']}/"
+                                               f"{st['shadow']['identity']['intervals']}",
+                     "statement_energy_usd": st["statement"]["energy_usd"] if st["statement"] else None,
+                     "statement_intervals_differing": (st["statement"]["identity"]["differ"]
+                                                       if st["statement"] else None),
+                     "market_revenue_usd": r["market_revenue_usd"]})
+    return rows
+
+
+def chain_invoice_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per pass-through line: the invoice against the ISO."""
+    rows = []
+    for p in doc["invoice"]:
+        iso = p.get("iso") or {}
+        rows.append({"contract_id": p["contract_id"], "line_id": p["line_id"], "kind": p["kind"],
+                     "source": p["source"], "contract_price": p["contract_price"],
+                     "iso_price": iso.get("price"), "billed_mwh": p["billed_mwh"],
+                     "site_amount_usd": p["site_amount_usd"], "line_usd": p["line_usd"],
+                     "share_of_iso_revenue_usd": iso.get("share_of_iso_revenue_usd"),
+                     "energy_difference_usd": iso.get("energy_difference_usd"),
+                     "price_difference_usd": iso.get("price_difference_usd",
+                                                     iso.get("basis_usd")),
+                     "rate_rounding_usd": p.get("rate_rounding_usd"),
+                     "reconciles": iso.get("reconciles"),
+                     "reasons": "; ".join(iso.get("reasons") or [])})
+    return rows
+
+
+def chain_html(doc: dict[str, Any]) -> str:
+    diffs = [d for r in doc["resources"] if r["settlement"]["statement"]
+             for d in r["settlement"]["statement"]["differences"]]
+    sections = [("Awards, metered energy and ISO settlement", html_table(chain_stage_rows(doc))),
+                ("PPA invoice lines passing market prices through", html_table(chain_invoice_rows(doc)))]
+    if diffs:
+        sections.append(("Statement intervals that differ from the identity", html_table(diffs, bad="status")))
+    if doc.get("intervals"):
+        sections.append(("ISO settlement intervals", html_table(doc["intervals"], bad="status")))
+    return page(f"Bid to bill: {doc['site_id']} {doc['period']}", sections,
+                {**_facts(doc), **{k: v for k, v in doc["summary"].items() if isinstance(v, str)}})
+
+
 __all__ = ["shadow_rows", "reconcile_rows", "delta_rows", "summary_rows", "to_csv", "html_table",
-           "page", "usd_micro", "price_str", "mwh"]
+           "page", "usd_micro", "price_str", "mwh", "shadow_csv", "shadow_html", "reconcile_csv",
+           "reconcile_html", "chain_csv", "chain_html", "chain_stage_rows", "chain_invoice_rows"]

@@ -60,50 +60,58 @@ def finish_statement_rows(cols: dict[str, pa.Array], lines: np.ndarray, name: st
     the file's field for each check (``charge_type``, ``interval_start``, ...)."""
     def line_of(row: int) -> int:
         return int(lines[row])
-    n = len(lines)
-    labels = [normalise_version(v) for v in cols["version"].to_pylist()]
-    ranks = np.zeros(n, dtype=np.int32)
-    cache: dict[str, int] = {}
-    for i, v in enumerate(labels):
-        if v not in cache:
-            try:
-                cache[v] = version_rank(v)
-            except ValueError as exc:
-                problems.add(line_of(i), fields["version"], str(exc))
-                problems.raise_if_any()
-        ranks[i] = cache[v]
-    isos = cols["iso"].to_pylist()
-    cts = cols["charge_type"].to_pylist()
-    known = {iso: set(charge_types(iso)) for iso in set(isos) if iso in ISOS}
-    for i, (iso, ct) in enumerate(zip(isos, cts)):
-        if iso in known and ct not in known[iso]:
-            problems.add(line_of(i), fields["charge_type"],
-                         f"unknown charge type {ct!r} for {iso}; the rule sets settle "
-                         f"{', '.join(sorted(known[iso]))}")
-            break
+    # every check works on the distinct values (a statement has a few versions, ISOs,
+    # charge types and days over up to millions of lines): no Python object per line
+    venc = pc.dictionary_encode(cols["version"])
+    vcodes = venc.indices.to_numpy(zero_copy_only=False)
+    vlabels, vranks = [], []
+    for k, raw in enumerate(venc.dictionary.to_pylist()):
+        label = normalise_version(raw)
+        try:
+            vranks.append(version_rank(label))
+        except ValueError as exc:
+            problems.add(line_of(int(np.flatnonzero(vcodes == k)[0])), fields["version"], str(exc))
+            problems.raise_if_any()
+        vlabels.append(label)
+    labels = pa.array(vlabels, pa.string()).take(venc.indices)
+    ranks = np.asarray(vranks, dtype=np.int32)[vcodes] if vranks else np.zeros(0, np.int32)
+    isos = cols["iso"]
+    bad = pa.array(np.zeros(len(lines), dtype=bool))
+    for iso in pc.unique(isos).to_pylist():
+        if iso in ISOS:
+            bad = pc.or_(bad, pc.and_(pc.equal(isos, iso), pc.invert(pc.is_in(
+                cols["charge_type"], value_set=pa.array(charge_types(iso))))))
+    row = first_row(bad)
+    if row is not None:
+        iso = isos[row].as_py()
+        problems.add(line_of(row), fields["charge_type"],
+                     f"unknown charge type {cols['charge_type'][row].as_py()!r} for {iso}; the "
+                     f"rule sets settle {', '.join(sorted(charge_types(iso)))}")
     days = cols["operating_date"].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
     us = cols["interval_start_utc"].cast(pa.int64()).to_numpy(zero_copy_only=False)
     mins = cols["interval_minutes"].to_numpy(zero_copy_only=False).astype(np.int64)
-    lo = np.empty(n, np.int64)
-    hi = np.empty(n, np.int64)
-    bounds: dict[tuple[str, int], tuple[int, int]] = {}
-    for i, (iso, d) in enumerate(zip(isos, days.tolist())):
-        key = (iso, d)
-        if key not in bounds:
-            day = date(1970, 1, 1) + timedelta(days=d)
-            tz = ISO_TIMEZONES.get(iso, "UTC")
-            bounds[key] = (local_midnight_us(day, tz), local_midnight_us(day + timedelta(days=1), tz))
-        lo[i], hi[i] = bounds[key]
+    lo = np.zeros(len(lines), np.int64)
+    hi = np.zeros(len(lines), np.int64)
+    iso_np = pc.fill_null(isos, "").to_numpy(zero_copy_only=False)
+    for iso in pc.unique(isos).to_pylist():
+        sel = iso_np == iso
+        tz = ISO_TIMEZONES.get(iso, "UTC")
+        uniq, inv = np.unique(days[sel], return_inverse=True)
+        b0 = np.array([local_midnight_us(date(1970, 1, 1) + timedelta(days=int(d)), tz) for d in uniq],
+                      dtype=np.int64)
+        b1 = np.array([local_midnight_us(date(1970, 1, 1) + timedelta(days=int(d) + 1), tz)
+                       for d in uniq], dtype=np.int64)
+        lo[sel], hi[sel] = b0[inv], b1[inv]
     outside = (us < lo) | (us + mins * US_PER_MINUTE > hi)
     row = first_row(pa.array(outside))
     if row is not None:
         problems.add(line_of(row), fields["interval_start"],
                      f"interval {cols['interval_start_utc'][row].as_py().isoformat()} "
                      f"({mins[row]} min) is outside operating day "
-                     f"{cols['operating_date'][row].as_py()} ({isos[row]} prevailing time)")
+                     f"{cols['operating_date'][row].as_py()} ({isos[row].as_py()} prevailing time)")
     problems.raise_if_any()
     table = pa.table({"iso": cols["iso"], "statement_id": cols["statement_id"],
-                      "version": pa.array(labels, pa.string()), "version_rank": pa.array(ranks),
+                      "version": labels, "version_rank": pa.array(ranks, pa.int32()),
                       "operating_date": cols["operating_date"], "charge_type": cols["charge_type"],
                       "resource_id": cols["resource_id"],
                       "interval_start_utc": cols["interval_start_utc"],

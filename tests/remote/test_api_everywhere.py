@@ -37,6 +37,7 @@ REMOTE_COMMANDS = {
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
+    "market rules", "market reconcile", "market chain",     # tests/market/test_market_remote.py
     "bankability schema", "bankability run", "bankability show",
     "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
     # carbon: tests/remote/test_esg_remote.py
@@ -46,7 +47,6 @@ REMOTE_COMMANDS = {
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD],
-    "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
     "esg certificates issue": ["--site", "TX-DC1", "--period", PERIOD],
     "esg certificates transfer": ["--from", "A", "--to", "B", "X"],
     "esg certificates cancel": ["--account", "A", "--beneficiary", "B", "X"],
@@ -315,7 +315,7 @@ def test_jobs_settle_rebill_and_keys(server, remote, cli_home, capsys):
     assert code == 1 and "403" in err
     code, out, err = run_cli([*remote("analyst"), "market", "shadow", "--iso", "ERCOT",
                               "--resource", "R1", "--from", "2026-10-01", "--to", "2026-10-02",
-                              "--format", "json"], capsys)
+                              "--job", "--format", "json"], capsys)
     assert code == 0 and catalog.get(loads(out)["id"]).kind == "shadow_settlement", err
 
     code, out, err = run_cli([*remote("admin"), "keys", "create", "--role", "investor",

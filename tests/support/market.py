@@ -131,5 +131,72 @@ def statement_csv_from(lines, statement_id: str, version: str = "initial") -> st
     return "\n".join(rows) + "\n"
 
 
+# ------------------------------------------------------------ a bid-to-bill portfolio
+CHAIN_SITE = "TX-BB1"
+CHAIN_RESOURCE = "BB1_CC1"
+CHAIN_NODE = "BB1_RN"
+CHAIN_SITES_YAML = f"""\
+sites:
+  - site_id: {CHAIN_SITE}
+    timezone: America/Chicago
+    market:
+      iso: ERCOT
+      node: {CHAIN_NODE}
+      resources:
+        {CHAIN_RESOURCE}: {{settlement_point: {CHAIN_NODE}, hub: HB_NORTH, qse: QBB}}
+    channels:
+      gt1: {{kind: generation, nameplate_kw: 250000}}
+      dc: {{kind: load}}
+      exp: {{kind: grid_export}}
+      imp: {{kind: grid_import}}
+"""
+
+
+def chain_contract(cid: str, *, market_run: str = "RT", share: str = "0.5") -> dict:
+    """A PPA of the chain site: fixed energy and an export share at the site node."""
+    return {
+        "contract_id": cid, "effective_from": "2026-01-01",
+        "parties": {"seller": "BB Onsite Power LLC", "buyer": "BB Compute Inc."},
+        "sites": [CHAIN_SITE], "timezone": "America/Chicago",
+        "term": {"start": "2026-01-01", "end": "2035-12-31"}, "billing_period": "month",
+        "currency": "USD", "delivered": {"add": ["gt1"], "cap_at": ["dc"]},
+        "pricing": {"site_node": {"market_run": market_run}},
+        "terms": [{"id": "energy", "kind": "energy_fixed", "price_usd_per_mwh": "55.00"},
+                  {"id": "export", "kind": "export_share", "share_to_buyer": share}]}
+
+
+def write_chain_files(folder: Path, first: date, days: int, seed: int = 11) -> dict[str, Path]:
+    """Meter (15-minute gt1, dc, exp, imp), prices (5-minute RT and hourly DA at the
+    node, RT at the hub) and day-ahead awards of the chain site's resource."""
+    rng = np.random.default_rng(seed)
+    meter = ["site_id,channel,interval_start,interval_minutes,kwh,quality"]
+    prices = ["iso,node,market_run,interval_start,interval_minutes,lmp_usd_per_mwh"]
+    awards = ["iso,resource_id,product,interval_start,interval_minutes,mw,price_usd_per_mwh"]
+    for k in range(days):
+        d = first + timedelta(days=k)
+        for t in grid_of("ERCOT", d, 15):
+            gen, load = int(rng.integers(40_000, 60_000)), int(rng.integers(30_000, 50_000))
+            exp, imp = max(gen - load, 0) // 4, max(load - gen, 0) // 4
+            z = iso_z(t)
+            meter += [f"{CHAIN_SITE},gt1,{z},15,{gen // 4},A", f"{CHAIN_SITE},dc,{z},15,{load // 4},A",
+                      f"{CHAIN_SITE},exp,{z},15,{exp},A", f"{CHAIN_SITE},imp,{z},15,{imp},A"]
+        for t in grid_of("ERCOT", d, 5):
+            p = rng.integers(-1500, 15000)
+            prices.append(f"ERCOT,{CHAIN_NODE},RT,{iso_z(t)},5,{p / 100:.2f}")
+            prices.append(f"ERCOT,HB_NORTH,RT,{iso_z(t)},5,{(p + rng.integers(-300, 300)) / 100:.2f}")
+        for t in grid_of("ERCOT", d, 60):
+            p = rng.integers(500, 9000) / 100
+            prices.append(f"ERCOT,{CHAIN_NODE},DA,{iso_z(t)},60,{p:.2f}")
+            if rng.random() < 0.5:
+                awards.append(f"ERCOT,{CHAIN_RESOURCE},da_sale,{iso_z(t)},60,"
+                              f"{int(rng.integers(1, 20))},{p:.2f}")
+    out = {}
+    for name, rows in (("meter", meter), ("prices", prices), ("awards", awards)):
+        out[name] = folder / f"chain_{name}.csv"
+        out[name].write_text("\n".join(rows) + "\n")
+    return out
+
+
 __all__ = ["NOW", "SITES_YAML", "resource", "grid_of", "flat", "ercot_day", "write_ercot_files",
-           "statement_csv_from", "US_PER_HOUR"]
+           "statement_csv_from", "US_PER_HOUR", "CHAIN_SITE", "CHAIN_RESOURCE", "CHAIN_NODE",
+           "CHAIN_SITES_YAML", "chain_contract", "write_chain_files"]

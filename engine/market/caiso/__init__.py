@@ -8,7 +8,9 @@ instructed imbalance energy (IIE: FMM, CC 6460; RTD, CC 6470), uninstructed
 imbalance energy (UIE, CC 6475) and unaccounted-for energy (UFE, CC 6474); the
 residual goes to the Real Time Imbalance Energy Offset (CC 6477), pro rata to
 Measured Demand. The §3.6 "CAISO Formula" sections themselves were **not** readable
-in the corpus: the equations in these modules are the standard structure of
+in the corpus (searched again for the follow-up: the stored copies of the guides for CC
+6460, 6475 and 6477 end before §3; the tariff's §11.5.2 is a table-of-contents entry):
+the equations in these modules are the standard structure of
 ``shared/notes/domain.md`` §2 [R]. UFE and the offset are allocations across
 Scheduling Coordinators and are not shadowed per resource.
 

@@ -7,7 +7,10 @@ mirror of the confirmed DAESAMT)::
     DAEPAMT q,p,h = DASPP p,h x DAEP q,p,h
 
 ``DAEP`` the energy bought in the DAM (MWh for the hour). Positive = charged to the
-QSE. One line per hour with a non-zero purchase.
+QSE. One line per hour with a non-zero purchase. Searched again: the protocol text is
+not in the corpus; public settlement-data code describes DAEPAMT as "the Settlement-
+Quality Day-Ahead Energy Charge" and negates it to show revenue, as it does DAESAMT:
+the sign agrees, the equation remains unconfirmed.
 """
 from __future__ import annotations
 

@@ -14,6 +14,15 @@ determinants; **the protocol text was not seen here**: the equation is the one i
 (``RTQQEP``, ``RTQQES``) are not modelled (taken as 0). One line every interval, 92,
 96 or 100 a day, even when it is 0.
 
+Searched again (issue 17 follow-up): the §6.6.3.1 text is not in the corpus (the NPRR 419
+summary is); a third-party repository quotes ERCOT's training "Settlement: Energy and
+PTP Obligations" (2024, slides 32-34 and 44) as ``RTEIAMT = (-1) x RTSPP x (DAM/trade
+energy) + (-1) x RTSPPEW x (SOG - AdjMeteredLoad)``: the same structure (day-ahead and
+trade positions liquidated at the RTSPP, metered energy at the real-time price; at a
+Load Zone the metered load at the energy-weighted RTSPPEW of NPRR 355), but second hand,
+so still **not confirmed**. Public settlement-data code negates DAESAMT, DAEPAMT and
+RTEIAMT to show revenue, which agrees with the sign used here.
+
 Before RTC+B (operating days before 2025-12-05) a battery was two ERCOT resources, a
 Generation Resource for discharge and a Controllable Load Resource for charging;
 this module therefore counts a ``storage`` resource's injection only (its charging
@@ -31,7 +40,8 @@ from .rtspp import rtspp
 
 CHARGE_TYPE = "RTEIAMT"
 NAME = "Real-Time Energy Imbalance Amount"
-SOURCE = "ERCOT Nodal Protocols §6.6.3.1, NPRR 419 (formula recalled, not seen)"
+SOURCE = ("ERCOT Nodal Protocols §6.6.3.1, NPRR 419 (formula recalled; structure quoted second hand "
+          "from ERCOT training 'Settlement: Energy and PTP Obligations' 2024, slides 32-34, 44)")
 CONFIRMED = False
 
 

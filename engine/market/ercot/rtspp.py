@@ -11,7 +11,10 @@ inputs the adders must already be in them; SCED runs of irregular length are not
 modelled (each price interval is weighted by its own length). The exact
 weighting text of §6.6.1.1 was **not seen**; NPRR 355 (seen) states the intent
 this module's property test checks: in a 15-minute interval with no congestion,
-Resource Node, Load Zone and Hub prices are equal.
+Resource Node, Load Zone and Hub prices are equal. Second hand (flag unchanged): an
+ERCOT slide on emergency-override payments averages SCED base points over the
+15-minute interval as ``sum(EBP x TLMP) / 3600``, TLMP in seconds: the same
+weighting by each SCED run's duration (``docs/markets.md`` §1).
 """
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ Adapt2's summary of PJM's 5-minute settlement training, seen); ``P_RT`` the real
 LMP or component of the interval (hourly: the time-weighted average of the 5-minute
 prices, "an average of five-minute prices for an hour", PJM Inside Lines, seen). The
 balancing equation is the generic two-settlement deviation (domain notes §2.1; Manual
-28 §3.2, recalled, not seen). One line per interval, zero or not.
+28 §3.2, recalled, not seen; searched again: Manual 28's text is not in the corpus, only
+Manual 11's table of contents and ISO-NE's description of the same settlement, "the
+net deviation at each location by the real-time locational marginal price ... for each
+five-minute settlement interval"). One line per interval, zero or not.
 """
 from __future__ import annotations
 

@@ -108,3 +108,34 @@ def test_a_resettlement_is_shown_as_deltas_against_the_previous_version():
     assert r["delta_microusd"] == new_amt - row["amount_microusd"]
     assert r["price_effect_microusd"] + r["quantity_effect_microusd"] == r["delta_microusd"]
     assert abs(r["price_effect_microusd"] - (-q * 10)) <= 10_000
+
+
+def _lines(rows: list[tuple]) -> pa.Table:
+    """Statement lines (ERCOT RTEIAMT) of ``(minute, energy_wh, price, amount)`` rows."""
+    from datetime import datetime, timezone
+    t0 = datetime(2026, 1, 15, 6, 0, tzinfo=timezone.utc).timestamp()
+    return pa.Table.from_pylist([
+        {"charge_type": "RTEIAMT", "resource_id": "R1",
+         "interval_start_utc": datetime.fromtimestamp(t0 + 60 * m, timezone.utc),
+         "amount_microusd": a, "energy_wh": q, "price_microusd_per_mwh": p}
+        for m, q, p, a in rows])
+
+
+def test_version_delta_attribution_is_exact_beyond_int64_and_unexplained_without_determinants():
+    before = _lines([(0, 50_000_000, 30_000_000, -1_500_000_000),                 # 50 MWh sold at 30
+                     (15, 4 * 10**12, 5_000_000_000, -2 * 10**16),                  # 4 TWh at 5,000
+                     (30, None, None, 7_000_000),
+                     (45, 10_000_000, 20_000_000, 200_000_000)])
+    after = _lines([(0, 50_000_000, 31_000_001, -1_550_000_050),                  # price +1.000001
+                    (15, 4 * 10**12, -5_000_000_000, 2 * 10**16),                  # re-priced at -5,000
+                    (30, None, None, 8_000_000),
+                    (45, 10_000_000, 20_000_000, 200_000_000)])                     # unchanged
+    d = {r["interval_start_utc"].minute: r for r in version_deltas(before, after).to_pylist()}
+    assert sorted(d) == [0, 15, 30]
+    # sign x q_old x (p_new - p_old), micro-USD, rounded half away from zero
+    assert d[0]["price_effect_microusd"] == -50_000_050                  # -50e6 Wh x 1.000001
+    assert d[0]["quantity_effect_microusd"] == 0
+    # -1 x 4e12 Wh x -1e10 micro-USD/MWh = 4e22 pico-USD: beyond int64, exact
+    assert d[15]["price_effect_microusd"] == 4 * 10**16 == d[15]["delta_microusd"]
+    assert d[15]["price_effect_microusd"] + d[15]["quantity_effect_microusd"] == d[15]["delta_microusd"]
+    assert (d[30]["price_effect_microusd"], d[30]["unexplained_microusd"]) == (0, 1_000_000)
