@@ -178,6 +178,17 @@ def _record(row: sqlite3.Row) -> JobRecord:
         natural_key=row["natural_key"])
 
 
+def _job_event(conn: sqlite3.Connection, event_type: str, rec: JobRecord, now_us: int) -> None:
+    """The outbox event of a job's end: what it was, how it ended, where to read it."""
+    from .outbox import emit, iso_us
+    invoices = [{k: i.get(k) for k in ("contract_id", "period", "version")}
+                for i in (rec.result or {}).get("invoices", []) if isinstance(i, dict)]
+    emit(conn, event_type, {"job_id": rec.id, "kind": rec.kind, "state": str(rec.state),
+                            "error_type": rec.error_type, "error": (rec.error or None) and rec.error[:2000],
+                            "finished_at": iso_us(now_us), "invoices": invoices[:100],
+                            "href": f"/v1/jobs/{rec.id}"}, now_us=now_us)
+
+
 def _encode_cursor(created_us: int, job_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode()).decode().rstrip("=")
 
@@ -254,14 +265,35 @@ class JobCatalog:
             conn.close()
 
     def init_schema(self) -> None:
-        """Create the file, WAL mode, table and indexes; safe to call any number of times."""
+        """Create the file, WAL mode, tables and indexes (the jobs', and those of the
+        other catalog tables: ``jobs.outbox``, ``jobs.invoice_index``); safe to call any
+        number of times."""
+        from . import invoice_index, outbox
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
             conn.execute("PRAGMA journal_mode = WAL")    # persistent: set once per file
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + outbox.SCHEMA + invoice_index.SCHEMA)
         finally:
             conn.close()
+        self._schema_ready = True
+
+    def _ensure_schema(self) -> None:
+        """:meth:`init_schema` once per instance, before a write that needs the other
+        tables (a catalog file made by an earlier release has no outbox yet)."""
+        if not getattr(self, "_schema_ready", False):
+            self.init_schema()
+
+    # -- the seam of the other catalog tables (jobs.outbox, jobs.invoice_index) -------------
+    def connection(self):
+        """A context manager: a read connection to the catalog database."""
+        self._ensure_schema()
+        return self._read()
+
+    def transaction(self):
+        """A context manager: a write transaction (the lock held from its first statement)."""
+        self._ensure_schema()
+        return self._write()
 
     # -- submit and read -------------------------------------------------------------------
     def submit(self, spec: JobSpec, *, principal: str | None = None,
@@ -443,19 +475,27 @@ class JobCatalog:
                          (done, total, to_us(now_utc), job_id))
 
     def mark_succeeded(self, job_id: str, result: dict, now_utc: datetime) -> JobRecord:
+        """Succeeded, and the ``job.succeeded`` event in the same transaction (``jobs.outbox``)."""
         now = to_us(now_utc)
+        self._ensure_schema()
         with self._write() as conn:
-            return self._transition(
+            rec = self._transition(
                 conn, job_id, JobState.SUCCEEDED,
                 "result_json = ?, finished_us = ?, progress_done = progress_total, error = NULL, "
                 "error_type = NULL", (json.dumps(result, sort_keys=True), now), now_us=now)
+            _job_event(conn, "job.succeeded", rec, now)
+            return rec
 
     def mark_failed(self, job_id: str, error: str, error_type: str, now_utc: datetime) -> JobRecord:
+        """Failed, and the ``job.failed`` event in the same transaction (``jobs.outbox``)."""
         now = to_us(now_utc)
+        self._ensure_schema()
         with self._write() as conn:
-            return self._transition(conn, job_id, JobState.FAILED,
-                                    "error = ?, error_type = ?, finished_us = ?",
-                                    (error, error_type, now), now_us=now)
+            rec = self._transition(conn, job_id, JobState.FAILED,
+                                   "error = ?, error_type = ?, finished_us = ?",
+                                   (error, error_type, now), now_us=now)
+            _job_event(conn, "job.failed", rec, now)
+            return rec
 
     def request_cancel(self, job_id: str, now_utc: datetime) -> JobRecord:
         """Ask a job to stop: queued -> cancelled at once; running -> cancelling (the
