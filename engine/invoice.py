@@ -403,7 +403,7 @@ def render_html(doc: dict, *, document_sha256: str | None = None) -> str:
             f"{_determinants_html(ln.get('determinants'))}</td>"
             f"<td class=\"num\">{_e(group_digits(ln['quantity']))} {_e(ln['quantity_unit'])}</td>"
             f"<td class=\"num\">{rate_text}</td>"
-            f"<td class=\"num\">{_e(format_money(ln['amount_usd'], cur))}</td></tr>")
+            f"<td class=\"num\" data-amount=\"{_e(ln['amount_usd'])}\">{_e(format_money(ln['amount_usd'], cur))}</td></tr>")
     lin = doc.get("lineage", {})
     dv = lin.get("data_versions") or {}
     vee = doc.get("vee", {})
@@ -458,7 +458,7 @@ def render_html(doc: dict, *, document_sha256: str | None = None) -> str:
 <tbody>
 {chr(10).join(lines_html)}
 </tbody>
-<tfoot><tr class="total"><td colspan="4">Total{' due' if doc['total_usd'] and not doc['total_usd'].startswith('-') else ''} ({_e(cur)})</td><td class="num">{_e(format_money(doc['total_usd'], cur))}</td></tr></tfoot>
+<tfoot><tr class="total"><td colspan="4">Total{' due' if doc['total_usd'] and not doc['total_usd'].startswith('-') else ''} ({_e(cur)})</td><td class="num" data-amount="{_e(doc['total_usd'])}">{_e(format_money(doc['total_usd'], cur))}</td></tr></tfoot>
 </table>
 <p class="rule">{_e(rule)}</p>
 {_remittance_html(doc.get("remittance"), number)}
@@ -553,7 +553,7 @@ def _adjustment_html(adj: dict | None, currency: str) -> str:
 <table><thead><tr><th>Line</th><th class="num">Quantity change</th><th class="num">Billed</th>
 <th class="num">Re-settled</th><th class="num">Delta</th></tr></thead><tbody>
 {rows}
-</tbody><tfoot><tr><td colspan="4">Net adjustment</td><td class="num">{_e(format_money(adj.get('delta_usd'), currency))}</td></tr></tfoot></table>
+</tbody><tfoot><tr><td colspan="4">Net adjustment</td><td class="num" data-amount="{_e(adj.get('delta_usd'))}">{_e(format_money(adj.get('delta_usd'), currency))}</td></tr></tfoot></table>
 <h2>Why it changed</h2>
 <table><tbody>{causes}</tbody></table>"""
 

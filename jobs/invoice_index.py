@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from engine.errors import InputError
 from engine.money import cents_to_str
 
-from .outbox import emit, iso_us
+from .outbox import emit
 
 if TYPE_CHECKING:  # pragma: no cover
     from storage.objectstore import ObjectStore
@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SCHEMA", "InvoiceIndex", "list_statuses", "LIST_STATUSES", "MAX_PAGE"]
+__all__ = ["SCHEMA", "InvoiceIndex", "list_statuses", "LIST_STATUSES", "MAX_PAGE", "encode_cursor",
+           "decode_cursor", "event_data"]
 
 LIST_STATUSES = ("draft", "estimated", "approved", "superseded")
 MAX_PAGE = 500
@@ -99,11 +100,11 @@ def list_statuses(rows: list[tuple[int, str, bool]]) -> dict[int, tuple[str, int
     return out
 
 
-def _encode_cursor(key: tuple[str, str, int]) -> str:
+def encode_cursor(key: tuple[str, str, int]) -> str:
     return base64.urlsafe_b64encode(f"{key[0]}\n{key[1]}\n{key[2]}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[str, str, int]:
+def decode_cursor(cursor: str) -> tuple[str, str, int]:
     """The cursor of ``api.views.invoice_page`` (same encoding with or without the index)."""
     invalid = InputError("invalid cursor: pass back the next_cursor of the previous page")
     if not cursor or len(cursor) > 512:
@@ -241,7 +242,7 @@ class InvoiceIndex:
                 where.append(f"{column} = ?")
                 params.append(value)
         if cursor:
-            cid, p, v = _decode_cursor(cursor)
+            cid, p, v = decode_cursor(cursor)
             where.append("(contract_id > ? OR (contract_id = ? AND (period > ? OR (period = ? AND version > ?))))")
             params += [cid, cid, p, p, v]
         sql = (f"SELECT {_COLUMNS} FROM invoice_index {'WHERE ' + ' AND '.join(where) if where else ''} "
@@ -249,7 +250,7 @@ class InvoiceIndex:
         with self.catalog.connection() as conn:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
         data = [_summary(r) for r in rows[:limit]]
-        nxt = (_encode_cursor((data[-1]["contract_id"], data[-1]["period"], data[-1]["version"]))
+        nxt = (encode_cursor((data[-1]["contract_id"], data[-1]["period"], data[-1]["version"]))
                if len(rows) > limit else None)
         return {"data": data, "next_cursor": nxt}
 

@@ -8,6 +8,8 @@ Layout (``docs/architecture.md``)::
     invoices/<contract_id>/<period>/v<N>/manifest.json   part hashes (storage.publish)
     invoices/<contract_id>/<period>/v<N>/_COMMITTED      create-only commit marker
     invoices/<contract_id>/<period>/v<N>/_APPROVED       create-only approval record
+    issuers/<issuer_id>/numbers/<n>                      create-only invoice-number claims
+                                                         (storage.invoice_numbers)
 
 A version exists only once its ``_COMMITTED`` marker does; readers ignore anything
 else. Every read of a part (the document, its HTML, its detail, the raw bytes) checks
@@ -37,7 +39,7 @@ N+1, and a publisher that died after claiming N leaves a gap there.
 from __future__ import annotations
 
 import builtins
-
+import hashlib
 import io
 import json
 import logging
@@ -256,7 +258,7 @@ class InvoiceStore:
             doc["status"], doc["approval"] = status, approval
             if superseded_by is not None:
                 doc["superseded_by"] = superseded_by
-            html = render_html(doc)
+            html = render_html(doc, document_sha256=hashlib.sha256(raw_doc).hexdigest())
         elif superseded_by is not None and doc.get("status") in STORED_STATUSES:
             doc["status"], doc["superseded_by"] = status, superseded_by
             html = with_superseded_notice(html, superseded_by)      # the page as published

@@ -136,12 +136,18 @@ class Local:
             self._catalog.init_schema()
         return self._catalog
 
+    def invoice_index(self):
+        """The catalog's invoice index of the configured store (``jobs.invoice_index``)."""
+        from jobs.invoice_index import InvoiceIndex
+        return InvoiceIndex(self.catalog, self.settings.storage_uri)
+
     # -- invoices
     def list_invoices(self, contract, period, status):
         from .. import views
+        index = self.invoice_index()
         return _all_pages(lambda cursor: views.invoice_page(
             self.store, contract=contract, period=period, status=status, limit=views.MAX_PAGE,
-            cursor=cursor))
+            cursor=cursor, index=index, now_utc=_now()))
 
     def _invoices(self):
         from storage.invoices import InvoiceStore
@@ -159,7 +165,7 @@ class Local:
         return views.approve_invoice(
             self.store, contract, period, version=version, now_utc=_now(),
             approved_by={"key_id": None, "role": None, "source": "cli", "user": _os_user()},
-            accept_estimated=accept_estimated)
+            accept_estimated=accept_estimated, index=self.invoice_index())
 
     def explain_line(self, contract, period, version, line_id, fmt):
         from .. import views

@@ -118,8 +118,8 @@ def test_approve_goes_to_the_server_records_the_key_and_is_idempotent(server, re
                               "--format", "json"], capsys)
     assert code == 0, err
     approval = invoices.approval(CONTRACT, PERIOD, version)
-    assert approval["approved_by"] == {"key_id": server.key_ids["analyst"], "role": "analyst",
-                                       "source": "cli"}
+    assert approval["approved_by"] == {"key_id": server.key_ids["analyst"], "label": "test analyst",
+                                       "role": "analyst", "source": "cli"}
     assert loads(out)["status"] == "approved" and loads(out)["approval"] == approval
 
     code, out, err = run_cli([*remote("admin"), "invoices", "approve", CONTRACT, PERIOD], capsys)
