@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
 
     app = FastAPI(
         title="meter2cash", version=API_VERSION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,      # served offline by the console (api.console.docs)
         description="Settlement jobs on Ray and the invoices they produce. Authenticate "
                     "with an `X-API-Key` created by `m2c keys create --role ROLE`. Errors "
                     "are RFC 9457 `application/problem+json`.",
@@ -115,6 +116,8 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    from .console import install as install_console
+    install_console(app)                   # /, /console/..., /static/..., /docs, /redoc
     return app
 
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "INVOICE_STATUSES", "EXPLAIN_FORMATS", "INGEST_TABLES", "APPROVAL_SOURCES",
-    "invoice_page", "approve_invoice", "explain_line", "explain_rows",
+    "invoice_page", "approve_invoice", "explain_line", "explain_rows", "invoice_file", "INVOICE_FILES",
     "contract_summaries", "contract_view", "add_contract",
     "sites_view", "load_sites", "vee_report", "ingest_files",
 ]
@@ -155,6 +155,40 @@ def approve_invoice(store: "ObjectStore", contract: str, period: str, *, version
             logger.exception("invoice %s %s v%s approved, but the invoice index was not updated; "
                              "run `m2c invoices reindex`", contract, period, v)
     return doc, True
+
+
+#: the files an invoice version downloads as (``invoice_file``)
+INVOICE_FILES = {"json": "application/json", "html": "text/html; charset=utf-8",
+                 "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+
+
+def invoice_file(store: "ObjectStore", contract: str, period: str, version: int | None,
+                 fmt: str) -> tuple[bytes, str, str]:
+    """One invoice version as a file: ``(bytes, media type, file name)``.
+
+    ``json``: the stored ``invoice.json`` exactly (its SHA-256 is the one the invoice
+    prints); ``html``: the page as read (status, approval); ``pdf``: that page rendered
+    by WeasyPrint in the shipped fonts (``api.console.pdf``); ``csv``: the journal entry
+    of its lines (``engine.invoice.journal_csv``)."""
+    import hashlib
+    if fmt not in INVOICE_FILES:
+        raise InputError(f"invoice format must be one of {', '.join(INVOICE_FILES)}, got {fmt!r}")
+    inv = _invoice_store(store)
+    doc, page = inv.get(contract, period, version)
+    raw = inv.raw_json(contract, period, doc["version"])
+    name = (doc.get("invoice_number") or f"{contract}_{period}_v{doc['version']}") + f".{fmt}"
+    if fmt == "json":
+        return raw, INVOICE_FILES[fmt], name
+    sha = hashlib.sha256(raw).hexdigest()
+    if fmt == "csv":
+        from engine.invoice import journal_csv
+        return journal_csv(doc, document_sha256=sha).encode(), INVOICE_FILES[fmt], name
+    from engine.invoice import render_html
+    page = render_html(doc, document_sha256=sha)
+    if fmt == "html":
+        return page.encode(), INVOICE_FILES[fmt], name
+    from .console.pdf import html_to_pdf
+    return html_to_pdf(page), INVOICE_FILES[fmt], name
 
 
 def explain_rows(doc: dict, detail: "pa.Table", line_id: str) -> "pa.Table":
