@@ -104,6 +104,23 @@ class ApiClient:
             raise
         return response
 
+    # -- webhooks -----------------------------------------------------------------------
+    def add_webhook(self, url: str, event_types: list[str] | None = None,
+                    description: str | None = None) -> dict:
+        """A new subscription with its signing ``secret`` (shown once)."""
+        return self._request("POST", "/v1/webhooks", json={
+            "url": url, "event_types": event_types, "description": description}).json()
+
+    def list_webhooks(self) -> list[dict]:
+        return self._request("GET", "/v1/webhooks").json()
+
+    def remove_webhook(self, hook_id: str) -> dict:
+        return self._request("DELETE", f"/v1/webhooks/{_seg(hook_id)}").json()
+
+    def webhook_deliveries(self, webhook: str | None = None, limit: int = 50) -> list[dict]:
+        params: dict[str, Any] = {"limit": limit, **({"webhook": webhook} if webhook else {})}
+        return self._request("GET", "/v1/webhooks/deliveries", params=params).json()
+
     # -- jobs ---------------------------------------------------------------------------
     def submit_job(self, spec: dict[str, Any], idempotency_key: str | None = None) -> dict:
         """Submit a job spec; returns the job (new, or the one this request repeats)."""
