@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(ingest.router)
     app.include_router(keys.router)
     app.include_router(webhooks.router)
+    app.include_router(webhooks.deliveries_router)
     app.include_router(market.router)
     app.include_router(readiness.router)
     app.include_router(health.router)

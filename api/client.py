@@ -119,7 +119,7 @@ class ApiClient:
 
     def webhook_deliveries(self, webhook: str | None = None, limit: int = 50) -> list[dict]:
         params: dict[str, Any] = {"limit": limit, **({"webhook": webhook} if webhook else {})}
-        return self._request("GET", "/v1/webhooks/deliveries", params=params).json()
+        return self._request("GET", "/v1/webhook-deliveries", params=params).json()
 
     # -- jobs ---------------------------------------------------------------------------
     def submit_job(self, spec: dict[str, Any], idempotency_key: str | None = None) -> dict:

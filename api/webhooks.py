@@ -25,7 +25,7 @@ body bytes (Stripe's scheme). A receiver recomputes it over the body as received
 compares in constant time (:func:`verify`), and refuses a ``t`` more than a few minutes
 old (replays). Any 2xx answer delivers; anything else, a time-out (10 s) or a refused
 connection is retried with exponential backoff (``jobs.outbox.Retry``), every attempt
-logged (``GET /v1/webhooks/deliveries``, ``m2c webhooks deliveries``, the console).
+logged (``GET /v1/webhook-deliveries``, ``m2c webhooks deliveries``, the console).
 """
 from __future__ import annotations
 

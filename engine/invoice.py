@@ -599,7 +599,7 @@ def journal_csv(doc: dict, *, document_sha256: str | None = None) -> str:
 
     total = Decimal(doc["total_usd"])
     row(line_no=0, line_id="", account=RECEIVABLE_ACCOUNT,
-        description=f"{doc['parties']['buyer']}: {number or entry} total",
+        description=f"{buyer}: {number or entry} total",
         debit=str(total) if total >= 0 else "", credit=str(-total) if total < 0 else "")
     for n, ln in enumerate(doc["lines"], 1):
         amount = Decimal(ln["amount_usd"])

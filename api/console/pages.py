@@ -398,9 +398,13 @@ def invoice_line(request: Request, contract: Contract, period: Period,
     rows = views.explain_rows(doc, store.detail(contract, period, doc["version"]), line_id)
     line = next(ln for ln in doc["lines"] if ln["line_id"] == line_id)
     shown = rows.slice(0, 500).to_pylist()
-    total = sum(int(r["amount_picousd"]) for r in rows.to_pylist())
+    exact = None
+    if "amount_picousd" in rows.column_names:        # exact Python ints: no int64 overflow
+        from decimal import Decimal
+        total = sum(rows.column("amount_picousd").to_pylist())
+        exact = f"{Decimal(total).scaleb(-12):,f}"
     return page(request, "invoice_line.html", doc=doc, line=line, rows=shown, count=rows.num_rows,
-                columns=rows.schema.names, exact_usd=f"{total / 10**12:,.6f}")
+                columns=rows.schema.names, exact_usd=exact)
 
 
 # -- contracts ------------------------------------------------------------------------------

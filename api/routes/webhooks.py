@@ -3,7 +3,7 @@
 ``POST /v1/webhooks`` adds one (``url``, ``event_types``, ``description``) and answers
 its signing ``secret``, shown this once; ``GET /v1/webhooks`` lists them (never the
 secrets); ``DELETE /v1/webhooks/{id}`` removes one (its pending deliveries are
-dropped; the log stays); ``GET /v1/webhooks/deliveries`` is the delivery log, each
+dropped; the log stays); ``GET /v1/webhook-deliveries`` is the delivery log, each
 delivery with its attempts. Delivery and signing: ``api.webhooks``; the events:
 ``jobs.outbox``.
 """
@@ -53,7 +53,10 @@ def list_webhooks(ctx: Ctx, _: Annotated[Principal, Depends(require_admin)]) -> 
     return [h.to_dict() for h in Outbox(ctx.catalog).webhooks()]
 
 
-@router.get("/deliveries", summary="The delivery log",
+deliveries_router = APIRouter(prefix=f"{API_PREFIX}/webhook-deliveries", tags=["webhooks"])
+
+
+@deliveries_router.get("", summary="The delivery log",
             description="Newest first; each delivery with every attempt (time, HTTP status or "
                         "error, duration).", responses=problem_responses(401, 403, 422, 500))
 def deliveries(ctx: Ctx, _: Annotated[Principal, Depends(require_admin)],
