@@ -4,7 +4,8 @@ FastAPI's default pages load Swagger UI and ReDoc from a CDN: blank on a machine
 without internet. These pages use the copies vendored under
 ``api/console/static/vendor/`` (``swagger-ui-dist`` 5 and ``redoc`` 2 from the npm
 registry, their licences beside them), following FastAPI's "self-hosting JavaScript
-and CSS for docs"; ReDoc without Google Fonts.
+and CSS for docs"; ReDoc without Google Fonts, Swagger UI without its online validator
+badge. ``static/vendor/VENDORED.md`` lists the versions and the one line changed.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg")
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None})   # no badge from validator.swagger.io
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_redirect() -> HTMLResponse:
