@@ -38,8 +38,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import (contracts, health, ingest, invoice_actions, invoices, jobs, keys, market,
-                     metrics, readiness, sites, webhooks)
+from .routes import (bankability, contracts, health, ingest, invoice_actions, invoices, jobs, keys,
+                     market, metrics, readiness, scenarios, sites, webhooks)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -126,7 +126,9 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(keys.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.deliveries_router)
+    app.include_router(bankability.router)
     app.include_router(market.router)
+    app.include_router(scenarios.router)
     app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -10,7 +10,8 @@ role       submit / cancel job kinds   sees jobs    invoices  interval  approve 
 scheduler  settlement                  settlement   no        no        no       no     yes     no
 analyst    settlement, rebill,         every kind   yes       yes       yes      yes    yes     no
            meter_totals, scenario,
-           shadow_settlement
+           shadow_settlement,
+           bankability
 investor   bankability                 bankability  summary   no        no       no     no      no
 admin      every kind                  every kind   yes       yes       yes      yes    yes     yes
 =========  ==========================  ===========  ========  ========  =======  =====  ======  =====
@@ -56,7 +57,7 @@ POLICY: dict[Role, RolePolicy] = {
     Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
                                invoices=False, interval_detail=False, ingest=True),
     Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario",
-                                        "shadow_settlement"}),
+                                        "shadow_settlement", "bankability"}),
                              None, invoices=True, interval_detail=True, approve=True, data=True,
                              ingest=True),
     Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),

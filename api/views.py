@@ -17,6 +17,7 @@ approved), else the status the invoice was published with (``draft``, ``estimate
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -364,3 +365,39 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
     else:
         report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()
+
+
+# -- bankability results --------------------------------------------------------------
+#: a bankability result's parts, by the format asked (``csv`` by part)
+BANKABILITY_PARTS = {"json": "summary.json", "html": "report.html",
+                     "cashflow": "p50_cashflow.csv", "paths": "paths.csv"}
+
+
+def bankability_result(store: "ObjectStore", result_id: str, fmt: str = "json",
+                       part: str = "cashflow") -> dict | str:
+    """A published bankability run: its summary document (``json``), the printable
+    report (``html``) or a CSV (``csv``: ``part`` cashflow or paths), each verified
+    against the committed manifest. The CLI (locally) and ``GET /v1/bankability/{id}``
+    serve exactly this."""
+    from storage.results import ResultStore
+    if fmt not in ("json", "html", "csv") or part not in ("cashflow", "paths"):
+        raise InputError(f"unknown bankability format {fmt!r} / part {part!r}")
+    results = ResultStore(store, "bankability")
+    try:
+        manifest = results.manifest(result_id)
+    except NotFoundError:
+        raise NotFoundError(f"no bankability result {result_id!r}") from None
+    data = results.part(result_id, BANKABILITY_PARTS[part if fmt == "csv" else fmt], manifest)
+    return json.loads(data) if fmt == "json" else data.decode()
+# -- scenarios ---------------------------------------------------------------------------
+def scenario_results(store: "ObjectStore") -> list[dict[str, Any]]:
+    """Every stored scenario result (``jobs.scenario.list_results``)."""
+    from jobs.scenario import list_results
+    return list_results(store)
+
+
+def scenario_result(store: "ObjectStore", result_id: str, fmt: str) -> dict[str, Any] | str:
+    """One scenario result as ``json`` (summary with lineage), ``csv`` (the line table)
+    or ``html`` (the report), verified against its manifest."""
+    from jobs.scenario import result_view
+    return result_view(store, result_id, fmt)

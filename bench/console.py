@@ -49,8 +49,9 @@ def build_catalog(db_url: str, n_jobs: int, n_invoices: int, store_uri: str) -> 
             kind, state = rng.choice(kinds), rng.choice(states)
             created = t0 + i * 3_000_000_000
             spec = {"kind": kind, "period": f"2026-{1 + i % 12:02d}"}
-            rows.append((f"job-{i:012x}", kind, json.dumps(spec), f"{i:064x}", state, 4, 4 if state == "succeeded" else 1,
-                         1, created, created + 1_000_000, created if state != "queued" else None,
+            done = 4 if state == "succeeded" else 1
+            rows.append((f"job-{i:012x}", kind, json.dumps(spec), f"{i:064x}", state, 4, done, 1, created,
+                         created + 1_000_000, created if state != "queued" else None,
                          created + 60_000_000 if state in ("succeeded", "failed", "cancelled") else None,
                          "no meter data for site X in 2026-01" if state == "failed" else None,
                          "DataMissingError" if state == "failed" else None, None))
@@ -122,12 +123,14 @@ def main() -> int:
         page = client.get("/console/sign-in")
         token = re.search(r'name="signin_token" value="([^"]+)"', page.text)[1]
         client.post("/console/sign-in", data={"api_key": key, "signin_token": token})
-        deep_jobs = client.get("/v1/jobs?limit=100", headers={"X-API-Key": key}).json()["next_cursor"]
-        for _ in range(40):
-            deep_jobs = client.get(f"/v1/jobs?limit=100&cursor={deep_jobs}", headers={"X-API-Key": key}).json()["next_cursor"]
-        deep_inv = client.get("/v1/invoices?limit=500", headers={"X-API-Key": key}).json()["next_cursor"]
-        for _ in range(100):
-            deep_inv = client.get(f"/v1/invoices?limit=500&cursor={deep_inv}", headers={"X-API-Key": key}).json()["next_cursor"]
+        def cursor_after(path: str, pages: int) -> str:
+            cursor = ""
+            for _ in range(pages):
+                cursor = client.get(path + (f"&cursor={cursor}" if cursor else ""),
+                                    headers={"X-API-Key": key}).json()["next_cursor"]
+            return cursor
+        deep_jobs = cursor_after("/v1/jobs?limit=100", 41)
+        deep_inv = cursor_after("/v1/invoices?limit=500", 101)
         pages = [
             ("console jobs, first page", "/console/jobs"),
             ("console jobs, state=failed", "/console/jobs?state=failed"),
@@ -167,8 +170,9 @@ def main() -> int:
         t = time.perf_counter()
         n = len(views.invoice_page(store, limit=500)["data"])
         walk_ms = (time.perf_counter() - t) * 1000
+        per = walk_ms / args.walk
         print(f"\nstore walk (no index), first page of {n} over {args.walk} invoices: {walk_ms:.0f} ms "
-              f"({walk_ms / args.walk:.2f} ms per invoice in the store: ~{walk_ms / args.walk * args.invoices / 1000:.0f} s "
+              f"({per:.2f} ms per invoice in the store: ~{per * args.invoices / 1000:.0f} s "
               f"for {args.invoices:,}, every page)")
     return 0
 

@@ -26,6 +26,10 @@ Kinds:
     An inventory/audit job: exact integer energy totals (Wh) per site, channel and
     site-local month straight from the stored meter table, for reconciling against a
     utility's or meter vendor's own totals after ingest. It settles nothing.
+``scenario``
+    What-if variants of a base portfolio (``document``: a scenario document, see
+    ``engine.scenario`` and ``m2c scenarios schema``), each re-settled by the engine
+    that bills; the result is stored apart, never as an invoice.
 
 New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobKind`.
 
@@ -49,7 +53,8 @@ from engine.errors import ValidationError
 from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
 from engine.timebase import parse_period, periods_between
 
-__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "ScenarioSpec",
+           "BankabilitySpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
 # Table names whose data versions a spec may pin (storage/tables.py).
@@ -298,9 +303,51 @@ class ShadowSettlementSpec(_Spec):
         return dict(sorted(v.items()))
 
 
-JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec],
+class ScenarioSpec(_Spec):
+    """What-if variants of a base portfolio, re-settled by the engine that bills."""
+
+    kind: Literal["scenario"] = "scenario"
+    document: dict[str, Any] = Field(
+        description="the scenario document (its JSON Schema: `m2c scenarios schema`)")
+
+    @field_validator("document")
+    @classmethod
+    def _document(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from engine.scenario import parse_scenario
+        from engine.scenario.document import normalise
+        try:
+            parse_scenario(v, source="document")
+        except ValidationError as exc:
+            message = str(exc).split(": ", 2)[-1] if exc.field else str(exc)
+            raise ValueError(f"{exc.field}: {message}" if exc.field else message) from None
+        return normalise(v)
+
+
+class BankabilitySpec(_Spec):
+    """A bankability run: the model document (``m2c bankability schema``), with the
+    number of paths and the seed optionally overriding the document's."""
+
+    kind: Literal["bankability"] = "bankability"
+    model: dict[str, Any] = Field(description="the bankability model document")
+    paths: int | None = Field(default=None, ge=1, description="overrides uncertainty.paths")
+    seed: int | None = Field(default=None, ge=0, description="overrides uncertainty.seed")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from engine.errors import ValidationError as ModelError
+        from engine.finance.model import HARD_MAX_PATHS, parse_model
+        try:
+            parse_model(v, "model", max_paths=HARD_MAX_PATHS)
+        except ModelError as exc:
+            raise ValueError(f"{exc.field}: {str(exc).split(': ', 2)[-1]}") from None
+        return v
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec,
+                          ScenarioSpec, BankabilitySpec],
                     Field(discriminator="kind")]
-JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement")
+JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement", "scenario", "bankability")
 
 _ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
 

@@ -27,7 +27,7 @@ FIRST_PARTY = ("engine", "storage", "jobs", "cluster", "api")
 
 #: what each package may import besides the standard library
 LAYERS: dict[str, set[str]] = {
-    "engine": {"engine", "numpy", "pyarrow", "jsonschema"},
+    "engine": {"engine", "numpy", "pyarrow", "jsonschema", "highspy"},
     "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "yaml"},
     "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml"},
     "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow",

@@ -145,9 +145,11 @@ def run_local(spec: dict, *, settings: Settings, idempotency_key: str | None, wa
     from jobs.catalog import JobCatalog
     from jobs.specs import parse_spec
 
+    parsed = parse_spec(spec)
+    _check_against_store(parsed, settings)
     catalog = JobCatalog(settings.db_url)
     catalog.init_schema()
-    record, created = catalog.submit(parse_spec(spec), principal=CLI_PRINCIPAL,
+    record, created = catalog.submit(parsed, principal=CLI_PRINCIPAL,
                                      idempotency_key=idempotency_key,
                                      now_utc=datetime.now(timezone.utc))
     if record.is_terminal:
@@ -158,6 +160,16 @@ def run_local(spec: dict, *, settings: Settings, idempotency_key: str | None, wa
     if settings.ray_address:
         return _detached(record, catalog, settings, created=created, wait=wait, bar=bar)
     return _inline(record, catalog, settings, bar=bar)
+
+
+def _check_against_store(spec: Any, settings: Settings) -> None:
+    """The kind's check of the spec against the store (``JobKind.check``), before the
+    job is recorded: what ``POST /v1/jobs`` refuses with 422, refused here with exit 2."""
+    from jobs.kinds import get_kind
+    kind = get_kind(spec.kind)
+    if kind.check is not None:
+        from storage.objectstore import ObjectStore
+        kind.check(spec, ObjectStore.from_config(settings.storage_config()))
 
 
 def _detached(record: "JobRecord", catalog: "JobCatalog", settings: Settings, *, created: bool,

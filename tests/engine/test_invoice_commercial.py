@@ -128,7 +128,8 @@ DOC = minimal_doc([{"id": "energy", "kind": "energy_fixed", "price_usd_per_mwh":
                            "buyer_details": {"address": ["9 Elm Ave", "Dallas, TX 75201"], "tax_id": "EIN 98-7654321",
                                              "contact": "ap@prairie.example"}},
                   invoicing={"issuer_id": "LSOP", "payment_terms_days": 30,
-                             "remittance": {"bank_name": "First Texas Bank", "account_name": "Lone Star Onsite Power LLC",
+                             "remittance": {"bank_name": "First Texas Bank",
+                                            "account_name": "Lone Star Onsite Power LLC",
                                             "account_number": "000123456789", "routing_number": "111000025"}})
 CV = parse_contract(DOC)
 RESULT = settle_period([CV], "2026-10", {"TX-DC1": (SITES["TX-DC1"],
