@@ -477,7 +477,7 @@ def results_list(request: Request, kind: Annotated[str, Path(pattern=KIND_PATTER
     for rid in ids:
         m = rs.manifest(rid)
         items.append({"id": rid, "parts": sorted(m.get("parts", {})),
-                      "title": m.get("title") or m.get("name") or (m.get("document") or {}).get("name")})
+                      "title": m.get("title") or m.get("scenario") or m.get("name")})
     template = "results.html"
     return page(request, template, kind=kind, items=items,
                 can_submit=session.principal.can_submit(kind))
