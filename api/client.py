@@ -169,12 +169,23 @@ class ApiClient:
         """
         if fmt not in ("json", "html"):
             raise InputError(f"invoice format must be json or html, got {fmt!r}")
+        return self._invoice(contract, period, version, fmt, detail)
+
+    def invoice_file(self, contract: str, period: str, version: int | None, fmt: str) -> bytes:
+        """The invoice as a file: ``pdf`` or ``csv`` (the journal entry)."""
+        if fmt not in ("pdf", "csv"):
+            raise InputError(f"invoice file format must be pdf or csv, got {fmt!r}")
+        return self._invoice(contract, period, version, fmt, False)
+
+    def _invoice(self, contract: str, period: str, version: int | None, fmt: str, detail: bool):
         params: dict[str, Any] = {"format": fmt}
         if version is not None:
             params["version"] = version
         if detail:
             params["detail"] = "intervals"
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
+        if fmt in ("pdf", "csv"):
+            return response.content
         return response.text if fmt == "html" else response.json()
 
     def list_invoices(self, *, contract: str | None = None, period: str | None = None,

@@ -79,6 +79,7 @@ class Backend(Protocol):
                       status: str | None) -> list[dict]: ...
     def get_invoice(self, contract: str, period: str, version: int | None) -> dict: ...
     def invoice_html(self, contract: str, period: str, version: int | None) -> str: ...
+    def invoice_file(self, contract: str, period: str, version: int | None, fmt: str) -> bytes: ...
     def approve_invoice(self, contract: str, period: str, version: int | None, *,
                         accept_estimated: bool = False) -> tuple[dict, bool]: ...
     def explain_line(self, contract: str, period: str, version: int | None, line_id: str,
@@ -165,6 +166,10 @@ class Local:
 
     def invoice_html(self, contract, period, version):
         return self._invoices().get(contract, period, version)[1]
+
+    def invoice_file(self, contract, period, version, fmt):
+        from .. import views
+        return views.invoice_file(self.store, contract, period, version, fmt)[0]
 
     def approve_invoice(self, contract, period, version, *, accept_estimated=False):
         from .. import views
@@ -321,6 +326,9 @@ class Remote:
 
     def invoice_html(self, contract, period, version):
         return self.client.get_invoice(contract, period, version, fmt="html")
+
+    def invoice_file(self, contract, period, version, fmt):
+        return self.client.invoice_file(contract, period, version, fmt)
 
     def approve_invoice(self, contract, period, version, *, accept_estimated=False):
         return self.client.approve_invoice(contract, period, version, source="cli",

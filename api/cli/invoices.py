@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.errors import ConflictError
+from engine.errors import ConflictError, InputError
 
 from ..settings import Settings
 from .backend import local_only, open_backend
@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="one invoice (latest version or --version N)")
     _target(show)
-    add_format(show, ("table", "json", "html"))
+    add_format(show, ("table", "json", "html", "pdf", "csv"))
+    show.add_argument("--out", metavar="FILE", help="write the html, pdf or csv here (pdf needs it)")
     show.set_defaults(handler=cmd_show)
     ap = sub.add_parser("approve", help="approve the latest draft (approved invoices are immutable)")
     _target(ap)
@@ -118,9 +119,20 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    if args.format == "pdf" and not args.out:
+        raise InputError("--format pdf writes a file: give it with --out FILE.pdf")
     with open_backend(settings) as be:
-        if args.format == "html":
-            print(be.invoice_html(args.contract_id, args.period, args.version))
+        if args.format in ("html", "pdf", "csv"):
+            data = (be.invoice_html(args.contract_id, args.period, args.version).encode()
+                    if args.format == "html" else
+                    be.invoice_file(args.contract_id, args.period, args.version, args.format))
+            if args.out:
+                Path(args.out).write_bytes(data)
+                print(f"{args.contract_id} {args.period} -> {args.out}", file=sys.stderr)
+            else:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data if args.format != "html" else data + b"\n")
+                sys.stdout.buffer.flush()
             return 0
         doc = be.get_invoice(args.contract_id, args.period, args.version)
     emit(args, doc, lambda: render_invoice(doc))

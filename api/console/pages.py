@@ -218,12 +218,15 @@ def _committed_partitions(request: Request, job_id: str, limit: int = 500) -> li
     return [unquote(k) for k in sorted(keys)[:limit]]
 
 
-def _result_links(rec) -> list[dict[str, str]]:
-    """Links to the ``ResultStore`` results a job published (its kind's, id = job id)."""
-    from jobs.kinds import KINDS
-    kind = KINDS.get(rec.kind)
-    if rec.state != JobState.SUCCEEDED or kind is None or rec.kind in ("settlement", "rebill",
-                                                                        "meter_totals", "probe"):
+def _result_links(request: Request, rec) -> list[dict[str, str]]:
+    """The ``ResultStore`` result a succeeded job published (its kind, the job's id), if
+    any: scenarios, bankability runs, shadow settlements."""
+    if rec.state != JobState.SUCCEEDED:
+        return []
+    from storage.results import ResultStore
+    try:
+        ResultStore(request.app.state.ctx.store(), rec.kind).manifest(rec.id)
+    except (NotFoundError, InputError):
         return []
     return [{"kind": rec.kind, "id": rec.id, "href": f"/console/results/{rec.kind}/{rec.id}"}]
 
@@ -272,7 +275,7 @@ def job_page(request: Request, job_id: JobId) -> Response:
     rec = _visible(request, session, job_id)
     return page(request, "job.html", job=_job_view(request, rec),
                 partitions=_committed_partitions(request, job_id),
-                results=_result_links(rec), can_cancel=session.principal.can_submit(rec.kind),
+                results=_result_links(request, rec), can_cancel=session.principal.can_submit(rec.kind),
                 spec_json=json.dumps(rec.spec, indent=2, sort_keys=True),
                 result_json=json.dumps(rec.result, indent=2, sort_keys=True) if rec.result else None)
 
