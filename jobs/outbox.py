@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError, NotFoundError
-from engine.timebase import from_us
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalog import JobCatalog
@@ -99,7 +98,12 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 
 
 def iso_us(us: int | None) -> str | None:
-    return None if us is None else from_us(us).isoformat().replace("+00:00", "Z")
+    """UTC microseconds -> ISO 8601 with ``Z`` (stdlib only: the CLI's parser imports this module)."""
+    if us is None:
+        return None
+    from datetime import datetime, timedelta, timezone
+    return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)).isoformat() \
+        .replace("+00:00", "Z")
 
 
 def emit(conn: sqlite3.Connection, event_type: str, data: dict[str, Any], *, now_us: int) -> str:

@@ -56,13 +56,21 @@ def list_webhooks(ctx: Ctx, _: Annotated[Principal, Depends(require_admin)]) -> 
 deliveries_router = APIRouter(prefix=f"{API_PREFIX}/webhook-deliveries", tags=["webhooks"])
 
 
+class DeliveriesQuery(BaseModel):
+    """Query of ``GET /v1/webhook-deliveries``; unknown parameters are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: str | None = Field(None, pattern=r"^wh_[0-9a-f]{16}$", description="Only this webhook's.")
+    limit: int = Field(50, ge=1, le=500, description="Most deliveries returned.")
+
+
 @deliveries_router.get("", summary="The delivery log",
-            description="Newest first; each delivery with every attempt (time, HTTP status or "
-                        "error, duration).", responses=problem_responses(401, 403, 422, 500))
+                       description="Newest first; each delivery with every attempt (time, HTTP status or "
+                                   "error, duration).", responses=problem_responses(401, 403, 422, 500))
 def deliveries(ctx: Ctx, _: Annotated[Principal, Depends(require_admin)],
-               webhook: Annotated[str | None, Query(pattern=r"^wh_[0-9a-f]{16}$")] = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
-    return Outbox(ctx.catalog).deliveries(webhook_id=webhook, limit=limit)
+               query: Annotated[DeliveriesQuery, Query()]) -> list[dict]:
+    return Outbox(ctx.catalog).deliveries(webhook_id=query.webhook, limit=query.limit)
 
 
 @router.delete("/{hook_id}", summary="Remove a webhook", responses=problem_responses(401, 403, 404, 422, 500))
