@@ -38,8 +38,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import (bankability, contracts, health, ingest, invoice_actions, invoices, jobs, keys,
-                     market, metrics, readiness, scenarios, sites, webhooks)
+from .routes import (bankability, contracts, esg, health, ingest, invoice_actions, invoices, jobs,
+                     keys, market, metrics, readiness, scenarios, sites, webhooks)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -128,6 +128,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(webhooks.deliveries_router)
     app.include_router(bankability.router)
     app.include_router(market.router)
+    app.include_router(esg.router)
     app.include_router(scenarios.router)
     app.include_router(readiness.router)
     app.include_router(health.router)

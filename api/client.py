@@ -250,6 +250,12 @@ class ApiClient:
         return self._request("GET", f"/v1/sites/{_seg(site_id)}/vee/{_seg(period)}",
                              params=params).json()
 
+    # -- carbon -------------------------------------------------------------------------
+    def esg(self, path: str, params: dict[str, Any] | None = None) -> dict:
+        """``GET /v1/esg/<path>`` (``api.routes.esg``): a report, the factors, certificates."""
+        return self._request("GET", f"/v1/esg/{'/'.join(_seg(p) for p in path.split('/'))}",
+                             params=params or None).json()
+
     # -- ingest -------------------------------------------------------------------------
     def ingest(self, table: str, paths: Sequence[Path], file_format: str | None = None,
                timeout_s: float = 600.0) -> dict:

@@ -23,6 +23,8 @@ admin      every kind                  every kind   yes       yes       yes     
 * **ingest**: upload meter, price and index files (the scheduler feeds month-end data).
 * **admin**: API keys, and the writes that change what is billed: adding contract
   versions and loading the site registry.
+* **ESG summaries** (``GET /v1/esg`` reports and factors, ``api.routes.esg``): every role;
+  a site's granular certificates (per generator and hour) need **data**.
 """
 from __future__ import annotations
 

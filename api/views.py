@@ -44,7 +44,7 @@ __all__ = [
 INVOICE_STATUSES = ("draft", "estimated", "approved", "superseded")
 EXPLAIN_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                    "parquet": "application/vnd.apache.parquet"}
-INGEST_TABLES = ("meter", "prices", "index", "awards", "statements")
+INGEST_TABLES = ("meter", "prices", "index", "awards", "statements", "grid_factors")
 #: where an approval came from: the ``m2c`` command (locally or with ``--api``), a
 #: direct HTTP call, or the web console
 APPROVAL_SOURCES = ("cli", "api", "console")
@@ -362,6 +362,8 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
         report = ingest.ingest_index(store, list(paths), now_utc=now_utc)
     elif table == "awards":
         report = ingest.ingest_awards(store, list(paths), sites=_load(store), now_utc=now_utc)
+    elif table == "grid_factors":
+        report = ingest.ingest_grid_factors(store, list(paths), now_utc=now_utc)
     else:
         report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()

@@ -23,6 +23,12 @@ store, e.g. after upgrading a deployment that has invoices): reads run side by s
 and rows are written in batches. If a write at publication fails (the catalog was
 unreachable), the publication stands and the error is logged; ``m2c invoices reindex``
 repairs the index.
+
+The tables are the ``invoice_index`` component of the catalog database
+(:data:`MIGRATIONS`, applied by ``JobCatalog.init_schema``), the same on SQLite and
+PostgreSQL (:mod:`jobs.db`). A write that recomputes a contract-period's list statuses
+names its lock (``invoice_index:<contract>:<period>``), so a publication and an approval
+of one contract-period on two replicas run one after the other.
 """
 from __future__ import annotations
 
@@ -30,12 +36,13 @@ import base64
 import binascii
 import json
 import logging
-import sqlite3
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError
 from engine.money import cents_to_str
 
+from .db import Connection, Migration, Migrations, upsert_sql
 from .outbox import emit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,13 +52,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SCHEMA", "InvoiceIndex", "list_statuses", "LIST_STATUSES", "MAX_PAGE", "encode_cursor",
+__all__ = ["MIGRATIONS", "InvoiceIndex", "list_statuses", "LIST_STATUSES", "MAX_PAGE", "encode_cursor",
            "decode_cursor", "event_data"]
 
 LIST_STATUSES = ("draft", "estimated", "approved", "superseded")
 MAX_PAGE = 500
 
-SCHEMA = """
+#: version 1 (SQLite): ``IF NOT EXISTS`` throughout, so a catalog that has the tables
+#: already adopts it unchanged
+_V1_SQLITE = """
 CREATE TABLE IF NOT EXISTS invoice_index (
     contract_id      TEXT NOT NULL,
     period           TEXT NOT NULL,
@@ -80,6 +89,43 @@ CREATE TABLE IF NOT EXISTS index_meta (
     built_us    INTEGER NOT NULL
 );
 """
+
+#: the same on PostgreSQL: the keys that order pages compare bytewise (``COLLATE "C"``,
+#: whatever the database's locale) so keyset pages order exactly as on SQLite; 64-bit
+#: cents and times
+_V1_POSTGRESQL = """
+CREATE TABLE invoice_index (
+    contract_id      TEXT COLLATE "C" NOT NULL,
+    period           TEXT COLLATE "C" NOT NULL,
+    version          INTEGER NOT NULL,
+    stored_status    TEXT NOT NULL,
+    list_status      TEXT NOT NULL,
+    superseded_by    INTEGER,
+    total_cents      BIGINT NOT NULL,
+    currency         TEXT NOT NULL,
+    adjusts          INTEGER,
+    invoice_number   TEXT COLLATE "C",
+    issue_date       TEXT,
+    due_date         TEXT,
+    run_id           TEXT,
+    approval_json    TEXT,
+    published_us     BIGINT NOT NULL,
+    PRIMARY KEY (contract_id, period, version)
+);
+CREATE INDEX invoice_index_status ON invoice_index (list_status, contract_id, period, version);
+CREATE INDEX invoice_index_period ON invoice_index (period, contract_id, version);
+CREATE UNIQUE INDEX invoice_index_number ON invoice_index (invoice_number)
+    WHERE invoice_number IS NOT NULL;
+CREATE TABLE index_meta (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    store_uri   TEXT NOT NULL,
+    built_us    BIGINT NOT NULL
+);
+"""
+
+MIGRATIONS = Migrations("invoice_index", (
+    Migration(1, "invoice index and its build record", sqlite=_V1_SQLITE, postgresql=_V1_POSTGRESQL),
+))
 
 _COLUMNS = ("contract_id, period, version, list_status, superseded_by, total_cents, currency, adjusts, "
             "invoice_number, issue_date, due_date, approval_json, published_us, stored_status")
@@ -143,7 +189,7 @@ class InvoiceIndex:
 
     # -- writes ---------------------------------------------------------------------------
     @staticmethod
-    def _upsert(conn: sqlite3.Connection, doc: dict, approval: dict | None, now_us: int) -> None:
+    def _upsert(conn: Connection, doc: dict, approval: dict | None, now_us: int) -> None:
         issue = doc.get("issue") or {}
         conn.execute(
             "INSERT INTO invoice_index (contract_id, period, version, stored_status, list_status, "
@@ -158,11 +204,15 @@ class InvoiceIndex:
              json.dumps(approval, sort_keys=True) if approval else None, now_us))
 
     @staticmethod
-    def _restatus(conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> None:
+    def _restatus(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+        """Recompute the list statuses of these contract-periods (the caller holds their
+        :func:`_locks`, so a concurrent publication or approval of one waits)."""
         for cid, period in sorted(set(pairs)):
-            rows = conn.execute("SELECT version, stored_status, approval_json IS NOT NULL FROM invoice_index "
-                                "WHERE contract_id = ? AND period = ?", (cid, period)).fetchall()
-            for v, (status, by) in list_statuses([(r[0], r[1], bool(r[2])) for r in rows]).items():
+            rows = conn.execute("SELECT version, stored_status, approval_json IS NOT NULL AS approved "
+                                "FROM invoice_index WHERE contract_id = ? AND period = ?",
+                                (cid, period)).fetchall()
+            for v, (status, by) in list_statuses([(r["version"], r["stored_status"], bool(r["approved"]))
+                                                  for r in rows]).items():
                 conn.execute("UPDATE invoice_index SET list_status = ?, superseded_by = ? WHERE "
                              "contract_id = ? AND period = ? AND version = ?", (status, by, cid, period, v))
 
@@ -170,7 +220,7 @@ class InvoiceIndex:
         """Record newly published versions (documents as stored) and their events."""
         if not docs:
             return
-        with self.catalog.transaction() as conn:
+        with self.catalog.transaction(locks=_locks((d["contract_id"], d["period"]) for d in docs)) as conn:
             for doc in docs:
                 self._upsert(conn, {**doc, "stored_status": doc["status"]}, None, now_us)
             self._restatus(conn, ((d["contract_id"], d["period"]) for d in docs))
@@ -181,7 +231,7 @@ class InvoiceIndex:
     def approved(self, doc: dict, *, now_us: int) -> None:
         """Record the approval of a version (``doc``: the invoice as read, with its
         ``approval``) and its ``invoice.approved`` event."""
-        with self.catalog.transaction() as conn:
+        with self.catalog.transaction(locks=_locks([(doc["contract_id"], doc["period"])])) as conn:
             stored = doc.get("stored_status") or ("estimated" if doc.get("completeness") else "draft")
             self._upsert(conn, {**doc, "stored_status": stored}, doc["approval"], now_us)
             self._restatus(conn, [(doc["contract_id"], doc["period"])])
@@ -191,7 +241,7 @@ class InvoiceIndex:
     def built(self) -> bool:
         with self.catalog.connection() as conn:
             row = conn.execute("SELECT store_uri FROM index_meta WHERE name = ?", (self.NAME,)).fetchone()
-        return row is not None and row[0] == self.store_uri
+        return row is not None and row["store_uri"] == self.store_uri
 
     def rebuild(self, store: "ObjectStore", *, now_us: int, batch: int = 500) -> int:
         """Rebuild from the store: every committed version, its stored status and
@@ -210,23 +260,19 @@ class InvoiceIndex:
         for b in range(0, len(keys), batch):
             chunk = keys[b:b + batch]
             docs = map_io(read, chunk)
-            with self.catalog.transaction() as conn:
+            with self.catalog.transaction(locks=_locks((d["contract_id"], d["period"]) for d, _ in docs)) as conn:
                 for doc, approval in docs:
                     self._upsert(conn, {**doc, "stored_status": doc["status"]}, approval, now_us)
                 self._restatus(conn, ((d["contract_id"], d["period"]) for d, _ in docs))
-        with self.catalog.transaction() as conn:
-            conn.execute("INSERT INTO index_meta (name, store_uri, built_us) VALUES (?, ?, ?) "
-                         "ON CONFLICT (name) DO UPDATE SET store_uri = excluded.store_uri, "
-                         "built_us = excluded.built_us", (self.NAME, self.store_uri, now_us))
+        self.mark_built(now_us=now_us)
         logger.info("invoice index rebuilt from %s: %d versions", self.store_uri, len(keys))
         return len(keys)
 
     def mark_built(self, *, now_us: int) -> None:
         """Mark an index built without walking the store (a store known to be empty)."""
         with self.catalog.transaction() as conn:
-            conn.execute("INSERT INTO index_meta (name, store_uri, built_us) VALUES (?, ?, ?) "
-                         "ON CONFLICT (name) DO UPDATE SET store_uri = excluded.store_uri, "
-                         "built_us = excluded.built_us", (self.NAME, self.store_uri, now_us))
+            conn.execute(upsert_sql("index_meta", ["name"], ["name", "store_uri", "built_us"]),
+                         (self.NAME, self.store_uri, now_us))
 
     # -- reads ----------------------------------------------------------------------------
     def page(self, *, contract: str | None = None, period: str | None = None,
@@ -255,12 +301,12 @@ class InvoiceIndex:
         return {"data": data, "next_cursor": nxt}
 
     def count(self, *, status: str | None = None) -> int:
-        sql, params = "SELECT COUNT(*) FROM invoice_index", []
+        sql, params = "SELECT COUNT(*) AS n FROM invoice_index", []
         if status:
             sql += " WHERE list_status = ?"
             params.append(status)
         with self.catalog.connection() as conn:
-            return int(conn.execute(sql, params).fetchone()[0])
+            return int(conn.execute(sql, params).fetchone()["n"])
 
     def by_number(self, number: str) -> dict | None:
         with self.catalog.connection() as conn:
@@ -269,8 +315,16 @@ class InvoiceIndex:
         return None if row is None else _summary(row)
 
 
-def _summary(r) -> dict[str, Any]:
-    return {"contract_id": r[0], "period": r[1], "version": r[2], "status": r[3],
-            "total_usd": cents_to_str(r[5]), "adjusts": r[7], "superseded_by": r[4],
-            "approval": json.loads(r[11]) if r[11] else None, "invoice_number": r[8],
-            "issue_date": r[9], "due_date": r[10]}
+def _locks(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """The advisory locks of these contract-periods: a write that recomputes their list
+    statuses holds them (PostgreSQL; SQLite's one write lock already covers it)."""
+    return [f"invoice_index:{cid}:{period}" for cid, period in sorted(set(pairs))]
+
+
+def _summary(r: Any) -> dict[str, Any]:
+    return {"contract_id": r["contract_id"], "period": r["period"], "version": r["version"],
+            "status": r["list_status"], "total_usd": cents_to_str(r["total_cents"]),
+            "adjusts": r["adjusts"], "superseded_by": r["superseded_by"],
+            "approval": json.loads(r["approval_json"]) if r["approval_json"] else None,
+            "invoice_number": r["invoice_number"], "issue_date": r["issue_date"],
+            "due_date": r["due_date"]}

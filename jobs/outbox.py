@@ -30,40 +30,44 @@ defaults 30 s, 1 min, 2 min, ... 1 h), until ``max_attempts`` (10 by default, ab
 8.5 hours); then the delivery is ``failed`` and stays in the log. A removed webhook
 gets no new deliveries; its pending ones are dropped.
 
-SQL is the catalog's (``JobCatalog.transaction`` / ``connection``): standard SQL with
-``?`` parameters, on the same SQLite file.
+The tables are the ``outbox`` component of the catalog database (:data:`MIGRATIONS`,
+applied by ``JobCatalog.init_schema``), on SQLite or PostgreSQL alike through
+``JobCatalog.transaction`` / ``connection`` (:mod:`jobs.db`).
 """
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError, NotFoundError
 
+from .db import Connection, Migration, Migrations
+
 if TYPE_CHECKING:  # pragma: no cover
     from .catalog import JobCatalog
 
-__all__ = ["EVENT_TYPES", "SCHEMA", "emit", "Outbox", "Webhook", "Delivery", "Retry", "iso_us"]
+__all__ = ["EVENT_TYPES", "MIGRATIONS", "emit", "Outbox", "Webhook", "Delivery", "Retry", "iso_us"]
 
 EVENT_TYPES = ("job.succeeded", "job.failed", "invoice.published", "invoice.adjusted",
                "invoice.approved")
 
-SCHEMA = """
+#: version 1 (SQLite): ``IF NOT EXISTS`` throughout, so a catalog that has the tables
+#: already adopts it unchanged
+_V1_SQLITE = """
 CREATE TABLE IF NOT EXISTS events (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,   -- the order events were written in
     event_id      TEXT NOT NULL UNIQUE,
     type          TEXT NOT NULL,
-    created_us    INTEGER NOT NULL,
-    payload_json  TEXT NOT NULL
+    created_us    INTEGER NOT NULL,                    -- UTC microseconds since the epoch
+    payload_json  TEXT NOT NULL                        -- the body a receiver gets
 );
 CREATE TABLE IF NOT EXISTS webhooks (
     id            TEXT PRIMARY KEY,
     url           TEXT NOT NULL,
     secret        TEXT NOT NULL,
-    event_types   TEXT NOT NULL,
+    event_types   TEXT NOT NULL,                       -- JSON list; ["*"]: every type
     description   TEXT,
     created_us    INTEGER NOT NULL,
     created_by    TEXT,
@@ -96,6 +100,57 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 );
 """
 
+#: the same on PostgreSQL: identity columns, 64-bit times, ids compared bytewise
+_V1_POSTGRESQL = """
+CREATE TABLE events (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id      TEXT COLLATE "C" NOT NULL UNIQUE,
+    type          TEXT NOT NULL,
+    created_us    BIGINT NOT NULL,
+    payload_json  TEXT NOT NULL
+);
+CREATE TABLE webhooks (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    url           TEXT NOT NULL,
+    secret        TEXT NOT NULL,
+    event_types   TEXT NOT NULL,
+    description   TEXT,
+    created_us    BIGINT NOT NULL,
+    created_by    TEXT,
+    removed_us    BIGINT
+);
+CREATE TABLE webhook_deliveries (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id       TEXT COLLATE "C" NOT NULL REFERENCES webhooks (id),
+    event_id         TEXT COLLATE "C" NOT NULL REFERENCES events (event_id),
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_us  BIGINT NOT NULL,
+    lease_until_us   BIGINT NOT NULL DEFAULT 0,
+    last_attempt_us  BIGINT,
+    last_status      INTEGER,
+    last_error       TEXT,
+    delivered_us     BIGINT,
+    UNIQUE (webhook_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_us);
+CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, id DESC);
+CREATE TABLE webhook_attempts (
+    delivery_id  BIGINT NOT NULL REFERENCES webhook_deliveries (id),
+    attempt      INTEGER NOT NULL,
+    at_us        BIGINT NOT NULL,
+    status       INTEGER,
+    error        TEXT,
+    duration_ms  INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, attempt)
+);
+"""
+
+MIGRATIONS = Migrations("outbox", (
+    Migration(1, "events, webhooks, deliveries and attempts", sqlite=_V1_SQLITE,
+              postgresql=_V1_POSTGRESQL),
+))
+
 
 def iso_us(us: int | None) -> str | None:
     """UTC microseconds -> ISO 8601 with ``Z`` (stdlib only: the CLI's parser imports this module)."""
@@ -106,7 +161,7 @@ def iso_us(us: int | None) -> str | None:
         .replace("+00:00", "Z")
 
 
-def emit(conn: sqlite3.Connection, event_type: str, data: dict[str, Any], *, now_us: int) -> str:
+def emit(conn: Connection, event_type: str, data: dict[str, Any], *, now_us: int) -> str:
     """Record one event, and a pending delivery for every live webhook subscribed to
     its type, in the caller's open transaction. Returns the event id."""
     if event_type not in EVENT_TYPES:
@@ -116,12 +171,12 @@ def emit(conn: sqlite3.Connection, event_type: str, data: dict[str, Any], *, now
     conn.execute("INSERT INTO events (event_id, type, created_us, payload_json) VALUES (?, ?, ?, ?)",
                  (event_id, event_type, now_us, json.dumps(payload, sort_keys=True,
                                                            separators=(",", ":"))))
-    for hook_id, types in conn.execute("SELECT id, event_types FROM webhooks WHERE removed_us IS NULL "
-                                       "ORDER BY id").fetchall():
-        wanted = json.loads(types)
+    for hook in conn.execute("SELECT id, event_types FROM webhooks WHERE removed_us IS NULL "
+                             "ORDER BY id").fetchall():
+        wanted = json.loads(hook["event_types"])
         if "*" in wanted or event_type in wanted:
             conn.execute("INSERT INTO webhook_deliveries (webhook_id, event_id, state, next_attempt_us) "
-                         "VALUES (?, ?, 'pending', ?)", (hook_id, event_id, now_us))
+                         "VALUES (?, ?, 'pending', ?)", (hook["id"], event_id, now_us))
     return event_id
 
 
@@ -243,12 +298,19 @@ class Outbox:
         sql += " ORDER BY id DESC LIMIT ?"
         with self.catalog.connection() as conn:
             rows = conn.execute(sql, (*params, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [json.loads(r["payload_json"]) for r in rows]
 
     # -- deliveries ---------------------------------------------------------------------
     def lease_due(self, *, now_us: int, limit: int = 20, lease_s: float = 60.0) -> list[Delivery]:
         """Take up to ``limit`` due deliveries for ``lease_s`` seconds: another sender
-        (another API process) skips them until then, so an attempt is made once."""
+        (another API process or replica) skips them until then, so an attempt is made once.
+
+        Each lease is a guarded ``UPDATE ... WHERE lease_until_us <= now``: on PostgreSQL
+        two senders that picked the same row are serialised by its row lock and the
+        second one's re-checked condition fails, so it does not take it (on SQLite the
+        transaction's write lock already serialises them)."""
+        until = now_us + int(lease_s * 1e6)
+        taken = []
         with self.catalog.transaction() as conn:
             rows = conn.execute(
                 "SELECT d.id, d.webhook_id, w.url, w.secret, d.event_id, e.type, e.payload_json, "
@@ -256,10 +318,13 @@ class Outbox:
                 "JOIN events e ON e.event_id = d.event_id WHERE d.state = 'pending' AND "
                 "d.next_attempt_us <= ? AND d.lease_until_us <= ? AND w.removed_us IS NULL "
                 "ORDER BY d.next_attempt_us, d.id LIMIT ?", (now_us, now_us, limit)).fetchall()
-            until = now_us + int(lease_s * 1e6)
             for r in rows:
-                conn.execute("UPDATE webhook_deliveries SET lease_until_us = ? WHERE id = ?", (until, r[0]))
-        return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6].encode(), r[7]) for r in rows]
+                cur = conn.execute("UPDATE webhook_deliveries SET lease_until_us = ? WHERE id = ? AND "
+                                   "state = 'pending' AND lease_until_us <= ?", (until, r["id"], now_us))
+                if cur.rowcount == 1:
+                    taken.append(r)
+        return [Delivery(r["id"], r["webhook_id"], r["url"], r["secret"], r["event_id"], r["type"],
+                         r["payload_json"].encode(), r["attempts"]) for r in taken]
 
     def record_attempt(self, delivery: Delivery, *, now_us: int, status: int | None,
                        error: str | None, duration_ms: int, retry: Retry) -> str:
@@ -288,7 +353,7 @@ class Outbox:
     def deliveries(self, *, webhook_id: str | None = None, limit: int = 50) -> list[dict]:
         """The delivery log, newest first: each delivery with its attempts."""
         sql = ("SELECT d.id, d.webhook_id, d.event_id, e.type, d.state, d.attempts, d.next_attempt_us, "
-               "d.last_attempt_us, d.last_status, d.last_error, d.delivered_us, e.created_us "
+               "d.last_attempt_us, d.last_status, d.last_error, d.delivered_us, e.created_us AS event_created_us "
                "FROM webhook_deliveries d JOIN events e ON e.event_id = d.event_id")
         params: list[Any] = []
         if webhook_id:
@@ -302,16 +367,19 @@ class Outbox:
                 marks = ", ".join("?" * len(rows))
                 for a in conn.execute(f"SELECT delivery_id, attempt, at_us, status, error, duration_ms "
                                       f"FROM webhook_attempts WHERE delivery_id IN ({marks}) "
-                                      "ORDER BY delivery_id, attempt", [r[0] for r in rows]):
-                    attempts.setdefault(a[0], []).append(
-                        {"attempt": a[1], "at": iso_us(a[2]), "status": a[3], "error": a[4],
-                         "duration_ms": a[5]})
-        return [{"id": r[0], "webhook_id": r[1], "event_id": r[2], "event_type": r[3], "state": r[4],
-                 "attempts": r[5], "next_attempt_at": iso_us(r[6]) if r[4] == "pending" else None,
-                 "last_attempt_at": iso_us(r[7]), "last_status": r[8], "last_error": r[9],
-                 "delivered_at": iso_us(r[10]), "event_created_at": iso_us(r[11]),
-                 "log": attempts.get(r[0], [])} for r in rows]
+                                      "ORDER BY delivery_id, attempt", [r["id"] for r in rows]).fetchall():
+                    attempts.setdefault(a["delivery_id"], []).append(
+                        {"attempt": a["attempt"], "at": iso_us(a["at_us"]), "status": a["status"],
+                         "error": a["error"], "duration_ms": a["duration_ms"]})
+        return [{"id": r["id"], "webhook_id": r["webhook_id"], "event_id": r["event_id"],
+                 "event_type": r["type"], "state": r["state"], "attempts": r["attempts"],
+                 "next_attempt_at": iso_us(r["next_attempt_us"]) if r["state"] == "pending" else None,
+                 "last_attempt_at": iso_us(r["last_attempt_us"]), "last_status": r["last_status"],
+                 "last_error": r["last_error"], "delivered_at": iso_us(r["delivered_us"]),
+                 "event_created_at": iso_us(r["event_created_us"]), "log": attempts.get(r["id"], [])}
+                for r in rows]
 
 
-def _webhook(row) -> Webhook:
-    return Webhook(row[0], row[1], tuple(json.loads(row[2])), row[3], row[4], row[5], row[6])
+def _webhook(row: Any) -> Webhook:
+    return Webhook(row["id"], row["url"], tuple(json.loads(row["event_types"])), row["description"],
+                   row["created_us"], row["created_by"], row["removed_us"])

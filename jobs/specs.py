@@ -18,7 +18,8 @@ Kinds:
     *is* ``period``: it is normalised so, and has the month-end natural key).
     ``allow_incomplete`` publishes a period whose meter data is beyond its
     completeness limits as ``estimated`` invoices instead of failing the job
-    (``engine.completeness``).
+    (``engine.completeness``). ``carbon`` (default on) traces carbon in the same job
+    (``jobs.carbon``); off, the job settles money only (the bench compares both).
 ``rebill``
     Re-settle ``from_period`` .. ``to_period`` (inclusive) of one contract against the
     data as of ``as_of`` (a data version, an ISO 8601 instant, or ``None`` = latest).
@@ -57,8 +58,9 @@ __all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementS
            "BankabilitySpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
-# Table names whose data versions a spec may pin (storage/tables.py).
-DATA_TABLES = ("meter", "prices", "index")
+# Table names whose data versions a spec may pin (storage/tables.py); with carbon tracing,
+# also the grid factors and the certificate registry (jobs.settle_inputs.DataVersions).
+DATA_TABLES = ("meter", "prices", "index", "grid_factors", "certificates")
 #: the most contract or site ids one spec may name
 MAX_IDS = 10_000
 #: the longest backfill one settlement job takes (30 years of months)
@@ -123,6 +125,9 @@ class SettlementSpec(_Spec):
     allow_incomplete: bool = Field(
         default=False, description="publish periods beyond their meter completeness limits as "
                                    "'estimated' invoices instead of failing the job")
+    carbon: bool = Field(
+        default=True, description="trace carbon beside the money (engine.carbon): the ESG annex of "
+                                  "invoices whose sites name a balancing_authority; false: money only")
 
     @model_validator(mode="before")
     @classmethod
@@ -399,7 +404,7 @@ def parse_spec(obj: Any, source: str = "spec") -> JobSpec:
 #: left out of the canonical form while at the default, so a spec that does not use
 #: them keeps the form (and the fingerprint) it had before they existed
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
-    "settlement": {"from_period": None, "to_period": None, "allow_incomplete": False},
+    "settlement": {"from_period": None, "to_period": None, "allow_incomplete": False, "carbon": True},
     "rebill": {"allow_incomplete": False},
 }
 

@@ -2,10 +2,10 @@
 
 Signing in with an API key (``POST /console/sign-in``) checks the key exactly as the
 API does (``KeyStore.authenticate``) and creates a session row in the catalog
-database (``console_sessions``); the browser gets only a random session token in a
-cookie (``m2c_session``: ``HttpOnly``, ``SameSite=Strict``, ``Secure`` when the console
-is served over HTTPS, ``Path=/``). The table stores the token's SHA-256, never the
-token, nor the API key.
+database (``console_sessions``: its own :data:`MIGRATIONS`, on SQLite or PostgreSQL);
+the browser gets only a random session token in a cookie (``m2c_session``: ``HttpOnly``,
+``SameSite=Strict``, ``Secure`` when the console is served over HTTPS, ``Path=/``). The
+table stores the token's SHA-256, never the token, nor the API key.
 
 A session is valid while it is not signed out, younger than :data:`SESSION_TTL`
 (absolute, 8 hours) and used within :data:`IDLE_TIMEOUT` (1 hour), and its key is not
@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from jobs.db import Migration, Migrations
+
 from ..roles import Principal, Role
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +48,10 @@ IDLE_TIMEOUT = timedelta(hours=1)
 #: last-seen is written at most this often (not on every request)
 _TOUCH_EVERY_US = 60 * 1_000_000
 
-SCHEMA = """
+#: the ``console_sessions`` component of the catalog database (``jobs.db``); version 1
+#: on SQLite is ``IF NOT EXISTS`` (a catalog that has the table adopts it unchanged)
+MIGRATIONS = Migrations("console_sessions", (
+    Migration(1, "console sessions", sqlite="""
 CREATE TABLE IF NOT EXISTS console_sessions (
     token_sha256  TEXT PRIMARY KEY,
     key_id        TEXT NOT NULL,
@@ -58,7 +63,20 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     ended_us      INTEGER
 );
 CREATE INDEX IF NOT EXISTS console_sessions_expiry ON console_sessions (expires_us);
-"""
+""", postgresql="""
+CREATE TABLE console_sessions (
+    token_sha256  TEXT COLLATE "C" PRIMARY KEY,
+    key_id        TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    csrf_token    TEXT NOT NULL,
+    created_us    BIGINT NOT NULL,
+    expires_us    BIGINT NOT NULL,
+    last_seen_us  BIGINT NOT NULL,
+    ended_us      BIGINT
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_us);
+"""),
+))
 
 
 def _digest(token: str) -> str:
@@ -94,8 +112,7 @@ class Sessions:
 
     def _init(self) -> None:
         if not self._ready:
-            with self.catalog.connection() as conn:
-                conn.executescript(SCHEMA)
+            self.catalog.db.migrate(MIGRATIONS)
             self._ready = True
 
     def start(self, api_key: str, *, now_us: int) -> tuple[str, Session] | None:
@@ -131,22 +148,22 @@ class Sessions:
         with self.catalog.connection() as conn:
             row = conn.execute("SELECT key_id, role, csrf_token, expires_us, last_seen_us, ended_us FROM "
                                "console_sessions WHERE token_sha256 = ?", (_digest(token),)).fetchone()
-        if row is None or row[5] is not None or row[3] <= now_us:
+        if row is None or row["ended_us"] is not None or row["expires_us"] <= now_us:
             return None
-        if now_us - row[4] > IDLE_TIMEOUT.total_seconds() * 1e6:
+        if now_us - row["last_seen_us"] > IDLE_TIMEOUT.total_seconds() * 1e6:
             return None
         from engine.errors import NotFoundError
         try:
-            key = self.keys.get(row[0])
+            key = self.keys.get(row["key_id"])
         except NotFoundError:
             return None
         if key.revoked_at is not None:
             return None
-        if now_us - row[4] > _TOUCH_EVERY_US:
+        if now_us - row["last_seen_us"] > _TOUCH_EVERY_US:
             with self.catalog.transaction() as conn:
                 conn.execute("UPDATE console_sessions SET last_seen_us = ? WHERE token_sha256 = ?",
                              (now_us, _digest(token)))
-        return Session(row[0], Role(row[1]), key.label, row[2], row[3])
+        return Session(row["key_id"], Role(row["role"]), key.label, row["csrf_token"], row["expires_us"])
 
     def end(self, token: str | None, *, now_us: int) -> None:
         """Sign out: the session stops working at once (its row is kept, ended)."""

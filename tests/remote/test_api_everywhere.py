@@ -40,12 +40,17 @@ REMOTE_COMMANDS = {
     "ingest awards", "ingest statements", "market shadow", "market statements",
     "bankability schema", "bankability run", "bankability show",
     "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
+    # carbon: tests/remote/test_esg_remote.py
+    "ingest grid-factors", "esg report", "esg factors", "esg certificates list", "esg certificates export",
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD], "invoices reindex": [], "webhooks deliver": [],
     "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
+    "esg certificates issue": ["--site", "TX-DC1", "--period", PERIOD],
+    "esg certificates transfer": ["--from", "A", "--to", "B", "X"],
+    "esg certificates cancel": ["--account", "A", "--beneficiary", "B", "X"],
 }
 
 
