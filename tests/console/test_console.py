@@ -40,6 +40,7 @@ def console(api_settings, keys, dispatcher, clock):
         yield c
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_sign_in_sign_out_and_a_bad_key(console, keys):
     assert console.get("/", follow_redirects=False).headers["location"] == "/console/sign-in"
     r = console.get("/console/invoices", follow_redirects=False)
@@ -62,6 +63,7 @@ def test_sign_in_without_its_form_token_is_refused(console, keys):
     assert "m2c_session" not in r.headers.get("set-cookie", "")
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_a_session_expires_when_idle_and_after_its_lifetime(console, keys, clock):
     sign_in(console, keys["analyst"])
     clock[0] += timedelta(minutes=59)
@@ -76,6 +78,7 @@ def test_a_session_expires_when_idle_and_after_its_lifetime(console, keys, clock
     assert last.status_code == 303
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_a_revoked_key_ends_its_sessions(console, keys, api_settings):
     from api.keystore import KeyStore
     sign_in(console, keys["scheduler"])
@@ -110,6 +113,7 @@ def test_roles_on_pages_and_forms_are_the_apis(console, keys, invoices):
     assert "/console/contracts" not in nav and "/console/results/bankability" in nav
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_approve_records_the_console_and_a_second_approval_changes_nothing(console, keys, invoices):
     csrf = sign_in(console, keys["analyst"])
     page = console.get(f"/console/invoices/{CID}/{PERIOD}")
@@ -163,6 +167,7 @@ def test_docs_and_redoc_are_served_offline(console):
         assert console.get(asset).status_code == 200, asset
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_job_pages_submit_cancel_and_a_failed_jobs_error_in_plain_words(console, keys, api_settings):
     from jobs.catalog import JobCatalog
     csrf = sign_in(console, keys["analyst"])

@@ -68,6 +68,7 @@ def _job_events(catalog, state: str, period: str = "2026-10") -> str:
     return rec.id
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_signed_deliveries_a_receiver_verifies(catalog, receiver):
     outbox = Outbox(catalog)
     hook, secret = outbox.add_webhook(receiver.url, event_types=["job.succeeded", "job.failed"], now_us=0)
@@ -94,6 +95,7 @@ def test_signed_deliveries_a_receiver_verifies(catalog, receiver):
     assert asyncio.run(deliver_due(outbox, now=NOW)) == 0            # nothing due twice
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_failures_are_retried_with_exponential_backoff_then_given_up(catalog):
     receiver = Receiver(statuses=[500, 503, 500, 500])
     try:
@@ -116,6 +118,7 @@ def test_failures_are_retried_with_exponential_backoff_then_given_up(catalog):
         receiver.close()
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_a_refused_connection_is_an_attempt_and_never_blocks_the_job(catalog):
     outbox = Outbox(catalog)
     outbox.add_webhook("http://127.0.0.1:9/unreachable", now_us=0)     # nothing listens on port 9
@@ -126,6 +129,7 @@ def test_a_refused_connection_is_an_attempt_and_never_blocks_the_job(catalog):
     assert d["state"] == "pending" and d["attempts"] == 1 and "Connect" in d["last_error"]
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_a_removed_webhook_gets_nothing_and_unknown_types_are_refused(catalog, receiver):
     outbox = Outbox(catalog)
     hook, _ = outbox.add_webhook(receiver.url, event_types=["invoice.approved"], now_us=0)
@@ -143,6 +147,7 @@ def test_a_removed_webhook_gets_nothing_and_unknown_types_are_refused(catalog, r
                                 "invoice.adjusted"}
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_the_api_sender_delivers_an_approval_made_through_the_api(api_settings, keys, dispatcher, invoices,
                                                                   receiver):
     """The API process's background sender (``create_app``'s lifespan) posts the

@@ -40,6 +40,7 @@ def _drafts(store, contracts: list[str]) -> list[InvoiceDraft]:
     return out
 
 
+@pytest.mark.catalog_backends       # SQLite and a real PostgreSQL
 def test_numbers_index_events_and_reproduction(store, catalog):
     contracts = ContractStore(store).contract_ids()[:3]
     index = InvoiceIndex(catalog, store.config.uri)
