@@ -57,7 +57,7 @@ EVENT_TYPES = ("job.succeeded", "job.failed", "invoice.published", "invoice.adju
 #: already adopts it unchanged
 _V1_SQLITE = """
 CREATE TABLE IF NOT EXISTS events (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,   -- the order events were written in
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,   -- insertion order (lists: newest first)
     event_id      TEXT NOT NULL UNIQUE,
     type          TEXT NOT NULL,
     created_us    INTEGER NOT NULL,                    -- UTC microseconds since the epoch
