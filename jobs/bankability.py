@@ -13,10 +13,11 @@ typical year), so every partition simulates the same processes. Partitions:
   every forecast month, degradation and availability applied): energy and fuel;
 * ``revenue|<contract>|<block>``: one contract over a block of ``YEARS_PER_BLOCK``
   operating years: each forecast month settled by the contract engine on its lattice
-  (:mod:`engine.finance.revenue`), then every path's revenue, summed per operating
-  year, computed in chunks of ``PATH_CHUNK`` paths. A merchant tail is a synthetic
-  ``TAIL-<site>`` contract (an ``export_share`` of the site's energy at its node price),
-  priced the same way.
+  (:mod:`engine.finance.revenue`: its site-months prepared once per generation point,
+  every lattice point re-priced from them), then every path's revenue, the block's
+  months interpolated together in chunks of ``PATH_CHUNK`` paths and summed per
+  operating year. A merchant tail is a synthetic ``TAIL-<site>`` contract (an
+  ``export_share`` of the site's energy at its node price), priced the same way.
 
 Each revenue partition returns the exact P50 case (integer cents per month and line,
 from the lattice centre) and the sizing cases' revenue, and stages the per-path annual
@@ -55,7 +56,7 @@ from engine.finance.model import (HARD_MAX_PATHS, BankabilityModel, check_refere
 from engine.finance.paths import MeanRevertingJump, calibrate, correlation, generation_factors, process_factors
 from engine.finance.profile import MonthChannels, PriceProfile, SiteProfile, typical_price_shape
 from engine.finance.revenue import (GEN, ContractForecast, IndexForecast, PriceForecast,
-                                    month_lattice)
+                                    month_lattice, path_revenue)
 from engine.finance.uncertainty import p_table
 from engine.finance.waterfall import OperatingInputs
 from engine.pricing import PriceSeries
@@ -494,16 +495,17 @@ def _revenue(partition: Partition, ctx: WorkerContext) -> dict:
     revenue = np.zeros((model.paths, years))
     gen = _generation(ctx, model) if gen_nodes else None
     market = {d: _market(ctx, model, dims, d) for d in need}
+    months_here = slice(first_month, first_month + len(block))
     for c0 in range(0, model.paths, PATH_CHUNK):
         c1 = min(c0 + PATH_CHUNK, model.paths)
         ctx.check_cancelled()
-        for j, lat in enumerate(lattices):
-            if lat is None:
-                continue
-            f = {d: market[d][c0:c1, first_month + j] for d in need}
-            if gen is not None:
-                f[GEN] = gen[c0:c1, (first_month + j) // 12]
-            revenue[c0:c1, j // 12] += lat.revenue(f, c1 - c0)
+        f = {d: market[d][c0:c1, months_here] for d in need}
+        if gen is not None:
+            y0 = first_month // 12
+            f[GEN] = np.repeat(gen[c0:c1, y0:y0 + years], 12, axis=1)
+        monthly = path_revenue(lattices, f, c1 - c0)
+        for j in range(len(block)):                   # month by month: the same sums in any run
+            revenue[c0:c1, j // 12] += monthly[:, j]
 
     # the deterministic cases: P50 the lattice centre (exact cents), the others at
     # their generation factor with every market factor at its P50 (the lowest case is
@@ -525,14 +527,15 @@ def _revenue(partition: Partition, ctx: WorkerContext) -> dict:
                            "gen_low_cents": lat.gen_low_total_cents,
                            "lines": {ln.line_id: ln.amount_cents for ln in lat.center.lines},
                            "dims": list(lat.dims), "settlements": lat.settlements,
-                           "settled_corner_lines": list(lat.settled_corner_lines)})
+                           "preparations": lat.preparations})
     key = ctx.part_prefix(partition) + "revenue.npy"
     buf = io.BytesIO()
     np.save(buf, revenue, allow_pickle=False)
     ctx.stage(key, buf.getvalue())
     return {"contract_id": p["contract_id"], "contract_sha256": sha, "block": b,
             "first_year": first_month // 12, "years": years, "revenue_npy": key, "cases_usd": case_usd,
-            "p50_months": p50_months, "settlements": int(sum(m["settlements"] for m in p50_months))}
+            "p50_months": p50_months, "settlements": int(sum(m["settlements"] for m in p50_months)),
+            "preparations": int(sum(m["preparations"] for m in p50_months))}
 
 
 def _paths_cache(ctx: WorkerContext, key: tuple, make: Any) -> np.ndarray:
@@ -611,7 +614,7 @@ def _operating_inputs(store: ObjectStore, model: BankabilityModel, results: dict
     cases: dict[str, np.ndarray] = {}
     p50_cents = [0] * Y
     by_contract: dict[str, list[int]] = {}
-    settlements = 0
+    settlements = preparations = 0
     for key in sorted(k for k in results if k.startswith("revenue")):
         r = results[key]
         y0, n = r["first_year"], r["years"]
@@ -624,6 +627,7 @@ def _operating_inputs(store: ObjectStore, model: BankabilityModel, results: dict
             p50_cents[y] += int(m["total_cents"])
             row[y] += int(m["total_cents"])
         settlements += int(r["settlements"])
+        preparations += int(r["preparations"])
     months = Y * 12
     e_fix, e_unc, f_fix, f_unc = (np.zeros(months) for _ in range(4))
     for key in sorted(k for k in results if k.startswith("site")):
@@ -656,7 +660,8 @@ def _operating_inputs(store: ObjectStore, model: BankabilityModel, results: dict
         e = yearly((e_fix + e_unc * gf)[None, :])
         fu = yearly(((f_fix + f_unc * gf) * gas_p50)[None, :])
         case_ops[name] = OperatingInputs(cases.get(name, np.zeros(Y))[None, :], e, fu)
-    extra = {"p50_cents": p50_cents, "by_contract": by_contract, "settlements": settlements}
+    extra = {"p50_cents": p50_cents, "by_contract": by_contract, "settlements": settlements,
+             "preparations": preparations}
     return paths, case_ops, extra
 
 
@@ -682,7 +687,8 @@ def reduce(spec: BankabilitySpec, results: dict[str, dict], ctx: JobContext) -> 
     summary = fin_report.summary_document(
         model, params, run, p50_cents=extra["p50_cents"], p50_by_contract=extra["by_contract"],
         energy_table=p_table(float(cases["P50"].energy_mwh[0, 0]), model.gen_iav, model.gen_model),
-        settlements=extra["settlements"], processes=plan["dims"], lineage=lineage)
+        settlements=extra["settlements"], preparations=extra["preparations"], processes=plan["dims"],
+        lineage=lineage)
     ResultStore(ctx.store, RESULT_KIND).publish(ctx.job_id, fin_report.result_parts(summary, run), lineage)
     return fin_report.job_result(summary, ctx.job_id)
 

@@ -135,9 +135,9 @@ def contract_annex(partials: list[dict | CarbonPartial]) -> dict | None:
 
 
 # ------------------------------------------------------------------------ in-process reports
-def site_period_carbon(store: ObjectStore, tables: Tables, site_id: str, period: str, data: DataVersions,
-                       cache: dict, *, gwp: str | None = None) -> SiteMonthCarbon:
-    """The carbon of one site over its local month, as of ``data`` (hourly kept)."""
+def traced_site(store: ObjectStore, site_id: str, data: DataVersions, cache: dict):
+    """A site of the registry as of ``data`` and its carbon configuration; unknown or
+    untraced sites are refused (``UnknownReferenceError``)."""
     sites = load_registry(store, data.sites, cache)
     if site_id not in sites:
         raise UnknownReferenceError(f"unknown site {site_id!r} (site registry version {data.sites})")
@@ -146,6 +146,13 @@ def site_period_carbon(store: ObjectStore, tables: Tables, site_id: str, period:
     if config is None:
         raise UnknownReferenceError(f"site {site_id} is not traced: its registry entry names no "
                                     "balancing_authority")
+    return site, config
+
+
+def site_period_carbon(store: ObjectStore, tables: Tables, site_id: str, period: str, data: DataVersions,
+                       cache: dict, *, gwp: str | None = None) -> SiteMonthCarbon:
+    """The carbon of one site over its local month, as of ``data`` (hourly kept)."""
+    site, config = traced_site(store, site_id, data, cache)
     b0, b1 = local_month_bounds_us(period, site.timezone)
     vee = validated_month(tables, site, b0, b1, period, as_of=data.meter)
     fs = factor_set()
@@ -202,14 +209,7 @@ def issue_certificates(store: ObjectStore, tables: Tables, site_id: str, period:
     from engine.vee.codes import QUALITY_NAMES
     cache = {} if cache is None else cache
     data = data or DataVersions.resolve(tables, store)
-    sites = load_registry(store, data.sites, cache)
-    if site_id not in sites:
-        raise UnknownReferenceError(f"unknown site {site_id!r} (site registry version {data.sites})")
-    site = sites[site_id]
-    config = traced(site, cache)
-    if config is None:
-        raise UnknownReferenceError(f"site {site_id} is not traced: its registry entry names no "
-                                    "balancing_authority")
+    site, config = traced_site(store, site_id, data, cache)
     b0, b1 = local_month_bounds_us(period, site.timezone)
     vee = validated_month(tables, site, b0, b1, period, as_of=data.meter)
     hours = HourGrid.of(b0, b1)

@@ -25,7 +25,7 @@ from engine.errors import ConflictError, InputError
 
 from ..settings import Settings
 from .backend import local_only, open_backend
-from .output import add_format, emit, table
+from .output import add_format, data_versions_text, emit, table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,7 +96,7 @@ def render_invoice(doc: dict) -> str:
         rows += [(f"  cause: {c}", "", "", "", "", v) for c, v in adj["attribution_usd"].items()]
         rows.append(("NET ADJUSTMENT", "", "", "", "", adj["delta_usd"]))
     lin, vee = doc["lineage"], doc["vee"]
-    tail = ["", "data versions: " + ", ".join(f"{k} {v}" for k, v in sorted(lin["data_versions"].items()))
+    tail = ["", "data versions: " + data_versions_text(lin["data_versions"])
             + f"; contract v{doc['contract_version']} sha256 {lin['contract_sha256'][:12]}; run {lin['run_id']}",
             f"VEE: {vee['intervals_expected']} intervals expected, {vee['actual']} actual, "
             f"{vee['estimated']} estimated, {vee['missing']} missing"]

@@ -160,3 +160,9 @@ class ProgressLine:
         if self.enabled and self._width:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def data_versions_text(versions: dict) -> str:
+    """``meter 3, prices 1, ...``: the input versions a result read, in name order; an
+    input it did not read (None: e.g. grid factors of an untraced site) is left out."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v is not None)

@@ -14,7 +14,7 @@ import argparse
 from engine.errors import InputError
 
 from ..settings import Settings
-from .output import emit, table
+from .output import data_versions_text, emit, table
 from .submit import add_job_options, print_job, submit_and_follow
 
 
@@ -48,7 +48,7 @@ def render_settlement(result: dict) -> str:
     dv = result.get("data_versions") or {}
     text = table(rows, right={5})
     if dv:
-        text += "\ndata versions: " + ", ".join(f"{k} {v}" for k, v in sorted(dv.items()))
+        text += "\ndata versions: " + data_versions_text(dv)
     return text
 
 

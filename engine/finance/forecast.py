@@ -35,7 +35,7 @@ from ..sites import Site
 from ..timebase import US_PER_HOUR, local_month_bounds_us, parse_period
 from .profile import PriceProfile, SiteProfile, month_of_year, relocation
 
-__all__ = ["Operations", "SiteMonth", "site_month", "scaled_series", "prices_for_month",
+__all__ = ["Operations", "SiteMonth", "site_month", "scaled_series", "prices_for_month", "scaled_prices",
            "index_for_month", "operating_year"]
 
 _EPOCH = date(1970, 1, 1)
@@ -154,16 +154,23 @@ def prices_for_month(profile: PriceProfile, period: str, factor: float = 1.0) ->
     src_period, src = profile.months[month_of_year(period)]
     s = src.sorted()
     if src_period == period:
-        values = s.lmp_microusd_per_mwh if factor == 1.0 else _rint(s.lmp_microusd_per_mwh * factor)
-        return PriceSeries(s.start_us, s.minutes, np.asarray(values, dtype=np.int64))
+        return scaled_prices(PriceSeries(s.start_us, s.minutes, np.asarray(s.lmp_microusd_per_mwh, dtype=np.int64)),
+                             factor)
     step = int(np.min(s.minutes))
     b0, b1 = local_month_bounds_us(period, profile.timezone)
     grid, idx = relocation(s.start_us, src_period, period, profile.timezone, step,
                            dst_range_us=(b0 - US_PER_HOUR, b1))
-    values = s.lmp_microusd_per_mwh[idx]
-    if factor != 1.0:
-        values = _rint(values * factor)
-    return PriceSeries(grid, np.full(grid.size, step, dtype=np.int64), np.asarray(values, dtype=np.int64))
+    values = np.asarray(s.lmp_microusd_per_mwh[idx], dtype=np.int64)
+    return scaled_prices(PriceSeries(grid, np.full(grid.size, step, dtype=np.int64), values), factor)
+
+
+def scaled_prices(s: PriceSeries, factor: float) -> PriceSeries:
+    """``s``'s prices times ``factor``, rounded half-even to 1e-6 USD/MWh, on ``s``'s own
+    grid arrays (``s`` itself at 1): a forecast month's prices at any factor share one
+    grid, so an engine that cached their alignment reuses it."""
+    if factor == 1.0:
+        return s
+    return PriceSeries(s.start_us, s.minutes, _rint(s.lmp_microusd_per_mwh * factor))
 
 
 def index_for_month(period: str, value_micro: int, *, frequency: str = "daily",

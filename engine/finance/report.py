@@ -88,7 +88,7 @@ def p50_cashflow(params: FinanceParams, run: CashFlowRun, revenue_cents: list[in
 
 def summary_document(model: BankabilityModel, params: FinanceParams, run: CashFlowRun, *,
                      p50_cents: list[int], p50_by_contract: dict[str, list[int]], energy_table: dict,
-                     settlements: int, processes: dict, lineage: dict) -> dict:
+                     settlements: int, processes: dict, lineage: dict, preparations: int = 0) -> dict:
     m = run.metrics
     debt = run.debt
     case_metrics = {}
@@ -127,7 +127,7 @@ def summary_document(model: BankabilityModel, params: FinanceParams, run: CashFl
                               "by_contract": {k: [int(x) for x in v] for k, v in sorted(p50_by_contract.items())}},
         "p50_cashflow": p50_cashflow(params, run, p50_cents),
         "processes": processes,
-        "engine": {"settlements": settlements},
+        "engine": {"settlements": settlements, "site_months_prepared": preparations},
         "lineage": lineage,
         "money": "p50_revenue_cents and p50_cashflow.revenue_cents are exact (each month an invoice total); "
                  "other p50_cashflow lines are model figures rounded once to cents; everything else is a "
@@ -258,7 +258,9 @@ pre{{white-space:pre-wrap;word-break:break-all;font-size:10px}}
 <h1>Bankability run {_e(summary['name'])}</h1>
 <p>Contracts {_e(', '.join(proj['contracts']))}; COD {_e(proj['cod'])}; {proj['horizon_years']} years;
 {proj['paths']} paths, seed {proj['seed']}. Revenue priced by the contract engine
-({summary['engine']['settlements']} settlements). P<sub>x</sub> = value exceeded by x % of the paths.</p>
+({summary['engine']['settlements']} lattice points settled from
+{summary['engine'].get('site_months_prepared', 0)} prepared site-months).
+P<sub>x</sub> = value exceeded by x % of the paths.</p>
 <section><h2>Debt sizing</h2><table>
 <tr><th>Debt</th><td class='num'>{_e(_usd(debt['size_usd']))}</td></tr>
 <tr><th>Binding case</th><td class='num'>{_e(debt['binding_case'] or debt['sizing'])}

@@ -9,7 +9,6 @@ catalog as another process (a CLI) would, and the API's reconciler starts it.
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -17,7 +16,7 @@ import ray
 
 from api.client import ApiClient
 from jobs.probe import ProbeSpec
-from tests.support.api_servers import ServerProcess
+from tests.support.api_servers import ServerProcess, until
 
 pytestmark = [pytest.mark.ray]
 
@@ -27,17 +26,6 @@ def env(ray_cluster, api_settings) -> dict[str, str]:
     return {"M2C_HOME": str(api_settings.home), "M2C_STORAGE": api_settings.storage_uri,
             "M2C_DB": api_settings.db_url,
             "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-
-
-def _until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.timeout(180)
@@ -62,7 +50,7 @@ def test_api_crash_mid_job_the_job_keeps_running_and_is_visible(env, keys, catal
     seen = []
     with ServerProcess(env, log_path=tmp_path / "api-1.log") as first:
         with ApiClient(first.url, keys["analyst"]) as api:
-            running = _until(lambda: (j := api.get_job(rec.id))["progress"]["done"] >= 1 and j,
+            running = until(lambda: (j := api.get_job(rec.id))["progress"]["done"] >= 1 and j,
                              120, "the start-up reconcile to start the job")
             seen.append(running)
         first.kill()                                  # crash: no lifespan shutdown
@@ -71,7 +59,7 @@ def test_api_crash_mid_job_the_job_keeps_running_and_is_visible(env, keys, catal
     with ServerProcess(env, log_path=tmp_path / "api-2.log") as second, \
             ApiClient(second.url, keys["analyst"]) as api:
         final = api.wait_job(rec.id, poll_s=0.2, timeout_s=120, on_progress=seen.append)
-        metrics = _until(lambda: (t := api._http.get("/metrics").text) and
+        metrics = until(lambda: (t := api._http.get("/metrics").text) and
                          'm2c_job_duration_seconds_count{kind="probe",state="succeeded"}' in t and t,
                          30, "the job duration metric")
     assert final["state"] == "succeeded", final
@@ -89,7 +77,7 @@ def test_cancel_a_running_job_over_http(env, keys, catalog, tmp_path):
                             now_utc=datetime.now(timezone.utc))
     with ServerProcess(env, log_path=tmp_path / "api.log") as server, \
             ApiClient(server.url, keys["analyst"]) as api:
-        _until(lambda: api.get_job(rec.id)["state"] == "running", 120, "the job to start")
+        until(lambda: api.get_job(rec.id)["state"] == "running", 120, "the job to start")
         with ApiClient(server.url, keys["admin"]) as admin:      # probe: an internal kind
             cancelling = admin.cancel_job(rec.id)
         assert cancelling["state"] in ("cancelling", "cancelled")

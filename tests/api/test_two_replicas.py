@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timezone
 
 import httpx
@@ -34,23 +33,12 @@ from jobs.parts import committed_keys
 from jobs.probe import ProbeSpec, item_key
 from storage.config import StorageConfig
 from storage.objectstore import ObjectStore
-from tests.support.api_servers import ServerProcess
+from tests.support.api_servers import ServerProcess, until
 from tests.support.probe_runs import executions, expected_total
 from tests.support.replica import ReplicaProcess
 
 CLIENTS = 50
 NOW = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
-
-
-def _until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +141,7 @@ def test_a_key_made_through_one_replica_works_on_the_other(replicas, admin_key):
         def refused_on_a() -> bool:              # within a's key cache TTL (1 s here)
             r = httpx.get(f"{a.url}/v1/jobs", headers={"X-API-Key": created["key"]}, timeout=10)
             return r.status_code == 401
-        _until(refused_on_a, 15, "replica a to refuse the key revoked through replica b")
+        until(refused_on_a, 15, "replica a to refuse the key revoked through replica b")
         r = httpx.get(f"{b.url}/v1/jobs", headers={"X-API-Key": created["key"]}, timeout=10)
         assert r.status_code == 401                 # at once on the replica that revoked it
 
@@ -179,11 +167,11 @@ def test_killing_a_replica_mid_job_loses_nothing(ray_cluster, postgres_server, t
         with ServerProcess(env(0), log_path=tmp_path / "api-0.log") as first, \
                 ServerProcess(env(1), log_path=tmp_path / "api-1.log") as second, \
                 ApiClient(second.url, key) as api:
-            seen = _until(lambda: (j := api.get_job(rec.id))["progress"]["done"] >= 2 and j, 120,
+            seen = until(lambda: (j := api.get_job(rec.id))["progress"]["done"] >= 2 and j, 120,
                           "a replica's reconciler to start the job")
             first.kill()                                   # a replica dies mid-job
             # the runner is a detached actor: the job goes on, visible on the other replica
-            later = _until(lambda: (j := api.get_job(rec.id))["progress"]["done"]
+            later = until(lambda: (j := api.get_job(rec.id))["progress"]["done"]
                            >= seen["progress"]["done"] + 2 and j, 60, "progress after the kill")
             assert later["state"] == "running" and later["attempt"] == 1
             # then its runner is lost too (the node it ran on): the surviving replica's

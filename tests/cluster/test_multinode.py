@@ -56,7 +56,7 @@ from storage.ingest import ingest_meter
 from storage.invoices import InvoiceStore
 from storage.objectstore import ObjectStore
 from storage.sites import load_sites
-from tests.support.api_servers import ServerProcess
+from tests.support.api_servers import ServerProcess, until
 from tests.support.portfolio import NOW, load_demo
 from tests.support.probe_runs import executions, expected_total
 from tests.support.ray_nodes import RayNodes
@@ -115,17 +115,6 @@ def server_env(settings, cluster: RayNodes, **extra: str) -> dict[str, str]:
             "M2C_S3_ENDPOINT": settings.s3_endpoint, "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
             "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key, "M2C_DB": settings.db_url,
             "M2C_WORKERS": "", "RAY_ADDRESS": cluster.address, **cluster.env, **extra}
-
-
-def until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def run_embedded(cfg, catalog, ray_cluster, spec: dict) -> str:

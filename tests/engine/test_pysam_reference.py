@@ -137,7 +137,7 @@ def test_generic_system_with_revenue_from_the_contract_engine():
     from engine.contract import parse_contract
     from engine.finance.forecast import Operations
     from engine.finance.profile import MonthChannels, SiteProfile
-    from engine.finance.revenue import ContractForecast, settle_month
+    from engine.finance.revenue import ContractForecast
     from engine.sites import parse_sites
     from engine.timebase import interval_grid_us, local_month_bounds_us, next_period
 
@@ -159,8 +159,7 @@ def test_generic_system_with_revenue_from_the_contract_engine():
     cents = [0] * 25
     for i in range(300):
         period = next_period("2027-01", i)
-        sites, market = fc.inputs(period, {})
-        cents[i // 12] += settle_month([cv], period, sites, market).total_cents
+        cents[i // 12] += fc.settle(period).total_cents
 
     inputs, _ = load_case("Generic_System")
     p = finance_params(inputs)

@@ -13,7 +13,6 @@ import pytest
 from cluster.executor import RunOptions, Runtime, run_job
 from cluster.runtime import ClusterConfig
 from engine.errors import InputError, ValidationError
-from engine.finance.revenue import settle_month
 from jobs.bankability import billed_month_forecast, plan
 from jobs.settle_inputs import DataVersions
 from jobs.specs import BankabilitySpec, parse_spec
@@ -126,8 +125,7 @@ def test_a_forecast_month_built_from_a_billed_month_is_that_invoice(year_store, 
         cid = summary["contract_id"]
         doc, _ = invoices.get(cid, period)
         fc = billed_month_forecast(store, tables, cid, period, data, cache={})
-        sites, market = fc.inputs(period, {})
-        forecast = settle_month(fc.versions, period, sites, market)
+        forecast = fc.settle(period)          # prepare_site, price_site, finalize_amounts
         assert forecast.total_cents == int(Decimal(doc["total_usd"]) * 100), cid
         assert {ln.line_id: ln.amount_cents for ln in forecast.lines} == \
             {ln["line_id"]: int(Decimal(ln["amount_usd"]) * 100) for ln in doc["lines"]}, cid

@@ -3,17 +3,13 @@ another.
 
 The server's home holds the demo portfolio (two sites, their contracts, a month of
 meter data, prices and indices) and one settled, published invoice; the API serves it
-from a real uvicorn in a thread (``ServerThread``). The CLI runs in-process with
+from a real uvicorn in a thread (``tests.support.api_servers.ServerThread``). The CLI runs in-process with
 ``M2C_HOME`` in a different, empty folder: whatever a command prints with ``--api``
 can only have come from the server.
 """
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,62 +18,11 @@ import pytest
 from api.keystore import KeyStore
 from api.settings import Settings
 from storage.config import StorageConfig
+from tests.support.api_servers import QueueOnlyDispatcher, ServerThread
 
 ROLES = ("scheduler", "analyst", "investor", "admin")
 PERIOD = "2026-10"
 CONTRACT = "PPA-TX-DC1"
-
-
-@dataclass
-class QueueOnlyDispatcher:
-    """The executor seam with nothing behind it: accepted jobs stay queued."""
-
-    submitted: list[str] = field(default_factory=list)
-
-    def start(self) -> None:
-        pass
-
-    def submit(self, job_id: str) -> None:
-        self.submitted.append(job_id)
-
-    def cancel(self, job_id: str) -> None:
-        pass
-
-    def is_running(self, job_id: str) -> bool:
-        return False
-
-    def reconcile(self, catalog, *, now_utc: datetime) -> None:
-        pass
-
-    def ping(self) -> bool:
-        return True
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free loopback port in a background thread."""
-
-    def __init__(self, app):
-        import uvicorn
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                                    timeout_graceful_shutdown=5))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-
-    def __enter__(self) -> "ServerThread":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 def point_cli_at(mp: pytest.MonkeyPatch, home: Path) -> None:

@@ -84,37 +84,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
-    """``m2c serve`` in a child process (a real API process: killable, restartable).
+class ChildServer:
+    """An HTTP server in a child process (``args``, ``env`` on top of this process's),
+    its output appended to ``log_path``; ready once ``/readyz`` answers 200. A context
+    manager: entering starts it and waits until it is ready; :meth:`kill` is a crash
+    (SIGKILL, no shutdown hooks), leaving the context a clean stop."""
 
-    ``env`` carries the settings (M2C_HOME, M2C_STORAGE, M2C_DB, RAY_ADDRESS ...); the
-    child joins the Ray cluster at RAY_ADDRESS.
-    """
+    name = "server"
 
-    def __init__(self, env: dict[str, str], *, log_path, reconcile_interval_s: float = 0.5,
-                 stale_after_s: float = 1.0):
+    def __init__(self, args: list[str], env: dict[str, str], *, log_path, cwd=None):
         import os
-        import sys
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "api.cli.main", "serve", "--port", str(self.port),
-                     "--reconcile-interval-s", str(reconcile_interval_s),
-                     "--stale-after-s", str(stale_after_s)]
+        self.args = args
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.cwd = cwd
         self.proc = None
 
-    def __enter__(self) -> "ServerProcess":
+    def start(self) -> None:
         import subprocess
-        import httpx
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log,
+        self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.cwd, stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
+
+    def wait_ready(self, timeout_s: float = 90):
+        import httpx
+        deadline = time.monotonic() + timeout_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"m2c serve exited with {self.proc.returncode}; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return self
@@ -122,8 +119,12 @@ class ServerProcess:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"m2c serve not ready within 90 s; see {self.log_path}")
+                raise RuntimeError(f"{self.name} not ready within {timeout_s:.0f} s; see {self.log_path}")
             time.sleep(0.1)
+
+    def __enter__(self):
+        self.start()
+        return self.wait_ready()
 
     def kill(self) -> None:
         """SIGKILL: a crash, no shutdown hooks."""
@@ -132,10 +133,43 @@ class ServerProcess:
             self.proc.wait(timeout=30)
 
     def __exit__(self, *exc: object) -> None:
+        import subprocess
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=20)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class ServerProcess(ChildServer):
+    """``m2c serve`` in a child process (a real API process: killable, restartable).
+
+    ``env`` carries the settings (M2C_HOME, M2C_STORAGE, M2C_DB, RAY_ADDRESS ...); the
+    child joins the Ray cluster at RAY_ADDRESS.
+    """
+
+    name = "m2c serve"
+
+    def __init__(self, env: dict[str, str], *, log_path, reconcile_interval_s: float = 0.5,
+                 stale_after_s: float = 1.0):
+        import sys
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__([sys.executable, "-m", "api.cli.main", "serve", "--port", str(self.port),
+                          "--reconcile-interval-s", str(reconcile_interval_s),
+                          "--stale-after-s", str(stale_after_s)], env, log_path=log_path)
+
+
+def until(predicate, timeout_s: float, what: str):
+    """Poll ``predicate`` every 0.1 s until it returns something truthy (returned), or
+    fail the test naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.support.api_servers import QueueOnlyDispatcher, free_port
+from tests.support.api_servers import ChildServer, QueueOnlyDispatcher, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,57 +33,17 @@ class RecordingDispatcher(QueueOnlyDispatcher):
             os.close(fd)
 
 
-class ReplicaProcess:
-    """This module's replica in a child process (``env``: its settings); ready once its
-    ``/readyz`` answers 200. A context manager; :meth:`kill` is a crash (SIGKILL)."""
+class ReplicaProcess(ChildServer):
+    """This module's replica in a child process (``env``: its settings)."""
+
+    name = "replica"
 
     def __init__(self, env: dict[str, str], *, record: Path, log_path: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "tests.support.replica", "--port", str(self.port),
-                     "--record", str(record)]
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "ReplicaProcess":
-        self.start()
-        return self
-
-    def start(self) -> None:
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout_s: float = 90) -> "ReplicaProcess":
-        import httpx
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"replica exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica not ready within {timeout_s:.0f} s; see {self.log_path}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
+        super().__init__([sys.executable, "-m", "tests.support.replica", "--port", str(self.port),
+                          "--record", str(record)], {"PYTHONPATH": str(ROOT), **env},
+                         log_path=log_path, cwd=ROOT)
 
 def main() -> None:
     import uvicorn
