@@ -3,7 +3,8 @@
 Jobs belong to the catalog, not to this process. Start-up (the lifespan):
 
 1. open the catalog and the key store (tables created if missing);
-2. start the reconciler task. Its first pass, at once, connects to Ray through
+2. start the reconciler task (and the webhook sender, ``api.webhooks``: events of the
+   catalog's outbox posted to their subscribers). Its first pass, at once, connects to Ray through
    ``cluster.runtime.ensure_ray`` (embedded when ``RAY_ADDRESS`` is unset) and
    reconciles: queued jobs without a runner are started, running jobs whose runner
    died are resumed (committed partitions are not recomputed); runners that are alive
@@ -38,7 +39,7 @@ from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
 from .routes import (bankability, contracts, esg, health, ingest, invoice_actions, invoices, jobs,
-                     keys, market, metrics, readiness, scenarios, sites)
+                     keys, market, metrics, readiness, scenarios, sites, webhooks)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -58,13 +59,16 @@ def default_dispatcher(settings: Settings) -> RayDispatcher:
 
 def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
                clock: Callable[[], datetime] = utc_now, reconcile_interval_s: float = 5.0,
-               stale_after_s: float = 10.0, key_cache_ttl_s: float = 5.0) -> FastAPI:
+               stale_after_s: float = 10.0, key_cache_ttl_s: float = 5.0,
+               webhook_interval_s: float = 1.0, webhook_retry=None) -> FastAPI:
     """Build the API for ``settings``.
 
     ``dispatcher`` defaults to detached JobRunner actors on Ray; ``clock`` returns aware
     UTC and is the only clock the routes read; a queued job older than ``stale_after_s``
     is re-submitted by the reconciler, which runs every ``reconcile_interval_s``; an API
     key lookup is cached for ``key_cache_ttl_s`` (so a revocation takes that long at most).
+    Webhook deliveries due are sent every ``webhook_interval_s`` (``api.webhooks``), retried
+    by ``webhook_retry`` (a ``jobs.outbox.Retry``; its defaults when None).
     """
     from jobs.catalog import JobCatalog
 
@@ -82,18 +86,27 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
         task = asyncio.create_task(
             _reconcile_forever(ctx, reconcile_interval_s, timedelta(seconds=stale_after_s)),
             name="m2c-reconciler")
+        from jobs.outbox import Outbox, Retry
+
+        from .webhooks import deliver_forever
+        sender = asyncio.create_task(
+            deliver_forever(Outbox(ctx.catalog), ctx.clock, interval_s=webhook_interval_s,
+                            retry=webhook_retry or Retry()), name="m2c-webhooks")
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (task, sender):
+                t.cancel()
+            for t in (task, sender):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
             stop = getattr(ctx.dispatcher, "stop", None)     # optional in the protocol
             if stop is not None:
                 await asyncio.to_thread(stop)
 
     app = FastAPI(
         title="meter2cash", version=API_VERSION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,      # served offline by the console (api.console.docs)
         description="Settlement jobs on Ray and the invoices they produce. Authenticate "
                     "with an `X-API-Key` created by `m2c keys create --role ROLE`. Errors "
                     "are RFC 9457 `application/problem+json`.",
@@ -111,6 +124,8 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(sites.router)
     app.include_router(ingest.router)
     app.include_router(keys.router)
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.deliveries_router)
     app.include_router(bankability.router)
     app.include_router(market.router)
     app.include_router(esg.router)
@@ -118,6 +133,8 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    from .console import install as install_console
+    install_console(app)                   # /, /console/..., /static/..., /docs, /redoc
     return app
 
 

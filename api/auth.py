@@ -25,7 +25,7 @@ from .problems import ProblemError
 from .roles import API_KEY_ENV, API_KEY_HEADER, POLICY, Principal, Role, RolePolicy
 
 __all__ = ["API_KEY_HEADER", "POLICY", "Principal", "Role", "RolePolicy", "CurrentPrincipal",
-           "current_principal", "forbidden", "unauthenticated", "require_admin",
+           "current_principal", "forbidden", "unauthenticated", "authorize", "require_admin",
            "require_any_job_access", "require_approve", "require_data", "require_ingest",
            "require_interval_detail", "require_invoices"]
 
@@ -65,22 +65,34 @@ async def current_principal(request: Request,
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def _requires(flag: str, what: str):
+#: what each policy column allows, as the 403 message says it
+_WHAT = {"invoices": "read invoices", "interval_detail": "read interval-level data",
+         "approve": "approve invoices", "data": "read contracts, sites or VEE reports",
+         "ingest": "ingest data", "admin": "do this (admin only: keys, contracts, sites, webhooks)"}
+
+
+def authorize(principal: Principal, flag: str) -> Principal:
+    """The one check of a policy column: ``POLICY[role].<flag>`` or 403. The routes'
+    ``require_*`` dependencies and the console's pages and forms both call it."""
+    if not getattr(principal.policy, flag):
+        raise forbidden(f"role {principal.role.value!r} may not {_WHAT[flag]}")
+    return principal
+
+
+def _requires(flag: str):
     """A dependency: the caller's role must have ``POLICY[role].<flag>`` (else 403)."""
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not getattr(principal.policy, flag):
-            raise forbidden(f"role {principal.role.value!r} may not {what}")
-        return principal
+        return authorize(principal, flag)
     dependency.__name__ = f"require_{flag}"
     return dependency
 
 
-require_invoices = _requires("invoices", "read invoices")
-require_interval_detail = _requires("interval_detail", "read interval-level data")
-require_approve = _requires("approve", "approve invoices")
-require_data = _requires("data", "read contracts, sites or VEE reports")
-require_ingest = _requires("ingest", "ingest data")
-require_admin = _requires("admin", "do this (admin only: keys, contracts, sites)")
+require_invoices = _requires("invoices")
+require_interval_detail = _requires("interval_detail")
+require_approve = _requires("approve")
+require_data = _requires("data")
+require_ingest = _requires("ingest")
+require_admin = _requires("admin")
 
 
 async def require_any_job_access(principal: CurrentPrincipal) -> Principal:

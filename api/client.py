@@ -104,6 +104,23 @@ class ApiClient:
             raise
         return response
 
+    # -- webhooks -----------------------------------------------------------------------
+    def add_webhook(self, url: str, event_types: list[str] | None = None,
+                    description: str | None = None) -> dict:
+        """A new subscription with its signing ``secret`` (shown once)."""
+        return self._request("POST", "/v1/webhooks", json={
+            "url": url, "event_types": event_types, "description": description}).json()
+
+    def list_webhooks(self) -> list[dict]:
+        return self._request("GET", "/v1/webhooks").json()
+
+    def remove_webhook(self, hook_id: str) -> dict:
+        return self._request("DELETE", f"/v1/webhooks/{_seg(hook_id)}").json()
+
+    def webhook_deliveries(self, webhook: str | None = None, limit: int = 50) -> list[dict]:
+        params: dict[str, Any] = {"limit": limit, **({"webhook": webhook} if webhook else {})}
+        return self._request("GET", "/v1/webhook-deliveries", params=params).json()
+
     # -- jobs ---------------------------------------------------------------------------
     def submit_job(self, spec: dict[str, Any], idempotency_key: str | None = None) -> dict:
         """Submit a job spec; returns the job (new, or the one this request repeats)."""
@@ -152,12 +169,23 @@ class ApiClient:
         """
         if fmt not in ("json", "html"):
             raise InputError(f"invoice format must be json or html, got {fmt!r}")
+        return self._invoice(contract, period, version, fmt, detail)
+
+    def invoice_file(self, contract: str, period: str, version: int | None, fmt: str) -> bytes:
+        """The invoice as a file: ``pdf`` or ``csv`` (the journal entry)."""
+        if fmt not in ("pdf", "csv"):
+            raise InputError(f"invoice file format must be pdf or csv, got {fmt!r}")
+        return self._invoice(contract, period, version, fmt, False)
+
+    def _invoice(self, contract: str, period: str, version: int | None, fmt: str, detail: bool):
         params: dict[str, Any] = {"format": fmt}
         if version is not None:
             params["version"] = version
         if detail:
             params["detail"] = "intervals"
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
+        if fmt in ("pdf", "csv"):
+            return response.content
         return response.text if fmt == "html" else response.json()
 
     def list_invoices(self, *, contract: str | None = None, period: str | None = None,

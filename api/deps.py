@@ -16,6 +16,7 @@ from .settings import Settings
 from .telemetry import ApiMetrics
 
 if TYPE_CHECKING:  # pragma: no cover
+    from jobs.invoice_index import InvoiceIndex
     from storage.invoices import InvoiceStore
     from storage.objectstore import ObjectStore
 
@@ -54,6 +55,11 @@ class AppContext:
     def store(self) -> "ObjectStore":
         """The configured object store (for ``api.views``; one per process)."""
         return self.invoices().store
+
+    def invoice_index(self) -> "InvoiceIndex":
+        """The catalog's invoice index of the configured store (``jobs.invoice_index``)."""
+        from jobs.invoice_index import InvoiceIndex
+        return InvoiceIndex(self.catalog, self.settings.storage_uri)
 
 
 async def get_ctx(request: Request) -> AppContext:

@@ -16,10 +16,9 @@ approved), else the status the invoice was published with (``draft``, ``estimate
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -32,12 +31,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import pyarrow as pa
 
+    from jobs.invoice_index import InvoiceIndex
+
     from engine.sites import Site
     from storage.objectstore import ObjectStore
 
 __all__ = [
     "INVOICE_STATUSES", "EXPLAIN_FORMATS", "INGEST_TABLES", "APPROVAL_SOURCES",
-    "invoice_page", "approve_invoice", "explain_line", "explain_rows",
+    "invoice_page", "approve_invoice", "explain_line", "explain_rows", "invoice_file", "INVOICE_FILES",
     "contract_summaries", "contract_view", "add_contract",
     "sites_view", "load_sites", "vee_report", "ingest_files",
     "MARKET_ISOS", "MAX_SYNC_SHADOW_DAYS", "tolerance_microusd", "market_rules", "market_shadow",
@@ -53,6 +54,8 @@ INGEST_TABLES = ("meter", "prices", "index", "awards", "statements", "grid_facto
 APPROVAL_SOURCES = ("cli", "api", "console")
 MAX_PAGE = 500
 
+logger = logging.getLogger(__name__)
+
 
 # -- invoices ---------------------------------------------------------------------------
 
@@ -62,32 +65,40 @@ def _invoice_store(store: "ObjectStore"):
 
 
 def _encode_cursor(key: tuple[str, str, int]) -> str:
-    raw = f"{key[0]}\n{key[1]}\n{key[2]}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    from jobs.invoice_index import encode_cursor
+    return encode_cursor(key)
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str, int]:
-    invalid = InputError("invalid cursor: pass back the next_cursor of the previous page")
-    if not cursor or len(cursor) > 512:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        cid, period, version = raw.split("\n")
-        return cid, period, int(version)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise invalid from None
+    from jobs.invoice_index import decode_cursor
+    return decode_cursor(cursor)
 
 
 def invoice_page(store: "ObjectStore", *, contract: str | None = None, period: str | None = None,
-                 status: str | None = None, limit: int = 100,
-                 cursor: str | None = None) -> dict[str, Any]:
+                 status: str | None = None, limit: int = 100, cursor: str | None = None,
+                 index: "InvoiceIndex | None" = None, now_utc: datetime | None = None
+                 ) -> dict[str, Any]:
     """Invoice versions, ordered by (contract, period, version), one page:
     ``{"data": [summary, ...], "next_cursor": str | None}``. ``status`` filters on the
-    list status (``draft``, ``estimated``, ``approved``, ``superseded``)."""
+    list status (``draft``, ``estimated``, ``approved``, ``superseded``).
+
+    With the catalog's ``index`` (``jobs.invoice_index``: the API and the local CLI
+    pass it) one indexed query answers, whatever the number of invoices; an index
+    never built for this store is built first, once (``now_utc`` dates it). Without,
+    the store is walked (every key listed, every document read)."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     if status is not None and status not in INVOICE_STATUSES:
         raise InputError(f"unknown invoice status {status!r}; one of {', '.join(INVOICE_STATUSES)}")
+    if contract is not None:
+        from engine.ids import check_id
+        check_id(contract, field="contract")
+    if index is not None:
+        if not index.built():
+            from engine.timebase import to_us
+            index.rebuild(store, now_us=to_us(now_utc) if now_utc is not None else 0)
+        return index.page(contract=contract, period=period, status=status, limit=limit,
+                          cursor=cursor)
     inv = _invoice_store(store)
     keys = inv.list(contract_id=contract, period=period)
     after = _decode_cursor(cursor) if cursor else None
@@ -98,9 +109,12 @@ def invoice_page(store: "ObjectStore", *, contract: str | None = None, period: s
             continue
         cid, p, v = key
         doc, _ = inv.get(cid, p, v)            # its status as read (storage.invoices)
+        issue = doc.get("issue") or {}
         item = {"contract_id": cid, "period": p, "version": v, "status": doc["status"],
                 "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts"),
-                "superseded_by": doc.get("superseded_by"), "approval": doc.get("approval")}
+                "superseded_by": doc.get("superseded_by"), "approval": doc.get("approval"),
+                "invoice_number": doc.get("invoice_number"), "issue_date": issue.get("issue_date"),
+                "due_date": issue.get("due_date")}
         if status is not None and item["status"] != status:
             continue
         if len(data) == limit:
@@ -113,15 +127,18 @@ def invoice_page(store: "ObjectStore", *, contract: str | None = None, period: s
 
 def approve_invoice(store: "ObjectStore", contract: str, period: str, *, version: int | None,
                     approved_by: dict[str, Any], now_utc: datetime,
-                    accept_estimated: bool = False) -> tuple[dict, bool]:
+                    accept_estimated: bool = False,
+                    index: "InvoiceIndex | None" = None) -> tuple[dict, bool]:
     """Approve the latest version (or ``version``, which must be the latest); returns
     ``(invoice document, created)``.
 
     Idempotent: a version that is already approved is returned as it is, with
     ``created`` False and its original approval record (who, when, from where), so a
     retried request never approves twice nor fails. ``approved_by`` is recorded in the
-    approval: ``{"key_id", "role", "source"}`` (``source`` one of
-    :data:`APPROVAL_SOURCES`; ``key_id`` None for a local ``m2c`` user)."""
+    approval: ``{"key_id", "label", "role", "source"}`` (the key's owner: its id and
+    label; ``source`` one of :data:`APPROVAL_SOURCES`; ``key_id`` None and ``user`` the
+    OS user for a local ``m2c`` user). A new approval goes to the ``index`` with its
+    ``invoice.approved`` event (a failure there is logged: the approval stands)."""
     inv = _invoice_store(store)
     v = version if version is not None else (inv.versions(contract, period) or [None])[-1]
     if v is not None and inv.approval(contract, period, v) is not None:
@@ -134,7 +151,49 @@ def approve_invoice(store: "ObjectStore", contract: str, period: str, *, version
         if v is None or inv.approval(contract, period, v) is None:
             raise
         return inv.get(contract, period, v)[0], False
-    return inv.get(contract, period, v)[0], True
+    doc = inv.get(contract, period, v)[0]
+    if index is not None:
+        from engine.timebase import to_us
+        try:
+            index.approved(doc, now_us=to_us(now_utc))
+        except Exception:
+            logger.exception("invoice %s %s v%s approved, but the invoice index was not updated; "
+                             "run `m2c invoices reindex`", contract, period, v)
+    return doc, True
+
+
+#: the files an invoice version downloads as (``invoice_file``)
+INVOICE_FILES = {"json": "application/json", "html": "text/html; charset=utf-8",
+                 "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+
+
+def invoice_file(store: "ObjectStore", contract: str, period: str, version: int | None,
+                 fmt: str) -> tuple[bytes, str, str]:
+    """One invoice version as a file: ``(bytes, media type, file name)``.
+
+    ``json``: the stored ``invoice.json`` exactly (its SHA-256 is the one the invoice
+    prints); ``html``: the page as read (status, approval); ``pdf``: that page rendered
+    by WeasyPrint in the shipped fonts (``api.console.pdf``); ``csv``: the journal entry
+    of its lines (``engine.invoice.journal_csv``)."""
+    import hashlib
+    if fmt not in INVOICE_FILES:
+        raise InputError(f"invoice format must be one of {', '.join(INVOICE_FILES)}, got {fmt!r}")
+    inv = _invoice_store(store)
+    doc, page = inv.get(contract, period, version)
+    raw = inv.raw_json(contract, period, doc["version"])
+    name = (doc.get("invoice_number") or f"{contract}_{period}_v{doc['version']}") + f".{fmt}"
+    if fmt == "json":
+        return raw, INVOICE_FILES[fmt], name
+    sha = hashlib.sha256(raw).hexdigest()
+    if fmt == "csv":
+        from engine.invoice import journal_csv
+        return journal_csv(doc, document_sha256=sha).encode(), INVOICE_FILES[fmt], name
+    from engine.invoice import render_html
+    page = render_html(doc, document_sha256=sha)
+    if fmt == "html":
+        return page.encode(), INVOICE_FILES[fmt], name
+    from .console.pdf import html_to_pdf
+    return html_to_pdf(page), INVOICE_FILES[fmt], name
 
 
 def explain_rows(doc: dict, detail: "pa.Table", line_id: str) -> "pa.Table":

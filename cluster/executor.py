@@ -202,6 +202,7 @@ class JobRun:
         from storage.objectstore import ObjectStore
         store = ObjectStore.from_config(self.runtime.storage_config)
         jctx = JobContext(store=store, job_id=self.job_id, now_utc=now_utc, attempt=self.attempt,
+                          catalog_url=self.catalog.db_url,
                           partition_size=(self.options.partition_size
                                           or self.runtime.cluster_config.partition_size))
         partitions = self._plan(kind, spec, jctx)

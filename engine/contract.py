@@ -28,6 +28,18 @@ The document (YAML or JSON -> dict), one per contract *version*::
     completeness:                    # optional: meter-data limits of its settlements, percent
       {max_estimated_pct: "5", max_missing_pct: "0"}   # of billed intervals (engine.completeness)
 
+Optional, for the commercial invoice (``engine.invoice``): the parties' details
+(``parties.seller_details`` / ``buyer_details``: ``address`` lines, ``tax_id``,
+``contact``) and an ``invoicing`` block::
+
+    invoicing:
+      issuer_id: LSOP                # invoice numbers LSOP-000001, LSOP-000002, ... (default:
+                                     # derived from the seller's legal name)
+      payment_terms_days: 30         # due date = issue date (or period end) + 30 days
+      due_from: issue_date           # issue_date | period_end
+      remittance: {bank_name: ..., account_name: ..., account_number: ...,
+                   routing_number: ..., swift_bic: ..., iban: ..., reference: ...}
+
 A channel reference is a channel name (``gt1``) or ``kind:<channel kind>`` (every
 channel of that kind at the site, e.g. ``kind:generation``). Money parameters are
 decimal strings (``"64.00"``) so no float ever touches a price; YAML dates are
@@ -72,7 +84,8 @@ import jsonschema
 import numpy as np
 
 from .canonical import canonical_json
-from .contract_model import ContractVersion, DeliveredDef, Parties, PriceNode, Term
+from .contract_model import (ContractVersion, DeliveredDef, Invoicing, Parties, PartyDetails,
+                             PriceNode, Term)
 from .errors import ContractError, FieldError, UnknownReferenceError
 from .sites import CHANNEL_KINDS, Site
 from .terms import TERM_KINDS
@@ -237,16 +250,35 @@ def parse_contract(doc: dict, source: str = "contract") -> ContractVersion:
         terms.append(Term(raw["id"], raw["kind"], params, raw.get("description", "")))
     cv = ContractVersion(
         contract_id=doc["contract_id"], version=doc["version"], effective_from=eff,
-        parties=Parties(doc["parties"]["seller"], doc["parties"]["buyer"]), sites=tuple(doc["sites"]),
+        parties=_parties(doc["parties"]), sites=tuple(doc["sites"]),
         timezone=doc["timezone"], term_start=start, term_end=end, delivered=delivered,
         terms=tuple(terms), hub=hub, site_node_market_run=site_run,
-        description=doc.get("description", ""))
+        description=doc.get("description", ""), invoicing=_invoicing(doc.get("invoicing")))
     # cross-term checks: references to other terms and to pricing nodes
     for i, t in enumerate(cv.terms):
         where = f"terms[{i}]"
         for path, msg in TERM_KINDS[t.kind].check(t, cv, where):
             raise _fail(doc, source, path, msg)
     return cv
+
+
+def _party_details(raw: dict | None) -> PartyDetails | None:
+    if not raw:
+        return None
+    return PartyDetails(tuple(raw.get("address", ())), raw.get("tax_id"), raw.get("contact"))
+
+
+def _parties(raw: dict) -> Parties:
+    return Parties(raw["seller"], raw["buyer"], _party_details(raw.get("seller_details")),
+                   _party_details(raw.get("buyer_details")))
+
+
+def _invoicing(raw: dict | None) -> Invoicing | None:
+    """The optional ``invoicing`` block (schema-checked): numbering, payment terms, remittance."""
+    if not raw:
+        return None
+    return Invoicing(raw.get("issuer_id"), raw.get("payment_terms_days"),
+                     raw.get("due_from", "issue_date"), tuple(raw.get("remittance", {}).items()))
 
 
 def validate_contract_sites(cv: ContractVersion, sites: dict[str, Site]) -> None:

@@ -16,9 +16,39 @@ from .timebase import local_midnight_us
 
 
 @dataclass(frozen=True)
+class PartyDetails:
+    """What an invoice prints under a party's legal name (all optional)."""
+    address: tuple[str, ...] = ()
+    tax_id: str | None = None
+    contact: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.address:
+            out["address"] = list(self.address)
+        if self.tax_id:
+            out["tax_id"] = self.tax_id
+        if self.contact:
+            out["contact"] = self.contact
+        return out
+
+
+@dataclass(frozen=True)
 class Parties:
-    seller: str
+    seller: str                      # legal names, as invoiced
     buyer: str
+    seller_details: PartyDetails | None = None
+    buyer_details: PartyDetails | None = None
+
+
+@dataclass(frozen=True)
+class Invoicing:
+    """The document's ``invoicing`` block: the numbering sequence, payment terms,
+    remittance details (``engine.invoice`` turns them into an invoice's issue block)."""
+    issuer_id: str | None = None
+    payment_terms_days: int | None = None
+    due_from: str = "issue_date"                     # or "period_end"
+    remittance: tuple[tuple[str, str], ...] = ()     # (field, value), in document order
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,7 @@ class ContractVersion:
     billing_period: str = "month"
     currency: str = "USD"
     description: str = ""
+    invoicing: Invoicing | None = None
 
     @property
     def label(self) -> str:
@@ -86,4 +117,4 @@ class ContractVersion:
                 local_midnight_us(self.term_end + timedelta(days=1), self.timezone))
 
 
-__all__ = ["Parties", "Term", "DeliveredDef", "PriceNode", "ContractVersion"]
+__all__ = ["PartyDetails", "Parties", "Invoicing", "Term", "DeliveredDef", "PriceNode", "ContractVersion"]

@@ -36,7 +36,8 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -245,6 +246,17 @@ def _record(row: Mapping[str, Any]) -> JobRecord:
         natural_key=row["natural_key"])
 
 
+def _job_event(conn: Connection, event_type: str, rec: JobRecord, now_us: int) -> None:
+    """The outbox event of a job's end: what it was, how it ended, where to read it."""
+    from .outbox import emit, iso_us
+    invoices = [{k: i.get(k) for k in ("contract_id", "period", "version")}
+                for i in (rec.result or {}).get("invoices", []) if isinstance(i, dict)]
+    emit(conn, event_type, {"job_id": rec.id, "kind": rec.kind, "state": str(rec.state),
+                            "error_type": rec.error_type, "error": (rec.error or None) and rec.error[:2000],
+                            "finished_at": iso_us(now_us), "invoices": invoices[:100],
+                            "href": f"/v1/jobs/{rec.id}"}, now_us=now_us)
+
+
 def _encode_cursor(created_us: int, job_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode()).decode().rstrip("=")
 
@@ -278,6 +290,7 @@ class JobCatalog:
     def __init__(self, db_url: str):
         self.db = Database(db_url)
         self.db_url = db_url
+        self._schema_ready = False          # init_schema ran in this instance
 
     @property
     def path(self) -> Path | None:
@@ -288,9 +301,33 @@ class JobCatalog:
         return f"JobCatalog({self.db.public_url!r})"
 
     def init_schema(self) -> None:
-        """Apply the catalog's pending migrations (creating the file or tables on first
-        use); safe to call any number of times, from several processes at once."""
+        """Apply the pending migrations of the catalog's tables: the jobs' (:data:`MIGRATIONS`),
+        then the outbox's and the invoice index's (``jobs.outbox``, ``jobs.invoice_index``:
+        written in the jobs' transactions, so they belong to the catalog). Creates the file
+        or tables on first use; safe to call any number of times, from several processes."""
+        from . import invoice_index, outbox
         self.db.migrate(MIGRATIONS)
+        self.db.migrate(outbox.MIGRATIONS)
+        self.db.migrate(invoice_index.MIGRATIONS)
+        self._schema_ready = True
+
+    def _ensure_schema(self) -> None:
+        """:meth:`init_schema` once per instance, before a use of the other tables (a
+        catalog made by an earlier release has no outbox yet)."""
+        if not self._schema_ready:
+            self.init_schema()
+
+    # -- the seam of the other catalog tables (jobs.outbox, jobs.invoice_index, console) ---
+    def connection(self) -> AbstractContextManager[Connection]:
+        """A read connection to the catalog database (autocommit), its schema current."""
+        self._ensure_schema()
+        return self.db.read()
+
+    def transaction(self, *, locks: Iterable[str] = ()) -> AbstractContextManager[Connection]:
+        """A write transaction on the catalog database (:meth:`jobs.db.Database.transaction`:
+        name the ``locks`` of every read-then-decide-then-write), its schema current."""
+        self._ensure_schema()
+        return self.db.transaction(locks=locks)
 
     # -- submit and read -------------------------------------------------------------------
     def submit(self, spec: JobSpec, *, principal: str | None = None,
@@ -472,19 +509,27 @@ class JobCatalog:
                          (done, total, to_us(now_utc), job_id))
 
     def mark_succeeded(self, job_id: str, result: dict, now_utc: datetime) -> JobRecord:
+        """Succeeded, and the ``job.succeeded`` event in the same transaction (``jobs.outbox``)."""
         now = to_us(now_utc)
+        self._ensure_schema()
         with self.db.transaction() as conn:
-            return self._transition(
+            rec = self._transition(
                 conn, job_id, JobState.SUCCEEDED,
                 "result_json = ?, finished_us = ?, progress_done = progress_total, error = NULL, "
                 "error_type = NULL", (json.dumps(result, sort_keys=True), now), now_us=now)
+            _job_event(conn, "job.succeeded", rec, now)
+            return rec
 
     def mark_failed(self, job_id: str, error: str, error_type: str, now_utc: datetime) -> JobRecord:
+        """Failed, and the ``job.failed`` event in the same transaction (``jobs.outbox``)."""
         now = to_us(now_utc)
+        self._ensure_schema()
         with self.db.transaction() as conn:
-            return self._transition(conn, job_id, JobState.FAILED,
-                                    "error = ?, error_type = ?, finished_us = ?",
-                                    (error, error_type, now), now_us=now)
+            rec = self._transition(conn, job_id, JobState.FAILED,
+                                   "error = ?, error_type = ?, finished_us = ?",
+                                   (error, error_type, now), now_us=now)
+            _job_event(conn, "job.failed", rec, now)
+            return rec
 
     def request_cancel(self, job_id: str, now_utc: datetime) -> JobRecord:
         """Ask a job to stop: queued -> cancelled at once; running -> cancelling (the

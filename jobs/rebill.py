@@ -68,7 +68,7 @@ from engine.carbon.statement import annex_delta
 from engine.completeness import Shortfall, SiteMonthCompleteness, describe, invoice_block, shortfalls
 from engine.contract import active_in_period
 from engine.errors import ConflictError, DataMissingError, InputError, JobError
-from engine.invoice import invoice_bytes
+from engine.invoice import invoice_bytes, issue_of
 from engine.money import cents_to_str
 from engine.rebill import (CAUSES, Attribution, PeriodOutcome, attribute, charges_of_invoice,
                            charges_of_result, diff_invoice, summarize)
@@ -341,7 +341,7 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                                              if short[r["period"]] else None))
                   for _, r, adjustment in batch]
         for (row, _r, _), (version, created, _) in zip(batch, publish_invoices(
-                ctx.store, drafts, run_id=ctx.job_id)):
+                ctx.store, drafts, run_id=ctx.job_id, now_utc=ctx.now_utc, index=ctx.invoice_index())):
             row.update(outcome="adjusted" if created else "adjustment exists", version=version)
     summary = summarize(outcomes)
     logger.info("rebill %s %s..%s: %d of %d periods changed, net %s", spec.contract,
@@ -402,7 +402,8 @@ def reproduce_invoice(store: ObjectStore, tables: Tables, contract_id: str, peri
     doc = invoice_document(result, stored, version=version,
                            run_id=stored_doc["lineage"]["run_id"] if run_id is None else run_id,
                            data=data, adjusts=stored_doc.get("adjusts"), extra=extra,
-                           completeness=invoice_block(short) if short else None)
+                           completeness=invoice_block(short) if short else None,
+                           issue=issue_of(stored_doc))
     return invoice_bytes(doc)
 
 

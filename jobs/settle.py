@@ -215,7 +215,9 @@ def reduce(spec: SettlementSpec, results: dict[str, dict], ctx: JobContext) -> d
                                                               groups[(period, cid)],
                                                               short[(period, cid)]),
                             batch, threads=REDUCE_THREADS)
-            published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id)))
+            published.update(zip(batch, publish_invoices(ctx.store, drafts, run_id=ctx.job_id,
+                                                               now_utc=ctx.now_utc,
+                                                               index=ctx.invoice_index())))
 
         def approved(cid: str, period: str = period) -> dict | None:   # not settled: inactive or approved
             version = invoices.latest_approved(cid, period)

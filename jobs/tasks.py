@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from storage.objectstore import ObjectStore
     from storage.tables import Tables
 
+    from .invoice_index import InvoiceIndex
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Partition", "JobContext", "WorkerContext", "JobKind", "part_prefix", "encode_key"]
@@ -105,10 +107,21 @@ class JobContext:
     tables: "Tables" = None  # type: ignore[assignment]  # set in __post_init__
     attempt: int = 1
     partition_size: int = 1
+    #: the job catalog's URL (the runner's): where publication records the invoice
+    #: index and its events (``jobs.invoice_index``); None: not recorded
+    catalog_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.tables is None:
             self.tables = _open_tables(self.store)
+
+    def invoice_index(self) -> "InvoiceIndex | None":
+        """The invoice index of this store in the job's catalog (None without a catalog)."""
+        if self.catalog_url is None:
+            return None
+        from .catalog import JobCatalog
+        from .invoice_index import InvoiceIndex
+        return InvoiceIndex(JobCatalog(self.catalog_url), self.store.config.uri)
 
 
 @dataclass(kw_only=True)

@@ -8,6 +8,8 @@ Layout (``docs/architecture.md``)::
     invoices/<contract_id>/<period>/v<N>/manifest.json   part hashes (storage.publish)
     invoices/<contract_id>/<period>/v<N>/_COMMITTED      create-only commit marker
     invoices/<contract_id>/<period>/v<N>/_APPROVED       create-only approval record
+    issuers/<issuer_id>/numbers/<n>                      create-only invoice-number claims
+                                                         (storage.invoice_numbers)
 
 A version exists only once its ``_COMMITTED`` marker does; readers ignore anything
 else. Every read of a part (the document, its HTML, its detail, the raw bytes) checks
@@ -37,7 +39,7 @@ N+1, and a publisher that died after claiming N leaves a gap there.
 from __future__ import annotations
 
 import builtins
-
+import hashlib
 import io
 import json
 import logging
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING
 from engine.errors import ConflictError, NotFoundError
 from engine.ids import check_id
 
+from .invoice_numbers import InvoiceNumbers
 from .objectstore import ObjectStore
 from .parallel_io import map_io
 from .publish import publish_many, read_committed, verify_part
@@ -136,25 +139,33 @@ class InvoiceStore:
     def versions(self, contract_id: str, period: str) -> builtins.list[int]:
         return [v for _, _, v in self.list(contract_id=contract_id, period=period)]
 
-    def publish(self, contract_id: str, period: str,
-                build: Callable[[int], InvoiceParts], *, max_attempts: int = 8) -> int:
-        """Publish the next version; ``build(version)`` makes its bytes. Returns the version."""
-        return self.publish_many([(contract_id, period, build)], max_attempts=max_attempts)[0]
+    def publish(self, contract_id: str, period: str, build: Callable[..., InvoiceParts], *,
+                issuer: str | None = None, max_attempts: int = 8) -> int:
+        """Publish the next version; ``build(version)`` (``build(version, number)`` with
+        an ``issuer``) makes its bytes. Returns the version."""
+        entry = (contract_id, period, build) if issuer is None else (contract_id, period, build, issuer)
+        return self.publish_many([entry], max_attempts=max_attempts)[0]
 
-    def publish_many(self, entries: builtins.list[tuple[str, str, Callable[[int], InvoiceParts]]], *,
+    def publish_many(self, entries: builtins.list[tuple], *,
                      max_attempts: int = 8) -> builtins.list[int]:
-        """Publish the next version of each ``(contract_id, period, build)`` (distinct
-        contract-periods); returns the versions. The batch is written in three rounds
-        (:func:`storage.publish.publish_many`); an invoice whose version number was
-        taken concurrently is retried as the next number (``max_attempts`` times), as
-        is a second invoice for the same contract-period in the batch."""
+        """Publish the next version of each ``(contract_id, period, build)`` or
+        ``(contract_id, period, build, issuer)`` (distinct contract-periods); returns
+        the versions. With an issuer, the invoice first takes the issuer's next invoice
+        number (:class:`storage.invoice_numbers.InvoiceNumbers`, a create-only claim,
+        kept if its version is retried) and is built by ``build(version, number)``;
+        without, by ``build(version)``. The batch is written in three rounds
+        (:func:`storage.publish.publish_many`), after one round of number claims; an
+        invoice whose version number was taken concurrently is retried as the next
+        number (``max_attempts`` times), as is a second invoice for the same
+        contract-period in the batch."""
+        numbers = self._claim_numbers(entries)
         versions: dict[int, int] = {}
         attempts: Counter[int] = Counter()
         pending = list(range(len(entries)))
         while pending:
             batch, seen, now = [], set(), []
             for i in pending:
-                cid, period, _ = entries[i]
+                cid, period = entries[i][:2]
                 if (cid, period) in seen:         # one version per contract-period a round
                     continue
                 seen.add((cid, period))
@@ -163,10 +174,10 @@ class InvoiceStore:
                                         "concurrent writers")
                 attempts[i] += 1
                 now.append(i)
-            numbers = map_io(lambda i: self._next_version(*entries[i][:2]), now)
-            for i, version in zip(now, numbers):
-                cid, period, build = entries[i]
-                parts = build(version)
+            next_versions = map_io(lambda i: self._next_version(*entries[i][:2]), now)
+            for i, version in zip(now, next_versions):
+                cid, period, build = entries[i][:3]
+                parts = build(version) if i not in numbers else build(version, numbers[i])
                 files = {"invoice.json": parts.invoice_json,
                          "invoice.html": parts.invoice_html.encode(),
                          "detail.parquet": parts.detail_parquet}
@@ -174,7 +185,7 @@ class InvoiceStore:
                 batch.append((i, version, (self._prefix(cid, period, version), files, manifest)))
             won = publish_many(self.store, [entry for _, _, entry in batch])
             for (i, version, _), ok in zip(batch, won):
-                cid, period, _ = entries[i]
+                cid, period = entries[i][:2]
                 if ok:
                     versions[i] = version
                     logger.info("published invoice %s %s v%d", cid, period, version)
@@ -183,6 +194,22 @@ class InvoiceStore:
                                 version)
             pending = [i for i in pending if i not in versions]
         return [versions[i] for i in range(len(entries))]
+
+    def _claim_numbers(self, entries: builtins.list[tuple]) -> dict[int, int]:
+        """Entry index -> its invoice number, for the entries naming an issuer: each
+        issuer's numbers in entry order, the issuers side by side."""
+        by_issuer: dict[str, builtins.list[int]] = {}
+        for i, entry in enumerate(entries):
+            if len(entry) > 3 and entry[3] is not None:
+                by_issuer.setdefault(entry[3], []).append(i)
+        if not by_issuer:
+            return {}
+        claims = InvoiceNumbers(self.store)
+        issuers = sorted(by_issuer)
+        got = map_io(lambda issuer: claims.claim(issuer, [
+            {"contract_id": entries[i][0], "period": entries[i][1]} for i in by_issuer[issuer]]),
+            issuers)
+        return {i: n for issuer, ns in zip(issuers, got) for i, n in zip(by_issuer[issuer], ns)}
 
     def _require(self, contract_id: str, period: str, version: int | None,
                  versions: builtins.list[int] | None = None) -> int:
@@ -231,7 +258,7 @@ class InvoiceStore:
             doc["status"], doc["approval"] = status, approval
             if superseded_by is not None:
                 doc["superseded_by"] = superseded_by
-            html = render_html(doc)
+            html = render_html(doc, document_sha256=hashlib.sha256(raw_doc).hexdigest())
         elif superseded_by is not None and doc.get("status") in STORED_STATUSES:
             doc["status"], doc["superseded_by"] = status, superseded_by
             html = with_superseded_notice(html, superseded_by)      # the page as published

@@ -127,7 +127,13 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Say loudly how many PostgreSQL runs did not happen (they are skips, not passes)."""
+    """Say loudly which tests did not run for want of a machine's part (skips, not passes)."""
+    _postgres_not_run(terminalreporter)
+    _browser_not_run(terminalreporter)
+
+
+def _postgres_not_run(terminalreporter) -> None:
+    """How many PostgreSQL runs did not happen."""
     missed = [r for r in terminalreporter.stats.get("skipped", [])
               if isinstance(r.longrepr, tuple) and PG_SKIP in str(r.longrepr[2])]
     if missed:
@@ -194,3 +200,17 @@ def new_catalog(new_catalog_url):
     """Opens another, empty job catalog at each call."""
     from tests.support.catalog import open_catalog
     return lambda: open_catalog(new_catalog_url())
+
+
+# -- tests that need a machine's browser: never a silent pass -----------------------------------
+def _browser_not_run(terminalreporter) -> None:
+    """Which browser tests did not run (no Chromium, no playwright) and why."""
+    not_run = [r for r in terminalreporter.stats.get("skipped", [])
+               if "BROWSER TEST NOT RUN" in str(getattr(r, "longrepr", ""))]
+    if not_run:
+        terminalreporter.section("BROWSER TESTS NOT RUN", sep="!", red=True, bold=True)
+        for r in not_run:
+            reason = str(r.longrepr[2]) if isinstance(r.longrepr, tuple) else str(r.longrepr)
+            terminalreporter.write_line(f"NOT RUN: {r.nodeid}: {reason}", red=True)
+        terminalreporter.write_line(f"{len(not_run)} browser test(s) did not run: install Debian's chromium "
+                                    "(.ci/run does) to run them", red=True, bold=True)

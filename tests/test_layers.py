@@ -35,7 +35,8 @@ LAYERS: dict[str, set[str]] = {
     "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow",
                 "psutil"},     # psutil: the processes of a local or embedded Ray node
     "api": {"api", "cluster", "jobs", "storage", "engine", "fastapi", "starlette", "uvicorn",
-            "httpx", "pydantic", "prometheus_client", "pyarrow", "numpy", "yaml"},
+            "httpx", "pydantic", "prometheus_client", "pyarrow", "numpy", "yaml",
+            "jinja2", "weasyprint"},   # the console's templates; invoice PDFs
 }
 
 #: fully qualified names engine/ may not touch: environment, clock, I/O, logging set-up

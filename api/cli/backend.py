@@ -79,6 +79,7 @@ class Backend(Protocol):
                       status: str | None) -> list[dict]: ...
     def get_invoice(self, contract: str, period: str, version: int | None) -> dict: ...
     def invoice_html(self, contract: str, period: str, version: int | None) -> str: ...
+    def invoice_file(self, contract: str, period: str, version: int | None, fmt: str) -> bytes: ...
     def approve_invoice(self, contract: str, period: str, version: int | None, *,
                         accept_estimated: bool = False) -> tuple[dict, bool]: ...
     def explain_line(self, contract: str, period: str, version: int | None, line_id: str,
@@ -149,12 +150,18 @@ class Local:
             self._catalog.init_schema()
         return self._catalog
 
+    def invoice_index(self):
+        """The catalog's invoice index of the configured store (``jobs.invoice_index``)."""
+        from jobs.invoice_index import InvoiceIndex
+        return InvoiceIndex(self.catalog, self.settings.storage_uri)
+
     # -- invoices
     def list_invoices(self, contract, period, status):
         from .. import views
+        index = self.invoice_index()
         return _all_pages(lambda cursor: views.invoice_page(
             self.store, contract=contract, period=period, status=status, limit=views.MAX_PAGE,
-            cursor=cursor))
+            cursor=cursor, index=index, now_utc=_now()))
 
     def _invoices(self):
         from storage.invoices import InvoiceStore
@@ -166,13 +173,17 @@ class Local:
     def invoice_html(self, contract, period, version):
         return self._invoices().get(contract, period, version)[1]
 
+    def invoice_file(self, contract, period, version, fmt):
+        from .. import views
+        return views.invoice_file(self.store, contract, period, version, fmt)[0]
+
     def approve_invoice(self, contract, period, version, *, accept_estimated=False):
         from .. import views
         # no API key locally: the approval names the operating-system user instead
         return views.approve_invoice(
             self.store, contract, period, version=version, now_utc=_now(),
             approved_by={"key_id": None, "role": None, "source": "cli", "user": _os_user()},
-            accept_estimated=accept_estimated)
+            accept_estimated=accept_estimated, index=self.invoice_index())
 
     def explain_line(self, contract, period, version, line_id, fmt):
         from .. import views
@@ -338,6 +349,9 @@ class Remote:
 
     def invoice_html(self, contract, period, version):
         return self.client.get_invoice(contract, period, version, fmt="html")
+
+    def invoice_file(self, contract, period, version, fmt):
+        return self.client.invoice_file(contract, period, version, fmt)
 
     def approve_invoice(self, contract, period, version, *, accept_estimated=False):
         return self.client.approve_invoice(contract, period, version, source="cli",

@@ -5,7 +5,8 @@ invoice line (CSV or Parquet, by the ``--out`` suffix): every interval's quantit
 rate, exact amount in pico-dollars, TOU bucket, VEE quality and contract version.
 Their amounts sum exactly to the line's unrounded amount.
 
-``reproduce CONTRACT PERIOD`` re-settles a stored version as of the inputs its
+``reindex`` rebuilds the catalog's invoice index (``jobs.invoice_index``) from the
+store; lists use it. ``reproduce CONTRACT PERIOD`` re-settles a stored version as of the inputs its
 lineage records and compares the bytes: the audit that a re-run as of the same
 versions gives the same invoice, whatever landed since. It re-settles in this
 process, so it is local-only.
@@ -20,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.errors import ConflictError
+from engine.errors import ConflictError, InputError
 
 from ..settings import Settings
 from .backend import local_only, open_backend
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="one invoice (latest version or --version N)")
     _target(show)
-    add_format(show, ("table", "json", "html"))
+    add_format(show, ("table", "json", "html", "pdf", "csv"))
+    show.add_argument("--out", metavar="FILE", help="write the html, pdf or csv here (pdf needs it)")
     show.set_defaults(handler=cmd_show)
     ap = sub.add_parser("approve", help="approve the latest draft (approved invoices are immutable)")
     _target(ap)
@@ -59,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _target(rp)
     add_format(rp)
     rp.set_defaults(handler=cmd_reproduce)
+    ri = sub.add_parser("reindex", help="rebuild the catalog's invoice index from the store")
+    add_format(ri)
+    ri.set_defaults(handler=cmd_reindex)
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -114,9 +119,20 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    if args.format == "pdf" and not args.out:
+        raise InputError("--format pdf writes a file: give it with --out FILE.pdf")
     with open_backend(settings) as be:
-        if args.format == "html":
-            print(be.invoice_html(args.contract_id, args.period, args.version))
+        if args.format in ("html", "pdf", "csv"):
+            data = (be.invoice_html(args.contract_id, args.period, args.version).encode()
+                    if args.format == "html" else
+                    be.invoice_file(args.contract_id, args.period, args.version, args.format))
+            if args.out:
+                Path(args.out).write_bytes(data)
+                print(f"{args.contract_id} {args.period} -> {args.out}", file=sys.stderr)
+            else:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data if args.format != "html" else data + b"\n")
+                sys.stdout.buffer.flush()
             return 0
         doc = be.get_invoice(args.contract_id, args.period, args.version)
     emit(args, doc, lambda: render_invoice(doc))
@@ -186,3 +202,20 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     emit(args, out, f"{args.contract_id} {args.period} v{doc['version']} re-settled as of {dv}: "
                     f"{verdict} (sha256 {out['reproduced_sha256'][:16]})")
     return 0 if same else 1
+
+
+@local_only("invoices reindex", "it rebuilds this machine's catalog index from its store")
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    """Rebuild the invoice index (``jobs.invoice_index``) of ``M2C_DB`` from the store:
+    after an upgrade, or if a publication could not write it (its log says so)."""
+    from datetime import datetime, timezone
+
+    from engine.timebase import to_us
+    from jobs.catalog import JobCatalog
+    from jobs.invoice_index import InvoiceIndex
+    catalog = JobCatalog(settings.db_url)
+    catalog.init_schema()
+    index = InvoiceIndex(catalog, settings.storage_uri)
+    n = index.rebuild(_invoices(settings).store, now_us=to_us(datetime.now(timezone.utc)))
+    emit(args, {"indexed": n, "store": settings.storage_uri}, f"invoice index rebuilt: {n} versions")
+    return 0

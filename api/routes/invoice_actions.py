@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.errors import NotFoundError
+
 from .. import views
 from ..auth import Principal, require_approve, require_interval_detail, require_invoices
 from ..deps import Ctx
@@ -61,6 +63,10 @@ class InvoiceSummary(BaseModel):
     adjusts: int | None = Field(description="The version a rebill adjusts; null otherwise.")
     approval: dict | None = Field(description="The approval record (who, when, from where) "
                                               "when approved.")
+    invoice_number: str | None = Field(None, description="The invoice number (null before "
+                                                         "numbering).")
+    issue_date: str | None = Field(None, description="Issue date, contract-local.")
+    due_date: str | None = Field(None, description="Due date from the contract's payment terms.")
     href: str = Field(description="API URL of this invoice version.")
 
 
@@ -75,7 +81,8 @@ class InvoicePage(BaseModel):
 def list_invoices(ctx: Ctx, _: Annotated[Principal, Depends(require_invoices)],
                   query: Annotated[InvoiceListQuery, Query()]) -> InvoicePage:
     page = views.invoice_page(ctx.store(), contract=query.contract, period=query.period,
-                              status=query.status, limit=query.limit, cursor=query.cursor)
+                              status=query.status, limit=query.limit, cursor=query.cursor,
+                              index=ctx.invoice_index(), now_utc=ctx.clock())
     return InvoicePage(
         data=[InvoiceSummary(**i, href=invoice_href(i["contract_id"], i["period"], i["version"]))
               for i in page["data"]],
@@ -96,6 +103,16 @@ class ApproveRequest(BaseModel):
                            "completeness limits); refused without it.")
 
 
+def approver(ctx: Ctx, principal: Principal, source: str) -> dict:
+    """Who approves (the key's owner: its id and label, its role) and from where."""
+    try:
+        label = ctx.keys.get(principal.key_id).label
+    except NotFoundError:
+        label = None
+    return {"key_id": principal.key_id, "label": label, "role": principal.role.value,
+            "source": source}
+
+
 @router.post(
     "/{contract}/{period}/approve", status_code=201, summary="Approve an invoice version",
     description="Approve the latest version (approved invoices are immutable). **201** with the "
@@ -111,10 +128,11 @@ def approve_invoice(ctx: Ctx, principal: Annotated[Principal, Depends(require_ap
                     response: Response, contract: Contract, period: Period,
                     body: Annotated[ApproveRequest | None, Body()] = None) -> dict:
     body = body or ApproveRequest()
-    approved_by = {"key_id": principal.key_id, "role": principal.role.value, "source": body.source}
     doc, created = views.approve_invoice(ctx.store(), contract, period, version=body.version,
-                                         approved_by=approved_by, now_utc=ctx.clock(),
-                                         accept_estimated=body.accept_estimated)
+                                         approved_by=approver(ctx, principal, body.source),
+                                         now_utc=ctx.clock(),
+                                         accept_estimated=body.accept_estimated,
+                                         index=ctx.invoice_index())
     response.status_code = 201 if created else 200
     response.headers["Location"] = invoice_href(contract, period, doc["version"])
     return doc

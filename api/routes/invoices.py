@@ -1,7 +1,9 @@
 """``/v1/invoices/{contract}/{period}``: an invoice version as JSON or HTML.
 
 JSON (the invoice document of ``spec/interfaces.md``) by default; HTML when asked with
-``?format=html`` or an ``Accept`` header preferring ``text/html``. ``?version=N`` reads
+``?format=html`` or an ``Accept`` header preferring ``text/html``; ``?format=pdf`` the
+PDF (``api.console.pdf``), ``?format=csv`` the journal entry of its lines
+(``engine.invoice.journal_csv``). ``?version=N`` reads
 a given version, else the latest. ``?detail=intervals`` adds the interval-level rows
 behind every line (the drill-down): analysts and admins only; investors see lines and
 totals and get 403 for it.
@@ -15,7 +17,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from .. import views
 
 from ..auth import Principal, forbidden, require_invoices
 from ..deps import Ctx
@@ -31,6 +35,8 @@ CONTRACT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 class InvoiceFormat(StrEnum):
     JSON = "json"
     HTML = "html"
+    PDF = "pdf"
+    CSV = "csv"
 
 
 class InvoiceDetail(StrEnum):
@@ -94,7 +100,9 @@ def _jsonable_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     description="The latest (or `version`) invoice of a contract and billing period.",
     responses={200: {"description": "The invoice document (JSON) or its HTML rendering.",
                      "content": {"application/json": {"schema": {"type": "object"}},
-                                 "text/html": {"schema": {"type": "string"}}}},
+                                 "text/html": {"schema": {"type": "string"}},
+                                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                                 "text/csv": {"schema": {"type": "string"}}}},
                **problem_responses(401, 403, 404, 422, 500, 503)},
 )
 def get_invoice(
@@ -108,6 +116,10 @@ def get_invoice(
     version, format, detail = query.version, query.format, query.detail
     if detail is InvoiceDetail.INTERVALS and not principal.policy.interval_detail:
         raise forbidden(f"role {principal.role.value!r} may not read interval-level data")
+    if format in (InvoiceFormat.PDF, InvoiceFormat.CSV):     # the PDF; the journal-entry CSV
+        data, media, name = views.invoice_file(ctx.store(), contract, period, version, format.value)
+        return Response(data, media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
     store = ctx.invoices()
     doc, html = store.get(contract, period, version)
     if wants_html(format, accept):

@@ -159,10 +159,19 @@ def submit_job(
         description="Makes retries safe: a repeat with the same key and body returns the "
                     "original job. Structured-field string, e.g. `\"settle-2026-10\"`.")] = None,
 ) -> JobPublic:
+    key = parse_idempotency_key(idempotency_key)
+    rec, created = submit(ctx, principal, spec, key)
+    if not created:
+        response.status_code = 200
+    return _job_response(ctx, response, rec)
+
+
+def submit(ctx: Ctx, principal: Principal, spec: Any, key: str | None) -> tuple[Any, bool]:
+    """Record a job (role check, idempotency, natural key) and hand it to the executor:
+    ``POST /v1/jobs`` and the console's submit form. ``(record, created)``."""
     if not principal.can_submit(spec.kind):
         raise forbidden(f"role {principal.role.value!r} may not submit {spec.kind} jobs")
     check_limits(spec, ctx.settings)
-    key = parse_idempotency_key(idempotency_key)
     _check_against_store(ctx, spec)
     rec, created = ctx.catalog.submit(spec, principal=principal.key_id, idempotency_key=key,
                                       now_utc=ctx.clock())
@@ -176,10 +185,9 @@ def submit_job(
             logger.warning("hand-off of job %s failed; left queued for the reconciler",
                            rec.id, exc_info=True)
     else:
-        response.status_code = 200
         logger.info("job request by %s matched existing job %s (%s)", principal.key_id, rec.id,
                     "idempotency key" if key else "natural key")
-    return _job_response(ctx, response, rec)
+    return rec, created
 
 
 @router.get(
@@ -228,6 +236,12 @@ def list_jobs(
 )
 def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
                job_id: JobId) -> JobPublic:
+    return _job_response(ctx, response, cancel(ctx, principal, job_id))
+
+
+def cancel(ctx: Ctx, principal: Principal, job_id: str) -> Any:
+    """Cancel a visible job the role may submit: ``POST /v1/jobs/{id}/cancel`` and the
+    console's cancel button. Returns the record."""
     rec = _visible_job(ctx, principal, job_id)
     if not principal.can_submit(rec.kind):
         raise forbidden(f"role {principal.role.value!r} may not cancel {rec.kind} jobs")
@@ -240,4 +254,4 @@ def cancel_job(ctx: Ctx, principal: CurrentPrincipal, response: Response,
         except Exception:
             # The runner also polls the catalog's cancel flag; forwarding only makes it faster.
             logger.warning("could not forward cancel of %s to its runner", job_id, exc_info=True)
-    return _job_response(ctx, response, rec)
+    return rec

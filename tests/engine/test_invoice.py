@@ -90,7 +90,7 @@ def test_html_is_self_contained_and_escapes_all_text():
     p = _Collect()
     p.feed(html)
     text = "".join(p.text)
-    for s in ("58842.55", "34166.64", "24675.91", "533.332944 MWh", "64.0625 USD/MWh", "run-42", "744",
+    for s in ("$58,842.55", "$34,166.64", "$24,675.91", "533.332944 MWh", "64.0625 USD/MWh", "run-42", "744",
               "Lone Star <Onsite> & Co"):
         assert s in text
     assert "script" not in p.tags and "link" not in p.tags and "img" not in p.tags

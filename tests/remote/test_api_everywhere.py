@@ -36,6 +36,7 @@ REMOTE_COMMANDS = {
     "jobs list", "jobs show", "jobs wait", "jobs cancel", "jobs meter-totals",
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
+    "webhooks add", "webhooks list", "webhooks remove", "webhooks deliveries",
     "ingest awards", "ingest statements", "market shadow", "market statements",
     "market rules", "market reconcile", "market chain",     # tests/market/test_market_remote.py
     "bankability schema", "bankability run", "bankability show",
@@ -46,7 +47,7 @@ REMOTE_COMMANDS = {
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
-    "invoices reproduce": [CONTRACT, PERIOD],
+    "invoices reproduce": [CONTRACT, PERIOD], "invoices reindex": [], "webhooks deliver": [],
     "esg certificates issue": ["--site", "TX-DC1", "--period", PERIOD],
     "esg certificates transfer": ["--from", "A", "--to", "B", "X"],
     "esg certificates cancel": ["--account", "A", "--beneficiary", "B", "X"],
@@ -125,8 +126,8 @@ def test_approve_goes_to_the_server_records_the_key_and_is_idempotent(server, re
                               "--format", "json"], capsys)
     assert code == 0, err
     approval = invoices.approval(CONTRACT, PERIOD, version)
-    assert approval["approved_by"] == {"key_id": server.key_ids["analyst"], "role": "analyst",
-                                       "source": "cli"}
+    assert approval["approved_by"] == {"key_id": server.key_ids["analyst"], "label": "test analyst",
+                                       "role": "analyst", "source": "cli"}
     assert loads(out)["status"] == "approved" and loads(out)["approval"] == approval
 
     code, out, err = run_cli([*remote("admin"), "invoices", "approve", CONTRACT, PERIOD], capsys)
@@ -368,3 +369,24 @@ def test_bankability_schema_run_show(server, remote, cli_home, tmp_path, capsys)
 def test_a_missing_key_names_the_environment_variable(remote, capsys):
     code, _, err = run_cli([*remote(None), "invoices", "list"], capsys)
     assert code == 1 and "401" in err and "M2C_API_KEY" in err and "X-API-Key" in err
+
+
+def test_webhooks_through_the_api(server, remote, cli_home, capsys):
+    """``m2c --api URL webhooks ...`` works on the server's catalog (admin only)."""
+    from jobs.catalog import JobCatalog
+    from jobs.outbox import Outbox
+    code, out, err = run_cli([*remote("analyst"), "webhooks", "list"], capsys)
+    assert code == 1 and "403" in err
+    code, out, err = run_cli([*remote("admin"), "webhooks", "add", "http://127.0.0.1:9/hook", "--event",
+                              "invoice.approved", "--format", "json"], capsys)
+    assert code == 0, err
+    added = loads(out)
+    server_hooks = Outbox(JobCatalog(server.settings.db_url)).webhooks()
+    assert [h.id for h in server_hooks] == [added["id"]] and added["secret"].startswith("whsec_")
+    code, out, _ = run_cli([*remote("admin"), "webhooks", "list", "--format", "json"], capsys)
+    assert code == 0 and [h["id"] for h in loads(out)] == [added["id"]]
+    code, out, _ = run_cli([*remote("admin"), "webhooks", "deliveries", "--format", "json"], capsys)
+    assert code == 0 and loads(out) == []
+    code, _, err = run_cli([*remote("admin"), "webhooks", "remove", added["id"]], capsys)
+    assert code == 0, err
+    assert Outbox(JobCatalog(server.settings.db_url)).webhooks() == []

@@ -24,6 +24,16 @@ def store(local_cli_env, local_storage, demo_stores):
     return demo_stores.copy(local_storage.uri.removeprefix("file://"), minutes=15)[1]
 
 
+def _index():
+    """The invoice index of the catalog and store the CLI is pointed at (as a job's reduce
+    records what it publishes)."""
+    from api.settings import Settings
+    from jobs.catalog import JobCatalog
+    from jobs.invoice_index import InvoiceIndex
+    settings = Settings.from_env()
+    return InvoiceIndex(JobCatalog(settings.db_url), settings.storage_uri)
+
+
 def _publish(store, run_id: str, *, adjusts: int | None = None) -> int:
     stored = ContractStore(store).versions(CID)
     data = DataVersions.resolve(Tables(store), store)
@@ -31,7 +41,7 @@ def _publish(store, run_id: str, *, adjusts: int | None = None) -> int:
     # a different run id alone is "the same invoice"; an adjustment is a new version
     version, created = publish_invoice(store, result, stored, run_id=run_id, data=data,
                                        adjusts=adjusts, extra={"adjustment": {"reason": run_id}}
-                                       if adjusts else None)
+                                       if adjusts else None, index=_index())
     assert created
     return version
 
@@ -55,12 +65,12 @@ def test_list_shows_superseded_versions_as_approve_refuses_them(store, m2c):
     with pytest.raises(ConflictError, match="superseded by v2"):
         inv.approve(CID, PERIOD, version=1, now_utc=NOW)
 
-    inv.approve(CID, PERIOD, now_utc=NOW)                                  # v2
+    m2c("invoices", "approve", CID, PERIOD)                                # v2 (and its index row)
     assert [s for s, _ in _listed(m2c).values()] == ["superseded", "approved"]
     _publish(store, "run-3", adjusts=2)                                    # a rebill's adjustment
     # the approved bill stands until its adjustment is approved
     assert [s for s, _ in _listed(m2c).values()] == ["superseded", "approved", "draft"]
-    inv.approve(CID, PERIOD, now_utc=NOW)                                  # v3
+    m2c("invoices", "approve", CID, PERIOD)                                # v3
     listed = _listed(m2c)
     assert listed == {1: ("superseded", 2), 2: ("superseded", 3), 3: ("approved", None)}
     doc, html = inv.get(CID, PERIOD, 2)
