@@ -132,7 +132,8 @@ def published(store: ObjectStore, run_ids: list[str]) -> dict[str, bytes]:
     SHA-256 a manifest lists for each part, and the manifest's own in the commit
     marker, differ with the run id in the JSON and HTML: they are blanked too (the
     parts they cover are compared themselves), as are the issue and due dates (each run
-    publishes on its own clock) and the SHA-256 of the JSON the page prints."""
+    publishes on its own clock: the page prints them in words, so a manifest's part
+    sizes are blanked too) and the SHA-256 of the JSON the page prints."""
     out = {}
     for key in store.list("invoices/"):
         body = store.get(key)
@@ -148,7 +149,7 @@ def published(store: ObjectStore, run_ids: list[str]) -> dict[str, bytes]:
     for key, body in list(out.items()):
         if key.endswith("/manifest.json"):
             doc = json.loads(body)
-            _blank_hashes(doc)
+            _blank_run_dependent(doc)
             out[key] = json.dumps(doc, sort_keys=True).encode()
         elif key.endswith("/_COMMITTED"):
             assert len(body.strip()) == 64, body
@@ -156,16 +157,16 @@ def published(store: ObjectStore, run_ids: list[str]) -> dict[str, bytes]:
     return out
 
 
-def _blank_hashes(node) -> None:
+def _blank_run_dependent(node) -> None:
     if isinstance(node, dict):
         for k, v in node.items():
-            if k == "sha256" or k.endswith("_sha256"):
-                node[k] = "<sha256>"
+            if k == "sha256" or k.endswith("_sha256") or k == "size":
+                node[k] = f"<{k}>"
             else:
-                _blank_hashes(v)
+                _blank_run_dependent(v)
     elif isinstance(node, list):
         for v in node:
-            _blank_hashes(v)
+            _blank_run_dependent(v)
 
 
 def approve_and_correct(store: ObjectStore, files: Path) -> int:
