@@ -18,10 +18,13 @@ Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index``):
    writes the log entry then -- the log is a shortcut, the data stay correct without it.
 4. **Supersession stats.** Each row's key is looked up in the current data:
    ``unchanged`` (same key, identical payload -- value, quality, method, interval
-   length -- not re-appended), ``superseded`` (same key, different payload: appended,
-   and wins on read because it is the latest ingest), ``new`` (key not present).
-   Two concurrent ingests may both count a row as new; dedupe-on-read still gives
-   one deterministic winner.
+   length -- not re-written), ``superseded`` (same key, different payload: it wins
+   because it is the latest ingest, and the commit rewrites the file holding the
+   row it replaces, so every Delta reader sees it: ``storage.tables.rewrite``; on a
+   table written the old way it is appended and wins on read), ``new`` (key not
+   present: appended). Two concurrent ingests may both count a row as new; the
+   commit of the second is planned again on top of the first, so the table still
+   holds one row per key.
 5. **Provenance.** Stored rows carry ``source_file`` (base name), ``source_sha256``
    and ``ingested_at_utc`` = ``now_utc`` passed in by the entry point (the clock is
    never read here). Meter rows get the partition ``month`` = SITE-LOCAL month

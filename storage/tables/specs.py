@@ -34,6 +34,14 @@ class TableSpec:
         """Columns stored inside the Parquet files (Delta keeps partition values in the log)."""
         return pa.schema([f for f in self.schema if f.name not in self.partition_by])
 
+    @property
+    def key_partitions(self) -> tuple[str, ...]:
+        """Partition columns that are part of the key (``site_id`` of the meter table):
+        rows of one key always share them. The others (``month``) are derived from the
+        key by a rule that may change (a site's zone), so the same key can sit in two
+        of their partitions; writers look for a key across them (:mod:`.rewrite`)."""
+        return tuple(c for c in self.partition_by if c in self.key)
+
 
 TABLES: dict[str, TableSpec] = {
     "meter": TableSpec("meter", METER_SCHEMA, ("site_id", "month"),
