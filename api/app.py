@@ -13,13 +13,18 @@ Jobs belong to the catalog, not to this process. Start-up (the lifespan):
    ``stale_after_s`` (a crash between commit and hand-off), resumes running jobs whose
    runner is gone, and feeds the job metrics.
 
-Shutdown stops the reconciler and nothing else: runners are detached and outlive us.
+Shutdown stops the reconciler and disconnects from Ray (``JobDispatcher.stop``, when the
+dispatcher has one). Runners on a cluster are detached and outlive us; an embedded Ray
+ends with the process, its runners with it, and the next start's reconcile resumes
+their jobs.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -32,7 +37,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import health, invoices, jobs, keys, market, metrics, readiness
+from .routes import (contracts, health, ingest, invoice_actions, invoices, jobs, keys, market,
+                     metrics, readiness, sites)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -82,6 +88,9 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            stop = getattr(ctx.dispatcher, "stop", None)     # optional in the protocol
+            if stop is not None:
+                await asyncio.to_thread(stop)
 
     app = FastAPI(
         title="meter2cash", version=API_VERSION, lifespan=lifespan,
@@ -91,10 +100,16 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     )
     app.state.ctx = ctx
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    # uploads (POST /v1/ingest/...) stream to disk under their own limit, api_max_upload_bytes
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes,
+                       exempt=("/v1/ingest/",))
     app.add_middleware(HttpMetricsMiddleware, metrics=ctx.metrics)
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
+    app.include_router(invoice_actions.router)
+    app.include_router(contracts.router)
+    app.include_router(sites.router)
+    app.include_router(ingest.router)
     app.include_router(keys.router)
     app.include_router(market.router)
     app.include_router(readiness.router)
@@ -108,15 +123,22 @@ def _open_stores(ctx: AppContext) -> None:
     ctx.keys.init_schema()
 
 
+def _start_executor(ctx: AppContext) -> bool:
+    """Connect the dispatcher to the executor; False (logged) while it is unreachable."""
+    try:
+        ctx.dispatcher.start()
+    except Exception:
+        logger.warning("cannot reach the executor; serving without it and retrying",
+                       exc_info=True)
+        return False
+    return True
+
+
 def _connect_and_reconcile(ctx: AppContext) -> bool:
     """Connect to the executor if not yet connected and run the full reconcile once after
     connecting; False while the executor is unreachable."""
     if not ctx.executor_connected:
-        try:
-            ctx.dispatcher.start()
-        except Exception:
-            logger.warning("cannot reach the executor; serving without it and retrying",
-                           exc_info=True)
+        if not _start_executor(ctx):
             return False
         ctx.executor_connected = True
         ctx.reconciled = False
@@ -169,8 +191,26 @@ def _observe_finished(ctx: AppContext, live: list) -> None:
 async def _reconcile_forever(ctx: AppContext, interval_s: float, stale_after: timedelta) -> None:
     while True:
         try:
-            await asyncio.to_thread(reconcile_tick, ctx, stale_after)
+            if not ctx.executor_connected and await asyncio.to_thread(_start_executor, ctx):
+                # on the event loop's thread, before /readyz can say ready
+                reclaim_signal_handlers()
+                ctx.executor_connected, ctx.reconciled = True, False
+            if ctx.executor_connected:
+                await asyncio.to_thread(reconcile_tick, ctx, stale_after)
         except Exception:
             logger.exception("reconciler pass failed; retrying in %.1f s", interval_s)
         await asyncio.sleep(interval_s)
+
+
+def reclaim_signal_handlers() -> None:
+    """Connecting to Ray installs its native crash reporter as the process's SIGTERM
+    handler (it prints a stack trace and kills the process), over the server's graceful
+    shutdown. Re-install the Python-level handlers over it. Only the main thread may set
+    handlers: an app served from another thread (tests) has none of its own to reclaim."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
 

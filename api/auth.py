@@ -1,25 +1,12 @@
-"""API-key authentication and the role policy.
+"""API-key authentication and the role policy's enforcement (FastAPI dependencies).
 
 Every ``/v1`` request carries ``X-API-Key`` (an ``APIKeyHeader``, so it shows in the
 OpenAPI ``securitySchemes``). A missing, malformed, unknown or revoked key is **401**
 with ``WWW-Authenticate``; a valid key whose role may not do the thing is **403**.
 Both are problem+json (see ``api.problems``).
 
-Roles and what they may do (one table, :data:`POLICY`):
-
-=========  ==========================  ===========  ========  ===============  ====
-role       submit / cancel job kinds   sees jobs    invoices  interval detail  keys
-=========  ==========================  ===========  ========  ===============  ====
-scheduler  settlement                  settlement   no        no               no
-analyst    settlement, rebill,         every kind   yes       yes              no
-           meter_totals, scenario,
-           shadow_settlement
-investor   bankability                 bankability  summary   no               no
-admin      every kind                  every kind   yes       yes              yes
-=========  ==========================  ===========  ========  ===============  ====
-
-(Contracts and sites endpoints, when added, are admin-only writes through the same
-``RolePolicy.admin`` flag.)
+Roles and what they may do are one table, :data:`api.roles.POLICY` (documented
+there); each ``require_*`` dependency below checks one of its columns.
 
 Job visibility is by kind, not by submitting key: month-end settlement is idempotent
 by its natural key, so the scheduler's second trigger must be able to read the job an
@@ -29,67 +16,18 @@ the same ``Security`` seam (:func:`current_principal`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from .problems import ProblemError
+from .roles import API_KEY_ENV, API_KEY_HEADER, POLICY, Principal, Role, RolePolicy
 
-API_KEY_HEADER = "X-API-Key"
-
-
-class Role(StrEnum):
-    SCHEDULER = "scheduler"
-    ANALYST = "analyst"
-    INVESTOR = "investor"
-    ADMIN = "admin"
-
-
-
-
-@dataclass(frozen=True)
-class RolePolicy:
-    submit_kinds: frozenset[str] | None  # kinds the role may submit and cancel; None: every kind
-    read_kinds: frozenset[str] | None    # kinds of jobs the role may see; None: every kind
-    invoices: bool                   # may read invoices (lines and totals)
-    interval_detail: bool            # may read interval-level data (drill-down)
-    admin: bool = False              # keys, contracts, sites
-
-
-POLICY: dict[Role, RolePolicy] = {
-    Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
-                               invoices=False, interval_detail=False),
-    Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario",
-                                        "shadow_settlement"}),
-                             None,
-                             invoices=True, interval_detail=True),
-    Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),
-                              invoices=True, interval_detail=False),
-    Role.ADMIN: RolePolicy(None, None, invoices=True, interval_detail=True, admin=True),
-}
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: the key's public id and its role."""
-
-    key_id: str
-    role: Role
-
-    @property
-    def policy(self) -> RolePolicy:
-        return POLICY[self.role]
-
-    def can_submit(self, kind: str) -> bool:
-        kinds = self.policy.submit_kinds
-        return kinds is None or kind in kinds
-
-    def can_read(self, kind: str) -> bool:
-        kinds = self.policy.read_kinds
-        return kinds is None or kind in kinds
+__all__ = ["API_KEY_HEADER", "POLICY", "Principal", "Role", "RolePolicy", "CurrentPrincipal",
+           "current_principal", "forbidden", "unauthenticated", "require_admin",
+           "require_any_job_access", "require_approve", "require_data", "require_ingest",
+           "require_interval_detail", "require_invoices"]
 
 
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
@@ -115,7 +53,9 @@ async def current_principal(request: Request,
     thread pool that a sync dependency costs on every request.
     """
     if not key:
-        raise unauthenticated(f"send an API key in the {API_KEY_HEADER} header")
+        raise unauthenticated(f"send an API key in the {API_KEY_HEADER} header (`m2c --api URL` "
+                              f"sends the key in {API_KEY_ENV}; create one with "
+                              "`m2c keys create --role ROLE`)")
     found = request.app.state.ctx.keys.authenticate(key)
     if found is None:
         raise unauthenticated("the API key is unknown or revoked")
@@ -125,19 +65,25 @@ async def current_principal(request: Request,
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def require_invoices(principal: CurrentPrincipal) -> Principal:
-    if not principal.policy.invoices:
-        raise forbidden(f"role {principal.role.value!r} may not read invoices")
-    return principal
+def _requires(flag: str, what: str):
+    """A dependency: the caller's role must have ``POLICY[role].<flag>`` (else 403)."""
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not getattr(principal.policy, flag):
+            raise forbidden(f"role {principal.role.value!r} may not {what}")
+        return principal
+    dependency.__name__ = f"require_{flag}"
+    return dependency
+
+
+require_invoices = _requires("invoices", "read invoices")
+require_interval_detail = _requires("interval_detail", "read interval-level data")
+require_approve = _requires("approve", "approve invoices")
+require_data = _requires("data", "read contracts, sites or VEE reports")
+require_ingest = _requires("ingest", "ingest data")
+require_admin = _requires("admin", "do this (admin only: keys, contracts, sites)")
 
 
 async def require_any_job_access(principal: CurrentPrincipal) -> Principal:
     if principal.policy.read_kinds is not None and not principal.policy.read_kinds:
         raise forbidden(f"role {principal.role.value!r} may not use jobs")
-    return principal
-
-
-async def require_admin(principal: CurrentPrincipal) -> Principal:
-    if not principal.policy.admin:
-        raise forbidden(f"role {principal.role.value!r} may not manage API keys")
     return principal

@@ -1,16 +1,21 @@
 """Typed HTTP client of the meter2cash API (``m2c --api URL``).
 
-Problem responses map back onto the one error tree, so a CLI command behaves the same
-locally and remotely: 400/422 -> ``InputError`` (exit 2), 404 -> ``NotFoundError``,
-409 -> ``ConflictError``, anything else -> :class:`ApiError` (an ``M2CError``, exit 1).
-Connection failures are ``ApiError`` too, naming the URL.
+One method per endpoint; each returns the document the route returns (the same
+documents ``api.views`` builds for the CLI's local path), and methods whose request
+may change nothing (approve, add a contract, load sites, ingest) also say whether it
+did. Problem responses map back onto the one error tree, so a CLI command behaves the
+same locally and remotely: 400/413/422 -> ``InputError`` (exit 2), 404 ->
+``NotFoundError``, 409 -> ``ConflictError``, anything else -> :class:`ApiError` (an
+``M2CError``, exit 1). Connection failures are ``ApiError`` too, naming the URL; a 401
+sent without a key says to set ``M2C_API_KEY``.
 """
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -51,7 +56,7 @@ def raise_for_problem(response: httpx.Response) -> None:
         return
     message, body = _problem_message(response)
     status = response.status_code
-    if status in (400, 422):
+    if status in (400, 413, 422):
         raise InputError(message)
     if status == 404:
         raise NotFoundError(message)
@@ -70,6 +75,7 @@ class ApiClient:
         headers = {"Accept": "application/json", "User-Agent": "m2c-client"}
         if api_key:
             headers["X-API-Key"] = api_key
+        self.has_key = bool(api_key)
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s,
                                   transport=transport)
@@ -88,7 +94,14 @@ class ApiClient:
             response = self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             raise ApiError(f"cannot reach the m2c API at {self.base_url}: {exc}") from exc
-        raise_for_problem(response)
+        try:
+            raise_for_problem(response)
+        except ApiError as exc:
+            if exc.status == 401 and not self.has_key:
+                raise ApiError(f"{exc} -- no API key was sent: set M2C_API_KEY to a key from "
+                               "`m2c keys create --role ROLE`", status=401,
+                               problem=exc.problem) from None
+            raise
         return response
 
     # -- jobs ---------------------------------------------------------------------------
@@ -146,6 +159,103 @@ class ApiClient:
             params["detail"] = "intervals"
         response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}", params=params)
         return response.text if fmt == "html" else response.json()
+
+    def list_invoices(self, *, contract: str | None = None, period: str | None = None,
+                      status: str | None = None, limit: int = 100,
+                      cursor: str | None = None) -> dict:
+        """One page: ``{"data": [summary, ...], "next_cursor": str | None}``."""
+        params = {k: v for k, v in {"contract": contract, "period": period, "status": status,
+                                    "limit": limit, "cursor": cursor}.items() if v is not None}
+        return self._request("GET", "/v1/invoices", params=params).json()
+
+    def approve_invoice(self, contract: str, period: str, version: int | None = None, *,
+                        source: str = "cli", accept_estimated: bool = False) -> tuple[dict, bool]:
+        """Approve; ``(invoice, created)``: created False if it was already approved."""
+        body: dict[str, Any] = {"source": source}
+        if version is not None:
+            body["version"] = version
+        if accept_estimated:
+            body["accept_estimated"] = True
+        response = self._request("POST", f"/v1/invoices/{_seg(contract)}/{_seg(period)}/approve",
+                                 json=body)
+        return response.json(), response.status_code == 201
+
+    def explain_line(self, contract: str, period: str, line_id: str, version: int | None = None,
+                     fmt: str = "csv") -> tuple[bytes, int]:
+        """The interval rows behind one line as ``fmt`` (csv, json or parquet) bytes, and
+        how many rows they are."""
+        params: dict[str, Any] = {"format": fmt}
+        if version is not None:
+            params["version"] = version
+        response = self._request("GET", f"/v1/invoices/{_seg(contract)}/{_seg(period)}/lines/"
+                                        f"{_seg(line_id)}", params=params)
+        return response.content, int(response.headers.get("X-Row-Count", "0"))
+
+    # -- contracts ----------------------------------------------------------------------
+    def list_contracts(self) -> list[dict]:
+        return self._request("GET", "/v1/contracts").json()["data"]
+
+    def get_contract(self, contract_id: str, version: int | None = None) -> dict:
+        params = {"version": version} if version is not None else None
+        return self._request("GET", f"/v1/contracts/{_seg(contract_id)}", params=params).json()
+
+    def add_contract(self, document: dict[str, Any]) -> tuple[dict, bool]:
+        """Store a contract version; ``(summary, created)``."""
+        response = self._request("POST", "/v1/contracts", json=document)
+        return response.json(), response.status_code == 201
+
+    def contract_schema(self) -> dict:
+        return self._request("GET", "/v1/contracts/schema").json()
+
+    # -- sites and VEE ------------------------------------------------------------------
+    def list_sites(self) -> dict:
+        """``{"version": N | None, "sites": [...]}``."""
+        return self._request("GET", "/v1/sites").json()
+
+    def load_sites(self, document: dict[str, Any]) -> tuple[dict, bool]:
+        """Merge a registry document; ``({"status", "version", "added", "replaced"}, created)``."""
+        response = self._request("POST", "/v1/sites", json=document)
+        return response.json(), response.status_code == 201
+
+    def vee_report(self, site_id: str, period: str, as_of: int | None = None) -> dict:
+        params = {"as_of": as_of} if as_of is not None else None
+        return self._request("GET", f"/v1/sites/{_seg(site_id)}/vee/{_seg(period)}",
+                             params=params).json()
+
+    # -- ingest -------------------------------------------------------------------------
+    def ingest(self, table: str, paths: Sequence[Path], file_format: str | None = None,
+               timeout_s: float = 600.0) -> dict:
+        """Upload files (one multipart request: all of them land in one commit or none)."""
+        params = {"format": file_format} if file_format else None
+        handles = []
+        try:
+            for p in paths:
+                try:
+                    handles.append(("file", (Path(p).name, open(p, "rb"),
+                                             "application/octet-stream")))
+                except OSError as exc:
+                    raise InputError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+            return self._request("POST", f"/v1/ingest/{_seg(table)}", params=params,
+                                 files=handles, timeout=timeout_s).json()
+        finally:
+            for _, (_, fh, _) in handles:
+                fh.close()
+
+    # -- market -------------------------------------------------------------------------
+    def market_statements(self) -> list[dict]:
+        """The stored ISO statements (``GET /v1/market/statements``)."""
+        return self._request("GET", "/v1/market/statements").json()
+
+    # -- keys ---------------------------------------------------------------------------
+    def create_key(self, role: str, label: str | None = None) -> dict:
+        """A new key (admin); the key itself is in ``["key"]``, returned only once."""
+        return self._request("POST", "/v1/keys", json={"role": role, "label": label}).json()
+
+    def list_keys(self) -> list[dict]:
+        return self._request("GET", "/v1/keys").json()["data"]
+
+    def revoke_key(self, key_id: str) -> dict:
+        return self._request("POST", f"/v1/keys/{_seg(key_id)}/revoke").json()
 
     # -- health -------------------------------------------------------------------------
     def ready(self) -> bool:

@@ -17,6 +17,7 @@ from .telemetry import ApiMetrics
 
 if TYPE_CHECKING:  # pragma: no cover
     from storage.invoices import InvoiceStore
+    from storage.objectstore import ObjectStore
 
 
 @dataclass
@@ -41,6 +42,10 @@ class AppContext:
             from storage.objectstore import ObjectStore
             self._invoices = InvoiceStore(ObjectStore.from_config(self.settings.storage_config()))
         return self._invoices
+
+    def store(self) -> "ObjectStore":
+        """The configured object store (for ``api.views``; one per process)."""
+        return self.invoices().store
 
 
 async def get_ctx(request: Request) -> AppContext:

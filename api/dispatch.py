@@ -56,8 +56,17 @@ class RayDispatcher:
 
     def start(self) -> None:
         from cluster.runtime import ensure_ray
-        ensure_ray(self.cluster_config)
+        self._mode = ensure_ray(self.cluster_config)
         self._connected = True
+
+    def stop(self) -> None:
+        """Disconnect from Ray at API shutdown; an embedded Ray this dispatcher started is
+        ended with every process of its node (a joined cluster keeps running). Called
+        while the thread that started Ray still lives: Ray's processes die with it."""
+        if getattr(self, "_mode", None) in ("embedded", "joined"):
+            from cluster.runtime import shutdown
+            shutdown()
+        self._connected = False
 
     def submit(self, job_id: str) -> None:
         if not self._connected:

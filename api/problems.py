@@ -184,6 +184,19 @@ def _status_for(exc: M2CError) -> tuple[int, str]:
     return 500, "internal"
 
 
+def _json_body_hint(request: Request, errors: list[dict[str, Any]]) -> str:
+    """A hint when a body error comes from a body that was not sent as JSON (``curl -d``
+    sends ``application/x-www-form-urlencoded`` unless told otherwise)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return ""
+    if not any(e["loc"][:1] == ["body"] for e in errors):
+        return ""
+    sent = f"Content-Type {media!r}" if media else "no Content-Type"
+    return (f" (the body was sent with {sent}: send JSON with the header "
+            "`Content-Type: application/json`)")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json (and its schema)."""
     _with_problem_schema(app)
@@ -205,6 +218,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else None
         detail = (f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first
                   else "the request does not match its schema")
+        detail += _json_body_hint(request, errors)
         return problem_response(422, type_=problem_type("invalid-request"),
                                 title="Invalid request", detail=detail,
                                 instance=_instance(request), errors=errors)
@@ -264,11 +278,12 @@ class BodySizeLimit:
     (chunked) is read up to the limit and refused as soon as it passes it. Within the
     limit, the buffered body is handed to the application unchanged."""
 
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, exempt: tuple[str, ...] = ()):
+        self.app, self.max_bytes, self.exempt = app, max_bytes, exempt
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt or ("\0",)):
+            # (an exempt path, e.g. file uploads, enforces its own, larger limit)
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")

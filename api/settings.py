@@ -26,6 +26,8 @@ class Settings:
     api_key: str | None = None
     #: largest request body the API reads (``M2C_API_MAX_BODY_BYTES``; 413 beyond)
     api_max_body_bytes: int = 1024 * 1024
+    #: largest file upload ``POST /v1/ingest/{table}`` takes (``M2C_API_MAX_UPLOAD_BYTES``)
+    api_max_upload_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -36,6 +38,7 @@ class Settings:
         workers = e.get("M2C_WORKERS")
         partition_size = e.get("M2C_PARTITION_SIZE")
         max_body = e.get("M2C_API_MAX_BODY_BYTES")
+        max_upload = e.get("M2C_API_MAX_UPLOAD_BYTES")
         return cls(
             home=home,
             storage_uri=storage,
@@ -50,6 +53,8 @@ class Settings:
             api_url=e.get("M2C_API_URL") or None,
             api_key=e.get("M2C_API_KEY") or None,
             api_max_body_bytes=_positive_int("M2C_API_MAX_BODY_BYTES", max_body, 1024 * 1024),
+            api_max_upload_bytes=_positive_int("M2C_API_MAX_UPLOAD_BYTES", max_upload,
+                                               256 * 1024 * 1024),
         )
 
     def server_paths(self) -> tuple[str, ...]:
@@ -66,7 +71,13 @@ class Settings:
         """The plain Ray configuration handed to `cluster`."""
         from cluster.runtime import ClusterConfig
         return ClusterConfig(address=self.ray_address, workers=self.workers,
-                             partition_size=self.partition_size)
+                             partition_size=self.partition_size,
+                             local_state_file=str(self.local_cluster_file))
+
+    @property
+    def local_cluster_file(self) -> Path:
+        """Where ``m2c cluster start`` records the local Ray cluster (``cluster.local``)."""
+        return self.home / "cluster.json"
 
     def storage_config(self):
         """The plain storage configuration handed to `storage` (and to Ray workers)."""

@@ -144,6 +144,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_natural_key_live
     ON jobs (natural_key) WHERE natural_key IS NOT NULL AND state NOT IN ({_sql_states(_NATURAL_KEY_FREE)});
 CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_us DESC, id DESC);
+-- an Idempotency-Key bound to the job its first request got, whether that request
+-- created the job or matched an existing one by its natural key
+CREATE TABLE IF NOT EXISTS job_idempotency_keys (
+    principal        TEXT NOT NULL,          -- '' for none
+    idempotency_key  TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,          -- of the request's spec
+    job_id           TEXT NOT NULL REFERENCES jobs (id),
+    created_us       INTEGER NOT NULL,
+    PRIMARY KEY (principal, idempotency_key)
+);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 """
 
@@ -265,26 +275,29 @@ class JobCatalog:
         2. a live (queued/running/cancelling) or succeeded job with the same
            :func:`natural_key` -> that job;
         3. otherwise a new ``queued`` job.
+
+        A key is bound to the job its first request got, in cases 2 and 3 alike, so a
+        later request with the same key and another body is refused (422) even when the
+        first one only matched an existing job by its natural key.
         """
         fingerprint = spec_fingerprint(spec)
         nkey = natural_key(spec)
         now = to_us(now_utc)
         with self._write() as conn:
             if idempotency_key is not None:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS}, fingerprint FROM jobs WHERE COALESCE(principal, '') = ? "
-                    "AND idempotency_key = ?", (principal or "", idempotency_key)).fetchone()
-                if row is not None:
-                    if row["fingerprint"] != fingerprint:
+                bound = self._bound_job(conn, principal, idempotency_key)
+                if bound is not None:
+                    if bound["fingerprint"] != fingerprint:
                         raise IdempotencyConflict(
                             f"Idempotency-Key {idempotency_key!r} was already used for job "
-                            f"{row['id']} with a different request body")
-                    return _record(row), False
+                            f"{bound['id']} with a different request body")
+                    return _record(bound), False
             if nkey is not None:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM jobs WHERE natural_key = ? "
                     f"AND state NOT IN ({_sql_states(_NATURAL_KEY_FREE)})", (nkey,)).fetchone()
                 if row is not None:
+                    self._bind(conn, principal, idempotency_key, fingerprint, row["id"], now)
                     return _record(row), False
             job_id = new_job_id()
             conn.execute(
@@ -292,9 +305,34 @@ class JobCatalog:
                 "principal, idempotency_key, natural_key) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 (job_id, spec.kind, json.dumps(spec_to_dict(spec), sort_keys=True), fingerprint,
                  now, now, principal, idempotency_key, nkey))
+            self._bind(conn, principal, idempotency_key, fingerprint, job_id, now)
             row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         log.info("job %s submitted: %s", job_id, spec.kind)
         return _record(row), True
+
+    @staticmethod
+    def _bound_job(conn: sqlite3.Connection, principal: str | None,
+                   key: str) -> sqlite3.Row | None:
+        """The job ``key`` is bound to, with the fingerprint of the request that bound it."""
+        row = conn.execute(
+            f"SELECT {', '.join('j.' + c.strip() for c in _COLUMNS.split(','))}, "
+            "b.fingerprint AS fingerprint FROM job_idempotency_keys b JOIN jobs j ON "
+            "j.id = b.job_id WHERE b.principal = ? AND b.idempotency_key = ?",
+            (principal or "", key)).fetchone()
+        if row is not None:
+            return row
+        # a job created with the key before bindings were recorded in their own table
+        return conn.execute(
+            f"SELECT {_COLUMNS}, fingerprint FROM jobs WHERE COALESCE(principal, '') = ? "
+            "AND idempotency_key = ?", (principal or "", key)).fetchone()
+
+    @staticmethod
+    def _bind(conn: sqlite3.Connection, principal: str | None, key: str | None,
+              fingerprint: str, job_id: str, now_us: int) -> None:
+        if key is not None:
+            conn.execute("INSERT INTO job_idempotency_keys (principal, idempotency_key, "
+                         "fingerprint, job_id, created_us) VALUES (?, ?, ?, ?, ?)",
+                         (principal or "", key, fingerprint, job_id, now_us))
 
     def get(self, job_id: str) -> JobRecord:
         with self._read() as conn:

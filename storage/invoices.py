@@ -46,17 +46,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from engine.errors import ConflictError, NotFoundError
 from engine.ids import check_id
-from engine.invoice import STORED_STATUSES, render_html, with_superseded_notice
 
 from .objectstore import ObjectStore
 from .parallel_io import map_io
 from .publish import publish_many, read_committed, verify_part
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+# pyarrow and the invoice renderer are imported where used: listing and reading
+# invoice documents (``m2c invoices list``) must not pay for them
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ _DETAIL_DELTA = ("quantity_wh", "amount_picousd")
 
 def detail_to_parquet(table: pa.Table) -> bytes:
     """An invoice's interval detail as Parquet bytes (zstd; deterministic)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     dictionary = [f.name for f in table.schema
                   if pa.types.is_string(f.type) or f.name in _DETAIL_DICTIONARY]
     times = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
@@ -217,6 +222,8 @@ class InvoiceStore:
         raw_doc, raw_html = self._parts(contract_id, period, v, "invoice.json", "invoice.html")
         doc, html = json.loads(raw_doc), raw_html.decode()
         approval = self.approval(contract_id, period, v)
+        # engine.invoice (and with it numpy and pyarrow) only when a page is re-rendered
+        from engine.invoice import STORED_STATUSES, render_html, with_superseded_notice
         status, superseded_by = self._view_status(contract_id, period, v, versions,
                                                   approval is not None)
         # the stored bytes stay as published; the view says more
@@ -248,6 +255,7 @@ class InvoiceStore:
         return self._part(contract_id, period, v, "invoice.json")
 
     def detail(self, contract_id: str, period: str, version: int | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
         v = self._require(contract_id, period, version)
         data = self._part(contract_id, period, v, "detail.parquet")
         return pq.read_table(io.BytesIO(data))
@@ -259,17 +267,20 @@ class InvoiceStore:
         return None
 
     def approve(self, contract_id: str, period: str, *, version: int | None = None,
-                approved_by: str = "cli", now_utc: datetime, accept_estimated: bool = False) -> int:
+                approved_by: str | dict = "cli", now_utc: datetime,
+                accept_estimated: bool = False) -> int:
         """Approve the latest version (create-only record). Refused (``ConflictError``):
         a superseded version, approving twice, and an ``estimated`` invoice unless
-        ``accept_estimated`` (then the record says ``accepted_estimated: true``)."""
+        ``accept_estimated`` (then the record says ``accepted_estimated: true``).
+        ``approved_by`` is recorded as given: who approved and from where (the API and
+        the CLI pass ``{"key_id", "role", "source"}``)."""
         versions = self.versions(contract_id, period)
         v = self._require(contract_id, period, version, versions)
         latest = versions[-1]
         if v != latest:
             raise ConflictError(f"invoice {contract_id} {period} v{v} is superseded by v{latest}; "
                                 f"approve the latest version")
-        stored = json.loads(self.store.get(self._prefix(contract_id, period, v) + "invoice.json"))
+        stored = json.loads(self._part(contract_id, period, v, "invoice.json"))
         record = {"approved_at_utc": now_utc.isoformat().replace("+00:00", "Z"),
                   "approved_by": approved_by, "version": v}
         if stored.get("status") == "estimated":

@@ -30,7 +30,8 @@ LAYERS: dict[str, set[str]] = {
     "engine": {"engine", "numpy", "pyarrow", "jsonschema"},
     "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "yaml"},
     "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml"},
-    "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow"},
+    "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow",
+                "psutil"},     # psutil: the processes of a local or embedded Ray node
     "api": {"api", "cluster", "jobs", "storage", "engine", "fastapi", "starlette", "uvicorn",
             "httpx", "pydantic", "prometheus_client", "pyarrow", "numpy", "yaml"},
 }

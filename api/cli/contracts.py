@@ -1,15 +1,20 @@
-"""``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``."""
+"""``m2c contracts add FILE.yaml | list | show ID [--version N] | schema``.
+
+Every command runs through :mod:`api.cli.backend` (the local store, or the API named by
+``--api``: files are read and checked here, then sent as documents). ``show`` prints
+the document in the form ``add`` takes (its identity and price schedule as comments),
+so a shown contract can be edited and added back.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-import yaml
-
-from engine.contract import contract_schema
 from engine.errors import InputError
 
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, emit, print_json, table
 
 
@@ -32,11 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=cmd_schema)
 
 
-def _store(settings: Settings):
-    from storage.objectstore import ObjectStore
-    return ObjectStore.from_config(settings.storage_config())
-
-
 def load_document(path: Path):
     """A contract YAML file through the one strict YAML reader
     (``storage.readers.yaml_doc``: no aliases, no duplicate keys, UTF-8, size cap), its
@@ -51,20 +51,15 @@ def load_document(path: Path):
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.contracts import ContractStore
-    from storage.sites import load_sites
-    store = _store(settings)
-    sites = load_sites(store)
     docs = [(Path(f), load_document(Path(f))) for f in args.files]      # all parse before any write
     out = []
-    for path, doc in docs:
-        try:
-            stored, created = ContractStore(store).add(doc, sites=sites, source=str(path))
-        except InputError as exc:
-            raise doc.locate(exc) from None
-        cv = stored.version
-        out.append({"contract_id": cv.contract_id, "version": cv.version, "created": created,
-                    "effective_from": str(cv.effective_from), "sha256": stored.sha256, "file": str(path)})
+    with open_backend(settings) as be:
+        for path, doc in docs:
+            try:
+                stored, created = be.add_contract(doc, source=str(path))
+            except InputError as exc:
+                raise doc.locate(exc) from None
+            out.append({**stored, "file": str(path)})
     emit(args, out, lambda: "\n".join(
         f"{o['file']}: {o['contract_id']} {'stored as' if o['created'] else 'unchanged, already'} "
         f"v{o['version']} (effective {o['effective_from']})" for o in out))
@@ -72,15 +67,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.contracts import ContractStore
-    cs = ContractStore(_store(settings))
-    out = []
-    for cid in cs.contract_ids():
-        versions = cs.versions(cid)
-        cv = versions[-1].version
-        out.append({"contract_id": cid, "versions": len(versions), "timezone": cv.timezone,
-                    "sites": list(cv.sites), "term_start": str(cv.term_start),
-                    "term_end": str(cv.term_end), "terms": [t.kind for t in cv.terms]})
+    with open_backend(settings) as be:
+        out = be.list_contracts()
     rows = [("CONTRACT", "VERSIONS", "SITES", "TERM", "TERMS")]
     rows += [(o["contract_id"], str(o["versions"]), ",".join(o["sites"]),
               f"{o['term_start']}..{o['term_end']}", ",".join(o["terms"])) for o in out]
@@ -89,21 +77,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.contract import price_schedule
-    from engine.errors import NotFoundError
-    from storage.contracts import ContractStore
-    versions = ContractStore(_store(settings)).versions(args.contract_id)
-    pick = versions[-1] if args.version is None else next(
-        (s for s in versions if s.version.version == args.version), None)
-    if pick is None:
-        raise NotFoundError(f"contract {args.contract_id} has versions "
-                            f"{[s.version.version for s in versions]}; no version {args.version}")
-    cv = pick.version
-    schedule = price_schedule(cv)
-    doc = {"contract_id": cv.contract_id, "version": cv.version,
-           "versions": [s.version.version for s in versions], "effective_from": str(cv.effective_from),
-           "sha256": pick.sha256, "document": pick.document, "price_schedule": schedule}
-    emit(args, doc, lambda: show_yaml(pick, len(versions), schedule))
+    with open_backend(settings) as be:
+        view = be.get_contract(args.contract_id, args.version)
+        schema = be.contract_schema() if args.format != "json" else None
+    emit(args, view, lambda: show_yaml(view, schema))
     return 0
 
 
@@ -114,18 +91,11 @@ def _aligned(values: list[str]) -> list[str]:
             for v in values for w, _, f in [v.partition(".")]]
 
 
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML without anchors/aliases (a loader that refuses aliases reads it back)."""
-
-    def ignore_aliases(self, data) -> bool:
-        return True
-
-
-def _document_for_add(document: dict) -> dict:
+def _document_for_add(document: dict, schema: dict) -> dict:
     """The stored document as ``contracts add`` takes it: no ``version`` (the store
     numbers versions), fields in the schema's order, each term's ``id``, ``kind``
     and ``description`` first."""
-    order = list(contract_schema()["properties"])
+    order = list(schema["properties"])
     doc = {k: document[k] for k in sorted(document, key=lambda k: (order.index(k) if k in order else len(order), k))
            if k != "version"}
     if isinstance(doc.get("terms"), list):
@@ -135,13 +105,24 @@ def _document_for_add(document: dict) -> dict:
     return doc
 
 
-def show_yaml(stored, n_versions: int, schedule: dict) -> str:
-    """A stored contract version as a YAML document that ``m2c contracts add`` accepts
-    unchanged, its provenance and its price schedule by contract year in comments."""
-    cv = stored.version
-    latest = cv.version == n_versions
-    lines = [f"# contract {cv.contract_id} version {cv.version} of {n_versions}, effective {cv.effective_from}",
-             f"# sha256 {stored.sha256} (canonical JSON of the stored version)",
+def show_yaml(view: dict[str, Any], schema: dict) -> str:
+    """A stored contract version (``api.views.contract_view``) as a YAML document that
+    ``m2c contracts add`` accepts unchanged, its provenance and its price schedule by
+    contract year in comments."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        """Safe YAML without anchors/aliases (a loader that refuses aliases reads it back)."""
+
+        def ignore_aliases(self, data) -> bool:
+            return True
+
+    n_versions = len(view["versions"])
+    latest = view["version"] == max(view["versions"])
+    schedule = view["price_schedule"]
+    lines = [f"# contract {view['contract_id']} version {view['version']} of {n_versions}, "
+             f"effective {view['effective_from']}",
+             f"# sha256 {view['sha256']} (canonical JSON of the stored version)",
              "# `m2c contracts add` takes this document as it is: "
              + ("unchanged, it is reported as already\n# stored; edited, it is stored as the next version."
                 if latest else "it is stored as the next version\n# (this version is not the latest).")]
@@ -154,11 +135,12 @@ def show_yaml(stored, n_versions: int, schedule: dict) -> str:
                  for i, y in enumerate(schedule["years"])]
         lines += ["#", "# Price schedule by contract year (local dates, inclusive; rates as settled):"]
         lines += [f"#   {r}" for r in table(rows, right=set(range(3, 3 + len(cols)))).splitlines()]
-    body = yaml.dump(_document_for_add(stored.document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    body = yaml.dump(_document_for_add(view["document"], schema), Dumper=_Dumper, sort_keys=False,
+                     allow_unicode=True, default_flow_style=False, width=100)
     return "\n".join(lines) + "\n" + body.rstrip("\n")
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(contract_schema())
+    with open_backend(settings) as be:
+        print_json(be.contract_schema())
     return 0

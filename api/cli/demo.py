@@ -15,8 +15,10 @@ appending to ``STEPS`` (or ``add_step``) without touching the others.
              path: catalogued job, warm workers, atomically published invoices),
              then the invoices are printed; a rerun returns the same job
 
-The ``contracts`` step (after ``sites``) adds the demo contracts
-(``jobs.demo_contracts``); a rerun finds them unchanged.
+The ``contracts`` step (after ``sites``) writes the demo contracts
+(``jobs.demo_contracts``) as ``$M2C_HOME/demo/contracts/<id>.yaml`` (e.g.
+``ppa_tx_dc1.yaml``, the file the README's walk-through adds) and adds them; a rerun
+finds them unchanged.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from engine.sites import CHANNEL_KINDS, Site
 from engine.units import WH_PER_MWH
 
 from ..settings import Settings
+from .backend import local_only
 from .output import add_format, print_json, wants_json
 
 
@@ -156,16 +159,32 @@ def step_vee(run: DemoRun) -> dict:
     return out
 
 
+def contract_file_name(contract_id: str) -> str:
+    """``PPA-TX-DC1`` -> ``ppa_tx_dc1.yaml``: the demo's contract files, as the README names them."""
+    return contract_id.lower().replace("-", "_") + ".yaml"
+
+
 def step_contracts(run: DemoRun) -> dict:
+    """Write each demo contract as the YAML file a user would add (``contracts/*.yaml``,
+    byte-identical on rerun), then add it as ``m2c contracts add`` does."""
+    import yaml
+
     from jobs.demo_contracts import demo_contracts
     from storage.contracts import ContractStore
     contracts = ContractStore(run.store)
+    folder = run.directory / "contracts"
+    folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for doc in demo_contracts(len(run.portfolio.sites)):
-        stored, created = contracts.add(doc, sites=run.sites, source=f"demo {doc['contract_id']}")
+        path = folder / contract_file_name(doc["contract_id"])
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        stored, created = contracts.add(doc, sites=run.sites, source=str(path))
         out[stored.version.contract_id] = {"version": stored.version.version,
                                            "status": "stored" if created else "unchanged",
-                                           "terms": [t.kind for t in stored.version.terms]}
+                                           "terms": [t.kind for t in stored.version.terms],
+                                           "file": str(path)}
     return out
 
 
@@ -237,6 +256,8 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
     elif name == "contracts":
         for cid, c in summary.items():
             run.say(f"contract {cid:<20} v{c['version']} {c['status']:<9} {', '.join(c['terms'])}")
+        if summary:
+            run.say(f"  (contract files: {run.directory / 'contracts'}/*.yaml)")
     elif name == "settle":
         from .invoices import render_invoice
         run.say("")
@@ -276,6 +297,8 @@ def _print_vee(run: DemoRun, summary: dict) -> None:
 
 # ------------------------------------------------------------------ entry point
 
+@local_only("demo", "it writes its files under M2C_HOME and loads, ingests and settles them "
+                    "on this machine")
 def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.objectstore import ObjectStore
 

@@ -9,14 +9,17 @@ The same file ingested again is recognised by its SHA-256 and adds nothing.
 the spec says; default: detected), so machine-readable output is ``--output json``
 (or ``--json``) on every ingest command; ``prices`` and ``index`` also accept
 ``--format json`` for the output, like the other commands.
+
+With ``--api`` the files are uploaded in one request (``POST /v1/ingest/{table}``) and
+land in the server's store, all or nothing, exactly as a local call.
 """
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..settings import Settings
+from .backend import open_backend
 from .output import print_json
 
 
@@ -57,66 +60,49 @@ def _output_options(p: argparse.ArgumentParser) -> None:
                    help="same as --output json")
 
 
-def _store(settings: Settings):
-    from storage.objectstore import ObjectStore
-    return ObjectStore.from_config(settings.storage_config())
+def _ingest(settings: Settings, table: str, files: list[Path], file_format: str | None) -> dict:
+    """The ingest report document (``storage.ingest.IngestReport.to_dict``)."""
+    with open_backend(settings) as be:
+        return be.ingest(table, files, file_format)
 
 
 def meter_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.ingest import ingest_meter
-    from storage.sites import load_sites
-    store = _store(settings)
-    report = ingest_meter(store, args.files, args.file_format, sites=load_sites(store),
-                          now_utc=datetime.now(timezone.utc))
-    return _print(report, args.output)
+    return _print(_ingest(settings, "meter", args.files, args.file_format), args.output)
 
 
 def prices_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.ingest import ingest_prices
-    report = ingest_prices(_store(settings), args.files, now_utc=datetime.now(timezone.utc))
-    return _print(report, args.output)
+    return _print(_ingest(settings, "prices", args.files, None), args.output)
 
 
 def index_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.ingest import ingest_index
-    report = ingest_index(_store(settings), args.files, now_utc=datetime.now(timezone.utc))
-    return _print(report, args.output)
+    return _print(_ingest(settings, "index", args.files, None), args.output)
 
 
 def awards_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.ingest import ingest_awards
-    from storage.sites import load_sites
-    store = _store(settings)
-    report = ingest_awards(store, args.files, sites=load_sites(store),
-                           now_utc=datetime.now(timezone.utc))
-    return _print(report, args.output)
+    return _print(_ingest(settings, "awards", args.files, None), args.output)
 
 
 def statements_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.ingest import ingest_statements
-    from storage.sites import load_sites
-    store = _store(settings)
-    report = ingest_statements(store, args.files, sites=load_sites(store),
-                               now_utc=datetime.now(timezone.utc))
-    return _print(report, args.output)
+    return _print(_ingest(settings, "statements", args.files, None), args.output)
 
 
-def _print(report, output: str) -> int:
+def _print(report: dict, output: str) -> int:
     if output == "json":
-        print_json(report.to_dict())
+        print_json(report)
         return 0
-    width = max(len(f.name) for f in report.files)
-    for f in report.files:
-        detail = f"{f.rows} rows" + (f" ({f.format})" if f.format else "")
-        print(f"{f.name.ljust(width)}  {f.sha256[:12]}  {f.message:<32} {detail}")
-        for note in f.notes:
+    files, table = report["files"], report["table"]
+    width = max(len(f["name"]) for f in files)
+    for f in files:
+        detail = f"{f['rows']} rows" + (f" ({f['format']})" if f.get("format") else "")
+        print(f"{f['name'].ljust(width)}  {f['sha256'][:12]}  {f['message']:<32} {detail}")
+        for note in f.get("notes") or []:
             print(f"{'':{width}}  note: {note}")
-    print(f"{report.table}: {report.rows_new} new, {report.rows_superseded} superseded, "
-          f"{report.rows_unchanged} unchanged, {report.rows_rejected} rejected")
-    if report.written:
-        print(f"new data version: {report.table} v{report.version}")
-    elif report.version is None:
-        print(f"nothing written; {report.table} has no data yet")
+    print(f"{table}: {report['rows_new']} new, {report['rows_superseded']} superseded, "
+          f"{report['rows_unchanged']} unchanged, {report['rows_rejected']} rejected")
+    if report["written"]:
+        print(f"new data version: {table} v{report['version']}")
+    elif report["version"] is None:
+        print(f"nothing written; {table} has no data yet")
     else:
-        print(f"nothing written; current data version: {report.table} v{report.version}")
+        print(f"nothing written; current data version: {table} v{report['version']}")
     return 0

@@ -7,21 +7,23 @@ Their amounts sum exactly to the line's unrounded amount.
 
 ``reproduce CONTRACT PERIOD`` re-settles a stored version as of the inputs its
 lineage records and compares the bytes: the audit that a re-run as of the same
-versions gives the same invoice, whatever landed since.
+versions gives the same invoice, whatever landed since. It re-settles in this
+process, so it is local-only.
+
+``list``, ``show``, ``approve`` and ``explain`` run through :mod:`api.cli.backend`: on
+the local store, or on the API named by ``--api`` (the approval then records the
+key that approved).
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from engine.errors import InputError, NotFoundError
+from engine.errors import ConflictError
 
 from ..settings import Settings
+from .backend import local_only, open_backend
 from .output import add_format, emit, table
 
 
@@ -31,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("list", help="invoice versions")
     ls.add_argument("--contract")
     ls.add_argument("--period", metavar="YYYY-MM")
+    ls.add_argument("--status", choices=["draft", "estimated", "approved", "superseded"],
+                    help="only versions in this status")
     add_format(ls)
     ls.set_defaults(handler=cmd_list)
     show = sub.add_parser("show", help="one invoice (latest version or --version N)")
@@ -64,6 +68,7 @@ def _target(p: argparse.ArgumentParser) -> None:
 
 
 def _invoices(settings: Settings):
+    """The local invoice store (``reproduce`` only: every other command uses the backend)."""
     from storage.invoices import InvoiceStore
     from storage.objectstore import ObjectStore
     return InvoiceStore(ObjectStore.from_config(settings.storage_config()))
@@ -99,13 +104,8 @@ def render_invoice(doc: dict) -> str:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    inv = _invoices(settings)
-    out = []
-    for cid, period, version in inv.list(contract_id=args.contract, period=args.period):
-        doc, _ = inv.get(cid, period, version)
-        out.append({"contract_id": cid, "period": period, "version": version,
-                    "status": doc["status"], "total_usd": doc["total_usd"], "adjusts": doc.get("adjusts"),
-                    "superseded_by": doc.get("superseded_by")})
+    with open_backend(settings) as be:
+        out = be.list_invoices(args.contract, args.period, getattr(args, "status", None))
     rows = [("CONTRACT", "PERIOD", "VERSION", "STATUS", "ADJUSTS", "TOTAL USD")]
     rows += [(o["contract_id"], o["period"], f"v{o['version']}", o["status"],
               f"v{o['adjusts']}" if o["adjusts"] else "", o["total_usd"]) for o in out]
@@ -114,68 +114,57 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.api_url:
-        from ..client import ApiClient
-        with ApiClient(settings.api_url, settings.api_key) as client:
-            if args.format == "html":
-                print(client.get_invoice(args.contract_id, args.period, args.version, fmt="html"))
-                return 0
-            doc = client.get_invoice(args.contract_id, args.period, args.version)
-            html = None
-    else:
-        doc, html = _invoices(settings).get(args.contract_id, args.period, args.version)
-    if args.format == "html":
-        print(html)
-    else:
-        emit(args, doc, lambda: render_invoice(doc))
+    with open_backend(settings) as be:
+        if args.format == "html":
+            print(be.invoice_html(args.contract_id, args.period, args.version))
+            return 0
+        doc = be.get_invoice(args.contract_id, args.period, args.version)
+    emit(args, doc, lambda: render_invoice(doc))
     return 0
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
-    inv = _invoices(settings)
-    version = inv.approve(args.contract_id, args.period, version=args.version,
-                          now_utc=datetime.now(timezone.utc), accept_estimated=args.accept_estimated)
-    doc, _ = inv.get(args.contract_id, args.period, version)
-    accepted = ", estimates accepted" if doc["approval"].get("accepted_estimated") else ""
+    """Approve; exit 1 (nothing changes) if the version is already approved: the API
+    answers a repeat with the original approval, the command says it did nothing."""
+    with open_backend(settings) as be:
+        doc, created = be.approve_invoice(args.contract_id, args.period, args.version,
+                                          accept_estimated=getattr(args, "accept_estimated", False))
+    version = doc["version"]
+    if not created:
+        a = doc.get("approval") or {}
+        raise ConflictError(f"invoice {args.contract_id} {args.period} v{version} is already "
+                            f"approved (at {a.get('approved_at_utc', '?')}{_by(a)}); nothing changed")
+    accepted = ", estimates accepted" if (doc.get("approval") or {}).get("accepted_estimated") else ""
     emit(args, doc, f"{args.contract_id} {args.period} v{version}: approved (total "
                     f"{doc['total_usd']} USD{accepted})")
     return 0
 
 
-def explain_rows(doc: dict, detail: pa.Table, line_id: str) -> pa.Table:
-    """The detail rows behind ``line_id`` (``<line>`` or ``<line>@v<N>``)."""
-    known = [ln["line_id"] for ln in doc["lines"]]
-    if line_id not in known:
-        raise NotFoundError(f"invoice {doc['contract_id']} {doc['period']} v{doc['version']} has no "
-                            f"line {line_id!r}; lines: {', '.join(known)}")
-    base, _, ver = line_id.partition("@v")
-    mask = pc.equal(detail.column("line_id"), base)
-    if ver:
-        mask = pc.and_(mask, pc.equal(detail.column("contract_version"), int(ver)))
-    rows = detail.filter(mask)
-    if rows.num_rows == 0:
-        raise InputError(f"line {line_id} is a period-level charge (no interval rows); its "
-                         f"determinants are in the line itself")
-    return rows
+def _by(approval: dict) -> str:
+    who = approval.get("approved_by")
+    if isinstance(who, dict):
+        name = who.get("key_id") and f"key {who['key_id']} ({who.get('role')})" or who.get("user")
+        return f" by {name} via {who.get('source')}" if name else f" via {who.get('source')}"
+    return f" by {who}" if who else ""
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-    inv = _invoices(settings)
-    doc, _ = inv.get(args.contract_id, args.period, args.version)
-    rows = explain_rows(doc, inv.detail(args.contract_id, args.period, doc["version"]), args.line_id)
-    if args.out and Path(args.out).suffix == ".parquet":
-        pq.write_table(rows, args.out)
-    elif args.out:
-        pacsv.write_csv(rows, args.out)
-    else:
-        pacsv.write_csv(rows, sys.stdout.buffer)
+    fmt = "parquet" if args.out and Path(args.out).suffix == ".parquet" else "csv"
+    with open_backend(settings) as be:
+        data, rows = be.explain_line(args.contract_id, args.period, args.version, args.line_id,
+                                     fmt)
     if args.out:
-        print(f"{rows.num_rows} interval rows of {args.line_id} -> {args.out}", file=sys.stderr)
+        Path(args.out).write_bytes(data)
+        print(f"{rows} interval rows of {args.line_id} -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     return 0
 
 
+@local_only("invoices reproduce", "it re-settles the invoice in this process, against this "
+                                  "machine's store")
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     """Audit: the stored invoice bytes against a re-settlement as of the data versions,
     contract version and code recorded in its lineage."""

@@ -1,7 +1,7 @@
 """``m2c jobs list | show ID | wait ID | cancel ID``: job tracking.
 
-Reads the job catalog (``M2C_DB``) directly, or a remote API with ``m2c --api URL``;
-both print the same job document (the API's public job model) with ``--format json``.
+Reads the job catalog (``M2C_DB``) directly, or a remote API with ``m2c --api URL``
+(:mod:`api.cli.backend`); both print the same job document (the API's public job model) with ``--format json``.
 No Ray connection is needed: a cancel is recorded in the catalog and the job's runner,
 which polls it, stops the job within about a second.
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from engine.errors import JobError
 from jobs.states import JobState
 
 from ..settings import Settings
+from .backend import Backend, is_remote, open_backend
 from .output import ProgressLine, add_format, emit, table
 
 
@@ -70,56 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.set_defaults(handler=cmd_meter_totals)
 
 
-# -- one interface over the catalog and the HTTP API -----------------------------------------
-
-class _Source:
-    """Job documents (the API's public job model) from the catalog or a remote API."""
-
-    def __init__(self, settings: Settings):
-        self.client = None
-        self.catalog = None
-        if settings.api_url:
-            from ..client import ApiClient
-            self.client = ApiClient(settings.api_url, settings.api_key)
-        else:
-            from jobs.catalog import JobCatalog
-            self.catalog = JobCatalog(settings.db_url)
-            self.catalog.init_schema()
-
-    @staticmethod
-    def _doc(record: Any) -> dict:
-        from ..models import JobPublic
-        return JobPublic.from_record(record).model_dump(mode="json")
-
-    def get(self, job_id: str) -> dict:
-        if self.client:
-            return self.client.get_job(job_id)
-        return self._doc(self.catalog.get(job_id))
-
-    def list(self, kind: str | None, state: str | None, limit: int,
-             cursor: str | None) -> tuple[list[dict], str | None]:
-        if self.client:
-            page = self.client.list_jobs(kind=kind, state=state, limit=limit, cursor=cursor)
-            return page["data"], page.get("next_cursor")
-        records, next_cursor = self.catalog.list(kind=kind, state=state, limit=limit, cursor=cursor)
-        return [self._doc(r) for r in records], next_cursor
-
-    def cancel(self, job_id: str) -> dict:
-        if self.client:
-            return self.client.cancel_job(job_id)
-        return self._doc(self.catalog.request_cancel(job_id, datetime.now(timezone.utc)))
-
-    def close(self) -> None:
-        if self.client:
-            self.client.close()
-
-
-def _with_source(settings: Settings, fn: Callable[[_Source], int]) -> int:
-    source = _Source(settings)
-    try:
-        return fn(source)
-    finally:
-        source.close()
+def _with_source(settings: Settings, fn: Callable[[Backend], int]) -> int:
+    with open_backend(settings) as backend:
+        return fn(backend)
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -162,8 +115,9 @@ def _details(job: dict) -> str:
 # -- commands ----------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    def run(src: _Source) -> int:
-        jobs, next_cursor = src.list(args.kind, args.state, args.limit, args.cursor)
+    def run(src: Backend) -> int:
+        page = src.list_jobs(args.kind, args.state, args.limit, args.cursor)
+        jobs, next_cursor = page["data"], page.get("next_cursor")
         text = _table(jobs) if jobs else "no jobs"
         if next_cursor:
             text += f"\n(more: --cursor {next_cursor})"
@@ -173,28 +127,28 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    def run(src: _Source) -> int:
-        job = src.get(args.job_id)
+    def run(src: Backend) -> int:
+        job = src.get_job(args.job_id)
         emit(args, job, _details(job))
         return 0
     return _with_source(settings, run)
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    def run(src: _Source) -> int:
-        job = src.cancel(args.job_id)
+    def run(src: Backend) -> int:
+        job = src.cancel_job(args.job_id)
         emit(args, job, f"{job['id']}: {job['state']}")
         return 0
     return _with_source(settings, run)
 
 
 def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
-    def run(src: _Source) -> int:
+    def run(src: Backend) -> int:
         bar = ProgressLine()
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         try:
             while True:
-                job = src.get(args.job_id)
+                job = src.get_job(args.job_id)
                 bar.update(job)
                 if JobState(job["state"]).is_terminal:
                     break
@@ -238,7 +192,7 @@ def cmd_meter_totals(args: argparse.Namespace, settings: Settings) -> int:
 
     def render(result: dict) -> str:
         text = None
-        if not settings.api_url and result.get("uri"):
+        if not is_remote(settings) and result.get("uri"):      # the totals document is local
             from storage.objectstore import ObjectStore
             text = ObjectStore.from_config(settings.storage_config()).get(result["uri"]).decode()
         return _render_totals(result, text)

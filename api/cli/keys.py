@@ -2,16 +2,18 @@
 
 ``create`` prints the key exactly once; it cannot be recovered, only revoked and
 replaced. ``list`` shows ids, roles and dates, never keys.
+
+Locally they work on the key store in ``M2C_DB`` (how the first admin key is made);
+with ``--api`` they go through ``/v1/keys`` with an admin key (:mod:`api.cli.backend`).
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 
-from ..auth import Role
-from ..keystore import KeyStore
+from ..roles import Role
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, emit, print_json, table, wants_json
 
 
@@ -37,28 +39,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
-    record, key = KeyStore(settings.db_url).create(args.role, label=args.label,
-                                                   now_utc=datetime.now(timezone.utc))
+    with open_backend(settings) as be:
+        doc = be.create_key(args.role, args.label)
     if wants_json(args):
-        print_json({**record.to_dict(), "key": key})
+        print_json(doc)
     else:
-        print(key)
-        print(f"created {record.role.value} key {record.key_id}; store it now, it is not "
+        print(doc["key"])
+        print(f"created {doc['role']} key {doc['key_id']}; store it now, it is not "
               f"shown again", file=sys.stderr)
     return 0
 
 
 def list_keys(args: argparse.Namespace, settings: Settings) -> int:
-    records = KeyStore(settings.db_url).list()
-    docs = [r.to_dict() for r in records]
+    with open_backend(settings) as be:
+        docs = be.list_keys()
     rows = [("KEY ID", "ROLE", "CREATED (UTC)", "REVOKED", "LABEL")]
-    rows += [(d["key_id"], d["role"], d["created_at"][:19], (d["revoked_at"] or "-")[:19],
-              d.get("label") or "") for d in docs]
+    rows += [(d["key_id"], d["role"], str(d["created_at"])[:19].replace("T", " "),
+              str(d["revoked_at"] or "-")[:19].replace("T", " "), d.get("label") or "")
+             for d in docs]
     emit(args, docs, table(rows))
     return 0
 
 
 def revoke(args: argparse.Namespace, settings: Settings) -> int:
-    KeyStore(settings.db_url).revoke(args.key_id, now_utc=datetime.now(timezone.utc))
+    with open_backend(settings) as be:
+        be.revoke_key(args.key_id)
     print(f"revoked {args.key_id}", file=sys.stderr)
     return 0

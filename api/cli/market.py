@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from engine.errors import InputError
 
 from ..settings import Settings
+from .backend import local_only, open_backend
 from .output import add_format, emit, print_json, table
 
 FORMATS = ("table", "json", "csv", "html")
@@ -153,6 +154,8 @@ def _shadow_job(args: argparse.Namespace, settings: Settings) -> int:
     return print_job(job, args, render)
 
 
+@local_only("market reconcile", "it reconciles in this process against this machine's store; "
+                              "the API's is GET /v1/market/statements/{id}/reconcile")
 def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
     from engine.market.reconcile import delta_totals, mismatches
     from engine.market.report import delta_rows, reconcile_rows, summary_rows, usd_micro
@@ -208,9 +211,8 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def statements_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.market import list_statements
-    from storage.tables import Tables
-    rows = list_statements(Tables(_store(settings)))
+    with open_backend(settings) as be:
+        rows = be.market_statements()
     emit(args, rows, lambda: table([["statement", "iso", "first day", "last day", "versions",
                                      "rows"]] + [[r["statement_id"], r["iso"], r["first_day"],
                                                   r["last_day"], ",".join(r["versions"]),
@@ -219,6 +221,8 @@ def statements_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@local_only("market rules", "it lists the ISO rule modules installed with this m2c, not the "
+                          "server's")
 def rules_command(args: argparse.Namespace, settings: Settings) -> int:
     from engine.market.rules import describe
     rows = describe(args.iso)

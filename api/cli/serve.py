@@ -1,10 +1,30 @@
-"""``m2c serve``: run the HTTP API with uvicorn (one process; jobs run on Ray)."""
+"""``m2c serve``: run the HTTP API with uvicorn (one process; jobs run on Ray).
+
+Start and stop are clean and quick:
+
+* the port is bound **before** anything else starts (no Ray, no banner): a busy port is
+  one line, ``error: cannot listen on HOST:PORT: ...``, and exit 1 at once;
+* SIGINT and SIGTERM stop it gracefully (uvicorn finishes the requests in flight; the
+  reconciler stops), then Ray is shut down: an embedded Ray with every process of its
+  node (``cluster.runtime.shutdown``), a joined cluster (``RAY_ADDRESS`` or the local
+  cluster) is left running. One line says so; exit 0 (SIGTERM) or 130 (SIGINT). Ray
+  replaces the process's SIGTERM handler with its own crash reporter when it connects;
+  the API takes it back (``api.app``), so a SIGTERM is a shutdown, not a crash trace.
+"""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import signal
+import socket
 import sys
+import threading
+
+from engine.errors import ConflictError
 
 from ..settings import Settings
+from .backend import local_only
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,17 +44,84 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=serve)
 
 
+class _Stop(Exception):
+    """SIGINT or SIGTERM arrived (raised by our handler, in the main thread)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a one-line ``ConflictError``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = (" (another m2c serve?); choose another --port" if exc.errno == errno.EADDRINUSE
+                else "")
+        raise ConflictError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@local_only("serve", "it runs the API on this machine")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    sock = bind(args.host, args.port)            # before anything starts: fail fast and clean
     import uvicorn
+
+    from cluster.local import read as read_local_cluster
 
     from ..app import create_app
 
     app = create_app(settings, reconcile_interval_s=args.reconcile_interval_s,
                      stale_after_s=args.stale_after_s)
+    local = None if settings.ray_address else read_local_cluster(settings.local_cluster_file)
+    ray_text = (f"at {settings.ray_address}" if settings.ray_address else
+                f"local cluster at {local.address}" if local else "embedded")
     print(f"m2c API on http://{args.host}:{args.port} (OpenAPI at /docs; jobs in "
-          f"{settings.db_url}; Ray {'at ' + settings.ray_address if settings.ray_address else 'embedded'})",
-          file=sys.stderr)
+          f"{settings.db_url}; Ray {ray_text})", file=sys.stderr, flush=True)
     # log_config=None: keep the logging the CLI entry point configured.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None,
-                access_log=args.access_log, timeout_graceful_shutdown=10)
-    return 0
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=args.access_log,
+                                           timeout_graceful_shutdown=10))
+    # uvicorn handles SIGINT/SIGTERM while it serves, then re-raises the signal to the
+    # handler it found: ours, which ends run() with _Stop, so Ray is shut down below.
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopped_by = None
+    try:
+        server.run(sockets=[sock])
+    except _Stop as stop:
+        stopped_by = stop.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+        _stop_ray()
+    if stopped_by is not None:
+        print(f"m2c API stopped ({signal.Signals(stopped_by).name})", file=sys.stderr, flush=True)
+    code = 130 if stopped_by == signal.SIGINT else 0
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        # a reconciler pass still blocked in a Ray call (e.g. connecting while we stop):
+        # the process is done; do not wait for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _stop_ray() -> None:
+    """Shut Ray down: an embedded node with all its processes; a joined cluster stays."""
+    from cluster.runtime import shutdown
+    try:
+        shutdown()
+    except Exception as exc:                 # noqa: BLE001 - stopping must not fail
+        print(f"warning: stopping Ray: {exc}", file=sys.stderr)

@@ -5,6 +5,9 @@ file and field path) and merges it into the stored registry as a new version:
 a site whose ``site_id`` is new is ADDED; a site whose ``site_id`` exists is
 REPLACED whole (timezone, market and the full channel set); sites not in the file
 are kept. Loading a file identical to the registry writes nothing.
+
+Both run through :mod:`api.cli.backend`: the file is read and validated here, then
+merged into the local registry or sent to the API named by ``--api``.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import argparse
 from pathlib import Path
 
 from engine.errors import InputError
-from engine.sites import Site, parse_sites, sites_to_doc
+from engine.sites import Site, parse_sites
 
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, print_json, wants_json
 
 
@@ -51,18 +55,9 @@ def read_sites_yaml(path: Path) -> dict[str, Site]:
 
 
 def load_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.objectstore import ObjectStore
-    from storage.sites import load_sites, merge_sites, registry_versions
-
     incoming = read_sites_yaml(args.file)
-    store = ObjectStore.from_config(settings.storage_config())
-    current = load_sites(store)
-    if current and all(current.get(sid) == site for sid, site in incoming.items()):
-        versions = registry_versions(store)
-        doc = {"status": "unchanged", "version": versions[-1], "added": [], "replaced": []}
-    else:
-        version, added, replaced = merge_sites(store, incoming)
-        doc = {"status": "saved", "version": version, "added": added, "replaced": replaced}
+    with open_backend(settings) as be:
+        doc, _ = be.load_sites(incoming)
     if wants_json(args):
         print_json(doc)
     elif doc["status"] == "unchanged":
@@ -77,15 +72,12 @@ def load_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.objectstore import ObjectStore
-    from storage.sites import load_sites, registry_versions
-
-    store = ObjectStore.from_config(settings.storage_config())
-    sites = load_sites(store)
-    versions = registry_versions(store)
+    with open_backend(settings) as be:
+        registry = be.list_sites()
     if wants_json(args):
-        print_json({"version": versions[-1] if versions else None, **sites_to_doc(sites)})
+        print_json(registry)
         return 0
+    sites = parse_sites({"sites": registry["sites"]}, "site registry")
     if not sites:
         print("no sites registered (load a registry with `m2c sites load FILE.yaml`)")
         return 0
@@ -98,5 +90,5 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
-    print(f"({len(sites)} site(s), registry version {versions[-1]})")
+    print(f"({len(sites)} site(s), registry version {registry['version']})")
     return 0

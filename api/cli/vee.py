@@ -5,7 +5,8 @@ validated by :func:`jobs.settle_inputs.validate_site_month` (the same reads, his
 and VEE a settlement's map runs; as of the current meter data version or
 ``--as-of N``), with the findings (spikes, gaps, DST, limits) a settlement does not
 need. Printed as a table (default) or one JSON document (``--format json``). VEE
-never writes: the stored rows stay exactly as ingested.
+never writes: the stored rows stay exactly as ingested. With ``--api`` the server
+builds the same report from its store (``GET /v1/sites/{site}/vee/{period}``).
 
 Exit code 2 when the site has no meter data at all in the month (every channel has
 a ``no_data`` finding): the report is still printed, and stderr says so.
@@ -15,9 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.errors import UnknownReferenceError
-
 from ..settings import Settings
+from .backend import open_backend
 from .output import add_format, emit
 
 
@@ -32,20 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def vee_command(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.vee import format_report, report
-    from jobs.settle_inputs import validate_site_month
-    from storage.objectstore import ObjectStore
-    from storage.sites import load_sites
-    from storage.tables import Tables
-
-    store = ObjectStore.from_config(settings.storage_config())
-    sites = load_sites(store)
-    site = sites.get(args.site)
-    if site is None:
-        known = ", ".join(sorted(sites)) or "none; load a registry with `m2c sites load`"
-        raise UnknownReferenceError(f"unknown site {args.site!r} (known: {known})")
-    result = validate_site_month(Tables(store), site, args.period, as_of=args.as_of)
-    doc = report(result, period=args.period)
+    from engine.vee import format_report
+    with open_backend(settings) as be:
+        doc = be.vee_report(args.site, args.period, args.as_of)
     emit(args, doc, lambda: format_report(doc))
     if doc["channels"] and doc["findings_by_check"].get("no_data", 0) == len(doc["channels"]):
         as_of = "" if args.as_of is None else f" as of meter data version {args.as_of}"
