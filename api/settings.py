@@ -28,6 +28,9 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024
     #: largest file upload ``POST /v1/ingest/{table}`` takes (``M2C_API_MAX_UPLOAD_BYTES``)
     api_max_upload_bytes: int = 256 * 1024 * 1024
+    #: the S3 endpoint clients reach, for download links (``M2C_S3_PUBLIC_ENDPOINT``;
+    #: default: ``M2C_S3_ENDPOINT``)
+    s3_public_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -55,6 +58,7 @@ class Settings:
             api_max_body_bytes=_positive_int("M2C_API_MAX_BODY_BYTES", max_body, 1024 * 1024),
             api_max_upload_bytes=_positive_int("M2C_API_MAX_UPLOAD_BYTES", max_upload,
                                                256 * 1024 * 1024),
+            s3_public_endpoint=e.get("M2C_S3_PUBLIC_ENDPOINT") or None,
         )
 
     def server_paths(self) -> tuple[str, ...]:
@@ -84,7 +88,8 @@ class Settings:
         from storage.config import StorageConfig
         return StorageConfig(uri=self.storage_uri, endpoint=self.s3_endpoint,
                              access_key=self.aws_access_key_id,
-                             secret_key=self.aws_secret_access_key, region=self.aws_region)
+                             secret_key=self.aws_secret_access_key, region=self.aws_region,
+                             public_endpoint=self.s3_public_endpoint)
 
 
 def _positive_int(name: str, raw: str | None, default: int) -> int:

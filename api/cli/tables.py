@@ -27,7 +27,10 @@ from datetime import timedelta
 from engine.errors import InputError
 
 from ..settings import Settings
+from .backend import local_only
 from .output import add_format, emit, table
+
+_WHY = "it maintains the files of the store this process is configured with (M2C_STORAGE)"
 
 _DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>[wdhm])$")
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
@@ -53,20 +56,20 @@ def _versions(text: str) -> list[int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from storage.tables import TABLES
+    # table names are checked when a command runs (storage.tables.table_spec): building the
+    # parser imports nothing heavy
     p = subparsers.add_parser("tables", help="state and upkeep of the versioned tables (local-only)")
     sub = p.add_subparsers(dest="tables_command", required=True)
-    names = sorted(TABLES)
     ls = sub.add_parser("list", help="each table's version, files, partitions, checkpoint")
-    ls.add_argument("table", nargs="?", choices=names)
+    ls.add_argument("table", nargs="?", help="one table (default: all)")
     add_format(ls)
     ls.set_defaults(handler=list_command)
     op = sub.add_parser("optimize", help="compact each partition into one sorted file; checkpoint")
-    op.add_argument("table", nargs="?", choices=names)
+    op.add_argument("table", nargs="?", help="one table (default: all)")
     add_format(op)
     op.set_defaults(handler=optimize_command)
     va = sub.add_parser("vacuum", help="delete files removed from a table longer ago than --retain")
-    va.add_argument("table", nargs="?", choices=names)
+    va.add_argument("table", nargs="?", help="one table (default: all)")
     va.add_argument("--retain", required=True, type=_duration, metavar="DURATION",
                     help="keep files removed less than this long ago (30d, 12h, 2w)")
     va.add_argument("--dry-run", action="store_true", help="list what would be deleted")
@@ -78,24 +81,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     va.set_defaults(handler=vacuum_command)
 
 
-def _local(settings: Settings, command: str):
-    if settings.api_url:
-        raise InputError(f"`m2c tables {command}` is local-only (it maintains the files of "
-                         f"the store this process is configured with); it does not go "
-                         f"through --api {settings.api_url}: run it without --api (and "
-                         "without M2C_API_URL) where the data lives")
+def _store(settings: Settings):
     from storage.objectstore import ObjectStore
     return ObjectStore.from_config(settings.storage_config())
 
 
 def _tables(name: str | None) -> list[str]:
-    from storage.tables import TABLES
-    return [name] if name else sorted(TABLES)
+    from storage.tables import TABLES, table_spec
+    return [table_spec(name).name] if name else sorted(TABLES)
 
 
+@local_only("tables list", _WHY)
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.maintenance import table_status
-    store = _local(settings, "list")
+    store = _store(settings)
     docs = [table_status(store, t) for t in _tables(args.table)]
 
     def text() -> str:
@@ -115,9 +114,10 @@ def list_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@local_only("tables optimize", _WHY)
 def optimize_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.maintenance import optimize
-    store = _local(settings, "optimize")
+    store = _store(settings)
     docs = [optimize(store, t).to_dict() for t in _tables(args.table)]
 
     def text() -> str:
@@ -141,9 +141,10 @@ def optimize_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@local_only("tables vacuum", _WHY)
 def vacuum_command(args: argparse.Namespace, settings: Settings) -> int:
     from storage.maintenance import lineage_versions, vacuum
-    store = _local(settings, "vacuum")
+    store = _store(settings)
     if args.release and not args.table:
         raise InputError("--release names versions of one table: give the TABLE")
     names = _tables(args.table)

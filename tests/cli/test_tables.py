@@ -1,4 +1,5 @@
-"""`m2c tables list|optimize|vacuum` through the real entry point (local-only commands)."""
+"""`m2c tables list|optimize|vacuum` through the real entry point (local-only commands: refused
+under --api, tests/remote/test_api_everywhere.py)."""
 from __future__ import annotations
 
 import json
@@ -37,6 +38,7 @@ def test_list_optimize_and_a_refused_vacuum(local_cli_env, local_storage, m2c, t
     out = m2c("tables", "vacuum", "--retain", "0h", "--keep-named", "--dry-run").out
     assert "meter: would delete 0 file(s); kept readable: version(s) 1" in out
     assert "--release" in m2c("tables", "vacuum", "--retain", "0h", "--release", "1", code=2).err
+    assert "unknown table 'meters'" in m2c("tables", "optimize", "meters", code=2).err
     with pytest.raises(SystemExit) as bad:                    # argparse: usage, exit 2
         m2c("tables", "vacuum", "--retain", "3x")
     assert bad.value.code == 2
@@ -48,9 +50,3 @@ def test_list_optimize_and_a_refused_vacuum(local_cli_env, local_storage, m2c, t
     assert Tables(store).read_partition("meter", {"site_id": "TX-DC1", "month": "2026-10"}) \
         .column("energy_wh").to_pylist() == [2000] + [1000] * 71
 
-
-def test_tables_commands_are_local_only(local_cli_env, m2c):
-    for argv in (["tables", "list"], ["tables", "optimize"],
-                 ["tables", "vacuum", "--retain", "30d"]):
-        err = m2c("--api", "http://127.0.0.1:9", *argv, code=2).err
-        assert "local-only" in err and "--api" in err

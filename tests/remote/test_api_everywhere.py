@@ -43,6 +43,7 @@ LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD],
     "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
+    "tables list": [], "tables optimize": [], "tables vacuum": ["--retain", "30d"],
 }
 
 
