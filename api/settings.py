@@ -28,6 +28,8 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024
     #: largest file upload ``POST /v1/ingest/{table}`` takes (``M2C_API_MAX_UPLOAD_BYTES``)
     api_max_upload_bytes: int = 256 * 1024 * 1024
+    #: a job fails after this long with no CPU in the cluster (``M2C_WORKER_WAIT_S``)
+    worker_wait_s: float = 900.0
     #: the S3 endpoint clients reach, for download links (``M2C_S3_PUBLIC_ENDPOINT``;
     #: default: ``M2C_S3_ENDPOINT``)
     s3_public_endpoint: str | None = None
@@ -42,6 +44,7 @@ class Settings:
         partition_size = e.get("M2C_PARTITION_SIZE")
         max_body = e.get("M2C_API_MAX_BODY_BYTES")
         max_upload = e.get("M2C_API_MAX_UPLOAD_BYTES")
+        worker_wait = e.get("M2C_WORKER_WAIT_S")
         return cls(
             home=home,
             storage_uri=storage,
@@ -58,6 +61,7 @@ class Settings:
             api_max_body_bytes=_positive_int("M2C_API_MAX_BODY_BYTES", max_body, 1024 * 1024),
             api_max_upload_bytes=_positive_int("M2C_API_MAX_UPLOAD_BYTES", max_upload,
                                                256 * 1024 * 1024),
+            worker_wait_s=_positive_seconds("M2C_WORKER_WAIT_S", worker_wait, 900.0),
             s3_public_endpoint=e.get("M2C_S3_PUBLIC_ENDPOINT") or None,
         )
 
@@ -76,7 +80,8 @@ class Settings:
         from cluster.runtime import ClusterConfig
         return ClusterConfig(address=self.ray_address, workers=self.workers,
                              partition_size=self.partition_size,
-                             local_state_file=str(self.local_cluster_file))
+                             local_state_file=str(self.local_cluster_file),
+                             worker_wait_s=self.worker_wait_s)
 
     @property
     def local_cluster_file(self) -> Path:
@@ -102,4 +107,17 @@ def _positive_int(name: str, raw: str | None, default: int) -> int:
     if value < 1:
         from engine.errors import InputError
         raise InputError(f"{name} must be a positive integer, got {raw[:40]!r}")
+    return value
+
+
+def _positive_seconds(name: str, raw: str | None, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        from engine.errors import InputError
+        raise InputError(f"{name} must be a positive number of seconds, got {raw[:40]!r}")
     return value

@@ -19,9 +19,16 @@ detached :mod:`cluster.job_runner` actor, or the CLI with ``--wait``); a
 4. **Collect** with ``ray.wait``. Results go into a dict keyed by partition key: a
    partition is counted once however often it ran. A worker that died (process
    killed, node lost) is restarted by Ray, and its partition is re-submitted, at most
-   ``max_partition_retries`` times. A partition that answers with a data error
+   ``max_partition_retries`` times; the worker gets nothing more until it answers
+   again, so a node that is down costs each partition it was running one retry, however
+   long it stays down. A partition that answers with a data error
    (``InputError``, ``DataMissingError``, ...) fails the job at once with that message
    (no retry: the same data gives the same error).
+   **Capacity.** A pool sized from the cluster (no ``workers`` setting) grows as
+   nodes join (a worker node after a ``CPU: 0`` head; the autoscaler's). With no worker
+   up, the job waits; it fails, publishing nothing, if every worker is dead for good
+   or the whole cluster has offered no CPU for ``worker_wait_s`` (its worker nodes
+   were lost and did not come back).
 5. **Cancel**, cooperatively: a cancel request (the catalog says ``cancelling``, or
    the runner's ``cancel_event`` is set) stops dispatch, ``ray.cancel``-s in-flight
    calls (workers see ``is_cancelled()`` between chunks; queued calls are dropped),
@@ -57,7 +64,7 @@ from jobs.tasks import JobContext, JobKind, Partition
 from storage.config import StorageConfig
 
 from .pool import PartitionOutcome, PartitionStatus, WorkerPool
-from .runtime import ClusterConfig, pool_size
+from .runtime import ClusterConfig, cluster_cpus, pool_size
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +153,9 @@ class JobRun:
                                       poll_s=options.progress_interval_s)
         self.inflight: dict[ray.ObjectRef, tuple[Partition, int]] = {}
         self.results: dict[str, dict] = {}
+        self._idle_since: float | None = None      # nothing in flight since (monotonic)
+        self._no_cpu_since: float | None = None    # the cluster offered no CPU since
+        self._warned_at = 0.0
 
     def run(self, spec: BaseModel | dict, now_utc: datetime) -> dict:
         """Plan, resume, dispatch, reduce; returns the job's result document.
@@ -235,7 +245,6 @@ class JobRun:
         load: Counter[int] = Counter()            # in-flight calls per worker slot
         lost: Counter[str] = Counter()            # system failures per partition key
         next_progress = time.monotonic() + opts.progress_interval_s
-        waited_since = time.monotonic()
         while pending or self.inflight:
             if self.cancelled():
                 raise _Cancelled()
@@ -246,12 +255,9 @@ class JobRun:
                     self.inflight[ref] = (part, slot)
                     load[slot] += 1
             if not self.inflight:
-                if time.monotonic() - waited_since > 30:
-                    log.warning("job %s: no worker has been scheduled for 30 s; is the cluster "
-                                "busy?", self.job_id)
-                    waited_since = time.monotonic()
-                self.pool.poll_ready(timeout=opts.progress_interval_s)
+                self._await_workers(len(pending), total)
                 continue
+            self._idle_since = None
             done, _ = ray.wait(list(self.inflight), num_returns=1, timeout=opts.progress_interval_s)
             if done:   # take everything that is ready, not just the first
                 done, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
@@ -262,7 +268,50 @@ class JobRun:
                     pending.appendleft(part)
             if time.monotonic() >= next_progress or not (pending or self.inflight):
                 self._progress(total)
+                self._grow(len(pending) + len(self.inflight))
                 next_progress = time.monotonic() + opts.progress_interval_s
+
+    def _await_workers(self, left: int, total: int) -> None:
+        """Nothing in flight: no worker is up (starting, waiting for a CPU, or
+        restarting after its node was lost). Wait a little, growing the pool if the
+        cluster gained CPUs; fail the job cleanly if it cannot run any more: every
+        worker dead for good, or no CPU in the whole cluster for ``worker_wait_s``."""
+        assert self.pool is not None
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = self._warned_at = now
+        done = f"{len(self.results)} of {total} partitions done, nothing published"
+        if self.pool.exhausted:
+            why = next(iter(self.pool.dead.values()))
+            raise JobError(f"every worker of the job died and cannot be restarted ({why}); {done}")
+        if cluster_cpus() > 0:
+            self._no_cpu_since = None
+        elif self._no_cpu_since is None:
+            self._no_cpu_since = now
+        wait_s = self.runtime.cluster_config.worker_wait_s
+        if wait_s is not None and self._no_cpu_since is not None and now - self._no_cpu_since > wait_s:
+            raise JobError(f"no worker could run for {wait_s:g} s: the Ray cluster offers no CPU "
+                           f"(its worker nodes were lost or never started); {done}")
+        if now - self._warned_at > 30:
+            log.warning("job %s: no worker up for %.0f s (%d partitions waiting; the cluster "
+                        "offers %d CPUs); is it busy, or are its worker nodes down?", self.job_id,
+                        now - self._idle_since, left, cluster_cpus())
+            self._warned_at = now
+        self._grow(left)
+        self.pool.poll_ready(timeout=self.options.progress_interval_s)
+
+    def _grow(self, left: int) -> None:
+        """Follow the cluster's CPUs with an own pool sized from them (no
+        ``workers`` setting): nodes that join (a worker node after a ``CPU: 0`` head,
+        the autoscaler's) get workers, up to the partitions left."""
+        cfg = self.runtime.cluster_config
+        if not self.own_pool or self.pool is None or cfg.workers or left <= self.pool.size:
+            return
+        target = min(pool_size(cfg), left)
+        if target > self.pool.size:
+            log.info("job %s: the cluster offers %d CPUs; pool %d -> %d workers", self.job_id,
+                     cluster_cpus(), self.pool.size, target)
+            self.pool.grow(target)
 
     def _collect(self, ref: ray.ObjectRef, part: Partition, slot: int, lost: Counter[str]) -> bool:
         """Take one finished call in; False if its partition must run again (its worker
@@ -270,6 +319,8 @@ class JobRun:
         try:
             out: PartitionOutcome = ray.get(ref)
         except SYSTEM_FAILURES as exc:
+            assert self.pool is not None
+            self.pool.mark_lost(slot)         # nothing more to it until it answers again
             lost[part.key] += 1
             if lost[part.key] > self.options.max_partition_retries:
                 raise JobError(f"partition {part.key}: its worker died {lost[part.key]} "

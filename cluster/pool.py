@@ -130,20 +130,36 @@ class WorkerPool:
     """``size`` warm :class:`PartitionWorker` actors owned by the calling process.
 
     Workers become usable as they are scheduled (:meth:`poll_ready`); on a busy
-    cluster some may wait for a free CPU while the others already work. Use as a
+    cluster, or one whose worker nodes are not up yet (a head with ``CPU: 0``), some
+    or all wait for a CPU while the others already work. A worker whose call failed
+    because its process or node went away is set aside (:meth:`mark_lost`) and asked
+    again, every ``RECOVERY_PROBE_S``, whether it is back: Ray restarts it, on its node
+    or on another one, as soon as a CPU is free, and until then no partition is sent
+    to it (a call to a restarting actor fails at once, and would burn the partition's
+    retries while its node is down). A worker whose restarts are exhausted is
+    :attr:`dead`. The pool can :meth:`grow` when the cluster gains CPUs. Use as a
     context manager or call :meth:`kill`.
     """
+
+    #: seconds between two "are you back?" calls to a lost worker
+    RECOVERY_PROBE_S = 1.0
 
     def __init__(self, size: int, storage_config: StorageConfig):
         if size < 1:
             raise ValueError(f"pool size must be >= 1, got {size}")
-        self.size = size
         self.storage_config = storage_config
-        self.workers = [PartitionWorker.remote(storage_config, slot) for slot in range(size)]
-        self._ready_refs = {w.ready.remote(): slot for slot, w in enumerate(self.workers)}
+        self.workers: list[Any] = []
+        self._ready_refs: dict[ray.ObjectRef, int] = {}
+        self._probe_at: dict[int, float] = {}      # lost slot -> when to ask it again
         self.ready_slots: set[int] = set()
+        self.dead: dict[int, str] = {}             # slot -> why (restarts exhausted)
         self.info: dict[int, dict[str, Any]] = {}
         self._killed = False
+        self.grow(size)
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
 
     def __enter__(self) -> "WorkerPool":
         return self
@@ -151,26 +167,62 @@ class WorkerPool:
     def __exit__(self, *exc: object) -> None:
         self.kill()
 
+    def grow(self, size: int) -> int:
+        """Add workers up to ``size`` in all (never shrinks); returns how many were added."""
+        added = 0
+        while len(self.workers) < size:
+            slot = len(self.workers)
+            worker = PartitionWorker.remote(self.storage_config, slot)
+            self.workers.append(worker)
+            self._ready_refs[worker.ready.remote()] = slot
+            added += 1
+        return added
+
+    @property
+    def exhausted(self) -> bool:
+        """Every worker is dead for good: nothing can run on this pool any more."""
+        return len(self.dead) == len(self.workers)
+
+    def mark_lost(self, slot: int) -> None:
+        """A call to ``slot`` failed because its worker (or node) went away: send it
+        nothing until it answers again (a probe that finds it dead for good marks it
+        :attr:`dead`)."""
+        self.ready_slots.discard(slot)
+        if slot not in self.dead and slot not in self._ready_refs.values():
+            self._probe_at[slot] = time.monotonic() + self.RECOVERY_PROBE_S
+
     def poll_ready(self, timeout: float = 0.0) -> set[int]:
-        """Slots whose worker has started (waits up to ``timeout`` s for a first one)."""
+        """Slots whose worker is up (waits up to ``timeout`` s for one to come up)."""
+        now = time.monotonic()
+        for slot, at in list(self._probe_at.items()):
+            if at <= now:
+                del self._probe_at[slot]
+                self._ready_refs[self.workers[slot].ready.remote()] = slot
         if self._ready_refs:
-            done, _ = ray.wait(list(self._ready_refs), num_returns=len(self._ready_refs),
-                               timeout=timeout)
+            done, _ = ray.wait(list(self._ready_refs), num_returns=1, timeout=timeout)
+            if done:
+                done, _ = ray.wait(list(self._ready_refs), num_returns=len(self._ready_refs),
+                                   timeout=0)
             for ref in done:
                 slot = self._ready_refs.pop(ref)
                 try:
                     self.info[slot] = ray.get(ref)
+                except ray.exceptions.ActorDiedError as exc:      # restarts exhausted
+                    self.dead[slot] = str(exc).splitlines()[0]
+                    continue
                 except ray.exceptions.RayActorError:
-                    # died before answering; it restarts, ask again
-                    self._ready_refs[self.workers[slot].ready.remote()] = slot
+                    # restarting (its process or node died) or unreachable: ask again later
+                    self._probe_at[slot] = time.monotonic() + self.RECOVERY_PROBE_S
                     continue
                 self.ready_slots.add(slot)
+        elif timeout > 0 and not self.ready_slots:
+            time.sleep(min(timeout, self.RECOVERY_PROBE_S))
         return set(self.ready_slots)
 
     def wait_ready(self, timeout: float | None = None) -> set[int]:
-        """Block until every worker has started (or ``timeout`` s passed)."""
+        """Block until every live worker has started (or ``timeout`` s passed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._ready_refs:
+        while self._ready_refs or self._probe_at:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             self.poll_ready(timeout=0.5 if left is None else min(0.5, left))
             if deadline is not None and time.monotonic() >= deadline:

@@ -41,6 +41,9 @@ class ClusterConfig:
     namespace: str = NAMESPACE
     partition_size: int = 1              # items (e.g. site-months) per partition; never changes results
     local_state_file: str | None = None  # where `m2c cluster start` records the local cluster
+    #: a job fails after this many seconds with no worker up while the cluster offers
+    #: no CPU at all (worker nodes lost or never started); None: wait for ever
+    worker_wait_s: float | None = 900.0
 
 
 #: how this process got its Ray: "starting" / "embedded" (started here), "joined", or None
@@ -115,11 +118,19 @@ def connected() -> bool:
     return ray.is_initialized()
 
 
+def cluster_cpus() -> int:
+    """CPUs of the cluster's live nodes now (0 on a ``CPU: 0`` head before any worker
+    node joined, or after every worker node was lost)."""
+    return int(ray.cluster_resources().get("CPU", 0))
+
+
 def pool_size(config: ClusterConfig) -> int:
-    """Worker-actor pool size: the setting, else every CPU Ray offers (at least 1)."""
+    """Worker-actor pool size: the setting, else every CPU the cluster offers now (at
+    least 1: on a head without CPUs, one worker waits for the first worker node, and
+    the executor grows the pool as nodes join)."""
     if config.workers:
         return config.workers
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return max(1, cluster_cpus())
 
 
 def ping(timeout_s: float = 2.0) -> bool:
