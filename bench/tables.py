@@ -10,6 +10,9 @@ optimize`` (a script, not a test: it prints figures and checks that the reads ag
    CSV parsing left out), into a fresh local store. Every 50th commit writes a
    checkpoint (``delta.checkpointInterval``). Prints the commit rate, and the time of
    the first and the last hundred commits (does a commit get slower as the log grows?).
+   With ``--old-way`` (default) every batch is also committed, interleaved, to a table
+   written the old way (append-only, ``write_deltalake``; corrections superseded on
+   read): the median wall and CPU time of a commit on each, in the same run.
 2. **Before optimize.** Open time: a new ``Tables`` finding the current version, and a
    bare ``deltalake.DeltaTable`` open -- from the last checkpoint plus the JSON commits
    after it, and, for comparison, replaying every JSON commit (the same log without
@@ -42,6 +45,7 @@ from storage.config import StorageConfig  # noqa: E402
 from storage.maintenance import optimize, table_status  # noqa: E402
 from storage.objectstore import ObjectStore  # noqa: E402
 from storage.tables import Tables  # noqa: E402
+from storage.tables.append import append_on_read  # noqa: E402
 
 TZ = "America/Chicago"
 START = datetime(2025, 1, 1, 6, 0, tzinfo=timezone.utc)        # 2025-01-01 00:00 CST
@@ -136,6 +140,8 @@ def main() -> int:
     ap.add_argument("--channels", type=int, default=2, choices=range(1, 5))
     ap.add_argument("--hours", type=int, default=1, help="hours of data per ingest")
     ap.add_argument("--root", default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--old-way", action=argparse.BooleanOptionalAction, default=True,
+                    help="also commit every batch to an append-only table (the old way)")
     args = ap.parse_args()
 
     root = Path(args.root or tempfile.mkdtemp(prefix="m2c-bench-tables-"))
@@ -148,20 +154,36 @@ def main() -> int:
     rows_per = args.sites * args.channels * args.hours * 60
     print(f"{args.ingests:,} ingests of {rows_per:,} rows ({args.sites} sites x {args.channels} "
           f"channels x {args.hours} h of 1-minute data); {load()}")
-    times = []
-    t_all = time.perf_counter()
+    times, cpu, old_wall, old_cpu = [], [], [], []
+    old = Tables(ObjectStore.from_config(StorageConfig(uri=f"file://{root / 'old-way'}")))
+    total = 0.0
     for i in range(args.ingests):
         data = batch(i, sites, channels, args.hours, rng)
-        t0 = time.perf_counter()
+        if args.old_way and i % 2:            # interleaved, each first every other time
+            w0, c0 = time.perf_counter(), time.process_time()
+            append_on_read(old.delta_log, "meter", data, metadata={"feed": i})
+            old_wall.append(time.perf_counter() - w0)
+            old_cpu.append(time.process_time() - c0)
+        w0, c0 = time.perf_counter(), time.process_time()
         tables.append("meter", data, metadata={"feed": i})
-        times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+        total += times[-1]
+        if args.old_way and not i % 2:
+            w0, c0 = time.perf_counter(), time.process_time()
+            append_on_read(old.delta_log, "meter", data, metadata={"feed": i})
+            old_wall.append(time.perf_counter() - w0)
+            old_cpu.append(time.process_time() - c0)
         if (i + 1) % 500 == 0:
             print(f"    {i + 1:,} commits, last 500 at {np.mean(times[-500:]) * 1e3:.1f} ms each")
-    total = time.perf_counter() - t_all
     k = min(100, len(times))
     print(f"[ingest] {args.ingests:,} commits in {total:.1f} s = {args.ingests / total:.1f} commits/s; "
           f"first {k}: {np.mean(times[:k]) * 1e3:.1f} ms each, last {k}: "
           f"{np.mean(times[-k:]) * 1e3:.1f} ms each; {load()}")
+    if args.old_way:
+        print(f"    a commit, median: in place {np.median(times) * 1e3:.1f} ms wall, "
+              f"{np.median(cpu) * 1e3:.1f} ms CPU | the old way (append-only) "
+              f"{np.median(old_wall) * 1e3:.1f} ms wall, {np.median(old_cpu) * 1e3:.1f} ms CPU")
 
     end = START + timedelta(hours=args.ingests * args.hours)
     period = str(local_month_labels(np.array([to_us(START + (end - START) / 2)]), TZ)[0])

@@ -57,7 +57,7 @@ def append_commit(delta_log: DeltaLog, table: str, data: pa.Table, *,
     """
     if is_append_only(delta_log, table):
         return append_on_read(delta_log, table, data, metadata=metadata)
-    return upsert_commit(delta_log, table, data, metadata=metadata)
+    return upsert_commit(delta_log, table, data, metadata=metadata, refreshed=True)
 
 
 def is_append_only(delta_log: DeltaLog, table: str) -> bool:

@@ -101,12 +101,14 @@ class Changes:
 Planner = Callable[[int | None], Changes]
 
 
-def commit_changes(delta_log: DeltaLog, spec: TableSpec, plan: Planner) -> tuple[int | None, Changes]:
+def commit_changes(delta_log: DeltaLog, spec: TableSpec, plan: Planner, *,
+                   refreshed: bool = False) -> tuple[int | None, Changes]:
     """Plan on the current head and commit (see the module docstring); the new version
-    and the changes committed. Nothing to commit: ``(head version, changes)``."""
+    and the changes committed. Nothing to commit: ``(head version, changes)``.
+    ``refreshed``: the caller has just brought the head up to date (saves a log read)."""
     name = spec.name
     for attempt in range(MAX_ATTEMPTS):
-        with delta_log.locked_head(name) as dt:
+        with delta_log.locked_head(name, refresh=not (refreshed and attempt == 0)) as dt:
             base = None if dt is None else int(dt.version())
             changes = plan(base)
             if changes.empty and not changes.establishes_unique:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.errors import InputError, StorageError
 
@@ -116,14 +117,17 @@ class DeltaLog:
 
     # -- versions ---------------------------------------------------------------------
 
-    def head(self, name: str) -> Any:
-        """The latest snapshot's DeltaTable (kept and updated incrementally), or None."""
+    def head(self, name: str, *, refresh: bool = True) -> Any:
+        """The latest snapshot's DeltaTable (kept and updated incrementally), or None.
+        ``refresh=False``: as last seen by this instance, when the caller has just
+        refreshed it (a commit still goes on top of the real head or is redone)."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
         with self._lock, storage_errors("open table", name):
             dt = self._heads.get(name)
             if dt is not None:
-                dt.update_incremental()
+                if refresh:
+                    dt.update_incremental()
                 return dt
             try:
                 dt = DeltaTable(self.uri(name), storage_options=self.store.delta_storage_options())
@@ -133,11 +137,11 @@ class DeltaLog:
             return dt
 
     @contextmanager
-    def locked_head(self, name: str) -> Iterator[Any]:
+    def locked_head(self, name: str, *, refresh: bool = True) -> Iterator[Any]:
         """The head (or None), with the lock held until the block ends: a writer commits
         through it and finds its commit before any other thread of this instance moves it."""
         with self._lock:
-            yield self.head(name)
+            yield self.head(name, refresh=refresh)
 
     def _known_version(self, table: str) -> int | None:
         """The head version this instance has already seen (no I/O), or None."""
@@ -314,9 +318,9 @@ def _existing_version(table: str, version: int, current: int) -> int:
 
 def _file_list(spec: TableSpec, adds: pa.Table, table_base: str) -> pa.Table:
     """:attr:`Snapshot.files` from the log's add actions."""
-    rel = [unquote(p) for p in adds.column("path").to_pylist()]
-    cols = {"path": pa.array([f"{table_base}/{p}" for p in rel], pa.string()),
-            "rel_path": pa.array(rel, pa.string()),
+    rel = _unquoted(adds.column("path"))
+    cols = {"path": pc.binary_join_element_wise(table_base, rel, "/"),
+            "rel_path": rel,
             "size": adds.column("size_bytes").cast(pa.int64()),
             "num_records": adds.column("num_records")}
     for p in spec.partition_by:
@@ -327,6 +331,20 @@ def _file_list(spec: TableSpec, adds: pa.Table, table_base: str) -> pa.Table:
     # the longest interval in each file (meter table): how far its rows can reach
     cols["max_minutes"] = _int_stat(adds, "max.interval_minutes")
     return pa.table(cols)
+
+
+def _unquoted(paths: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The log's percent-encoded paths decoded (in Arrow; only those with a ``%`` go
+    through Python: partition values with characters outside [A-Za-z0-9_.-~])."""
+    paths = pa.chunked_array([paths]) if isinstance(paths, pa.Array) else paths
+    paths = paths.combine_chunks().cast(pa.string())
+    escaped = pc.match_substring(paths, "%")
+    if not pc.any(escaped).as_py():
+        return paths
+    out = paths.to_pylist()
+    for i in pc.indices_nonzero(escaped).to_pylist():
+        out[i] = unquote(out[i])
+    return pa.array(out, pa.string())
 
 
 def _int_stat(adds: pa.Table, column: str) -> pa.Array | pa.ChunkedArray:

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from ..parallel_io import map_io
 from .commit import Changes, Reach, commit_changes
-from .datafiles import in_write_order, write_partitions
+from .datafiles import in_write_order, partition_runs, write_partitions
 from .log import DeltaLog
 from .merge import dedupe_latest
 from .scan import STATS_MARGIN_US, read_files
@@ -49,13 +49,15 @@ _TIME = "interval_start_utc"
 
 
 def upsert_commit(delta_log: DeltaLog, table: str, data: pa.Table, *,
-                  metadata: dict[str, Any] | None = None) -> int:
+                  metadata: dict[str, Any] | None = None, refreshed: bool = False) -> int:
     """Write ``data`` (unique keys; cast to the table's schema) as ONE commit and return
-    its version: new keys appended, files holding superseded keys rewritten."""
+    its version: new keys appended, files holding superseded keys rewritten.
+    ``refreshed``: the caller has just brought the table's head up to date."""
     spec = table_spec(table)
     data = in_write_order(spec, data)
     version, _ = commit_changes(delta_log, spec,
-                                lambda base: plan_upsert(delta_log, spec, data, base, metadata))
+                                lambda base: plan_upsert(delta_log, spec, data, base, metadata),
+                                refreshed=refreshed)
     assert version is not None
     return version
 
@@ -82,17 +84,24 @@ def plan_upsert(delta_log: DeltaLog, spec: TableSpec, data: pa.Table, base: int 
 
 
 def reach_of(spec: TableSpec, data: pa.Table) -> list[Reach]:
-    """One :class:`.commit.Reach` per set of key-partition values of ``data``, with the
-    ``interval_start_utc`` range of its rows (None for a table without that column)."""
+    """One :class:`.commit.Reach` per set of key-partition values of ``data`` (in write
+    order), with the ``interval_start_utc`` range of its rows (None for a table without
+    that column)."""
     cols = list(spec.key_partitions)
+    if data.num_rows == 0:
+        return []
     timed = _TIME in data.column_names
-    if not cols:
-        if not timed or data.num_rows == 0:
-            return [Reach(())]
-        mm = pc.min_max(data.column(_TIME).cast(pa.int64()))
-        return [Reach((), mm["min"].as_py(), mm["max"].as_py())]
+    if cols == list(spec.partition_by[:len(cols)]):       # sorted first: runs of rows
+        runs = partition_runs(data, tuple(cols))
+        starts = np.asarray([a for a, _ in runs], dtype=np.int64)
+        firsts = data.select(cols).take(pa.array(starts)).to_pylist() if cols else [{}]
+        if not timed:
+            return [Reach(tuple((c, row[c]) for c in cols)) for row in firsts]
+        t = data.column(_TIME).combine_chunks().cast(pa.int64()).to_numpy()
+        lo, hi = np.minimum.reduceat(t, starts).tolist(), np.maximum.reduceat(t, starts).tolist()
+        return [Reach(tuple((c, row[c]) for c in cols), a, b) for row, a, b in zip(firsts, lo, hi)]
     if timed:
-        groups = data.select([*cols, _TIME]).append_column(
+        groups = data.select(cols).append_column(
             "_t", data.column(_TIME).cast(pa.int64())).group_by(cols).aggregate(
             [("_t", "min"), ("_t", "max")])
         return [Reach(tuple(zip(cols, vals)), lo, hi) for *vals, lo, hi in zip(
@@ -103,22 +112,55 @@ def reach_of(spec: TableSpec, data: pa.Table) -> list[Reach]:
             for vals in zip(*(groups.column(c).to_pylist() for c in cols))]
 
 
+#: above this many reaches, candidates are found with one hash join, below by a mask each
+_JOIN_ABOVE = 32
+
+
 def candidate_files(files: pa.Table, spec: TableSpec, reach: list[Reach]) -> pa.Table:
     """The files that may hold a key within ``reach`` (statistics cannot rule it out)."""
-    if files.num_rows == 0:
-        return files
+    if files.num_rows == 0 or not reach:
+        return files.slice(0, 0)
+    if len(reach) > _JOIN_ABOVE:
+        return _candidates_by_join(files, spec, reach)
     lo, hi = files.column("min_us"), files.column("max_us")
-    mask = pa.array(np.zeros(files.num_rows, dtype=bool))
+    mask = None
     for r in reach:
-        m = pa.array(np.ones(files.num_rows, dtype=bool))
+        m = None
         for c, v in r.partition:
-            m = pc.and_(m, pc.equal(files.column(c), v))
+            eq = pc.equal(files.column(c), v)
+            m = eq if m is None else pc.and_(m, eq)
         if r.min_us is not None and r.max_us is not None:
-            overlap = pc.and_(pc.greater_equal(hi, r.min_us - STATS_MARGIN_US),
-                              pc.less_equal(lo, r.max_us))
-            m = pc.and_(m, pc.fill_null(overlap, True))
-        mask = pc.or_(mask, m)
+            overlap = pc.fill_null(pc.and_(pc.greater_equal(hi, r.min_us - STATS_MARGIN_US),
+                                           pc.less_equal(lo, r.max_us)), True)
+            m = overlap if m is None else pc.and_(m, overlap)
+        if m is None:                      # no key-partition column, no time range: all
+            return files
+        mask = m if mask is None else pc.or_(mask, m)
     return files.filter(mask)
+
+
+def _candidates_by_join(files: pa.Table, spec: TableSpec, reach: list[Reach]) -> pa.Table:
+    """:func:`candidate_files` for many reaches: one join on the key-partition columns."""
+    cols = list(spec.key_partitions)
+    if not cols:                            # one reach: the union of the ranges
+        los = [r.min_us for r in reach if r.min_us is not None]
+        his = [r.max_us for r in reach if r.max_us is not None]
+        whole = (Reach((), min(los), max(his)) if len(los) == len(his) == len(reach)
+                 else Reach(()))
+        return candidate_files(files, spec, [whole])
+    idx = pa.array(np.arange(files.num_rows, dtype=np.int64))
+    left = files.select(cols).append_column("_i", idx).append_column(
+        "_lo", files.column("min_us")).append_column("_hi", files.column("max_us"))
+    right = pa.table({**{c: pa.array([dict(r.partition).get(c) for r in reach], pa.string())
+                         for c in cols},
+                      "_rlo": pa.array([r.min_us for r in reach], pa.int64()),
+                      "_rhi": pa.array([r.max_us for r in reach], pa.int64())})
+    pairs = left.join(right, keys=cols, join_type="inner")
+    overlap = pc.and_(pc.greater_equal(pairs.column("_hi"),
+                                       pc.subtract(pairs.column("_rlo"), STATS_MARGIN_US)),
+                      pc.less_equal(pairs.column("_lo"), pairs.column("_rhi")))
+    hit = pairs.filter(pc.fill_null(overlap, True)).column("_i")  # unknown range: a candidate
+    return files.take(pc.unique(hit).sort()) if len(hit) else files.slice(0, 0)
 
 
 def files_holding(delta_log: DeltaLog, spec: TableSpec, files: pa.Table,
