@@ -37,8 +37,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import (contracts, downloads, health, ingest, invoice_actions, invoices, jobs, keys,
-                     market, metrics, readiness, sites)
+from .routes import (bankability, contracts, downloads, esg, health, ingest, invoice_actions,
+                     invoices, jobs, keys, market, metrics, readiness, scenarios, sites)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -112,7 +112,10 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(sites.router)
     app.include_router(ingest.router)
     app.include_router(keys.router)
+    app.include_router(bankability.router)
     app.include_router(market.router)
+    app.include_router(esg.router)
+    app.include_router(scenarios.router)
     app.include_router(readiness.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

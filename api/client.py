@@ -222,6 +222,12 @@ class ApiClient:
         return self._request("GET", f"/v1/sites/{_seg(site_id)}/vee/{_seg(period)}",
                              params=params).json()
 
+    # -- carbon -------------------------------------------------------------------------
+    def esg(self, path: str, params: dict[str, Any] | None = None) -> dict:
+        """``GET /v1/esg/<path>`` (``api.routes.esg``): a report, the factors, certificates."""
+        return self._request("GET", f"/v1/esg/{'/'.join(_seg(p) for p in path.split('/'))}",
+                             params=params or None).json()
+
     # -- ingest -------------------------------------------------------------------------
     def ingest(self, table: str, paths: Sequence[Path], file_format: str | None = None,
                timeout_s: float = 600.0) -> dict:
@@ -256,6 +262,32 @@ class ApiClient:
 
     def revoke_key(self, key_id: str) -> dict:
         return self._request("POST", f"/v1/keys/{_seg(key_id)}/revoke").json()
+    # -- bankability --------------------------------------------------------------------
+    def get_bankability(self, result_id: str, fmt: str = "json", part: str = "cashflow") -> dict | str:
+        """A bankability result: its summary (``json``), report (``html``) or a CSV part
+        (``csv``: ``part`` cashflow or paths)."""
+        response = self._request("GET", f"/v1/bankability/{_seg(result_id)}",
+                                 params={"format": fmt, "part": part})
+        return response.json() if fmt == "json" else response.text
+
+    def bankability_schema(self) -> dict:
+        return self._request("GET", "/v1/bankability/schema").json()
+
+    # -- scenarios ----------------------------------------------------------------------
+    def scenario_schema(self) -> dict:
+        return self._request("GET", "/v1/scenarios/schema").json()
+
+    def list_scenarios(self) -> dict:
+        """Stored scenario results: ``{"data": [...]}``."""
+        return self._request("GET", "/v1/scenarios").json()
+
+    def get_scenario(self, result_id: str, fmt: str = "json") -> dict | str:
+        """A scenario result: the summary (``json``), the result table (``csv``) or the
+        report (``html``)."""
+        if fmt not in ("json", "csv", "html"):
+            raise InputError(f"scenario format must be json, csv or html, got {fmt!r}")
+        response = self._request("GET", f"/v1/scenarios/{_seg(result_id)}", params={"format": fmt})
+        return response.json() if fmt == "json" else response.text
 
     # -- health -------------------------------------------------------------------------
     def ready(self) -> bool:

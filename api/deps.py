@@ -34,6 +34,14 @@ class AppContext:
     reconciled: bool = False             # the full reconcile ran since connecting
     watched_jobs: set[str] = field(default_factory=set)   # non-terminal at the last pass
     _invoices: "InvoiceStore | None" = field(default=None, repr=False)
+    _store: "ObjectStore | None" = field(default=None, repr=False)
+
+    def object_store(self) -> "ObjectStore":
+        """The configured object store (built on first use)."""
+        if self._store is None:
+            from storage.objectstore import ObjectStore
+            self._store = ObjectStore.from_config(self.settings.storage_config())
+        return self._store
 
     def invoices(self) -> "InvoiceStore":
         """The invoice store over the configured object store (built on first use)."""

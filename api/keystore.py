@@ -1,4 +1,4 @@
-"""API keys: created once, shown once, stored only as SHA-256 digests (SQLite).
+"""API keys: created once, shown once, stored only as SHA-256 digests (in ``M2C_DB``).
 
 A key looks like ``m2c_<key_id>_<secret>``:
 
@@ -12,8 +12,10 @@ with 256 bits of entropy, so a preimage search on SHA-256 is infeasible whatever
 speed, and a fast hash keeps authentication at microseconds per request. The digest is
 compared in constant time.
 
-The table lives in the same SQLite file as the job catalog (``M2C_DB``) but belongs to
-this module; it is created on first use.
+The table lives in the catalog database with the jobs (``M2C_DB``: SQLite or PostgreSQL,
+through :class:`jobs.db.Database`), so every API replica on one catalog knows the same
+keys; it belongs to this module, which versions its schema (:data:`MIGRATIONS`, the
+``api_keys`` component) and applies it at start-up or on first use.
 """
 from __future__ import annotations
 
@@ -22,16 +24,14 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from engine.errors import InputError, NotFoundError
+from jobs.db import Database, Migration, Migrations
 
 from .auth import Role
 
@@ -39,7 +39,10 @@ KEY_PREFIX = "m2c"
 _CACHE_MAX = 10_000
 _KEY_RE = re.compile(r"^m2c_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
-_SCHEMA = """
+#: version 1 is the table of the files created before migrations existed (``IF NOT
+#: EXISTS``: such a file adopts it unchanged); times are ISO 8601 UTC text on both backends
+MIGRATIONS = Migrations("api_keys", (
+    Migration(1, "api keys", sqlite="""
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id      TEXT PRIMARY KEY,
     key_sha256  TEXT NOT NULL,
@@ -47,8 +50,16 @@ CREATE TABLE IF NOT EXISTS api_keys (
     label       TEXT,
     created_at  TEXT NOT NULL,
     revoked_at  TEXT
-)
-"""
+);""", postgresql="""
+CREATE TABLE api_keys (
+    key_id      TEXT COLLATE "C" PRIMARY KEY,
+    key_sha256  TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    label       TEXT,
+    created_at  TEXT COLLATE "C" NOT NULL,
+    revoked_at  TEXT
+);"""),
+))
 
 
 @dataclass(frozen=True)
@@ -75,57 +86,39 @@ def _parse_dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def sqlite_path(db_url: str) -> Path:
-    """The file of a ``sqlite:///abs/path.db`` URL."""
-    if not db_url.startswith("sqlite:///"):
-        raise InputError(f"API keys need a SQLite catalog (sqlite:///path), got {db_url!r}")
-    return Path(db_url[len("sqlite:///"):])
-
-
 def digest(key: str) -> str:
     """Hex SHA-256 of the whole key string."""
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
 class KeyStore:
-    """Hashed API keys in SQLite (WAL).
+    """Hashed API keys in the catalog database.
 
-    Key management (create, list, revoke) opens a short-lived connection per call.
-    :meth:`authenticate` is on every request's path, so it reuses one connection per
-    thread and, with ``cache_ttl_s > 0`` (the API uses a few seconds), remembers each
-    lookup's outcome by key digest for that long: a revoked key then stops working
-    within ``cache_ttl_s`` seconds, not instantly.
+    :meth:`authenticate` is on every request's path: with ``cache_ttl_s > 0`` (the API
+    uses a few seconds) it remembers each lookup's outcome by key digest for that long,
+    so a revoked key stops working within ``cache_ttl_s`` seconds on every replica, at
+    once on the one that revoked it. A lookup otherwise costs one indexed read, on a
+    connection kept per thread (SQLite) or pooled (PostgreSQL).
     """
 
     def __init__(self, db_url: str, *, cache_ttl_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic):
-        self.path = sqlite_path(db_url)
+        self.db = Database(db_url)
         self.cache_ttl_s = cache_ttl_s
         self._clock = clock
         self._initialised = False
-        self._local = threading.local()
         self._cache: dict[str, tuple[float, tuple[str, Role] | None]] = {}
         self._cache_lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        if not self._initialised:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        if not self._initialised:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-            self._initialised = True
-        return conn
-
-    def _thread_conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
-
     def init_schema(self) -> None:
-        with closing(self._connect()):
-            pass
+        """Apply this table's pending migrations (idempotent)."""
+        self.db.migrate(MIGRATIONS)
+        self._initialised = True
+
+    def _ready(self) -> Database:
+        if not self._initialised:
+            self.init_schema()
+        return self.db
 
     def create(self, role: Role | str, *, now_utc: datetime,
                label: str | None = None) -> tuple[ApiKeyRecord, str]:
@@ -134,29 +127,28 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
         key = f"{KEY_PREFIX}_{key_id}_{secret}"
-        with closing(self._connect()) as conn:
+        with self._ready().transaction() as conn:
             conn.execute("INSERT INTO api_keys (key_id, key_sha256, role, label, created_at) "
                          "VALUES (?, ?, ?, ?, ?)",
                          (key_id, digest(key), role.value, label, _iso(now_utc)))
         return ApiKeyRecord(key_id, role, label, now_utc, None), key
 
     def get(self, key_id: str) -> ApiKeyRecord:
-        with closing(self._connect()) as conn:
-            r = conn.execute("SELECT key_id, role, label, created_at, revoked_at FROM api_keys "
-                             "WHERE key_id = ?", (key_id,)).fetchone()
+        with self._ready().read() as conn:
+            r = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM api_keys WHERE key_id = ?",
+                             (key_id,)).fetchone()
         if r is None:
             raise NotFoundError(f"no API key with id {key_id!r}")
-        return ApiKeyRecord(r[0], Role(r[1]), r[2], _parse_dt(r[3]), _parse_dt(r[4]))
+        return _key_record(r)
 
     def list(self) -> list[ApiKeyRecord]:
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT key_id, role, label, created_at, revoked_at "
-                                "FROM api_keys ORDER BY created_at, key_id").fetchall()
-        return [ApiKeyRecord(r[0], Role(r[1]), r[2], _parse_dt(r[3]), _parse_dt(r[4]))
-                for r in rows]
+        with self._ready().read() as conn:
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM api_keys "
+                                "ORDER BY created_at, key_id").fetchall()
+        return [_key_record(r) for r in rows]
 
     def revoke(self, key_id: str, *, now_utc: datetime) -> None:
-        with closing(self._connect()) as conn:
+        with self._ready().transaction() as conn:
             cur = conn.execute("UPDATE api_keys SET revoked_at = ? "
                                "WHERE key_id = ? AND revoked_at IS NULL", (_iso(now_utc), key_id))
             if cur.rowcount == 0:
@@ -177,12 +169,13 @@ class KeyStore:
             hit = self._cache.get(key_digest)
             if hit is not None and hit[0] > now:
                 return hit[1]
-        row = self._thread_conn().execute(
-            "SELECT key_sha256, role FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
-            (m.group(1),)).fetchone()
+        with self._ready().read(reuse=True) as conn:
+            row = conn.execute(
+                "SELECT key_sha256, role FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+                (m.group(1),)).fetchone()
         found = None
-        if row is not None and hmac.compare_digest(row[0], key_digest):
-            found = (m.group(1), Role(row[1]))
+        if row is not None and hmac.compare_digest(row["key_sha256"], key_digest):
+            found = (m.group(1), Role(row["role"]))
         if self.cache_ttl_s > 0:
             with self._cache_lock:
                 if len(self._cache) >= _CACHE_MAX:
@@ -191,6 +184,14 @@ class KeyStore:
                         self._cache.clear()
                 self._cache[key_digest] = (now + self.cache_ttl_s, found)
         return found
+
+
+_RECORD_COLUMNS = "key_id, role, label, created_at, revoked_at"
+
+
+def _key_record(r) -> ApiKeyRecord:
+    return ApiKeyRecord(r["key_id"], Role(r["role"]), r["label"], _parse_dt(r["created_at"]),
+                        _parse_dt(r["revoked_at"]))
 
 
 def _role(role: Role | str) -> Role:

@@ -10,7 +10,8 @@ role       submit / cancel job kinds   sees jobs    invoices  interval  approve 
 scheduler  settlement                  settlement   no        no        no       no     yes     no
 analyst    settlement, rebill,         every kind   yes       yes       yes      yes    yes     no
            meter_totals, scenario,
-           shadow_settlement
+           shadow_settlement,
+           bankability
 investor   bankability                 bankability  summary   no        no       no     no      no
 admin      every kind                  every kind   yes       yes       yes      yes    yes     yes
 =========  ==========================  ===========  ========  ========  =======  =====  ======  =====
@@ -22,6 +23,8 @@ admin      every kind                  every kind   yes       yes       yes     
 * **ingest**: upload meter, price and index files (the scheduler feeds month-end data).
 * **admin**: API keys, and the writes that change what is billed: adding contract
   versions and loading the site registry.
+* **ESG summaries** (``GET /v1/esg`` reports and factors, ``api.routes.esg``): every role;
+  a site's granular certificates (per generator and hour) need **data**.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ POLICY: dict[Role, RolePolicy] = {
     Role.SCHEDULER: RolePolicy(frozenset({"settlement"}), frozenset({"settlement"}),
                                invoices=False, interval_detail=False, ingest=True),
     Role.ANALYST: RolePolicy(frozenset({"settlement", "rebill", "meter_totals", "scenario",
-                                        "shadow_settlement"}),
+                                        "shadow_settlement", "bankability"}),
                              None, invoices=True, interval_detail=True, approve=True, data=True,
                              ingest=True),
     Role.INVESTOR: RolePolicy(frozenset({"bankability"}), frozenset({"bankability"}),

@@ -33,13 +33,16 @@ class Settings:
     #: the S3 endpoint clients reach, for download links (``M2C_S3_PUBLIC_ENDPOINT``;
     #: default: ``M2C_S3_ENDPOINT``)
     s3_public_endpoint: str | None = None
+    bankability_max_paths: int = 100_000      # M2C_BANKABILITY_MAX_PATHS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         e = os.environ if env is None else env
         home = Path(e.get("M2C_HOME", "./.m2c")).expanduser().resolve()
         storage = e.get("M2C_STORAGE") or f"file://{home / 'store'}"
-        db = e.get("M2C_DB") or f"sqlite:///{home / 'm2c.db'}"
+        # the catalog database: sqlite:///abs/path.db (default) or
+        # postgresql://user:pass@host:5432/db (jobs.db parses and checks it when opened)
+        db = (e.get("M2C_DB") or "").strip() or f"sqlite:///{home / 'm2c.db'}"
         workers = e.get("M2C_WORKERS")
         partition_size = e.get("M2C_PARTITION_SIZE")
         max_body = e.get("M2C_API_MAX_BODY_BYTES")
@@ -63,7 +66,16 @@ class Settings:
                                                256 * 1024 * 1024),
             worker_wait_s=_positive_seconds("M2C_WORKER_WAIT_S", worker_wait, 900.0),
             s3_public_endpoint=e.get("M2C_S3_PUBLIC_ENDPOINT") or None,
+            bankability_max_paths=_positive_int("M2C_BANKABILITY_MAX_PATHS",
+                                                e.get("M2C_BANKABILITY_MAX_PATHS"), 100_000),
         )
+
+    @property
+    def db_public_url(self) -> str:
+        """``M2C_DB`` as logs and messages may show it: a PostgreSQL URL without its
+        password (``postgresql://m2c:***@db:5432/m2c``), a SQLite URL as it is."""
+        from jobs.db import redact_url
+        return redact_url(self.db_url)
 
     def server_paths(self) -> tuple[str, ...]:
         """Absolute local paths an API message must not show (``api.problems.public_text``):

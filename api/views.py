@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ __all__ = [
 INVOICE_STATUSES = ("draft", "estimated", "approved", "superseded")
 EXPLAIN_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                    "parquet": "application/vnd.apache.parquet"}
-INGEST_TABLES = ("meter", "prices", "index", "awards", "statements")
+INGEST_TABLES = ("meter", "prices", "index", "awards", "statements", "grid_factors")
 #: where an approval came from: the ``m2c`` command (locally or with ``--api``), a
 #: direct HTTP call, or the web console
 APPROVAL_SOURCES = ("cli", "api", "console")
@@ -302,6 +303,44 @@ def ingest_files(store: "ObjectStore", table: str, paths: Sequence[Path], *,
         report = ingest.ingest_index(store, list(paths), now_utc=now_utc)
     elif table == "awards":
         report = ingest.ingest_awards(store, list(paths), sites=_load(store), now_utc=now_utc)
+    elif table == "grid_factors":
+        report = ingest.ingest_grid_factors(store, list(paths), now_utc=now_utc)
     else:
         report = ingest.ingest_statements(store, list(paths), sites=_load(store), now_utc=now_utc)
     return report.to_dict()
+
+
+# -- bankability results --------------------------------------------------------------
+#: a bankability result's parts, by the format asked (``csv`` by part)
+BANKABILITY_PARTS = {"json": "summary.json", "html": "report.html",
+                     "cashflow": "p50_cashflow.csv", "paths": "paths.csv"}
+
+
+def bankability_result(store: "ObjectStore", result_id: str, fmt: str = "json",
+                       part: str = "cashflow") -> dict | str:
+    """A published bankability run: its summary document (``json``), the printable
+    report (``html``) or a CSV (``csv``: ``part`` cashflow or paths), each verified
+    against the committed manifest. The CLI (locally) and ``GET /v1/bankability/{id}``
+    serve exactly this."""
+    from storage.results import ResultStore
+    if fmt not in ("json", "html", "csv") or part not in ("cashflow", "paths"):
+        raise InputError(f"unknown bankability format {fmt!r} / part {part!r}")
+    results = ResultStore(store, "bankability")
+    try:
+        manifest = results.manifest(result_id)
+    except NotFoundError:
+        raise NotFoundError(f"no bankability result {result_id!r}") from None
+    data = results.part(result_id, BANKABILITY_PARTS[part if fmt == "csv" else fmt], manifest)
+    return json.loads(data) if fmt == "json" else data.decode()
+# -- scenarios ---------------------------------------------------------------------------
+def scenario_results(store: "ObjectStore") -> list[dict[str, Any]]:
+    """Every stored scenario result (``jobs.scenario.list_results``)."""
+    from jobs.scenario import list_results
+    return list_results(store)
+
+
+def scenario_result(store: "ObjectStore", result_id: str, fmt: str) -> dict[str, Any] | str:
+    """One scenario result as ``json`` (summary with lineage), ``csv`` (the line table)
+    or ``html`` (the report), verified against its manifest."""
+    from jobs.scenario import result_view
+    return result_view(store, result_id, fmt)

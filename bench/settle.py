@@ -136,7 +136,7 @@ class Runner:
         c.init_schema()
         return c
 
-    def settle(self, periods: list[str]) -> list[tuple[str, float, dict]]:
+    def settle(self, periods: list[str], carbon: bool = True) -> list[tuple[str, float, dict]]:
         """One job per period, in order, in a fresh catalog; (period, seconds, result)."""
         from cluster.executor import RunOptions, Runtime, run_job
         from jobs.specs import parse_spec
@@ -144,8 +144,8 @@ class Runner:
         out = []
         for period in periods:
             t0 = time.perf_counter()
-            record, _ = catalog.submit(parse_spec({"kind": "settlement", "period": period}),
-                                       now_utc=NOW)
+            record, _ = catalog.submit(parse_spec({"kind": "settlement", "period": period,
+                                                   "carbon": carbon}), now_utc=NOW)
             result = run_job(record.id, record.spec, Runtime(self.cfg, catalog, self.cluster),
                              now_utc=NOW, pool=self.pool,
                              options=RunOptions(partition_size=self.partition_size))
@@ -186,12 +186,32 @@ def build(stores: Stores, name: str, *, sites: int, first: str, months: int, min
     portfolio, built = load_or_build(cfg, sites=sites, first_period=next_period(first, -1),
                                      months=months + 1, minutes=minutes)
     settled = portfolio.periods[1:]
+    ensure_carbon_inputs(cfg, portfolio)
     rows = sum(portfolio.rows[p] for p in settled)
     what = "generated and stored" if built else f"reused ({clear_outputs(cfg)} outputs cleared)"
     print(f"  {name:6s} {sites} sites x {months} months x {minutes}-min x 6 channels = "
           f"{rows:,} rows to settle (+ {portfolio.periods[0]} as history), {what} in "
           f"{time.perf_counter() - t0:.1f} s")
     return cfg, portfolio, settled
+
+
+def ensure_carbon_inputs(cfg: StorageConfig, portfolio: Portfolio) -> None:
+    """Carbon inputs of the portfolio: a traced site registry and the hourly grid factors
+    of its months (a store kept by an older run gets them now; nothing if present)."""
+    from settle_data import grid_factor_rows, make_sites_with_zones
+    from storage.ingest import ingest_grid_factors
+    from storage.sites import load_sites, merge_sites
+    from storage.tables import Tables
+    store = ObjectStore.from_config(cfg)
+    if any(s.balancing_authority is None for s in load_sites(store).values()):
+        merge_sites(store, make_sites_with_zones({s: v.timezone for s, v in portfolio.sites.items()}))
+    if Tables(store).version("grid_factors") is None:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "grid_factors.csv"
+            path.write_text("balancing_authority,interval_start,co2e_kg_per_mwh,cfe_share,"
+                            "residual_co2e_kg_per_mwh\n"
+                            + "\n".join(grid_factor_rows(portfolio.periods[0], len(portfolio.periods))) + "\n")
+            ingest_grid_factors(store, [path], now_utc=NOW)
 
 
 def clear_outputs(cfg: StorageConfig) -> int:
@@ -285,6 +305,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="DuckDB / pyarrow: best of N")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--skip-carbon", action="store_true", help="skip [6], carbon on vs off")
+    ap.add_argument("--carbon-repeat", type=int, default=2,
+                    help="[6]: runs of each mode (alternating which goes first); the best counts")
     ap.add_argument("--profile", action="store_true", help="cProfile one site-month in-process")
     args = ap.parse_args()
     months = max(1, round(args.years * 12))
@@ -310,6 +333,42 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def carbon_on_off(runner: Runner, cfg: StorageConfig, portfolio: Portfolio, months: list[str],
+                  repeat: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """[6]: every month settled with carbon off and on, alternating which goes first, on
+    the warm pool; (best wall s, best CPU s) of each mode. The money of the two modes is
+    checked equal, invoice by invoice (carbon never changes an amount)."""
+    print(f"\n[6] carbon tracing on vs off: {len(months)} monthly jobs each, same warm pool, "
+          f"{repeat} run(s) of each mode, alternating")
+    best: dict[bool, tuple[float, float]] = {}
+    money: dict[bool, dict] = {}
+    for r in range(repeat):
+        for carbon in ((False, True) if r % 2 == 0 else (True, False)):
+            clear_outputs(cfg)
+            cpu0, drv0 = cpu_seconds(runner.pids), time.process_time()
+            t0 = time.perf_counter()
+            runner.settle(months, carbon=carbon)
+            wall = time.perf_counter() - t0
+            cpu = cpu_seconds(runner.pids) - cpu0 + time.process_time() - drv0
+            print(f"  carbon {'on ' if carbon else 'off'}: {wall:7.2f} s wall, {cpu:7.2f} CPU-s; {load_average()}")
+            w, c = best.get(carbon, (float("inf"), float("inf")))
+            best[carbon] = (min(w, wall), min(c, cpu))
+            inv = InvoiceStore(ObjectStore.from_config(cfg))
+            docs = {(cid, p): inv.get(cid, p)[0] for cid, p, _ in inv.list()}
+            money[carbon] = {k: (d["total_usd"], d["lines"]) for k, d in docs.items()}
+            if carbon:
+                first = min(docs)
+                e = docs[first]["esg"]
+                print(f"    e.g. {first[0]} {first[1]}: scope 1 {e['scope1_t']['co2e']} t, scope 2 "
+                      f"{e['scope2_t']['location_based_co2e']} t, "
+                      f"{e['intensity_kg_co2e_per_mwh']['delivered']} kg/MWh delivered, CFE "
+                      f"{e['cfe_pct']['hourly']} % (volumetric {e['cfe_pct']['volumetric']} %)")
+    same = money[False] == money[True]
+    print(f"  money with and without carbon: {'identical' if same else 'DIFFERENT'} "
+          f"({len(money[True])} invoices)")
+    return best[False], best[True]
 
 
 def _rows(p: Portfolio, periods: list[str]) -> int:
@@ -370,6 +429,7 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
           f"{rate(n_main, warm_s)} (end to end: submit -> invoices published); {load_average()}")
     print(f"  CPU: workers {m2c_cpu[0]:.2f} s + driver {m2c_cpu[1]:.2f} s = "
           f"{n_main / sum(m2c_cpu) / 1e6:.2f} M rows per CPU-second (Ray's raylet/GCS not counted)")
+    carbon = None if args.skip_carbon else carbon_on_off(runner, main_cfg, main, months, args.carbon_repeat)
     runner.kill()
 
     # ---------------------------------------------------------------- [3] DuckDB
@@ -466,10 +526,20 @@ def _run(args, stores: Stores, periods: list[str], work: Path) -> int:
         a = max(v[0] for v in after.values())
         print(f"  {name:6s} {p.minutes:>6d} m {len(settled):>6d} {p.total_rows:>13,} "
               f"{per:>15,} {b:>7d} MiB {a:>5d} MiB {a - b:>9d} MiB")
+    if carbon is not None:
+        off, on = carbon
+        print(f"\n[6] carbon tracing, best of {args.carbon_repeat}: off {off[0]:.2f} s wall / {off[1]:.2f} CPU-s, "
+              f"on {on[0]:.2f} s / {on[1]:.2f} CPU-s: overhead wall {100 * (on[0] / off[0] - 1):+.1f} %, "
+              f"CPU {100 * (on[1] / off[1] - 1):+.1f} % (target <= +20 %)")
     print(json.dumps({"meter2cash_rows_per_s": round(m2c_rate), "duckdb_rows_per_s": round(duck_rate),
                       "ratio": round(m2c_rate / duck_rate, 3), "rows": n_main,
                       "meter2cash_rows_per_cpu_s": round(n_main / sum(m2c_cpu)),
-                      "duckdb_rows_per_cpu_s": round(files.rows / best_cpu)}))
+                      "duckdb_rows_per_cpu_s": round(files.rows / best_cpu),
+                      **({} if carbon is None else {
+                          "carbon_off_s": round(carbon[0][0], 3), "carbon_on_s": round(carbon[1][0], 3),
+                          "carbon_off_cpu_s": round(carbon[0][1], 3), "carbon_on_cpu_s": round(carbon[1][1], 3),
+                          "carbon_overhead_wall_pct": round(100 * (carbon[1][0] / carbon[0][0] - 1), 1),
+                          "carbon_overhead_cpu_pct": round(100 * (carbon[1][1] / carbon[0][1] - 1), 1)})}))
     return 0
 
 

@@ -14,6 +14,10 @@ Site model (power in MW; energy is integer Wh per interval, ``MW x 1e6 x min / 6
 ``dc``        load: 50 MW data centre, +-3 % diurnal, 1 % noise
 ``exp``       grid_export: 90 % of the surplus (supply - charge - load) when positive
 
+Carbon (``engine.carbon``): every site is traced (``balancing_authority`` ERCO for the
+Chicago sites, PJM for New York), ``gt1`` is a gas combined cycle at 7.0 MMBtu/MWh and
+``pv1`` solar; ``grid_factor_rows`` makes the hourly grid factors of the range.
+
 so the contract's delivered energy ``max(0, gen + discharge - charge - export)``
 capped at the load exercises both the cap (surplus hours) and the floor (an outage
 while the battery charges). Sites alternate between America/Chicago and
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pyarrow as pa
@@ -73,9 +77,37 @@ class Portfolio:
                    int(d["seed"]), {k: int(v) for k, v in d["rows"].items()})
 
 
+#: carbon: each channel's resource (and the gas unit's heat rate), each zone's balancing authority
+RESOURCES = {"gt1": "gas_cc", "pv1": "solar", "bess_chg": "bess", "bess_dis": "bess"}
+GT_HEAT_RATE = 7.0
+BALANCING_AUTHORITY = {"America/Chicago": "ERCO", "America/New_York": "PJM"}
+
+
 def make_sites_with_zones(zones: dict[str, str]) -> dict[str, Site]:
-    return {sid: Site(sid, tz, {c: Channel(c, k) for c, k in CHANNELS.items()})
+    return {sid: Site(sid, tz, {c: Channel(c, k, RESOURCES.get(c), None,
+                                           GT_HEAT_RATE if c == "gt1" else None)
+                                for c, k in CHANNELS.items()},
+                      balancing_authority=BALANCING_AUTHORITY[tz])
             for sid, tz in zones.items()}
+
+
+def grid_factor_rows(first_period: str, months: int) -> list[str]:
+    """CSV rows (``storage.readers.grid_factors``) of deterministic hourly factors for every
+    balancing authority of the portfolio over ``months`` from ``first_period`` (UTC, with a
+    day of margin on each side)."""
+    y, m = (int(x) for x in first_period.split("-"))
+    start = datetime(y, m, 1, tzinfo=timezone.utc) - timedelta(days=1)
+    end_period = next_period(first_period, months)
+    y2, m2 = (int(x) for x in end_period.split("-"))
+    hours = int((datetime(y2, m2, 1, tzinfo=timezone.utc) + timedelta(days=1) - start).total_seconds()) // 3600
+    rows = []
+    for ba in sorted(set(BALANCING_AUTHORITY.values())):
+        for i in range(hours):
+            t = start + timedelta(hours=i)
+            phase = np.cos(2 * np.pi * ((t.hour - 18) % 24) / 24)
+            rows.append(f"{ba},{t:%Y-%m-%dT%H:00:00Z},{420 + 110 * phase:.3f},{0.33 - 0.18 * phase:.4f},"
+                        f"{470 + 110 * phase:.3f}")
+    return rows
 
 
 def make_sites(n: int) -> dict[str, Site]:
@@ -220,5 +252,5 @@ def load_or_build(cfg: StorageConfig, **kwargs) -> tuple[Portfolio, bool]:
 
 
 __all__ = ["Portfolio", "CHANNELS", "make_sites", "contract_doc", "site_series", "site_table",
-           "build_store", "load_or_build", "TERM_START", "PRICE_USD_PER_MWH", "ESCALATOR_PCT",
-           "TOU_FACTORS"]
+           "build_store", "load_or_build", "grid_factor_rows", "TERM_START", "PRICE_USD_PER_MWH",
+           "ESCALATOR_PCT", "TOU_FACTORS"]

@@ -31,7 +31,8 @@ cluster; nothing here prevents running ``m2c settle --wait`` as a Ray Job entryp
 
 Resources: ``num_cpus=0`` (a runner only waits; holding a CPU would starve its own
 workers, notes §1.10). With the SQLite catalog the runner must run on a node that sees
-the database file, so it is pinned to the submitting process's node.
+the database file, so it is pinned to the submitting process's node; with PostgreSQL
+(``M2C_DB=postgresql://...``) every node reaches the catalog and Ray places it freely.
 """
 from __future__ import annotations
 

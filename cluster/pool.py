@@ -233,9 +233,17 @@ class WorkerPool:
                partition: Partition) -> ray.ObjectRef:
         return self.workers[slot].run.remote(job_id, attempt, kind, partition.to_dict())
 
-    def pids(self) -> list[int]:
-        """Process ids of the workers (waits for them to start)."""
-        return ray.get([w.pid.remote() for w in self.workers])
+    def pids(self, timeout_s: float = 120.0) -> list[int]:
+        """Process ids of the workers (waits for them to start, or to finish restarting:
+        a restarting actor answers ``ActorUnavailableError`` until it is back)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return ray.get([w.pid.remote() for w in self.workers])
+            except ray.exceptions.ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def kill(self) -> None:
         """Kill every worker now (no restart); frees their CPUs. Idempotent."""

@@ -17,6 +17,7 @@ Storage and Ray exceptions are translated into this tree at the layer boundary.
     ├── NotFoundError              the thing asked for does not exist (HTTP 404)
     ├── ConflictError              state forbids it: approved invoice, terminal job (HTTP 409)
     ├── DataMissingError           settlement inputs missing (prices, index values)
+    ├── InfeasibleError            an optimisation has no solution (a what-if battery LP)
     ├── StorageError               the object store or table format failed
     │   └── IntegrityError         a stored object does not match its committed manifest
     └── JobError                   a job could not run or finish
@@ -90,6 +91,11 @@ class DataMissingError(M2CError):
     """Settlement inputs are missing; the message says which and for which intervals."""
 
 
+class InfeasibleError(M2CError):
+    """An optimisation has no feasible (or no bounded) solution: a scenario variant's
+    battery re-dispatch; the variant fails with this reason, the others complete."""
+
+
 class StorageError(M2CError):
     """The object store or the table format failed."""
 
@@ -118,7 +124,7 @@ def error_class(name: str | None) -> type[M2CError]:
 __all__ = [
     "error_class", "M2CError", "InputError", "ValidationError", "ValueRangeError",
     "UnknownReferenceError", "ContractError",
-    "FieldError", "NotFoundError", "ConflictError", "DataMissingError", "StorageError",
+    "FieldError", "NotFoundError", "ConflictError", "DataMissingError", "InfeasibleError", "StorageError",
     "IntegrityError", "JobError",
     "JobCancelledError",
 ]

@@ -24,6 +24,13 @@ banner with the counts; approving it needs a second explicit flag), ``approved``
 ``superseded`` (both views of a stored version, ``storage.invoices``: the stored bytes
 say ``draft`` or ``estimated``).
 
+Carbon (``engine.carbon``): an invoice whose settlement traced carbon (its lineage's
+``data_versions`` pins ``grid_factors``) carries a top-level ``esg`` block, the ESG annex
+of the contract-period (``engine.carbon.statement.annex``: MWh by resource, t CO2e by
+scope, kg CO2e/MWh delivered, CFE %); a rebill's ``adjustment`` adds ``esg_delta``. The
+annex never enters an amount. An invoice without the block (published before carbon
+tracing, or with it off) renders exactly as before.
+
 A line may carry ``determinants`` (name -> decimal string, the unit in the name:
 ``vppa``'s ``capture_price_usd_per_mwh`` and ``effective_price_usd_per_mwh``), the
 figures behind it; they never enter an amount, and lines without them have no key.
@@ -147,6 +154,7 @@ def render_html(doc: dict) -> str:
     title = f"Invoice {doc['contract_id']} {doc['period']} v{doc['version']}"
     adjustment = _adjustment_html(doc.get("adjustment"), doc["currency"])
     banner = _completeness_html(doc.get("completeness"), doc.get("approval"))
+    esg = _esg_html(doc.get("esg"), (doc.get("adjustment") or {}).get("esg_delta"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -169,7 +177,7 @@ def render_html(doc: dict) -> str:
 </tbody>
 <tfoot><tr><td colspan="3">Total</td><td class="num">{_e(doc['total_usd'])}</td></tr></tfoot>
 </table>
-{adjustment}
+{adjustment}{esg}
 <h2>Meter data quality (VEE)</h2>
 <table><thead><tr><th class="num">Intervals expected</th><th class="num">Actual</th><th class="num">Estimated</th><th class="num">Missing</th></tr></thead>
 <tbody><tr><td class="num">{_e(vee.get('intervals_expected'))}</td><td class="num">{_e(vee.get('actual'))}</td>
@@ -224,6 +232,20 @@ billed at their estimates, missing intervals as zero. {accepted}
 {rows}
 </tbody></table></div>
 """
+
+
+def _esg_html(block: dict | None, delta: dict | None) -> str:
+    """The ESG annex (``engine.carbon``): only for invoices that carry one, so an invoice
+    published before carbon tracing renders exactly as it did."""
+    if not block:
+        return ""
+    from .carbon.report import annex_html
+    out = annex_html(block)
+    if delta:
+        rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td class=\"num\">{_e(v)}</td></tr>"
+                       for k, v in delta.items())
+        out += f"<h2>ESG change against the replaced version</h2><table><tbody>{rows}</tbody></table>"
+    return out
 
 
 _UNIT_SUFFIXES = (("_usd_per_mwh", "USD/MWh"), ("_mwh", "MWh"), ("_usd", "USD"))

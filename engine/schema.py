@@ -102,6 +102,26 @@ INDEX = TableSchema("index", "published index values (gas, CPI), daily or monthl
     *PROVENANCE,
 ))
 
+#: hourly grid factors per balancing authority (``storage.ingest.ingest_grid_factors``;
+#: ``engine.carbon``): the location-based factor, the residual mix, the carbon-free share.
+GRID_FACTORS = TableSchema("grid_factors", "hourly grid emission factors and carbon-free share per "
+                           "balancing authority", (
+    Column("balancing_authority", pa.string(), "EIA balancing authority code, e.g. ERCO, PJM, CISO", unit=""),
+    Column("interval_start_utc", UTC_TS, "hour-beginning instant, UTC", unit=""),
+    Column("interval_minutes", pa.int16(), "60: grid factors are hourly", unit="min"),
+    Column("co2e_mg_per_mwh", pa.int64(),
+           "location-based (grid-average) emission factor, kg CO2e/MWh x 1e6 (>= 0)", unit="1e-6 kg/MWh"),
+    Column("residual_co2e_mg_per_mwh", pa.int64(),
+           "residual-mix emission factor for market-based Scope 2, kg CO2e/MWh x 1e6; null if none", True,
+           unit="1e-6 kg/MWh"),
+    Column("cfe_ppm", pa.int64(), "carbon-free share of the grid's supply, millionths (0..1,000,000)",
+           unit="1e-6"),
+    Column("source", pa.string(), "where the row's factors come from (dataset, version, column)", True,
+           unit=""),
+    *PROVENANCE,
+    Column("month", pa.string(), "partition: UTC month YYYY-MM of interval_start_utc", unit="YYYY-MM"),
+))
+
 #: ``engine.vee``: ``VeeResult.to_arrow()``, the validated grid of every channel.
 VEE = TableSchema("vee", "VEE output: one regular grid per channel, validated or estimated", (
     Column("site_id", pa.string(), "site identifier from the site registry", unit=""),
@@ -216,7 +236,7 @@ RECONCILE = TableSchema("reconcile", "shadow vs statement: one row per charge ty
 ), field_descriptions=False)
 
 TABLES: dict[str, TableSchema] = {t.name: t for t in (METER, PRICES, INDEX, VEE, DETAIL, AWARDS,
-                                                       STATEMENTS, SHADOW, RECONCILE)}
+                                                       STATEMENTS, SHADOW, RECONCILE, GRID_FACTORS)}
 
 METER_COLUMNS, PRICE_COLUMNS, INDEX_COLUMNS = METER.columns, PRICES.columns, INDEX.columns
 VEE_COLUMNS, DETAIL_COLUMNS = VEE.columns, DETAIL.columns
@@ -229,10 +249,11 @@ AWARDS_SCHEMA = AWARDS.to_arrow()
 STATEMENTS_SCHEMA = STATEMENTS.to_arrow()
 SHADOW_SCHEMA = SHADOW.to_arrow()
 RECONCILE_SCHEMA = RECONCILE.to_arrow()
+GRID_FACTORS_SCHEMA = GRID_FACTORS.to_arrow()
 
 __all__ = ["Column", "TableSchema", "UTC_TS", "TABLES", "PROVENANCE",
            "METER", "PRICES", "INDEX", "VEE", "DETAIL",
            "METER_SCHEMA", "PRICE_SCHEMA", "INDEX_SCHEMA", "VEE_SCHEMA", "DETAIL_SCHEMA",
            "METER_COLUMNS", "PRICE_COLUMNS", "INDEX_COLUMNS", "VEE_COLUMNS", "DETAIL_COLUMNS",
            "AWARDS", "STATEMENTS", "SHADOW", "RECONCILE", "AWARDS_SCHEMA", "STATEMENTS_SCHEMA",
-           "SHADOW_SCHEMA", "RECONCILE_SCHEMA"]
+           "SHADOW_SCHEMA", "RECONCILE_SCHEMA", "GRID_FACTORS", "GRID_FACTORS_SCHEMA"]

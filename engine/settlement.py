@@ -30,11 +30,12 @@ convention: > 0 means the buyer owes the seller.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -42,9 +43,9 @@ import pyarrow.compute as pc
 
 from .contract import ContractVersion, version_at_period_end, versions_in_force
 from .delivered import QUALITY_LETTERS, SiteIntervals, delivered_wh, resolve_refs, vee_counts
-from .errors import InputError
+from .errors import DataMissingError, InputError
 from .money import picousd_to_cents, sum_exact
-from .pricing import IndexSeries, PriceSeries
+from .pricing import IndexSeries, PriceSeries, align_index, align_prices
 from .schema import DETAIL_SCHEMA, UTC_TS
 from .sites import Site
 from .terms import TERM_KINDS, line_rank
@@ -160,6 +161,9 @@ class SitePartial:
 
 
 _QUALITY_ARROW = pa.array(QUALITY_LETTERS.tolist(), pa.string())
+#: the empty interval detail of a partial priced without detail (an immutable table;
+#: building one costs more than pricing a term)
+_EMPTY_DETAIL = DETAIL_SCHEMA.empty_table()
 
 
 def _detail_table(site_id: str, starts: np.ndarray, version: int, quality: np.ndarray,
@@ -232,35 +236,102 @@ def _channels_needed(cv: ContractVersion, site: Site) -> list[str]:
     return resolve_refs(refs, site)
 
 
-def settle_site(versions: list[ContractVersion], period: str, site: Site, series: dict[str, Any],
-                market: MarketData, *, window: tuple[int, int] | None = None) -> SitePartial:
-    """Map: settle every interval-level term for one site over the billing month.
+# --------------------------------------------------------------------------- the map
+#
+# The map of one site-month is two steps, so that what-if variants can re-price a
+# site-month without preparing it again (``engine.scenario``, ``jobs.scenario``):
+#
+# * :func:`prepare_site` does everything that does not depend on market data: the
+#   channels placed on the billing grid, the versions in force, local fields,
+#   delivered energy, quality, and the terms that read no market data (a term's
+#   ``needs`` lists every price or index series it reads: settlement reads nothing
+#   else), with their exact line sums and determinants;
+# * :func:`price_site` runs the terms that read market data over a given
+#   ``MarketData`` and adds the prepared sums: the exact ``SitePartial``, with or
+#   without the interval detail.
+#
+# ``settle_site`` is ``price_site(prepare_site(...), market, detail=True)``: billing
+# goes through both steps, so a variant re-priced from a prepared site-month is
+# settled by exactly the code that bills.
+@dataclass(frozen=True)
+class _TermMap:
+    """One term's map output over one version sub-range: its exact line sums and
+    determinants, and (when kept) the interval lines behind them."""
+    sums: tuple[LineSum, ...]
+    determinants: tuple[tuple[str, int], ...]
+    lines: tuple[Any, ...]                 # engine.terms.base.IntervalLine (detail)
 
-    ``series`` maps channel name -> VEE output (``engine.delivered.ChannelSeries`` or
-    any object with ``grid_us``, ``energy_wh``, ``quality``, ``method``).
-    ``window`` (UTC us ``[start, end)``) restricts the map to part of the month, so a
-    site-month can also be partitioned by days; the partials of disjoint windows
-    combine to exactly the whole month's.
-    """
+
+def _term_map(out: Any, version: int) -> _TermMap:
+    sums = tuple(_line_sum(ln, version) for ln in out.lines if ln.sel.size)
+    return _TermMap(sums, tuple((k, int(v)) for k, v in out.determinants.items()),
+                    tuple(ln for ln in out.lines if ln.sel.size))
+
+
+def _line_sum(ln: Any, version: int) -> LineSum:
+    """The exact sums of one interval line (nothing rounded)."""
+    return LineSum(ln.line_id, version, ln.charge, ln.description, ln.tou_bucket,
+                   sum_exact(ln.quantity_wh), sum_exact(ln.amount_picousd), int(ln.sel.size),
+                   int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()),
+                   dict(ln.sums))
+
+
+@dataclass(frozen=True)
+class PreparedRange:
+    """One contract version's sub-range of a prepared site-month."""
+    cv: ContractVersion
+    ctx: IntervalContext                   # its intervals; ``market`` is the one prepared with
+    quality: np.ndarray
+    fixed: dict[int, _TermMap]             # term index -> map of a term reading no market data
+    priced: tuple[int, ...]                # indices of the terms that read market data
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSite:
+    """A site-month prepared for pricing (:func:`prepare_site`): everything of its map
+    that does not depend on market data. Immutable apart from an internal cache of
+    price-alignment indices, so one prepared site-month may be priced any number of
+    times, with any market data (:func:`price_site`)."""
+    contract_id: str
+    period: str
+    site: Site
+    intervals: SiteIntervals | None        # None: no version in force (an empty partial)
+    ranges: tuple[PreparedRange, ...]
+    delivered_wh: int
+    vee: dict[str, int]
+    keep_lines: bool
+    _gathers: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return not self.ranges
+
+
+def prepare_site(versions: list[ContractVersion], period: str, site: Site, series: dict[str, Any],
+                 market: MarketData | None = None, *, window: tuple[int, int] | None = None,
+                 keep_lines: bool = True) -> PreparedSite:
+    """The market-independent part of the map of one site over the billing month.
+
+    ``series`` maps channel name -> VEE output (see :func:`settle_site`); ``market``
+    is handed to the contexts (terms reading no market data never look at it);
+    ``keep_lines=False`` keeps only the sums of the terms reading no market data (a
+    prepared site-month that is only ever priced without detail holds no interval
+    arrays beyond its channels)."""
     if not versions:
         raise InputError("settle_site: no contract versions")
     cid, tz = versions[0].contract_id, versions[0].timezone
     b0, b1 = local_month_bounds_us(period, tz)
     if window is not None:
         b0, b1 = max(b0, int(window[0])), min(b1, int(window[1]))
-        if b0 >= b1:
-            return SitePartial.empty(cid, period)
-    vif = [(cv, s, e) for cv, s, e in versions_in_force(versions, b0, b1) if site.site_id in cv.sites]
+    vif = ([(cv, s, e) for cv, s, e in versions_in_force(versions, b0, b1) if site.site_id in cv.sites]
+           if b0 < b1 else [])
     if not vif:
-        return SitePartial.empty(cid, period)
+        return PreparedSite(cid, period, site, None, (), 0, {k: 0 for k in _VEE_KEYS}, keep_lines)
     needed = sorted({n for cv, _, _ in vif for n in _channels_needed(cv, site)})
     si = SiteIntervals.build(site, series, needed, b0, b1)
-    sums: dict[tuple[str, int], LineSum] = {}
-    dets: dict[str, int] = {}
-    tables: list[pa.Table] = []
+    ranges = []
     delivered_total = 0
     quality_all: list[np.ndarray] = []
-    in_order = True
     for cv, s, e in vif:
         i0, i1 = np.searchsorted(si.grid_us, [s, e])
         starts = si.grid_us[i0:i1]
@@ -272,28 +343,143 @@ def settle_site(versions: list[ContractVersion], period: str, site: Site, series
         ctx = IntervalContext(cv, site, starts, si.minutes, local_fields(starts, cv.timezone), dl,
                               quality, market,
                               _energy=lambda refs, i0=i0, i1=i1: si.energy_of(refs)[i0:i1])
-        lines = []
-        for t in cv.terms:
-            out = TERM_KINDS[t.kind].interval(t, ctx)
-            for k, v in out.determinants.items():
-                dets[k] = dets.get(k, 0) + int(v)
-            for ln in out.lines:
-                if ln.sel.size == 0:
-                    continue
-                ls = LineSum(ln.line_id, cv.version, ln.charge, ln.description, ln.tou_bucket,
-                             sum_exact(ln.quantity_wh), sum_exact(ln.amount_picousd), int(ln.sel.size),
-                             int(ln.rate_microusd_per_mwh.min()), int(ln.rate_microusd_per_mwh.max()),
-                             dict(ln.sums))
+        fixed: dict[int, _TermMap] = {}
+        priced: list[int] = []
+        for k, t in enumerate(cv.terms):
+            tk = TERM_KINDS[t.kind]
+            if tk.needs(t, cv, site):
+                priced.append(k)
+            else:
+                tm = _term_map(tk.interval(t, ctx), cv.version)
+                fixed[k] = tm if keep_lines else dataclasses.replace(tm, lines=())
+        ranges.append(PreparedRange(cv, ctx, quality, fixed, tuple(priced)))
+    return PreparedSite(cid, period, site, si, tuple(ranges), delivered_total,
+                        vee_counts(np.concatenate(quality_all)), keep_lines)
+
+
+def price_site(prepared: PreparedSite, market: MarketData, *, detail: bool = False) -> SitePartial:
+    """The map's market-dependent part: the terms that read market data, priced over
+    ``market``, added to the prepared sums. The exact ``SitePartial`` of
+    ``settle_site`` over the same inputs; ``detail=False`` leaves its interval
+    detail empty (the lines, sums and determinants are the same)."""
+    if prepared.empty:
+        return SitePartial.empty(prepared.contract_id, prepared.period)
+    if detail and not prepared.keep_lines:
+        raise ValueError("price_site: detail needs a site-month prepared with keep_lines=True")
+    site = prepared.site
+    sums: dict[tuple[str, int], LineSum] = {}
+    dets: dict[str, int] = {}
+    tables: list[pa.Table] = []
+    in_order = True
+    for r in prepared.ranges:
+        cv = r.cv
+        ctx = r.ctx if market is r.ctx.market else _priced_context(prepared, r, market)
+        lines: list[Any] = []
+        for k, t in enumerate(cv.terms):
+            tm = r.fixed.get(k)
+            if tm is None:
+                tm = _term_map(TERM_KINDS[t.kind].interval(t, ctx), cv.version)
+            for name, v in tm.determinants:
+                dets[name] = dets.get(name, 0) + v
+            for ls in tm.sums:
                 sums[ls.key] = sums[ls.key] + ls if ls.key in sums else ls
-                lines.append(ln)
-        lines.sort(key=lambda ln: ln.line_id)
-        tables.append(_detail_table(site.site_id, starts, cv.version, quality, lines))
-        in_order = in_order and _lines_in_order(lines)
-    vee = vee_counts(np.concatenate(quality_all))
-    detail = (tables[0] if in_order and len(tables) == 1    # built sorted (one version)
-              else _sorted_detail(pa.concat_tables(tables)))
-    return SitePartial(cid, period, (site.site_id,), tuple(sums[k] for k in sorted(sums)), dets,
-                       delivered_total, vee, detail)
+            lines.extend(tm.lines)
+        if detail:
+            lines.sort(key=lambda ln: ln.line_id)
+            tables.append(_detail_table(site.site_id, ctx.start_us, cv.version, r.quality, lines))
+            in_order = in_order and _lines_in_order(lines)
+    if not detail:
+        out_detail = _EMPTY_DETAIL
+    else:
+        out_detail = (tables[0] if in_order and len(tables) == 1    # built sorted (one version)
+                      else _sorted_detail(pa.concat_tables(tables)))
+    return SitePartial(prepared.contract_id, prepared.period, (site.site_id,),
+                       tuple(sums[k] for k in sorted(sums)), dets, prepared.delivered_wh,
+                       dict(prepared.vee), out_detail)
+
+
+def _priced_context(prepared: PreparedSite, r: PreparedRange, market: MarketData) -> IntervalContext:
+    """``r``'s context over ``market``: the contract years stay cached; a price or
+    index series laid on the grid of the series the range was aligned with before is
+    aligned by the same gather (no search), others by ``engine.pricing`` as usual."""
+    cache: dict = {k: v for k, v in r.ctx._cache.items() if k == "year"}
+    for k in r.priced:
+        t = r.cv.terms[k]
+        for need in TERM_KINDS[t.kind].needs(t, r.cv, prepared.site):
+            if need[0] == "price":
+                ps = market.prices.get(need[1])
+                idx = _price_gather(prepared, r, ps) if ps is not None else None
+                if ps is not None and idx is not None:
+                    cache[("price",) + tuple(need[1])] = ps.lmp_microusd_per_mwh[idx]
+            else:
+                _, name, freq, carry = need
+                ix = market.indices.get(name)
+                idx = _index_gather(prepared, r, ix, name, freq, carry) if ix is not None else None
+                if ix is not None and idx is not None:
+                    cache[("index", name, freq, carry)] = ix.value_micro[idx]
+    return dataclasses.replace(r.ctx, market=market, _cache=cache)
+
+
+def _price_gather(prepared: PreparedSite, r: PreparedRange, s: PriceSeries) -> np.ndarray | None:
+    """Positions into ``s`` such that ``s.lmp_microusd_per_mwh[positions]`` is what
+    ``engine.pricing.align_prices`` gives for the range's intervals, or None when
+    alignment may average finer prices (then the caller aligns as usual). Found by
+    aligning the series' positions themselves, once per price grid (a series whose
+    values a variant changed keeps its grid arrays, so its alignment is one gather)."""
+    key = ("price", id(r), id(s.start_us), id(s.minutes))
+    hit = prepared._gathers.get(key)
+    if hit is not None and hit[0] is s.start_us and hit[1] is s.minutes:
+        return hit[2]
+    starts, minutes = r.ctx.start_us, r.ctx.minutes
+    step = minutes * 60_000_000
+    start_us = np.asarray(s.start_us, dtype=np.int64)
+    mins = np.asarray(s.minutes, dtype=np.int64)
+    # every price interval a whole number of meter intervals, on the meter grid: each
+    # meter interval then lies inside one price interval (alignment is a pure gather)
+    gather = (starts.size > 0 and start_us.size > 0 and bool(np.all(mins % minutes == 0))
+              and bool(np.all((start_us - starts[0]) % step == 0)))
+    idx = None
+    if gather:
+        positions = PriceSeries(start_us, mins, np.arange(start_us.size, dtype=np.int64))
+        try:
+            idx = align_prices(positions, starts, minutes, "gather")
+        except (InputError, DataMissingError):
+            idx = None                     # aligned (and refused) as usual, with its message
+    prepared._gathers[key] = (s.start_us, s.minutes, idx)
+    return idx
+
+
+def _index_gather(prepared: PreparedSite, r: PreparedRange, s: IndexSeries, name: str, freq: str,
+                  carry: int) -> np.ndarray | None:
+    """Positions into ``s`` such that ``s.value_micro[positions]`` is what
+    ``engine.pricing.align_index`` gives (index alignment is always a gather), once
+    per series' dates."""
+    key = ("index", id(r), id(s.period_start_days), freq, carry)
+    hit = prepared._gathers.get(key)
+    if hit is not None and hit[0] is s.period_start_days:
+        return hit[1]
+    days = np.asarray(s.period_start_days, dtype=np.int64)
+    try:
+        idx = align_index(IndexSeries(days, np.arange(days.size, dtype=np.int64)), r.ctx.local.day,
+                          name, frequency=freq, carry_forward_days=carry)
+    except (InputError, DataMissingError):
+        idx = None
+    prepared._gathers[key] = (s.period_start_days, idx)
+    return idx
+
+
+def settle_site(versions: list[ContractVersion], period: str, site: Site, series: dict[str, Any],
+                market: MarketData, *, window: tuple[int, int] | None = None) -> SitePartial:
+    """Map: settle every interval-level term for one site over the billing month.
+
+    ``series`` maps channel name -> VEE output (``engine.delivered.ChannelSeries`` or
+    any object with ``grid_us``, ``energy_wh``, ``quality``, ``method``).
+    ``window`` (UTC us ``[start, end)``) restricts the map to part of the month, so a
+    site-month can also be partitioned by days; the partials of disjoint windows
+    combine to exactly the whole month's.
+    """
+    return price_site(prepare_site(versions, period, site, series, market, window=window), market,
+                      detail=True)
 
 
 def _lines_in_order(lines: list) -> bool:
@@ -411,38 +597,82 @@ def lookback_periods(cv: ContractVersion | list[ContractVersion], period: str) -
     return sorted(months)
 
 
-def invoice_order(lines: list[Line], term_ids: list[str]) -> list[Line]:
+def invoice_order(lines: list, term_ids: list[str], item: Callable[[Any], Any] | None = None) -> list:
     """Lines in invoice order: by term (``term_ids`` order, then terms of earlier
     versions by id), each term's lines by its kind's ``line_rank`` (then part name),
-    the same line of several versions by version."""
+    the same line of several versions by version. ``item`` gets the line of an
+    element (default: the element is the line)."""
     order = {tid: i for i, tid in enumerate(term_ids)}
 
-    def key(ln: Line):
+    def key(x: Any):
+        ln = x if item is None else item(x)
         tid, _, part = ln.line_id.partition("@v")[0].partition(":")
         return (order.get(tid, len(order)), tid, line_rank(ln.charge, part), part, ln.contract_versions)
 
     return sorted(lines, key=key)
 
 
-def finalize(versions: list[ContractVersion], period: str, partial: SitePartial, *,
-             lookback: dict[str, int] | None = None) -> SettlementResult:
-    """Period-level terms, one rounding per line, total = sum of rounded lines."""
+@dataclass(frozen=True)
+class _Closing:
+    """What finalizing a contract's period needs besides its partial: the version in
+    force on the period's last local day, that day, and the versions in force."""
+    cv_end: ContractVersion
+    last_day: date
+    versions_used: tuple[int, ...]
+    term_ids: tuple[str, ...]
+
+
+def _closing(versions: list[ContractVersion], period: str) -> _Closing:
     cv_end = version_at_period_end(versions, period)
     tz = cv_end.timezone
-    if (partial.contract_id, partial.period) != (cv_end.contract_id, period):
-        raise ValueError(f"finalize: partial is for {partial.contract_id} {partial.period}")
     b0, b1 = local_month_bounds_us(period, tz)
     in_force = versions_in_force(versions, b0, b1)
     last_us = in_force[-1][2] - 1
     last_day = date(1970, 1, 1) + timedelta(days=int(local_fields(np.array([last_us]), tz).day[0]))
-    pctx = PeriodContext(cv_end, period, partial.determinants, partial.delivered_wh, lookback, last_day)
+    return _Closing(cv_end, last_day, tuple(sorted({v.version for v, _, _ in in_force})),
+                    tuple(t.id for t in cv_end.terms))
 
+
+def _line_ids(partial: SitePartial) -> list[str]:
+    """The invoice line id of each of the partial's line sums: ``<line_id>``, or
+    ``<line_id>@v<N>`` when the period has the line under several versions."""
     multi: dict[str, set[int]] = {}
     for ls in partial.lines:
         multi.setdefault(ls.line_id, set()).add(ls.contract_version)
+    return [ls.line_id if len(multi[ls.line_id]) == 1 else f"{ls.line_id}@v{ls.contract_version}"
+            for ls in partial.lines]
+
+
+def _period_lines(closing: _Closing, period: str, partial: SitePartial,
+                  lookback: dict[str, int] | None) -> list[Line]:
+    """The period-level terms' lines (each rounded once), from the combined partial."""
+    cv_end = closing.cv_end
+    pctx = PeriodContext(cv_end, period, partial.determinants, partial.delivered_wh, lookback,
+                         closing.last_day)
+    lines = []
+    for t in cv_end.terms:
+        if TERM_KINDS[t.kind].period_level:
+            for pl in TERM_KINDS[t.kind].period(t, pctx):
+                qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
+                       else Decimal(frac_str(pl.quantity, 6)))
+                lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
+                                  _rate_str(pl.rate), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
+                                  None, (cv_end.version,), pl.amount_picousd, 0))
+    return lines
+
+
+def _check_partial(closing: _Closing, period: str, partial: SitePartial) -> None:
+    if (partial.contract_id, partial.period) != (closing.cv_end.contract_id, period):
+        raise ValueError(f"finalize: partial is for {partial.contract_id} {partial.period}")
+
+
+def finalize(versions: list[ContractVersion], period: str, partial: SitePartial, *,
+             lookback: dict[str, int] | None = None) -> SettlementResult:
+    """Period-level terms, one rounding per line, total = sum of rounded lines."""
+    closing = _closing(versions, period)
+    _check_partial(closing, period, partial)
     lines: list[Line] = []
-    for ls in partial.lines:
-        lid = ls.line_id if len(multi[ls.line_id]) == 1 else f"{ls.line_id}@v{ls.contract_version}"
+    for lid, ls in zip(_line_ids(partial), partial.lines):
         if ls.rate_min == ls.rate_max:
             rate = _rate_str(ls.rate_min, micro=True)
         elif ls.quantity_wh:
@@ -454,19 +684,61 @@ def finalize(versions: list[ContractVersion], period: str, partial: SitePartial,
         lines.append(Line(lid, ls.charge, ls.description, _mwh(ls.quantity_wh), "MWh", rate, "USD/MWh",
                           picousd_to_cents(ls.amount_picousd), ls.tou_bucket, (ls.contract_version,),
                           Fraction(ls.amount_picousd), ls.intervals, dets or None))
-    for t in cv_end.terms:
-        if TERM_KINDS[t.kind].period_level:
-            for pl in TERM_KINDS[t.kind].period(t, pctx):
-                qty = (_mwh(pl.quantity * WH_PER_MWH) if pl.quantity_unit == "MWh"
-                       else Decimal(frac_str(pl.quantity, 6)))
-                lines.append(Line(pl.line_id, pl.charge, pl.description, qty, pl.quantity_unit,
-                                  _rate_str(pl.rate), pl.rate_unit, fraction_to_cents(pl.amount_picousd),
-                                  None, (cv_end.version,), pl.amount_picousd, 0))
-    lines = invoice_order(lines, [t.id for t in cv_end.terms])
-    versions_used = tuple(sorted({v.version for v, _, _ in in_force}))
-    return SettlementResult(cv_end.contract_id, period, tz, cv_end.version, versions_used,
-                            partial.site_ids, tuple(lines), sum(ln.amount_cents for ln in lines),
-                            partial.delivered_wh, dict(partial.vee), partial.detail)
+    lines += _period_lines(closing, period, partial, lookback)
+    lines = invoice_order(lines, list(closing.term_ids))
+    cv_end = closing.cv_end
+    return SettlementResult(cv_end.contract_id, period, cv_end.timezone, cv_end.version,
+                            closing.versions_used, partial.site_ids, tuple(lines),
+                            sum(ln.amount_cents for ln in lines), partial.delivered_wh,
+                            dict(partial.vee), partial.detail)
+
+
+@dataclass(frozen=True)
+class LineAmount:
+    """An invoice line without its text: id, charge, quantity and amount (rounded
+    once, as on the invoice). What :func:`finalize_amounts` gives."""
+    line_id: str
+    charge: str
+    quantity: Decimal
+    quantity_unit: str
+    amount_cents: int
+    contract_versions: tuple[int, ...]
+
+
+def finalize_amounts(versions: list[ContractVersion], period: str, partial: SitePartial, *,
+                     lookback: dict[str, int] | None = None, memo: dict | None = None
+                     ) -> tuple[LineAmount, ...]:
+    """The lines of :func:`finalize`, in invoice order, without rates and descriptions:
+    each line's quantity and amount (the same cents as ``finalize``). For what-if
+    variants, which finalize the same contract-period many times.
+
+    ``memo`` (one dict per ``versions`` list, kept by the caller) remembers the
+    period's closing version and the period-level lines per distinct (determinants,
+    delivered energy, look-back): a period-level line is a function of those alone, so
+    variants that change only prices reuse the base's."""
+    memo = {} if memo is None else memo
+    closing = memo.get(("closing", period))
+    if closing is None:
+        closing = memo[("closing", period)] = _closing(versions, period)
+    _check_partial(closing, period, partial)
+    key = ("period", period, tuple(sorted(partial.determinants.items())), partial.delivered_wh,
+           tuple(sorted((lookback or {}).items())))
+    period_lines = memo.get(key)
+    if period_lines is None:
+        period_lines = memo[key] = tuple(
+            LineAmount(ln.line_id, ln.charge, ln.quantity, ln.quantity_unit, ln.amount_cents,
+                       ln.contract_versions)
+            for ln in _period_lines(closing, period, partial, lookback))
+    lines = [LineAmount(lid, ls.charge, _mwh(ls.quantity_wh), "MWh", picousd_to_cents(ls.amount_picousd),
+                        (ls.contract_version,))
+             for lid, ls in zip(_line_ids(partial), partial.lines)]
+    lines += period_lines
+    okey = ("order", period, tuple((ln.line_id, ln.charge, ln.contract_versions) for ln in lines))
+    order = memo.get(okey)
+    if order is None:                         # the invoice order of these lines, once
+        ranked = invoice_order(list(enumerate(lines)), list(closing.term_ids), item=lambda x: x[1])
+        order = memo[okey] = tuple(i for i, _ in ranked)
+    return tuple(lines[i] for i in order)
 
 
 def settle_period(versions: list[ContractVersion], period: str,
@@ -483,4 +755,5 @@ def settle_period(versions: list[ContractVersion], period: str,
 __all__ = ["MarketData", "MarketNeeds", "PriceSeries", "IndexSeries", "required_market_data",
            "LineSum", "SitePartial", "settle_site", "combine", "Line", "SettlementResult",
            "finalize", "invoice_order", "settle_period", "lookback_periods", "fraction_to_cents",
-           "DETAIL_SCHEMA"]
+           "DETAIL_SCHEMA", "PreparedSite", "PreparedRange", "prepare_site", "price_site", "LineAmount",
+           "finalize_amounts"]

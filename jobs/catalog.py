@@ -1,4 +1,4 @@
-"""The job catalog: the system of record for jobs (SQLite, stdlib ``sqlite3``).
+"""The job catalog: the system of record for jobs (SQLite or PostgreSQL: :mod:`jobs.db`).
 
 Ray keeps no durable job table (its job info lives in GCS memory, has no progress
 field and no domain states), so the catalog owns the truth: state, progress, attempt,
@@ -8,21 +8,26 @@ State machine: :mod:`jobs.states` (every transition is one guarded
 ``UPDATE ... WHERE state IN (...)``; a transition not in ``TRANSITIONS`` raises
 ``ConflictError``). Terminal states never change.
 
-Concurrency: the same file is opened by the API process, Ray job-runner actors and
-the CLI. Each call opens its own connection (``sqlite3`` connections are not shared
-across threads or processes), the database is in WAL mode (readers never block the
-writer), writers take the lock up front with ``BEGIN IMMEDIATE`` so read-then-write
-sequences (submit) are serialised across processes, and ``busy_timeout`` makes a
-writer wait for the lock instead of failing. Uniqueness is also enforced by indexes:
-one job per (principal, idempotency key) and one live-or-succeeded job per natural
-key, so even a buggy caller cannot create duplicates.
+Concurrency: the same database is used by the API process (or several API replicas),
+Ray job-runner actors and the CLI, each call on a connection of its own
+(:class:`jobs.db.Database`). Read-then-write sequences run in a write transaction:
+``submit`` takes the locks of the Idempotency-Key and the natural key it checks (on
+SQLite the file's one write lock, ``BEGIN IMMEDIATE``; on PostgreSQL transaction-scoped
+advisory locks on those keys, so two replicas' submits of one month-end are serialised
+while unrelated submits are not), and a transition that reads a job before updating it
+reads it ``FOR UPDATE``. Uniqueness is also enforced by indexes: one job per
+(principal, idempotency key) and one live-or-succeeded job per natural key, so even a
+buggy caller cannot create duplicates.
 
-SQLite is for one host (the embedded default and small deployments: every process
-that opens the file must see the same local file system). ``postgresql://`` is the
-production catalog and is not implemented here yet.
+SQLite (``sqlite:///abs/path.db``, the embedded default) is for one host: every process
+that opens the file must see the same local file system. PostgreSQL
+(``postgresql://user:pass@host:5432/db``) is the catalog of a deployment with API
+replicas and Ray nodes on several machines.
 
-Times are stored as int64 microseconds since the epoch (UTC) and returned as aware
-UTC datetimes; ``JobRecord.to_dict`` renders them as ISO 8601 with ``Z``.
+The schema is versioned (:data:`MIGRATIONS`, applied by :meth:`JobCatalog.init_schema`
+at start-up). Times are stored as int64 microseconds since the epoch (UTC) and returned
+as aware UTC datetimes; ``JobRecord.to_dict`` renders them as ISO 8601 with ``Z``. Specs
+and results are stored as canonical JSON text on both backends (the same bytes back).
 """
 from __future__ import annotations
 
@@ -31,25 +36,26 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.errors import ConflictError, InputError, NotFoundError
 from engine.timebase import from_us, to_us
 
+from .db import Connection, Database, Migration, Migrations
 from .specs import JobSpec, natural_key, parse_spec, spec_fingerprint, spec_to_dict
 from .states import ACTIVE_STATES, TRANSITIONS, JobState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict"]
+__all__ = ["JobCatalog", "JobRecord", "IdempotencyConflict", "MIGRATIONS"]
 
 MAX_PAGE = 500
-BUSY_TIMEOUT_MS = 30_000
+#: the longest Idempotency-Key (the API's header limit; the CLI's --idempotency-key alike)
+MAX_IDEMPOTENCY_KEY = 255
 
 
 class IdempotencyConflict(ConflictError):
@@ -117,13 +123,17 @@ _NATURAL_KEY_FREE = frozenset({JobState.FAILED, JobState.CANCELLED})
 #: states whose progress a runner records
 _PROGRESSING = frozenset({JobState.RUNNING, JobState.CANCELLING})
 
-_SCHEMA = f"""
+_STATES = ", ".join(f"'{s}'" for s in JobState)
+
+#: version 1 on SQLite is the schema of the catalogs created before migrations existed
+#: (every statement ``IF NOT EXISTS``), so such a file adopts it unchanged
+_V1_SQLITE = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     id               TEXT PRIMARY KEY,
     kind             TEXT NOT NULL,
     spec_json        TEXT NOT NULL,
     fingerprint      TEXT NOT NULL,          -- sha256 of the canonical spec JSON
-    state            TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in JobState)})),
+    state            TEXT NOT NULL CHECK (state IN ({_STATES})),
     progress_done    INTEGER NOT NULL DEFAULT 0,
     progress_total   INTEGER NOT NULL DEFAULT 0,
     attempt          INTEGER NOT NULL DEFAULT 0,
@@ -157,6 +167,63 @@ CREATE TABLE IF NOT EXISTS job_idempotency_keys (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 """
 
+#: the same on PostgreSQL: 64-bit times; ids compare bytewise (``COLLATE "C"``, whatever
+#: the database's locale) so keyset pages order exactly as on SQLite
+_V1_POSTGRESQL = f"""
+CREATE TABLE jobs (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    spec_json        TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ({_STATES})),
+    progress_done    INTEGER NOT NULL DEFAULT 0,
+    progress_total   INTEGER NOT NULL DEFAULT 0,
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    runner           TEXT,
+    created_us       BIGINT NOT NULL,
+    started_us       BIGINT,
+    finished_us      BIGINT,
+    updated_us       BIGINT NOT NULL,
+    error            TEXT,
+    error_type       TEXT,
+    result_json      TEXT,
+    principal        TEXT,
+    idempotency_key  TEXT,
+    natural_key      TEXT
+);
+CREATE UNIQUE INDEX jobs_idempotency
+    ON jobs ((COALESCE(principal, '')), idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- a natural key can be long (a settlement of 10,000 named contracts) and a B-tree entry
+-- may not be (~2.7 kB): uniqueness on its md5, lookups through a hash index
+CREATE UNIQUE INDEX jobs_natural_key_live
+    ON jobs (md5(natural_key)) WHERE natural_key IS NOT NULL AND state NOT IN ({_sql_states(_NATURAL_KEY_FREE)});
+CREATE INDEX jobs_natural_key ON jobs USING hash (natural_key);
+CREATE INDEX jobs_newest ON jobs (created_us DESC, id DESC);
+CREATE TABLE job_idempotency_keys (
+    principal        TEXT NOT NULL,
+    idempotency_key  TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,
+    job_id           TEXT COLLATE "C" NOT NULL REFERENCES jobs (id),
+    created_us       BIGINT NOT NULL,
+    PRIMARY KEY (principal, idempotency_key)
+);
+CREATE INDEX jobs_state ON jobs (state);
+"""
+
+#: jobs created with an Idempotency-Key before keys were bound in their own table get
+#: their binding, so a key is looked up in one place
+_V2_BIND_OLD_KEYS = """
+INSERT INTO job_idempotency_keys (principal, idempotency_key, fingerprint, job_id, created_us)
+SELECT COALESCE(principal, ''), idempotency_key, fingerprint, id, created_us
+  FROM jobs WHERE idempotency_key IS NOT NULL
+ON CONFLICT (principal, idempotency_key) DO NOTHING;
+"""
+
+MIGRATIONS = Migrations("jobs", (
+    Migration(1, "jobs and idempotency keys", sqlite=_V1_SQLITE, postgresql=_V1_POSTGRESQL),
+    Migration(2, "bind idempotency keys of older jobs", sqlite=_V2_BIND_OLD_KEYS),
+))
+
 _COLUMNS = ("id, kind, spec_json, state, progress_done, progress_total, attempt, runner, "
             "created_us, started_us, finished_us, updated_us, error, error_type, result_json, "
             "principal, idempotency_key, natural_key")
@@ -166,7 +233,7 @@ def _opt_dt(us: int | None) -> datetime | None:
     return None if us is None else from_us(us)
 
 
-def _record(row: sqlite3.Row) -> JobRecord:
+def _record(row: Mapping[str, Any]) -> JobRecord:
     return JobRecord(
         id=row["id"], kind=row["kind"], spec=json.loads(row["spec_json"]), state=JobState(row["state"]),
         progress_done=row["progress_done"], progress_total=row["progress_total"],
@@ -205,63 +272,25 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class JobCatalog:
-    """Jobs in one SQLite file; safe to open from many threads and processes at once."""
+    """Jobs in the catalog database at ``db_url`` (:mod:`jobs.db`); safe to use from many
+    threads and processes at once."""
 
     def __init__(self, db_url: str):
-        prefix = "sqlite:///"
-        if not db_url.startswith(prefix):
-            raise InputError(f"unsupported job catalog URL {db_url!r}: expected sqlite:///abs/path.db")
-        rest = db_url[len(prefix):]
-        if not rest.strip("/"):
-            raise InputError(f"job catalog URL {db_url!r} names no file")
+        self.db = Database(db_url)
         self.db_url = db_url
-        # ``sqlite:///abs/path.db`` and SQLAlchemy's ``sqlite:////abs/path.db`` both name
-        # the absolute path /abs/path.db (settings always build absolute paths).
-        self.path = Path("/" + rest.lstrip("/"))
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file of the catalog; None on PostgreSQL."""
+        return self.db.path
 
     def __repr__(self) -> str:
-        return f"JobCatalog({self.db_url!r})"
-
-    # -- connections ---------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA synchronous = NORMAL")     # durable at checkpoints under WAL
-        return conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A transaction holding the write lock from its first statement."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        return f"JobCatalog({self.db.public_url!r})"
 
     def init_schema(self) -> None:
-        """Create the file, WAL mode, table and indexes; safe to call any number of times."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")    # persistent: set once per file
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+        """Apply the catalog's pending migrations (creating the file or tables on first
+        use); safe to call any number of times, from several processes at once."""
+        self.db.migrate(MIGRATIONS)
 
     # -- submit and read -------------------------------------------------------------------
     def submit(self, spec: JobSpec, *, principal: str | None = None,
@@ -280,10 +309,16 @@ class JobCatalog:
         later request with the same key and another body is refused (422) even when the
         first one only matched an existing job by its natural key.
         """
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InputError(f"an Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} characters, "
+                             f"got {len(idempotency_key)}")
         fingerprint = spec_fingerprint(spec)
         nkey = natural_key(spec)
         now = to_us(now_utc)
-        with self._write() as conn:
+        locks = [f"jobs.natural_key:{nkey}"] if nkey is not None else []
+        if idempotency_key is not None:
+            locks.append(f"jobs.idempotency_key:{principal or ''}:{idempotency_key}")
+        with self.db.transaction(locks=locks) as conn:
             if idempotency_key is not None:
                 bound = self._bound_job(conn, principal, idempotency_key)
                 if bound is not None:
@@ -311,23 +346,16 @@ class JobCatalog:
         return _record(row), True
 
     @staticmethod
-    def _bound_job(conn: sqlite3.Connection, principal: str | None,
-                   key: str) -> sqlite3.Row | None:
+    def _bound_job(conn: Connection, principal: str | None, key: str) -> Mapping[str, Any] | None:
         """The job ``key`` is bound to, with the fingerprint of the request that bound it."""
-        row = conn.execute(
+        return conn.execute(
             f"SELECT {', '.join('j.' + c.strip() for c in _COLUMNS.split(','))}, "
             "b.fingerprint AS fingerprint FROM job_idempotency_keys b JOIN jobs j ON "
             "j.id = b.job_id WHERE b.principal = ? AND b.idempotency_key = ?",
             (principal or "", key)).fetchone()
-        if row is not None:
-            return row
-        # a job created with the key before bindings were recorded in their own table
-        return conn.execute(
-            f"SELECT {_COLUMNS}, fingerprint FROM jobs WHERE COALESCE(principal, '') = ? "
-            "AND idempotency_key = ?", (principal or "", key)).fetchone()
 
     @staticmethod
-    def _bind(conn: sqlite3.Connection, principal: str | None, key: str | None,
+    def _bind(conn: Connection, principal: str | None, key: str | None,
               fingerprint: str, job_id: str, now_us: int) -> None:
         if key is not None:
             conn.execute("INSERT INTO job_idempotency_keys (principal, idempotency_key, "
@@ -335,7 +363,7 @@ class JobCatalog:
                          (principal or "", key, fingerprint, job_id, now_us))
 
     def get(self, job_id: str) -> JobRecord:
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no job {job_id!r}")
@@ -365,7 +393,7 @@ class JobCatalog:
             params += [created_us, created_us, job_id]
         sql = (f"SELECT {_COLUMNS} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} "
                "ORDER BY created_us DESC, id DESC LIMIT ?")
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
         records = [_record(r) for r in rows[:limit]]
         next_cursor = None
@@ -376,7 +404,7 @@ class JobCatalog:
 
     def nonterminal(self) -> list[JobRecord]:
         """Queued, running and cancelling jobs, oldest first (for reconciliation)."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({_sql_states(ACTIVE_STATES)}) "
                 "ORDER BY created_us, id").fetchall()
@@ -384,14 +412,14 @@ class JobCatalog:
 
     def counts_by_state(self) -> dict[str, int]:
         """Number of jobs in every state (zeros included), for /metrics."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
         counts = {str(s): 0 for s in JobState}
         counts.update({r["state"]: r["n"] for r in rows})
         return counts
 
     # -- transitions -------------------------------------------------------------------------
-    def _transition(self, conn: sqlite3.Connection, job_id: str, target: JobState,
+    def _transition(self, conn: Connection, job_id: str, target: JobState,
                     assignments: str = "", params: tuple = (), *, now_us: int) -> JobRecord:
         sources = sorted(TRANSITIONS[target])
         cur = conn.execute(
@@ -413,8 +441,9 @@ class JobCatalog:
         runner are still recorded. The returned record tells the runner which it is.
         """
         now = to_us(now_utc)
-        with self._write() as conn:
-            row = conn.execute("SELECT state, attempt FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT state, attempt FROM jobs WHERE id = ?" + conn.dialect.for_update,
+                               (job_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no job {job_id!r}")
             if attempt <= row["attempt"]:
@@ -437,14 +466,14 @@ class JobCatalog:
         """
         if not 0 <= done <= total:
             raise ValueError(f"progress {done}/{total} out of range")
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             conn.execute("UPDATE jobs SET progress_done = ?, progress_total = ?, updated_us = ? "
                          f"WHERE id = ? AND state IN ({_sql_states(_PROGRESSING)})",
                          (done, total, to_us(now_utc), job_id))
 
     def mark_succeeded(self, job_id: str, result: dict, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             return self._transition(
                 conn, job_id, JobState.SUCCEEDED,
                 "result_json = ?, finished_us = ?, progress_done = progress_total, error = NULL, "
@@ -452,7 +481,7 @@ class JobCatalog:
 
     def mark_failed(self, job_id: str, error: str, error_type: str, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             return self._transition(conn, job_id, JobState.FAILED,
                                     "error = ?, error_type = ?, finished_us = ?",
                                     (error, error_type, now), now_us=now)
@@ -462,8 +491,9 @@ class JobCatalog:
         runner finishes the cancel); cancelling -> unchanged (idempotent); a terminal
         job -> ``ConflictError``."""
         now = to_us(now_utc)
-        with self._write() as conn:
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?" + conn.dialect.for_update,
+                               (job_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no job {job_id!r}")
             state = row["state"]
@@ -478,5 +508,5 @@ class JobCatalog:
 
     def mark_cancelled(self, job_id: str, now_utc: datetime) -> JobRecord:
         now = to_us(now_utc)
-        with self._write() as conn:
+        with self.db.transaction() as conn:
             return self._transition(conn, job_id, JobState.CANCELLED, "finished_us = ?", (now,), now_us=now)

@@ -8,13 +8,15 @@ rebill             re-settle past periods; adjustments against approved bills  j
 meter_totals       audit: exact energy per site, channel and month             jobs.meter_totals
 probe              synthetic job for benchmarks and fault-injection tests      jobs.probe
 shadow_settlement  ISO shadow settlement, resource x operating day            jobs.shadow
+scenario           what-if variants of a base, re-settled by the billing engine jobs.scenario
+bankability        cash flows, DSCR, IRR and LCOE over stochastic paths        jobs.bankability
 =================  ==========================================================  ==========
 
 Every kind but ``probe`` is also in the public spec union (:data:`jobs.specs.JobSpec`);
 ``probe`` is not offered to users. Adding a kind: a spec model in ``jobs/specs.py``
 (and the union), a module with ``plan``/``run_partition``/``reduce`` and its
-``KIND = JobKind(...)``, one row here; the role policy in ``api/auth.py`` says who
-may submit it.
+``KIND = JobKind(...)``, one row here; the role policy says who
+may submit it (`api/roles.py`).
 """
 from __future__ import annotations
 
@@ -24,14 +26,15 @@ from pydantic import BaseModel
 
 from engine.errors import JobError
 
-from . import meter_totals, probe, rebill, settle, shadow
+from . import bankability, meter_totals, probe, rebill, scenario, settle, shadow
 from .specs import JOB_KINDS, parse_spec
 from .tasks import JobKind
 
 __all__ = ["KINDS", "get_kind", "parse_job_spec"]
 
 KINDS: Mapping[str, JobKind] = {k.name: k for k in (
-    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND, shadow.KIND)}
+    settle.KIND, rebill.KIND, meter_totals.KIND, probe.KIND, shadow.KIND, scenario.KIND,
+    bankability.KIND)}
 
 
 def get_kind(name: str) -> JobKind:

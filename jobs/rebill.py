@@ -34,6 +34,13 @@ completeness limits fails the job listing every such period, site and channel,
 unless the spec says ``allow_incomplete``: then its adjustment is published with
 status ``estimated`` (``engine.completeness``), like a settlement's.
 
+Carbon. With carbon tracing pinned (``DataVersions.carbon``: the default), the map
+re-traces the period's carbon from the same reads (``jobs.carbon.CarbonRecorder``) and a
+period whose ESG annex differs from the approved invoice's (new meter data, new grid
+factors, certificates cancelled since) is changed even when no amount is: its
+adjustment re-issues the annex with ``adjustment.esg_delta`` (per figure, now - billed)
+and a money delta of 0.
+
 Reduce (job runner), periods in order: each changed period is published as the next
 invoice version with ``adjusts`` = the approved version it replaces and an
 ``adjustment`` block (reason, delta lines per charge, attribution); republishing an
@@ -57,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from engine.canonical import canonical_json
+from engine.carbon.statement import annex_delta
 from engine.completeness import Shortfall, SiteMonthCompleteness, describe, invoice_block, shortfalls
 from engine.contract import active_in_period
 from engine.errors import ConflictError, DataMissingError, InputError, JobError
@@ -72,8 +80,9 @@ from storage.invoices import InvoiceStore, detail_to_parquet
 from .planning import partition_key
 from .contract_period import (contract_partials, contract_sites, finalize_partials,
                               settle_contract_period, without_detail)
+from .carbon import CarbonRecorder, contract_annex
 from .invoicing import PUBLISH_BATCH, InvoiceDraft, invoice_document, publish_invoices
-from .settle_inputs import (CompletenessRecorder, DataVersions, load_contract, pin_inputs,
+from .settle_inputs import (CompletenessRecorder, DataVersions, chain, load_contract, pin_inputs,
                             require_contract, require_data)
 from .specs import RebillSpec
 from .tasks import JobContext, JobKind, Partition, WorkerContext
@@ -108,12 +117,13 @@ def resolve_data_versions(tables: Tables, store: ObjectStore, as_of: int | str |
       prices and indices as they stood when it was committed;
     * an ISO 8601 instant: every table as it stood at that instant.
 
-    The site registry is always its latest version (it is not time-stamped). An
+    The site registry is always its latest version (it is not time-stamped), and so is
+    the certificate registry; the grid factors follow the instant like prices. An
     as-of that designates no data -- a version that does not exist, an instant
     before the first meter commit -- is an ``InputError``.
     """
     if as_of is None:
-        return DataVersions.resolve(tables, store)
+        return DataVersions.resolve(tables, store, carbon=True)
     if isinstance(as_of, bool):
         raise InputError(f"as_of must be a meter data version or an ISO 8601 instant, got {as_of!r}")
     if isinstance(as_of, int):
@@ -130,19 +140,23 @@ def resolve_data_versions(tables: Tables, store: ObjectStore, as_of: int | str |
         meter = _version_at(tables, "meter", at)
         if meter is None:
             raise InputError(f"no meter data was stored at or before {as_of}")
-    current = DataVersions.resolve(tables, store)
+    current = DataVersions.resolve(tables, store, carbon=True)
     return DataVersions(meter, _version_at(tables, "prices", at), _version_at(tables, "index", at),
-                        current.sites)
+                        current.sites, _version_at(tables, "grid_factors", at), current.certificates,
+                        carbon=True)
 
 
 def billed_inputs(doc: dict, now: DataVersions) -> tuple[DataVersions, int]:
     """The data versions and contract-version cap an invoice was settled with (its
     lineage). A table the lineage does not record is taken as ``now`` (nothing can be
-    attributed to an input that was not recorded)."""
+    attributed to an input that was not recorded). Carbon inputs are taken only if recorded:
+    an invoice published without carbon tracing reproduces without it."""
     lin = doc.get("lineage") or {}
     recorded = lin.get("data_versions") or {}
+    carbon = "grid_factors" in recorded          # carbon traced iff its inputs were pinned
     data = DataVersions(*(recorded[t] if t in recorded else getattr(now, t)
-                          for t in ("meter", "prices", "index", "sites")))
+                          for t in ("meter", "prices", "index", "sites")),
+                        recorded.get("grid_factors"), recorded.get("certificates"), carbon=carbon)
     cap = lin.get("contract_version_cap")
     if cap is None:
         cap = max(doc.get("contract_versions") or [doc["contract_version"]])
@@ -213,19 +227,27 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
     stored = load_contract(ctx.store, cid, int(p["contract_cap"]), ctx.cache)
     billed = json.loads(InvoiceStore(ctx.store).raw_json(cid, period, billed_version))
     recorder = CompletenessRecorder(stored, period)
+    carbon = CarbonRecorder(ctx.store, ctx.tables, data, period, ctx.cache) if data.carbon else None
     partials = contract_partials(ctx.store, ctx.tables, stored, period, data, cache=ctx.cache,
-                                 transform=recorder)
+                                 transform=chain(recorder, carbon))
     result = finalize_partials(stored, period, without_detail(partials))     # amounts only
     diff = diff_invoice(billed, result)
+    esg = contract_annex(list(carbon.entries.values())) if carbon is not None else None
+    esg_changed = carbon is not None and esg != billed.get("esg")
     out: dict[str, Any] = {"period": period, "billed_version": billed_version,
                            "billed_cents": diff.billed_cents, "total_cents": diff.total_cents,
-                           "changed": diff.changed, "data": data.to_dict(),
-                           "contract_cap": int(p["contract_cap"])}
-    if not diff.changed:
+                           "changed": diff.changed or esg_changed, "money_changed": diff.changed,
+                           "data": data.to_dict(), "contract_cap": int(p["contract_cap"])}
+    if not out["changed"]:
         return out
     ctx.check_cancelled()
-    att = _attribution(ctx, billed, stored, period, data, result)
+    if diff.changed:
+        att = _attribution(ctx, billed, stored, period, data.without_carbon(), result)
+    else:                                 # only the carbon statement changed: no money delta
+        att = Attribution(0, dict.fromkeys(CAUSES, 0), {})
     assert att.delta_cents == diff.delta_cents
+    if esg is not None:
+        out.update(esg=esg, esg_delta=annex_delta(billed.get("esg"), esg))
     result = finalize_partials(stored, period, partials)                     # with the detail
     detail_key = f"{ctx.part_prefix(partition)}detail.parquet"
     ctx.stage(detail_key, detail_to_parquet(result.detail))
@@ -249,6 +271,7 @@ def _attribution(ctx: WorkerContext, billed: dict, stored_now: list[StoredContra
     States are memoised by their inputs, so a step whose inputs did not change since
     billing (e.g. no amendment: the contract step is the market step) costs nothing."""
     old, old_cap = billed_inputs(billed, now)
+    old = old.without_carbon()                 # the money reads no carbon input
     cap = stored_now[-1].version.version
     cid = stored_now[-1].version.contract_id
     states = {(now, cap): charges_of_result(result_now)}
@@ -302,6 +325,8 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
                       "attribution_usd": {c: cents_to_str(att.by_cause[c]) for c in CAUSES},
                       "attribution_by_line_usd": att.to_dict()["by_line_usd"],
                       "billed_inputs": r["billed_inputs"]}
+        if r.get("esg") is not None:
+            adjustment["esg_delta"] = r["esg_delta"]
         periods.append({**row, "outcome": None, "version": None,     # set once published
                         "attribution_usd": adjustment["attribution_usd"],
                         "delta_lines": r["delta_lines"]})
@@ -310,7 +335,8 @@ def reduce(spec: RebillSpec, results: dict[str, dict], ctx: JobContext) -> dict:
         batch = changed[b:b + PUBLISH_BATCH]
         drafts = [InvoiceDraft(result_from_dict(r["result"], DETAIL_SCHEMA.empty_table()), stored,
                                data, ctx.store.get(r["result"]["detail"]),
-                               adjusts=int(r["billed_version"]), extra={"adjustment": adjustment},
+                               adjusts=int(r["billed_version"]),
+                               extra={"adjustment": adjustment, **({"esg": r["esg"]} if r.get("esg") else {})},
                                completeness=(invoice_block(short[r["period"]])
                                              if short[r["period"]] else None))
                   for _, r, adjustment in batch]
@@ -357,16 +383,22 @@ def reproduce_invoice(store: ObjectStore, tables: Tables, contract_id: str, peri
     With ``run_id=None`` the original run id is reused, so a reproducible invoice
     gives exactly its stored bytes (``InvoiceStore.raw_json``) however much data and
     how many amendments have landed since. A rebill's ``adjustment`` block is carried
-    over as stored (it describes the relation to another version, not a settlement).
+    over as stored (it describes the relation to another version, not a settlement). The
+    ESG annex is recomputed only when the lineage pins the carbon inputs: an invoice
+    published before carbon tracing reproduces without one, to its exact bytes.
     """
     stored_doc = json.loads(InvoiceStore(store).raw_json(contract_id, period, version))
     data, cap = billed_inputs(stored_doc, DataVersions.resolve(tables, store))
     stored = ContractStore(store).versions(contract_id, up_to=cap)
+    cache = {} if cache is None else cache
     recorder = CompletenessRecorder(stored, period)
-    result = settle_contract_period(store, tables, stored, period, data,
-                                    cache={} if cache is None else cache, transform=recorder)
+    carbon = CarbonRecorder(store, tables, data, period, cache) if data.carbon else None
+    result = settle_contract_period(store, tables, stored, period, data, cache=cache,
+                                    transform=chain(recorder, carbon))
     short = shortfalls(contract_id, recorder.entries.values())
-    extra = {"adjustment": stored_doc["adjustment"]} if "adjustment" in stored_doc else None
+    esg = contract_annex(list(carbon.entries.values())) if carbon is not None else None
+    extra = {**({"adjustment": stored_doc["adjustment"]} if "adjustment" in stored_doc else {}),
+             **({"esg": esg} if esg else {})} or None
     doc = invoice_document(result, stored, version=version,
                            run_id=stored_doc["lineage"]["run_id"] if run_id is None else run_id,
                            data=data, adjusts=stored_doc.get("adjusts"), extra=extra,

@@ -20,7 +20,10 @@ Map (on a warm worker): ``jobs.settle_inputs.site_partial`` per item; the interv
 detail is written next to the partition's result, already in the invoice's Parquet
 encoding; the result is the partial's exact integer sums (small JSON) and, for a
 billing month, the site-month's completeness counts and limits
-(``jobs.settle_inputs.CompletenessRecorder``).
+(``jobs.settle_inputs.CompletenessRecorder``) and, with carbon tracing on (the default;
+``carbon: false`` in the spec turns it off), the traced site's exact carbon partial
+(``jobs.carbon.CarbonRecorder``: the same VEE channels, the pinned grid factors and
+certificate registry; no second read, no amount touched).
 
 Reduce (in the job runner). First the completeness gate, over **every** partition
 of every contract and period (``engine.completeness.shortfalls``): if any is short
@@ -28,7 +31,8 @@ and the spec does not say ``allow_incomplete``, the job fails listing all of the
 (the full list also in ``runs/<job_id>/completeness.json``) and publishes nothing.
 Then, per period in order and per contract in batches: finalize its items
 (``jobs.contract_period.finalize_items``: combine the partials, order-free, then the
-period-level terms, one rounding per line), build the invoice document (status
+period-level terms, one rounding per line; and the carbon partials into the ESG annex,
+``jobs.carbon.contract_annex``), build the invoice document (status
 ``estimated`` with its shortfalls when short and allowed, else ``draft``) and
 publish it atomically as the next version (``jobs.invoicing``), unless it is
 identical to the latest version (then nothing new is written).
@@ -45,10 +49,11 @@ from storage.contracts import ContractStore, StoredContract
 from storage.invoices import InvoiceStore, detail_to_parquet
 from storage.parallel_io import map_io
 
+from .carbon import CarbonRecorder, contract_annex
 from .contract_period import contract_items, finalize_items
 from .invoicing import PUBLISH_BATCH, InvoiceDraft, PublishedInvoice, publish_invoices
 from .planning import KEY_SEP, group_partitions
-from .settle_inputs import (CompletenessRecorder, DataVersions, load_contract, load_pins,
+from .settle_inputs import (CompletenessRecorder, DataVersions, chain, load_contract, load_pins,
                             partial_to_dict, pin_inputs, pins_key, require_contract, require_data,
                             site_partial)
 from .specs import SettlementSpec
@@ -72,7 +77,7 @@ def pinned_inputs(spec: SettlementSpec, ctx: JobContext
     loaded: dict[str, list[StoredContract]] = {}
 
     def resolve() -> dict:
-        data = DataVersions.resolve(ctx.tables, ctx.store, spec.as_of)
+        data = DataVersions.resolve(ctx.tables, ctx.store, spec.as_of, carbon=spec.carbon)
         require_data(data)
         ids = spec.contracts or ContractStore(ctx.store).contract_ids()
         loaded.update(zip(ids, map_io(lambda cid: require_contract(ctx.store, cid), ids)))
@@ -123,11 +128,14 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
         p = item["params"]
         stored = load_contract(ctx.store, p["contract_id"], p["contract_cap"], ctx.cache)
         billing = p["period"] == p["billing_period"]
+        data = DataVersions.from_dict(p["data"])
         recorder = CompletenessRecorder(stored, p["billing_period"]) if billing else None
+        carbon = (CarbonRecorder(ctx.store, ctx.tables, data, p["billing_period"], ctx.cache)
+                  if billing and data.carbon else None)
         partial = site_partial(ctx.store, ctx.tables, contract_id=p["contract_id"],
                                contract_cap=p["contract_cap"], site_id=p["site_id"],
-                               period=p["period"], data=DataVersions.from_dict(p["data"]),
-                               cache=ctx.cache, stored=stored, transform=recorder)
+                               period=p["period"], data=data, cache=ctx.cache, stored=stored,
+                               transform=chain(recorder, carbon))
         doc = {**partial_to_dict(partial), "contract_cap": p["contract_cap"], "data": p["data"],
                "billing_period": p["billing_period"]}
         if billing:
@@ -136,6 +144,8 @@ def run_partition(partition: Partition, ctx: WorkerContext) -> dict:
             ctx.stage(key, detail_to_parquet(partial.detail))
             doc["detail"] = key
             doc["completeness"] = recorder.entries[p["site_id"]].to_dict()
+        if carbon is not None and p["site_id"] in carbon.entries:
+            doc["carbon"] = carbon.entries[p["site_id"]].to_dict()
         out[item["key"]] = doc
     return out
 
@@ -151,7 +161,9 @@ def _draft(ctx: JobContext, contracts: ContractStore, period: str, items: dict[s
     stored: list[StoredContract] = contracts.versions(first["contract_id"],
                                                       up_to=int(first["contract_cap"]))
     result, detail_parquet = finalize_items(ctx.store, stored, period, items)
+    esg = contract_annex([d.get("carbon") for d in items.values() if d["period"] == period])
     return InvoiceDraft(result, stored, DataVersions.from_dict(first["data"]), detail_parquet,
+                        extra={"esg": esg} if esg else None,
                         completeness=invoice_block(short) if short else None)
 
 

@@ -5,7 +5,9 @@ rebill, or the reproduction of an old invoice) sees one consistent snapshot even
 while new data lands:
 
 * ``DataVersions``: the Delta versions of the ``meter``, ``prices`` and ``index``
-  tables, and the site-registry version;
+  tables, and the site-registry version; with carbon tracing on (``carbon``), also the
+  ``grid_factors`` table version and the certificate registry's sequence number
+  (``certificates``), so the carbon of a period is versioned with its money;
 * the contract versions up to a cap (amendments added later are not seen).
 
 A job pins them **once**, when its first attempt plans (:func:`pin_inputs`): the
@@ -73,24 +75,48 @@ VEE_COLUMNS_READ = ["channel", "interval_start_utc", "interval_minutes", "energy
 VEE_DICTIONARY_READ = ("channel", "quality")
 
 
+#: the carbon inputs a settlement with carbon tracing pins (``jobs.carbon``)
+CARBON_INPUTS = ("grid_factors", "certificates")
+
+
 @dataclass(frozen=True)
 class DataVersions:
-    """Pinned input versions of one settlement run (``None``: the table is empty)."""
+    """Pinned input versions of one settlement run (``None``: the table is empty).
+
+    ``carbon``: carbon tracing is on, and ``grid_factors`` / ``certificates`` are pinned
+    (``None``: nothing stored yet). Off, they are not part of the pins at all
+    (:meth:`to_dict` leaves them out), which is the form every invoice published before
+    carbon tracing records: its reproduction stays without carbon, byte for byte."""
     meter: int | None
     prices: int | None
     index: int | None
     sites: int | None
+    grid_factors: int | None = None
+    certificates: int | None = None
+    carbon: bool = False
 
     def to_dict(self) -> dict[str, int | None]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("carbon")
+        if not self.carbon:
+            for k in CARBON_INPUTS:
+                d.pop(k)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DataVersions":
-        return cls(d.get("meter"), d.get("prices"), d.get("index"), d.get("sites"))
+        return cls(d.get("meter"), d.get("prices"), d.get("index"), d.get("sites"),
+                   d.get("grid_factors"), d.get("certificates"), carbon="grid_factors" in d)
+
+    def without_carbon(self) -> "DataVersions":
+        return DataVersions(self.meter, self.prices, self.index, self.sites)
 
     @classmethod
-    def resolve(cls, tables: Tables, store: ObjectStore, as_of: dict[str, Any] | None = None) -> "DataVersions":
-        """Current versions, or those given in ``as_of`` (a version or an aware time per table)."""
+    def resolve(cls, tables: Tables, store: ObjectStore, as_of: dict[str, Any] | None = None, *,
+                carbon: bool = False) -> "DataVersions":
+        """Current versions, or those given in ``as_of`` (a version or an aware time per
+        table). ``carbon``: also pin the carbon inputs (``grid_factors``, and
+        ``certificates``: a registry sequence number); the kinds that trace carbon ask."""
         as_of = as_of or {}
         vs = {t: tables.resolve_as_of(t, as_of.get(t)) for t in DATA_TABLES}
         reg = registry_versions(store)
@@ -98,7 +124,16 @@ class DataVersions:
         if sites is not None and sites not in reg:
             raise UnknownReferenceError(f"site registry version {sites} does not exist "
                                         f"(versions: {reg or 'none'})")
-        return cls(vs["meter"], vs["prices"], vs["index"], sites)
+        if not carbon:
+            return cls(vs["meter"], vs["prices"], vs["index"], sites)
+        from storage.certificates import CertificateRegistry
+        latest = CertificateRegistry(store).version()
+        certs = as_of.get("certificates", latest)
+        if certs is not None and (latest is None or not 0 <= int(certs) <= latest):
+            raise UnknownReferenceError(f"certificate registry version {certs} does not exist "
+                                        f"(latest: {latest or 'none'})")
+        return cls(vs["meter"], vs["prices"], vs["index"], sites,
+                   tables.resolve_as_of("grid_factors", as_of.get("grid_factors")), certs, carbon=True)
 
 
 def pins_key(job_id: str, spec: BaseModel) -> str:
@@ -227,6 +262,21 @@ class SiteMonthInputs:
 #: rewrites a site-month's inputs between reading and settling (a what-if variant);
 #: receives the contract versions and the period being settled
 InputsTransform = Callable[[SiteMonthInputs, list[ContractVersion], str], SiteMonthInputs]
+
+
+def chain(*transforms: InputsTransform | None) -> InputsTransform | None:
+    """One transform applying each given one in order (None: none given)."""
+    given = [t for t in transforms if t is not None]
+    if not given:
+        return None
+    if len(given) == 1:
+        return given[0]
+
+    def apply(inputs: SiteMonthInputs, versions: list[ContractVersion], period: str) -> SiteMonthInputs:
+        for t in given:
+            inputs = t(inputs, versions, period)
+        return inputs
+    return apply
 
 
 def read_site_month(store: ObjectStore, tables: Tables, versions: list[ContractVersion], *,

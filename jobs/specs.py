@@ -18,7 +18,8 @@ Kinds:
     *is* ``period``: it is normalised so, and has the month-end natural key).
     ``allow_incomplete`` publishes a period whose meter data is beyond its
     completeness limits as ``estimated`` invoices instead of failing the job
-    (``engine.completeness``).
+    (``engine.completeness``). ``carbon`` (default on) traces carbon in the same job
+    (``jobs.carbon``); off, the job settles money only (the bench compares both).
 ``rebill``
     Re-settle ``from_period`` .. ``to_period`` (inclusive) of one contract against the
     data as of ``as_of`` (a data version, an ISO 8601 instant, or ``None`` = latest).
@@ -26,6 +27,10 @@ Kinds:
     An inventory/audit job: exact integer energy totals (Wh) per site, channel and
     site-local month straight from the stored meter table, for reconciling against a
     utility's or meter vendor's own totals after ingest. It settles nothing.
+``scenario``
+    What-if variants of a base portfolio (``document``: a scenario document, see
+    ``engine.scenario`` and ``m2c scenarios schema``), each re-settled by the engine
+    that bills; the result is stored apart, never as an invoice.
 
 New kinds (scenario, bankability) add a model here and a :class:`jobs.tasks.JobKind`.
 
@@ -49,11 +54,13 @@ from engine.errors import ValidationError
 from engine.ids import ID_PATTERN, ID_RULE, is_valid_id, shown
 from engine.timebase import parse_period, periods_between
 
-__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "JobSpec", "parse_spec",
+__all__ = ["SettlementSpec", "RebillSpec", "MeterTotalsSpec", "ShadowSettlementSpec", "ScenarioSpec",
+           "BankabilitySpec", "JobSpec", "parse_spec",
            "spec_fingerprint", "natural_key", "spec_to_dict", "JOB_KINDS"]
 
-# Table names whose data versions a spec may pin (storage/tables.py).
-DATA_TABLES = ("meter", "prices", "index")
+# Table names whose data versions a spec may pin (storage/tables.py); with carbon tracing,
+# also the grid factors and the certificate registry (jobs.settle_inputs.DataVersions).
+DATA_TABLES = ("meter", "prices", "index", "grid_factors", "certificates")
 #: the most contract or site ids one spec may name
 MAX_IDS = 10_000
 #: the longest backfill one settlement job takes (30 years of months)
@@ -118,6 +125,9 @@ class SettlementSpec(_Spec):
     allow_incomplete: bool = Field(
         default=False, description="publish periods beyond their meter completeness limits as "
                                    "'estimated' invoices instead of failing the job")
+    carbon: bool = Field(
+        default=True, description="trace carbon beside the money (engine.carbon): the ESG annex of "
+                                  "invoices whose sites name a balancing_authority; false: money only")
 
     @model_validator(mode="before")
     @classmethod
@@ -298,9 +308,51 @@ class ShadowSettlementSpec(_Spec):
         return dict(sorted(v.items()))
 
 
-JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec],
+class ScenarioSpec(_Spec):
+    """What-if variants of a base portfolio, re-settled by the engine that bills."""
+
+    kind: Literal["scenario"] = "scenario"
+    document: dict[str, Any] = Field(
+        description="the scenario document (its JSON Schema: `m2c scenarios schema`)")
+
+    @field_validator("document")
+    @classmethod
+    def _document(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from engine.scenario import parse_scenario
+        from engine.scenario.document import normalise
+        try:
+            parse_scenario(v, source="document")
+        except ValidationError as exc:
+            message = str(exc).split(": ", 2)[-1] if exc.field else str(exc)
+            raise ValueError(f"{exc.field}: {message}" if exc.field else message) from None
+        return normalise(v)
+
+
+class BankabilitySpec(_Spec):
+    """A bankability run: the model document (``m2c bankability schema``), with the
+    number of paths and the seed optionally overriding the document's."""
+
+    kind: Literal["bankability"] = "bankability"
+    model: dict[str, Any] = Field(description="the bankability model document")
+    paths: int | None = Field(default=None, ge=1, description="overrides uncertainty.paths")
+    seed: int | None = Field(default=None, ge=0, description="overrides uncertainty.seed")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from engine.errors import ValidationError as ModelError
+        from engine.finance.model import HARD_MAX_PATHS, parse_model
+        try:
+            parse_model(v, "model", max_paths=HARD_MAX_PATHS)
+        except ModelError as exc:
+            raise ValueError(f"{exc.field}: {str(exc).split(': ', 2)[-1]}") from None
+        return v
+
+
+JobSpec = Annotated[Union[SettlementSpec, RebillSpec, MeterTotalsSpec, ShadowSettlementSpec,
+                          ScenarioSpec, BankabilitySpec],
                     Field(discriminator="kind")]
-JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement")
+JOB_KINDS = ("settlement", "rebill", "meter_totals", "shadow_settlement", "scenario", "bankability")
 
 _ADAPTER: TypeAdapter = TypeAdapter(JobSpec)
 
@@ -352,7 +404,7 @@ def parse_spec(obj: Any, source: str = "spec") -> JobSpec:
 #: left out of the canonical form while at the default, so a spec that does not use
 #: them keeps the form (and the fingerprint) it had before they existed
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
-    "settlement": {"from_period": None, "to_period": None, "allow_incomplete": False},
+    "settlement": {"from_period": None, "to_period": None, "allow_incomplete": False, "carbon": True},
     "rebill": {"allow_incomplete": False},
 }
 

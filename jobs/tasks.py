@@ -20,6 +20,11 @@ A :class:`JobKind` has three functions:
     Runs once, in the job runner, over every partition's result. Must iterate keys in
     sorted order (results arrive in completion order), publish atomically, and return
     the job's ``result`` document (JSON-able).
+``check(spec, store)`` (optional)
+    Called on submit (``POST /v1/jobs``, the CLI) before the job is recorded: checks
+    the spec against what is stored (names of contracts, sites, ...) and raises an
+    ``InputError`` naming the field, so bad input is refused before any work. ``plan``
+    checks again (the store may change in between).
 """
 from __future__ import annotations
 
@@ -149,3 +154,4 @@ class JobKind:
     run_partition: Callable[[Partition, WorkerContext], dict]
     reduce: Callable[[Any, dict[str, dict], JobContext], dict]
     description: str = ""
+    check: Callable[[Any, "ObjectStore"], Any] | None = None

@@ -1,6 +1,7 @@
 """Ingest: files -> validated canonical rows -> one Delta commit per call.
 
-Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index``):
+Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index`` / ... /
+``ingest_grid_factors``):
 
 1. **All or nothing.** Every file of the call is read and validated first (format,
    values, and for meter data the site registry: unknown site or channel ->
@@ -73,6 +74,7 @@ PAYLOAD = {
     "awards": ("interval_minutes", "power_w", "price_microusd_per_mwh"),
     "statements": ("version_rank", "operating_date", "interval_minutes", "energy_wh",
                    "price_microusd_per_mwh", "amount_microusd"),
+    "grid_factors": ("interval_minutes", "co2e_mg_per_mwh", "residual_co2e_mg_per_mwh", "cfe_ppm", "source"),
 }
 
 
@@ -190,6 +192,15 @@ def ingest_statements(store: ObjectStore, paths: Sequence[Path], *, sites: dict[
         uniq, inv = np.unique(months, return_inverse=True)
         return pa.array(np.array([str(m) for m in uniq], dtype=object)[inv], pa.string())
     return _ingest(store, "statements", paths, read, month, now_utc)
+
+
+def ingest_grid_factors(store: ObjectStore, paths: Sequence[Path], *, now_utc: datetime) -> IngestReport:
+    """Ingest hourly grid-factor CSV files (``storage.readers.grid_factors``): per
+    balancing authority and UTC hour, the location-based factor, the residual mix and the
+    carbon-free share. Partitioned by balancing authority and UTC month."""
+    from .readers.grid_factors import read_grid_factors_csv
+    return _ingest(store, "grid_factors", paths, lambda data, p: read_grid_factors_csv(data, str(p)),
+                   lambda rows: pa.array(utc_month_labels(_us(rows)), pa.string()), now_utc)
 
 
 def _check_resources(result: ReadResult, name: str, sites: dict[str, Site]) -> None:
@@ -451,5 +462,6 @@ def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:
 
 
 __all__ = ["ingest_meter", "ingest_prices", "ingest_index", "ingest_awards", "ingest_statements",
+           "ingest_grid_factors",
            "IngestReport", "FileReport",
            "ingest_log_key", "METER_FORMATS"]

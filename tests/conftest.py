@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -91,27 +91,96 @@ def ray_cluster():
 # The one place the suite makes job catalogs. A test asks for ``catalog`` (an empty catalog,
 # schema created), ``catalog_url`` (where that catalog lives, for code that opens its own
 # connections: the CLI, the API, Ray workers, child processes) or ``new_catalog`` (another
-# empty one per call, e.g. to run the same job twice past the natural-key dedupe). Only
-# SQLite exists today; a second backend (PostgreSQL) becomes ``params`` on
-# ``catalog_backend`` and a branch in ``new_catalog_url``, and every test asking for a
-# catalog then runs on each backend.
+# empty one per call, e.g. to run the same job twice past the natural-key dedupe).
+#
+# Two backends: SQLite (a file in the test's folder) and PostgreSQL (a database of its own
+# on the session's server, ``tests/support/postgres.py``). ``catalog_backend`` says which.
+# Tests (or modules) marked ``catalog_backends`` run on both; the others on SQLite, unless
+# ``--catalog-backends=sqlite,postgresql`` runs every test that uses a catalog on both.
+# Without the PostgreSQL binaries the PostgreSQL runs are skipped with the reason, and the
+# session's summary says how many did not run.
+
+CATALOG_BACKENDS = ("sqlite", "postgresql")
+#: the prefix of the skip reason of a PostgreSQL run that could not run (counted at the end)
+PG_SKIP = "PostgreSQL catalog not available"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--catalog-backends", default=None, metavar="LIST",
+                     help="run every test that uses a job catalog on these backends "
+                          "(comma-separated, of: sqlite, postgresql); by default the tests "
+                          "marked catalog_backends run on both and the others on sqlite")
+
+
+def pytest_generate_tests(metafunc):
+    if "catalog_backend" not in metafunc.fixturenames:
+        return
+    if any(m.name == "parametrize" and "catalog_backend" in str(m.args[0])
+           for m in metafunc.definition.iter_markers()):
+        return                                 # the test chose its backends itself
+    option = metafunc.config.getoption("--catalog-backends")
+    if option:
+        backends = [b.strip() for b in option.split(",") if b.strip()]
+        unknown = set(backends) - set(CATALOG_BACKENDS)
+        if unknown:
+            raise pytest.UsageError(f"--catalog-backends: unknown {sorted(unknown)}; "
+                                    f"choose from {', '.join(CATALOG_BACKENDS)}")
+    elif metafunc.definition.get_closest_marker("catalog_backends"):
+        backends = list(CATALOG_BACKENDS)
+    else:
+        return
+    metafunc.parametrize("catalog_backend", backends, indirect=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly how many PostgreSQL runs did not happen (they are skips, not passes)."""
+    missed = [r for r in terminalreporter.stats.get("skipped", [])
+              if isinstance(r.longrepr, tuple) and PG_SKIP in str(r.longrepr[2])]
+    if missed:
+        reason = str(missed[0].longrepr[2]).split(": ", 1)[-1]
+        terminalreporter.write_sep("!", f"{len(missed)} PostgreSQL catalog test runs did NOT "
+                                        f"run: {reason}", red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's PostgreSQL server (started on first use; skipped, with the reason,
+    where the binaries are missing)."""
+    from tests.support.postgres import PostgresServer, PostgresUnavailable
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"{PG_SKIP}: {exc}")
+    yield server
+    server.stop()
+
 
 @pytest.fixture
-def catalog_backend() -> str:
-    return "sqlite"
+def catalog_backend(request) -> str:
+    return getattr(request, "param", "sqlite")
 
 
 @pytest.fixture
-def new_catalog_url(catalog_backend, tmp_path) -> Callable[[], str]:
-    """Makes the URL of another, empty catalog at each call."""
+def new_catalog_url(request, catalog_backend, tmp_path) -> Iterator[Callable[[], str]]:
+    """Makes the URL of another, empty catalog at each call (a PostgreSQL database is
+    dropped when the test ends)."""
     from tests.support.catalog import sqlite_catalog_url
     numbers = itertools.count()
+    if catalog_backend == "sqlite":
+        yield lambda: sqlite_catalog_url(tmp_path / f"catalog-{next(numbers)}.db")
+        return
+    if catalog_backend != "postgresql":
+        raise ValueError(f"unknown catalog backend {catalog_backend!r}")
+    server = request.getfixturevalue("postgres_server")
+    made: list[str] = []
 
     def new_url() -> str:
-        if catalog_backend == "sqlite":
-            return sqlite_catalog_url(tmp_path / f"catalog-{next(numbers)}.db")
-        raise ValueError(f"unknown catalog backend {catalog_backend!r}")
-    return new_url
+        made.append(server.create_database())
+        return made[-1]
+
+    yield new_url
+    for url in made:
+        server.drop_database(url)
 
 
 @pytest.fixture

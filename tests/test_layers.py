@@ -27,9 +27,10 @@ FIRST_PARTY = ("engine", "storage", "jobs", "cluster", "api")
 
 #: what each package may import besides the standard library
 LAYERS: dict[str, set[str]] = {
-    "engine": {"engine", "numpy", "pyarrow", "jsonschema"},
+    "engine": {"engine", "numpy", "pyarrow", "jsonschema", "highspy"},
     "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "yaml"},
-    "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml"},
+    "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml",
+             "psycopg"},    # psycopg: the PostgreSQL catalog (jobs/db.py), loaded only for it
     "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow",
                 "psutil"},     # psutil: the processes of a local or embedded Ray node
     "api": {"api", "cluster", "jobs", "storage", "engine", "fastapi", "starlette", "uvicorn",

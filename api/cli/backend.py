@@ -103,6 +103,13 @@ class Backend(Protocol):
     def cancel_job(self, job_id: str) -> dict: ...
     # market
     def market_statements(self) -> list[dict]: ...
+    # bankability
+    def bankability_schema(self) -> dict: ...
+    def bankability_result(self, result_id: str, fmt: str, part: str) -> dict | str: ...
+    # scenarios
+    def scenario_schema(self) -> dict: ...
+    def list_scenarios(self) -> list[dict]: ...
+    def scenario_result(self, result_id: str, fmt: str) -> dict | str: ...
     # keys
     def create_key(self, role: str, label: str | None) -> dict: ...
     def list_keys(self) -> list[dict]: ...
@@ -229,6 +236,27 @@ class Local:
         from storage.tables import Tables
         return list_statements(Tables(self.store))
 
+    # -- bankability
+    def bankability_schema(self):
+        from engine.finance.model import model_schema
+        return model_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        from .. import views
+        return views.bankability_result(self.store, result_id, fmt, part)
+    # -- scenarios
+    def scenario_schema(self):
+        from engine.scenario import scenario_schema
+        return scenario_schema()
+
+    def list_scenarios(self):
+        from .. import views
+        return views.scenario_results(self.store)
+
+    def scenario_result(self, result_id, fmt):
+        from .. import views
+        return views.scenario_result(self.store, result_id, fmt)
+
     # -- keys
     def _keys(self):
         from ..keystore import KeyStore
@@ -341,6 +369,22 @@ class Remote:
     # -- market
     def market_statements(self):
         return self.client.market_statements()
+
+    # -- bankability
+    def bankability_schema(self):
+        return self.client.bankability_schema()
+
+    def bankability_result(self, result_id, fmt, part):
+        return self.client.get_bankability(result_id, fmt, part)
+    # -- scenarios
+    def scenario_schema(self):
+        return self.client.scenario_schema()
+
+    def list_scenarios(self):
+        return self.client.list_scenarios()["data"]
+
+    def scenario_result(self, result_id, fmt):
+        return self.client.get_scenario(result_id, fmt)
 
     # -- keys
     def create_key(self, role, label):

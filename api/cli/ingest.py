@@ -1,4 +1,4 @@
-"""``m2c ingest meter|prices|index|awards|statements FILE...``: data files into the versioned tables.
+"""``m2c ingest meter|prices|index|awards|statements|grid-factors FILE...``: data files into the versioned tables.
 
 Every call validates ALL its files first and writes nothing if any row is bad
 (exit 2, the message names file, line and field); otherwise it appends one commit,
@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, helptext, handler in (
             ("awards", "ISO awards, schedules and base points (CSV)", awards_command),
             ("statements", "ISO settlement statements (CSV, or an ERCOT settlement extract)",
-             statements_command)):
+             statements_command),
+            ("grid-factors", "hourly grid emission factors and carbon-free share per balancing "
+                             "authority (CSV: storage/readers/grid_factors.py)", grid_factors_command)):
         q = sub.add_parser(name, help=helptext)
         q.add_argument("files", nargs="+", type=Path, metavar="FILE")
         q.add_argument("--format", dest="output", choices=["text", "json"], default=argparse.SUPPRESS,
@@ -84,6 +86,10 @@ def awards_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def statements_command(args: argparse.Namespace, settings: Settings) -> int:
     return _print(_ingest(settings, "statements", args.files, None), args.output)
+
+
+def grid_factors_command(args: argparse.Namespace, settings: Settings) -> int:
+    return _print(_ingest(settings, "grid_factors", args.files, None), args.output)
 
 
 def _print(report: dict, output: str) -> int:

@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     ray_text = (f"at {settings.ray_address}" if settings.ray_address else
                 f"local cluster at {local.address}" if local else "embedded")
     print(f"m2c API on http://{args.host}:{args.port} (OpenAPI at /docs; jobs in "
-          f"{settings.db_url}; Ray {ray_text})", file=sys.stderr, flush=True)
+          f"{settings.db_public_url}; Ray {ray_text})", file=sys.stderr, flush=True)
     # log_config=None: keep the logging the CLI entry point configured.
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=args.access_log,
                                            timeout_graceful_shutdown=10))

@@ -17,23 +17,21 @@ silent while Ray starts, with or without a terminal.
 **Once per job.** The catalog returns the existing job for a repeated request (its
 natural key, e.g. the month-end settlement of a period, or the Idempotency-Key). A job
 run in a CLI process is run by the process holding its *runner lock*: an exclusive
-``flock`` on ``<catalog file>.runners/<job id>.lock``, which the kernel releases when
-that process ends, however it ends. So a second ``m2c settle`` of a period while the
-first runs does not run it again: it follows the first (same job id; it exits with
-the job's exit code), and if the first process dies it takes the job over and resumes
-it (committed partitions are not recomputed). Jobs submitted through the API are run
-by the API's runners and only followed here.
+``flock`` on ``<catalog file>.runners/<job id>.lock`` (SQLite), or a session advisory
+lock (PostgreSQL), which is released when that process ends, however it ends. So a
+second ``m2c settle`` of a period while the first runs does not run it again: it
+follows the first (same job id; it exits with the job's exit code), and if the first
+process dies it takes the job over and resumes it (committed partitions are not
+recomputed). Jobs submitted through the API are run by the API's runners and only
+followed here.
 """
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
 import sys
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.errors import InputError, error_class
@@ -100,43 +98,24 @@ def _label(spec: dict) -> str:
 
 
 class RunnerLock:
-    """The exclusive right to run one job in a CLI process (see the module docstring)."""
+    """The exclusive right to run one job in a CLI process (see the module docstring):
+    the catalog database's process lock ``runners/<job id>`` (:meth:`jobs.db.Database.process_lock`)."""
 
-    def __init__(self, catalog_path: Path, job_id: str):
-        self.path = catalog_path.with_name(catalog_path.name + ".runners") / f"{job_id}.lock"
-        self._fd: int | None = None
+    def __init__(self, catalog: "JobCatalog", job_id: str):
+        self._lock = catalog.db.process_lock("runners", job_id)
 
     def acquire(self) -> bool:
         """Take the lock if nobody holds it (never blocks)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
+        return self._lock.acquire()
 
     def holder(self) -> str:
         """Who holds it, for messages (``process 1234``)."""
-        try:
-            pid = self.path.read_text().strip()
-        except OSError:
-            pid = ""
-        return f"process {pid}" if pid.isdigit() else "another process"
+        return self._lock.holder()
 
     def release(self, *, remove: bool) -> None:
         """Release; ``remove`` the file too once the job is terminal (a process that
         takes the lock later reads the catalog first, so it cannot run a finished job)."""
-        if self._fd is None:
-            return
-        if remove:
-            self.path.unlink(missing_ok=True)
-        os.close(self._fd)               # closing the descriptor releases the flock
-        self._fd = None
+        self._lock.release(remove=remove)
 
 
 def run_local(spec: dict, *, settings: Settings, idempotency_key: str | None, wait: bool,
@@ -145,9 +124,11 @@ def run_local(spec: dict, *, settings: Settings, idempotency_key: str | None, wa
     from jobs.catalog import JobCatalog
     from jobs.specs import parse_spec
 
+    parsed = parse_spec(spec)
+    _check_against_store(parsed, settings)
     catalog = JobCatalog(settings.db_url)
     catalog.init_schema()
-    record, created = catalog.submit(parse_spec(spec), principal=CLI_PRINCIPAL,
+    record, created = catalog.submit(parsed, principal=CLI_PRINCIPAL,
                                      idempotency_key=idempotency_key,
                                      now_utc=datetime.now(timezone.utc))
     if record.is_terminal:
@@ -158,6 +139,16 @@ def run_local(spec: dict, *, settings: Settings, idempotency_key: str | None, wa
     if settings.ray_address:
         return _detached(record, catalog, settings, created=created, wait=wait, bar=bar)
     return _inline(record, catalog, settings, bar=bar)
+
+
+def _check_against_store(spec: Any, settings: Settings) -> None:
+    """The kind's check of the spec against the store (``JobKind.check``), before the
+    job is recorded: what ``POST /v1/jobs`` refuses with 422, refused here with exit 2."""
+    from jobs.kinds import get_kind
+    kind = get_kind(spec.kind)
+    if kind.check is not None:
+        from storage.objectstore import ObjectStore
+        kind.check(spec, ObjectStore.from_config(settings.storage_config()))
 
 
 def _detached(record: "JobRecord", catalog: "JobCatalog", settings: Settings, *, created: bool,
@@ -183,7 +174,7 @@ def _inline(record: "JobRecord", catalog: "JobCatalog", settings: Settings, *,
             bar: ProgressLine) -> dict:
     """Run the job in this process if it is ours to run (we hold its runner lock), else
     follow whoever runs it, taking over if that process dies."""
-    lock = RunnerLock(catalog.path, record.id)
+    lock = RunnerLock(catalog, record.id)
     told = False
     while True:
         rec = catalog.get(record.id)

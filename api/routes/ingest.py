@@ -136,7 +136,7 @@ async def _save_raw(request: Request, folder: Path, limit: int, filename: str | 
 )
 async def ingest(ctx: Ctx, _: Annotated[Principal, Depends(require_ingest)], request: Request,
                  response: Response,
-                 table: Literal["meter", "prices", "index", "awards", "statements"],
+                 table: Literal["meter", "prices", "index", "awards", "statements", "grid_factors"],
                  filename: Annotated[str | None, Query(max_length=255, description=(
                      "Name of the file in a raw (non-multipart) body."))] = None,
                  format: Annotated[Literal["csv", "parquet", "nem12"] | None, Query(description=(

@@ -25,9 +25,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.errors import NotFoundError
+from engine.errors import DataMissingError, InputError, NotFoundError
+from jobs.kinds import get_kind
 
 from ..auth import CurrentPrincipal, Principal, forbidden, require_any_job_access
+from .bankability import check_limits
 from ..deps import Ctx
 from ..dispatch import ExecutorUnavailable
 from jobs.states import JobState
@@ -113,6 +115,20 @@ def _visible_job(ctx: Ctx, principal: Principal, job_id: str):
     return rec
 
 
+def _check_against_store(ctx: Ctx, spec) -> None:
+    """The kind's check against what is stored (``JobKind.check``): an unknown name, or
+    no data to work on, is a 422 naming the field, before the job is recorded."""
+    kind = get_kind(spec.kind)
+    if kind.check is None:
+        return
+    try:
+        kind.check(spec, ctx.object_store())
+    except (InputError, DataMissingError) as exc:
+        raise ProblemError(422, "invalid-request", str(exc), title="Invalid request",
+                           field=getattr(exc, "field", None),
+                           problems=getattr(exc, "problems", None) or None) from None
+
+
 def _job_response(ctx: Ctx, response: Response, rec) -> JobPublic:
     body = public_job(ctx, rec)
     response.headers["Location"] = body.links.self
@@ -145,7 +161,9 @@ def submit_job(
 ) -> JobPublic:
     if not principal.can_submit(spec.kind):
         raise forbidden(f"role {principal.role.value!r} may not submit {spec.kind} jobs")
+    check_limits(spec, ctx.settings)
     key = parse_idempotency_key(idempotency_key)
+    _check_against_store(ctx, spec)
     rec, created = ctx.catalog.submit(spec, principal=principal.key_id, idempotency_key=key,
                                       now_utc=ctx.clock())
     if created:

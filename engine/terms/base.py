@@ -60,8 +60,10 @@ Optional, with the default used when the module leaves it out:
 Rate rule. A rate derived by formula (escalator, heat rate x index, CPI ratio,
 hedge share, revenue share) is computed exactly with ``Fraction`` and quantised
 **once per distinct rate** to integer micro-USD/MWh, half-even, by
-``quantise_micro`` (the one home of that rounding): that quantisation is part of
-the rate's definition ("the escalated price is rounded to 1e-6 USD/MWh"). Interval
+``quantise_micro`` (the one home of that rounding; ``affine_micro`` gives the same
+integers for a rate affine in a price, for a whole array of prices at once): that
+quantisation is part of the rate's definition ("the escalated price is rounded to
+1e-6 USD/MWh"). Interval
 amounts are then exact: ``energy_wh * rate_microusd_per_mwh = amount_picousd``.
 Period-level amounts are exact ``Fraction`` pico-dollars rounded once to cents.
 """
@@ -70,6 +72,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
+from math import gcd
 from types import ModuleType
 from typing import Any, Callable, Literal, Mapping, overload
 
@@ -152,6 +155,42 @@ def choice(raw: dict, key: str, where: str, options: tuple[str, ...], default: s
 def quantise_micro(value_usd: Fraction) -> int:
     """Exact USD (per MWh) -> integer micro-USD, half-even (the one rate quantisation)."""
     return round(Fraction(value_usd) * MICRO)
+
+
+_INT64_SAFE = 2**62
+
+
+def affine_micro(x: Any, slope: Fraction, intercept: Fraction) -> Any:
+    """``quantise_micro(slope * x + intercept)`` of every element of ``x`` (an integer
+    or an int64 array, e.g. prices in micro-USD/MWh), exactly and vectorised.
+
+    A rate that is an affine function of a price (a hedge share times strike minus
+    price, a revenue share times price) is quantised this way instead of with one
+    ``Fraction`` per distinct price: with ``slope * 1e6 = a/d`` and ``intercept * 1e6 =
+    b/d`` over one common denominator, the rate is the integer quotient of
+    ``a * x + b`` by ``d`` rounded half-even, the same integer ``quantise_micro``
+    gives. The products are int64 when their bound allows it, Python integers
+    otherwise (still exact). An integer ``x`` gives an ``int``, an array an int64 array.
+    """
+    sm, im = Fraction(slope) * MICRO, Fraction(intercept) * MICRO
+    d = sm.denominator * im.denominator // gcd(sm.denominator, im.denominator)
+    a, b = sm.numerator * (d // sm.denominator), im.numerator * (d // im.denominator)
+    if np.ndim(x) == 0:
+        quo, rem = divmod(a * int(x) + b, d)
+        return quo + (1 if 2 * rem > d or (2 * rem == d and quo % 2) else 0)
+    arr = np.asarray(x, dtype=np.int64)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    xmax = max(abs(int(arr.min())), abs(int(arr.max())))
+    num: np.ndarray
+    if abs(a) * xmax + abs(b) < _INT64_SAFE and d < _INT64_SAFE // 2:
+        num = arr * a + b if a else np.full(arr.shape, b, dtype=np.int64)
+    else:
+        num = arr.astype(object) * a + b
+    q: np.ndarray = num // d
+    r: np.ndarray = num - q * d                                   # 0 <= r < d
+    up = np.asarray((2 * r > d) | ((2 * r == d) & (q % 2 == 1)), dtype=np.int64)   # half-even
+    return np.asarray(q + up, dtype=np.int64)
 
 
 def escalated_price_micro(price: Fraction, escalator_pct: Fraction | None, year: int,

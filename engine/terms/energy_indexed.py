@@ -20,7 +20,8 @@ Parameters (``formula: cpi``)::
 ``price = P_base x CPI_t / CPI_base``.
 
 Either way the price is clamped to [floor, cap] and rounded half-even once per
-distinct index value to 1e-6 USD/MWh (the rate definition). The index value of an
+distinct index value to 1e-6 USD/MWh (the rate definition; computed for all intervals
+at once, exactly, by ``Params.rate_micro``). The index value of an
 interval is the one applying to its local date in the contract zone
 (``engine.pricing.align_index``). One line ``<id>``; its invoice rate is the
 energy-weighted average.
@@ -29,11 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from ..units import MICRO
-from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct
+from .base import IntervalOutput, affine_micro, choice, dec, frac_str, line, quantise_micro
 
 KIND = "energy_indexed"
 FORMULAS = ("heat_rate", "cpi")
@@ -83,8 +85,23 @@ class Params:
             p = min(p, self.cap)
         return p
 
-    def rate_micro(self, value_micro: int) -> int:
-        return quantise_micro(self.price(value_micro))
+    def rate_micro(self, value_micro: Any) -> Any:
+        """``quantise_micro(price(v))`` for an index value (x1e6) or, element by element,
+        an int64 array of them: the formula is affine in ``v`` (``affine_micro``), and
+        since rounding is monotone, rounding the clamped price is clamping the rounded
+        one to the rounded floor and cap (the same integers)."""
+        v = np.asarray(value_micro, dtype=np.int64)
+        if self.formula == "heat_rate":
+            assert self.heat_rate is not None
+            rate = affine_micro(v, self.heat_rate / MICRO, self.adder)
+        else:
+            assert self.base_price is not None and self.base_index_value is not None
+            rate = affine_micro(v, self.base_price / (self.base_index_value * MICRO), Fraction(0))
+        if self.floor is not None:
+            rate = np.maximum(rate, quantise_micro(self.floor))
+        if self.cap is not None:
+            rate = np.minimum(rate, quantise_micro(self.cap))
+        return int(rate) if np.ndim(value_micro) == 0 else rate
 
 
 def parse(raw: dict, where: str) -> Params:
@@ -131,6 +148,6 @@ def describe(p: Params) -> str:
 def interval(term, ctx) -> IntervalOutput:
     p: Params = term.params
     values = ctx.index(p.index, p.frequency, p.carry_forward_days)
-    rate = rates_by_distinct(values, p.rate_micro)
+    rate = p.rate_micro(values)
     desc = term.description or f"Energy at indexed price ({describe(p)})"
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.delivered_wh, rate)])

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from ..units import MICRO
-from .base import IntervalOutput, choice, dec, frac_str, line, quantise_micro, rates_by_distinct, refs_param
+from .base import IntervalOutput, affine_micro, choice, dec, frac_str, line, refs_param
 
 KIND = "export_share"
 RECEIVERS = ("seller", "buyer")
@@ -54,6 +55,11 @@ class Params:
     def coefficient(self) -> Fraction:
         return -self.share_to_buyer if self.received_by == "seller" else 1 - self.share_to_buyer
 
+    def rate_micro(self, price_micro: Any) -> Any:
+        """``quantise_micro(coefficient x price)`` in micro-USD/MWh, for an integer or,
+        element by element, an int64 array of node prices (``affine_micro``)."""
+        return affine_micro(price_micro, self.coefficient / MICRO, Fraction(0))
+
 
 def parse(raw: dict, where: str) -> Params:
     return Params(dec(raw, "share_to_buyer", where, required=True, lo=0, hi=1),
@@ -78,8 +84,7 @@ def interval(term, ctx) -> IntervalOutput:
     p: Params = term.params
     key = node_key(term, ctx.cv, ctx.site)
     price = ctx.price(key)
-    coef = p.coefficient
-    rate = rates_by_distinct(price, lambda x: quantise_micro(coef * Fraction(x, MICRO)))
+    rate = p.rate_micro(price)
     desc = term.description or (f"Export revenue share at {key[0]} {key[1]} {key[2]}: buyer "
                                 f"{frac_str(p.share_to_buyer * 100, 4)}%, received by the {p.received_by}")
     return IntervalOutput([line(term.id, KIND, desc, np.arange(ctx.n), ctx.energy(p.export), rate)])

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -65,8 +65,7 @@ from ..contract_model import PriceNode
 from ..errors import FieldError
 from ..money import mul_exact, sum_exact
 from ..units import MICRO, wh_to_mwh_str
-from .base import (IntervalOutput, choice, dec, frac_str, line, quantise_micro, rate_str, rates_by_distinct,
-                   refs_param)
+from .base import IntervalOutput, affine_micro, choice, dec, frac_str, line, rate_str, refs_param
 
 KIND = "vppa"
 RULES = ("none", "zero_floor", "no_settlement_below_zero")
@@ -126,14 +125,16 @@ class Params:
         """The basis if it makes the reference a node price (``node_price``), else None."""
         return self.basis if self.basis is not None and self.basis.mode == "node_price" else None
 
-    def rate_micro(self, ref_micro: int) -> int:
-        """Settlement rate (buyer -> seller), micro-USD/MWh, for a reference price in micro-USD/MWh."""
-        p = ref_micro
-        if self.negative_price_rule == "zero_floor":
-            p = max(p, 0)
-        elif self.negative_price_rule == "no_settlement_below_zero" and p < 0:
-            return 0
-        return quantise_micro(self.hedge_share * (self.settled_strike - Fraction(p, MICRO)))
+    def rate_micro(self, ref_micro: Any) -> Any:
+        """Settlement rate (buyer -> seller), micro-USD/MWh, for a reference price in
+        micro-USD/MWh: ``quantise_micro(s x (K' - P_eff))``, for an integer or, element
+        by element, an int64 array of prices (``affine_micro``: the same integers)."""
+        p = np.asarray(ref_micro, dtype=np.int64)
+        eff = np.maximum(p, 0) if self.negative_price_rule == "zero_floor" else p
+        rate = affine_micro(eff, -self.hedge_share / MICRO, self.hedge_share * self.settled_strike)
+        if self.negative_price_rule == "no_settlement_below_zero":
+            rate = np.where(p < 0, 0, rate)
+        return int(rate) if np.ndim(ref_micro) == 0 else rate
 
 
 def _parse_basis(raw: dict, where: str) -> Basis:
@@ -211,7 +212,7 @@ def interval(term, ctx) -> IntervalOutput:
         ref = hub + nb.micro
     volume = ctx.delivered_wh if p.volume is None else ctx.energy(p.volume)
     vol = np.where(ref < 0, 0, volume) if p.negative_price_rule == "no_settlement_below_zero" else volume
-    rate = rates_by_distinct(ref, p.rate_micro)
+    rate = p.rate_micro(ref)
     sums = {"volume_wh": sum_exact(volume), "hub_value_picousd": sum_exact(mul_exact(hub, volume))}
     if nb is not None:
         sums["node_value_picousd"] = sum_exact(mul_exact(ref, volume))

@@ -2,7 +2,7 @@
 of each table (:data:`TABLES`), and the month partitions a time range maps to.
 
 Partition labels are ``YYYY-MM``: the meter table's month is SITE-LOCAL (a site's
-billing month is one partition), the prices table's month is UTC.
+billing month is one partition), the prices (and grid factors') month is UTC.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from engine.errors import InputError
-from engine.schema import AWARDS_SCHEMA, INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA, STATEMENTS_SCHEMA
+from engine.schema import (AWARDS_SCHEMA, GRID_FACTORS_SCHEMA, INDEX_SCHEMA, METER_SCHEMA, PRICE_SCHEMA,
+                           STATEMENTS_SCHEMA)
 from engine.timebase import local_month_labels, periods_between
 
 
@@ -61,6 +62,10 @@ TABLES: dict[str, TableSpec] = {
                             ("iso", "statement_id", "version", "charge_type", "resource_id",
                              "interval_start_utc"),
                             delta_encoded=("interval_start_utc",)),
+    # carbon (engine.carbon): hourly grid factors by balancing authority and UTC month
+    "grid_factors": TableSpec("grid_factors", GRID_FACTORS_SCHEMA, ("balancing_authority", "month"),
+                              ("balancing_authority", "interval_start_utc"),
+                              delta_encoded=("interval_start_utc",)),
 }
 
 

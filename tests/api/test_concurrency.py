@@ -1,7 +1,7 @@
 """20 schedulers fire the same month-end trigger at a real server at once: one job.
 
-Real uvicorn on a loopback port, real SQLite catalog (WAL, shared by the server's worker
-threads), 20 client threads released together by a barrier.
+Real uvicorn on a loopback port, a real catalog (SQLite in WAL mode and PostgreSQL, shared
+by the server's worker threads), 20 client threads released together by a barrier.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from tests.support.api_servers import ServerThread
 
 CLIENTS = 20
 SETTLE = {"kind": "settlement", "period": "2026-10"}
+
+pytestmark = pytest.mark.catalog_backends     # SQLite and a real PostgreSQL
 
 
 def _fire(url: str, headers_for, n: int) -> list[httpx.Response]:

@@ -1,4 +1,5 @@
-"""Job routes against a real SQLite catalog: idempotency, natural keys, paging, cancel, errors."""
+"""Job routes against a real catalog (SQLite and PostgreSQL): idempotency, natural keys,
+paging, cancel, errors."""
 from __future__ import annotations
 
 import pytest
@@ -7,6 +8,8 @@ from tests.support.api_app import auth
 
 SETTLE = {"kind": "settlement", "period": "2026-10"}
 REBILL = {"kind": "rebill", "contract": "PPA-TX-DC1", "from_period": "2026-01", "to_period": "2026-03"}
+
+pytestmark = pytest.mark.catalog_backends
 
 
 def test_submit_commits_then_hands_off(client, keys, dispatcher):

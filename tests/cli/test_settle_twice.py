@@ -51,7 +51,7 @@ def test_a_second_settle_follows_the_job_another_process_runs(home, capsys):
     catalog = _catalog(home)
     job, _ = catalog.submit(parse_spec({"kind": "settlement", "period": PERIOD}), principal="cli",
                             now_utc=NOW)
-    lock = RunnerLock(catalog.path, job.id)
+    lock = RunnerLock(catalog, job.id)
     assert lock.acquire()                      # "another process" runs it
     codes = []
     follower = threading.Thread(target=lambda: codes.append(

@@ -216,10 +216,10 @@ def test_unrunnable_spec_fails_the_job_not_hangs(local_storage, catalog):
     from engine.errors import ConflictError
     job_id = _submit(catalog, ProbeSpec(items=1))
     with pytest.raises(InputError):
-        run_job(job_id, {"kind": "bankability", "years": 20}, Runtime(local_storage, catalog, None),
+        run_job(job_id, {"kind": "no_such_kind", "years": 20}, Runtime(local_storage, catalog, None),
                 now_utc=NOW)
     rec = catalog.get(job_id)
-    assert rec.state == "failed" and "bankability" in rec.error
+    assert rec.state == "failed" and "no_such_kind" in rec.error
     with pytest.raises(ConflictError):        # terminal: a late runner records nothing
         run_job(job_id, ProbeSpec(items=1), Runtime(local_storage, catalog, None), now_utc=NOW)
 

@@ -14,7 +14,7 @@ from engine.schema import DETAIL_SCHEMA, PROVENANCE, TABLES, UTC_TS, VEE_SCHEMA
 DOC = Path(__file__).resolve().parents[2] / "docs" / "nomenclature.md"
 # The line of docs/nomenclature.md just before each table's column table.
 DOC_TABLE_AFTER = {"meter": "`meter` (key", "prices": "`prices` (key", "index": "`index` (key",
-                   "vee": "Output grid (", "detail": "Interval detail ("}
+                   "vee": "Output grid (", "detail": "Interval detail (", "grid_factors": "`grid_factors` (key"}
 
 
 def doc_rows(marker: str) -> list[list[str]]:

@@ -1,22 +1,24 @@
 """The catalog against a model of the state machine (Hypothesis stateful testing), and
-racing transitions from many threads."""
+racing transitions from many threads; on both backends."""
 from __future__ import annotations
 
 import itertools
-import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
+                                 run_state_machine_as_test)
 
 from engine.errors import ConflictError
 from jobs.specs import parse_spec
 from jobs.states import TERMINAL_STATES
-from tests.support.catalog import open_catalog, sqlite_catalog_url
+from tests.support.catalog import open_catalog
 from tests.support.race import race
+
+pytestmark = pytest.mark.catalog_backends
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 _n = itertools.count()
@@ -31,16 +33,12 @@ class CatalogModel(RuleBasedStateMachine):
     """Every operation on a random job either does what the model says or raises
     ConflictError exactly when the model says the transition is illegal."""
 
-    def __init__(self):
+    def __init__(self, new_url: Callable[[], str]):
         super().__init__()
-        self.dir = tempfile.TemporaryDirectory()
         # a fresh catalog per example (function-scoped fixtures do not reset between them)
-        self.catalog = open_catalog(sqlite_catalog_url(Path(self.dir.name) / "m.db"))
+        self.catalog = open_catalog(new_url())
         self.model: dict[str, dict] = {}
         self.clock = T0
-
-    def teardown(self):
-        self.dir.cleanup()
 
     def _now(self):
         self.clock += timedelta(seconds=1)
@@ -105,8 +103,10 @@ class CatalogModel(RuleBasedStateMachine):
         assert live == {j for j, m in self.model.items() if m["state"] not in TERMINAL_STATES}
 
 
-CatalogModel.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
-TestCatalogModel = CatalogModel.TestCase
+def test_catalog_matches_the_model(new_catalog_url):
+    run_state_machine_as_test(lambda: CatalogModel(new_catalog_url),
+                              settings=settings(max_examples=40, stateful_step_count=25,
+                                                deadline=None))
 
 
 def test_racing_terminal_transitions_leave_one_outcome(catalog):

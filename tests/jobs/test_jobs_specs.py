@@ -19,7 +19,8 @@ def test_parse_each_kind():
 
 @pytest.mark.parametrize("body, field", [
     ({"period": "2026-10"}, "kind"),
-    ({"kind": "scenario"}, "kind"),
+    ({"kind": "teleport"}, "kind"),
+    ({"kind": "scenario"}, "document"),
     ({"kind": "settlement"}, "period"),
     ({"kind": "settlement", "period": "2026-13"}, "period"),
     ({"kind": "settlement", "period": "26-10"}, "period"),

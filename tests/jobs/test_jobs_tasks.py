@@ -20,7 +20,7 @@ def test_registry_and_spec_parsing():
     assert get_kind("probe").spec_type is probe.ProbeSpec
     assert {"meter_totals", "probe"} <= set(KINDS)
     with pytest.raises(JobError, match="no runner"):
-        get_kind("bankability")
+        get_kind("no_such_kind")
     assert isinstance(parse_job_spec({"kind": "probe", "items": 3}), probe.ProbeSpec)
     assert parse_job_spec({"kind": "settlement", "period": "2026-10"}).period == "2026-10"
 

@@ -60,7 +60,8 @@ def test_plan_refuses_bad_as_of_out_of_term_and_never_billed_periods(tmp_path, l
     parts = plan(RebillSpec(contract=CID, from_period="2024-01", to_period="2024-02"), ctx)
     assert [p.key for p in parts] == [f"{CID}|2024-01", f"{CID}|2024-02"]
     assert {json.dumps(p.params["data"], sort_keys=True) for p in parts} == {
-        json.dumps({"meter": 0, "prices": 0, "index": None, "sites": 1}, sort_keys=True)}
+        json.dumps({"meter": 0, "prices": 0, "index": None, "sites": 1,       # + the carbon pins
+                    "grid_factors": None, "certificates": None}, sort_keys=True)}
 
     with pytest.raises(InputError, match="meter data version 7 does not exist"):
         plan(RebillSpec(contract=CID, from_period="2024-01", to_period="2024-02", as_of=7), ctx)
@@ -102,7 +103,8 @@ def test_no_change_then_a_corrected_month(tmp_path, local_storage, catalog, ray_
     assert res["summary"]["changed_periods"] == 0
     assert res["summary"]["net_adjustment_usd"] == "0.00"
     assert res["invoices"] == [] and [p["outcome"] for p in res["periods"]] == ["unchanged"] * 3
-    assert res["data_versions"] == {"meter": 0, "prices": 0, "index": None, "sites": 1}
+    assert res["data_versions"] == {"meter": 0, "prices": 0, "index": None, "sites": 1,
+                                    "grid_factors": None, "certificates": None}
     assert all(InvoiceStore(rs.store).versions(CID, p) == [1] for p in periods)
 
     # 2. actuals supersede 12 hours of February (pv1 +20 %, exports follow)

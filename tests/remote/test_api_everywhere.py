@@ -37,6 +37,10 @@ REMOTE_COMMANDS = {
     "invoices list", "invoices show", "invoices approve", "invoices explain",
     "keys create", "keys list", "keys revoke",
     "ingest awards", "ingest statements", "market shadow", "market statements",
+    "bankability schema", "bankability run", "bankability show",
+    "scenarios schema", "scenarios run", "scenarios list", "scenarios show",    # test_scenarios_remote.py
+    # carbon: tests/remote/test_esg_remote.py
+    "ingest grid-factors", "esg report", "esg factors", "esg certificates list", "esg certificates export",
 }
 #: commands that run where they are, and say so under --api (argv after the command)
 LOCAL_ONLY = {
@@ -44,6 +48,9 @@ LOCAL_ONLY = {
     "invoices reproduce": [CONTRACT, PERIOD],
     "market rules": ["--iso", "ERCOT"], "market reconcile": ["--statement", "S1"],
     "tables list": [], "tables optimize": [], "tables vacuum": ["--retain", "30d"],
+    "esg certificates issue": ["--site", "TX-DC1", "--period", PERIOD],
+    "esg certificates transfer": ["--from", "A", "--to", "B", "X"],
+    "esg certificates cancel": ["--account", "A", "--beneficiary", "B", "X"],
 }
 
 
@@ -326,6 +333,37 @@ def test_jobs_settle_rebill_and_keys(server, remote, cli_home, capsys):
     code, _, _ = run_cli([*remote("admin"), "keys", "revoke", created["key_id"]], capsys)
     assert code == 0 and server_keys.authenticate(created["key"]) is None
     assert not (cli_home / "m2c.db").exists()             # no local catalog or key store
+
+
+def test_bankability_schema_run_show(server, remote, cli_home, tmp_path, capsys):
+    """The model schema, a run submitted to the server's catalog (as an investor), and a
+    result read from the server's store (published there, absent here)."""
+    from jobs.catalog import JobCatalog
+    from storage.results import ResultStore
+    code, out, err = run_cli([*remote("investor"), "bankability", "schema"], capsys)
+    assert code == 0 and loads(out)["$schema"].startswith("https://json-schema.org/"), err
+
+    from tests.jobs.test_bankability_job import model
+    doc = tmp_path / "model.yaml"
+    doc.write_text(yaml.safe_dump(model(**{"project.contracts": [CONTRACT]}), sort_keys=False))
+    code, out, err = run_cli([*remote("investor"), "bankability", "run", str(doc), "--paths", "8",
+                              "--format", "json"], capsys)
+    assert code == 0, err
+    job = loads(out)
+    assert JobCatalog(server.settings.db_url).get(job["id"]).kind == "bankability"
+
+    summary = {"name": "published on the server", "paths": 8}
+    ResultStore(_store(server.settings.home), "bankability").publish(
+        "run-1", {"summary.json": json.dumps(summary).encode(), "report.html": b"<html>r</html>",
+                  "p50_cashflow.csv": b"year,cfads\n2027,1\n", "paths.csv": b"path\n0\n"}, {})
+    for fmt, expected in (("json", None), ("html", "<html>r</html>"), ("csv", "year,cfads")):
+        code, out, err = run_cli([*remote("investor"), "bankability", "show", "run-1",
+                                  "--format", fmt], capsys)
+        assert code == 0, err
+        assert (loads(out) == summary) if expected is None else expected in out
+    assert not (cli_home / "store").exists()                  # nothing was read locally
+    code, _, err = run_cli([*remote("scheduler"), "bankability", "show", "run-1"], capsys)
+    assert code != 0 and "may not" in err                      # the role policy applies
 
 
 def test_a_missing_key_names_the_environment_variable(remote, capsys):
