@@ -17,6 +17,14 @@ applications' rules: a rule's ID names its root (``m2c:<prefix>:<name>``), and
 since ``PutBucketLifecycleConfiguration`` replaces the whole configuration, the
 current one is read first and every rule not ours is kept.
 
+The calls are minio-py's (:attr:`ObjectStore.minio`): bucket administration is what it
+is made for, and it keeps that off the boto3 client of the data path. Rules are
+described here as the S3 API writes them (``{"ID", "Status", "Filter": {"Prefix"},
+"Expiration": {"Days"}, ...}``, the shape of AWS's documentation and of boto3) and
+converted to and from minio-py's ``lifecycleconfig`` objects at the boundary
+(:func:`to_minio_rule`, :func:`from_minio_rule`); the bucket's other rules are sent
+back as minio-py read them.
+
 Servers differ in what they accept: a rule the server refuses (SeaweedFS 4.48
 answers ``NotImplemented`` to a ``Transition``), drops or changes is **reported,
 not assumed** (:class:`RuleStatus`): every rule is read back and compared. Whether
@@ -89,24 +97,24 @@ def provision(store: ObjectStore, *, rules: list[dict] | None = None) -> dict[st
     if not rules:
         return {"bucket": store.bucket, "created": created, "rules": []}
     ours = {r["ID"] for r in rules}
-    others = [r for r in _current_rules(store) if r.get("ID") not in ours]
+    others = [r for r in _current_rules(store) if r.rule_id not in ours]
     refused: dict[str, str] = {}
     try:
-        _put_rules(store, others + rules)
-        accepted = list(rules)
+        _put_rules(store, others + [to_minio_rule(r) for r in rules])
+        accepted = [to_minio_rule(r) for r in rules]
     except _Refused:                          # find which: add them one at a time
         accepted = []
         for rule in rules:
             try:
-                _put_rules(store, others + accepted + [rule])
-                accepted.append(rule)
+                _put_rules(store, others + accepted + [to_minio_rule(rule)])
+                accepted.append(to_minio_rule(rule))
             except _Refused as exc:
                 refused[rule["ID"]] = str(exc)
         if others or accepted:                # without the refused ones (nor older copies)
             _put_rules(store, others + accepted)
         else:
             _delete_rules(store)
-    back = {r.get("ID"): r for r in _current_rules(store)}
+    back = {r.rule_id: from_minio_rule(r) for r in _current_rules(store)}
     report = []
     for rule in rules:
         rid = rule["ID"]
@@ -128,64 +136,101 @@ class _Refused(StorageError):
     pass
 
 
+def to_minio_rule(rule: dict) -> Any:
+    """A rule in the S3 API's shape (see the module docstring) as a minio-py ``Rule``:
+    a prefix filter, and an expiration, an abort of unfinished multipart uploads or
+    ONE transition (what meter2cash sets; anything else is refused here)."""
+    from minio.commonconfig import Filter
+    from minio.lifecycleconfig import (AbortIncompleteMultipartUpload, Expiration, Rule,
+                                       Transition)
+    known = {"ID", "Status", "Filter", "Expiration", "AbortIncompleteMultipartUpload",
+             "Transitions"}
+    if set(rule) - known or set(rule.get("Filter", {})) - {"Prefix"}:
+        raise StorageError(f"lifecycle rule {rule.get('ID')!r}: only {sorted(known)} with a "
+                           "prefix filter are supported")
+    transitions = rule.get("Transitions", [])
+    if len(transitions) > 1:
+        raise StorageError(f"lifecycle rule {rule['ID']!r}: one transition per rule")
+    abort = rule.get("AbortIncompleteMultipartUpload")
+    expire = rule.get("Expiration")
+    return Rule(
+        rule["Status"], rule_filter=Filter(prefix=rule.get("Filter", {}).get("Prefix", "")),
+        rule_id=rule["ID"],
+        abort_incomplete_multipart_upload=(
+            AbortIncompleteMultipartUpload(abort["DaysAfterInitiation"]) if abort else None),
+        expiration=Expiration(days=expire["Days"]) if expire else None,
+        transition=(Transition(days=transitions[0]["Days"],
+                               storage_class=transitions[0]["StorageClass"])
+                    if transitions else None))
+
+
+def from_minio_rule(rule: Any) -> dict:
+    """A minio-py ``Rule`` read from the bucket in the S3 API's shape (the parts
+    :func:`to_minio_rule` writes; another application's rule may carry more, which
+    minio-py keeps on the object and this leaves out)."""
+    out: dict[str, Any] = {"ID": rule.rule_id, "Status": rule.status}
+    if rule.rule_filter is not None:
+        out["Filter"] = {"Prefix": rule.rule_filter.prefix or ""}
+    a = rule.abort_incomplete_multipart_upload
+    if a is not None:
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": a.days_after_initiation}
+    if rule.expiration is not None:
+        out["Expiration"] = {"Days": rule.expiration.days}
+    if rule.transition is not None:
+        out["Transitions"] = [{"Days": rule.transition.days,
+                               "StorageClass": rule.transition.storage_class}]
+    return out
+
+
 def _ensure_bucket(store: ObjectStore) -> bool:
     """Create the bucket if it does not exist; True if this call created it."""
-    s3 = store.s3
-    from botocore.exceptions import ClientError
-    with storage_errors("check bucket", store.bucket):
-        try:
-            s3.head_bucket(Bucket=store.bucket)
+    client = store.minio
+    with storage_errors("create bucket", store.bucket):
+        if client.bucket_exists(store.bucket):
             return False
-        except ClientError as exc:
-            if s3_error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                raise
         try:
-            kwargs: dict[str, Any] = {"Bucket": store.bucket}
-            if store.config.region and store.config.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": store.config.region}
-            s3.create_bucket(**kwargs)
+            client.make_bucket(store.bucket)   # in the client's region (StorageConfig.region)
             return True
-        except ClientError as exc:
-            if s3_error_code(exc) in ("BucketAlreadyOwnedByYou",):
+        except Exception as exc:               # noqa: BLE001 - created meanwhile: fine
+            if s3_error_code(exc) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 return False
             raise
 
 
-def _current_rules(store: ObjectStore) -> list[dict]:
-    from botocore.exceptions import ClientError
+def _current_rules(store: ObjectStore) -> list[Any]:
+    """The bucket's lifecycle rules as minio-py ``Rule`` objects ([] if none, or if the
+    server has no lifecycle at all)."""
     with storage_errors("read lifecycle", store.bucket):
         try:
-            return list(store.s3.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"])
-        except ClientError as exc:
-            if s3_error_code(exc) in ("NoSuchLifecycleConfiguration", "404"):
-                return []
-            if s3_error_code(exc) in _REFUSED:
+            config = store.minio.get_bucket_lifecycle(store.bucket)
+        except Exception as exc:               # noqa: BLE001 - sorted below
+            if s3_error_code(exc) in _REFUSED | {"404"}:
                 return []
             raise
+        return list(config.rules) if config is not None else []
 
 
 def _delete_rules(store: ObjectStore) -> None:
-    from botocore.exceptions import ClientError
     with storage_errors("delete lifecycle", store.bucket):
         try:
-            store.s3.delete_bucket_lifecycle(Bucket=store.bucket)
-        except ClientError as exc:
+            store.minio.delete_bucket_lifecycle(store.bucket)
+        except Exception as exc:               # noqa: BLE001 - sorted below
             if s3_error_code(exc) not in _REFUSED | {"NoSuchLifecycleConfiguration", "404"}:
                 raise
 
 
-def _put_rules(store: ObjectStore, rules: list[dict]) -> None:
-    from botocore.exceptions import ClientError
+def _put_rules(store: ObjectStore, rules: list[Any]) -> None:
+    """Replace the bucket's lifecycle configuration with ``rules`` (minio-py ``Rule``)."""
+    from minio.lifecycleconfig import LifecycleConfig
     with storage_errors("set lifecycle", store.bucket):
         try:
-            store.s3.put_bucket_lifecycle_configuration(
-                Bucket=store.bucket, LifecycleConfiguration={"Rules": rules})
-        except ClientError as exc:
+            store.minio.set_bucket_lifecycle(store.bucket, LifecycleConfig(rules))
+        except Exception as exc:               # noqa: BLE001 - sorted below
             if s3_error_code(exc) in _REFUSED:
-                raise _Refused(f"{s3_error_code(exc)}: "
-                               f"{exc.response.get('Error', {}).get('Message', exc)}") from None
+                raise _Refused(f"{s3_error_code(exc)}: {getattr(exc, 'message', None) or exc}"
+                               ) from None
             raise
 
 
-__all__ = ["provision", "default_rules", "rule_id", "RuleStatus", "RUNS_RETENTION_DAYS",
-           "ABORT_MULTIPART_DAYS"]
+__all__ = ["provision", "default_rules", "rule_id", "RuleStatus", "to_minio_rule",
+           "from_minio_rule", "RUNS_RETENTION_DAYS", "ABORT_MULTIPART_DAYS"]

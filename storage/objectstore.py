@@ -7,9 +7,13 @@ Two backends behind one interface, chosen by the URI of a :class:`StorageConfig`
   or the new object, never a torn one. ``put_if_absent`` hard-links a fully written
   temporary file to the target name (``os.link`` fails if the name exists), which is
   atomic on POSIX file systems.
-* ``s3://bucket/prefix`` -- any S3-compatible server (AWS, SeaweedFS, MinIO) through
-  boto3, the client that can send ``If-None-Match: *`` (minio-py cannot; it is not a
-  dependency: boto3 also signs the download links and sets the bucket's lifecycle).
+* ``s3://bucket/prefix`` -- any S3-compatible server (AWS, SeaweedFS, MinIO). Two
+  clients, each for what it does well: **boto3** for every read and write of objects
+  (:attr:`ObjectStore.s3`), because it can send ``If-None-Match: *`` (minio-py
+  cannot); **minio-py** (:attr:`ObjectStore.minio`) for what stands beside the data
+  path: download links signed offline (:meth:`presigned_get`, always SigV4) and the
+  bucket's creation and lifecycle rules (:mod:`storage.bucket`). Both are built from
+  the one :class:`StorageConfig` (endpoint, credentials, region).
   ``put_if_absent`` answers False on 412 PreconditionFailed and retries on 409
   ConditionalRequestConflict, as AWS documents. Every object is written with its
   SHA-256 (``x-amz-checksum-sha256``): the server refuses bytes that arrive
@@ -40,6 +44,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlparse
@@ -79,18 +84,19 @@ def _s3_client(endpoint: str | None, access_key: str | None, secret_key: str | N
 
 
 @functools.lru_cache(maxsize=16)
-def _s3_signer(endpoint: str | None, access_key: str | None, secret_key: str | None,
-               region: str | None) -> Any:
-    """A client that only signs URLs (no request is sent): SigV4 always -- botocore's
-    default query signature for S3 is SigV2, which SeaweedFS refuses once a response
-    header (the download's file name) is overridden."""
-    import boto3
-    from botocore.config import Config
-    return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key, region_name=region,
-        config=Config(signature_version="s3v4",
-                      s3={"addressing_style": "path"} if endpoint else None))
+def _minio_client(endpoint: str | None, access_key: str | None, secret_key: str | None,
+                  region: str | None) -> Any:
+    """A minio-py client for ``endpoint`` (``http(s)://host:port``; None: AWS). The region
+    is given, so signing a URL sends no request (minio-py would otherwise ask the
+    server for the bucket's location first)."""
+    from minio import Minio
+    parsed = urlparse(endpoint) if endpoint else None
+    host = parsed.netloc if parsed else "s3.amazonaws.com"
+    secure = parsed.scheme != "http" if parsed else True
+    if parsed and parsed.path not in ("", "/"):
+        raise StorageError(f"S3 endpoint {endpoint!r}: a path after host:port is not supported")
+    return Minio(host, access_key=access_key, secret_key=secret_key, secure=secure,
+                 region=region or "us-east-1")
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,15 @@ class ObjectStore:
             self._client = _s3_client(self.config.endpoint, self.config.access_key,
                                       self.config.secret_key, self.config.region)
         return self._client
+
+    @property
+    def minio(self) -> Any:
+        """The minio-py client of this store's endpoint (bucket provisioning and
+        lifecycle: :mod:`storage.bucket`); S3 only."""
+        if self.backend != "s3":
+            raise StorageError("a local folder has no bucket")
+        cfg = self.config
+        return _minio_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region)
 
     def _tmp_path(self, target: Path) -> Path:
         return target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
@@ -316,23 +331,24 @@ class ObjectStore:
     def presigned_get(self, key: str, *, expires_s: int, filename: str | None = None,
                       content_type: str | None = None) -> str:
         """A URL from which anyone holding it can GET the object for ``expires_s``
-        seconds, straight from the object store (S3 only; signed offline). The host is
-        ``StorageConfig.public_endpoint`` when set (what clients reach), else the
-        endpoint this process uses. ``filename``/``content_type`` set the response's
-        Content-Disposition and Content-Type."""
+        seconds, straight from the object store (S3 only). Signed offline (SigV4) by
+        minio-py for ``StorageConfig.public_endpoint`` when set (the host clients
+        reach), else the endpoint this process uses. ``filename``/``content_type`` set
+        the response's Content-Disposition and Content-Type (signed into the URL)."""
         if self.backend != "s3":
             raise StorageError("download links need an S3 store; a local folder is read through the API")
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._s3_key(key)}
+        headers: dict[str, str] = {}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            headers["response-content-disposition"] = f'attachment; filename="{filename}"'
         if content_type:
-            params["ResponseContentType"] = content_type
+            headers["response-content-type"] = content_type
         cfg = self.config
-        signer = _s3_signer(cfg.public_endpoint or cfg.endpoint, cfg.access_key, cfg.secret_key,
-                            cfg.region)
+        signer = _minio_client(cfg.public_endpoint or cfg.endpoint, cfg.access_key,
+                               cfg.secret_key, cfg.region)
         with storage_errors("sign a download link", key):
-            return str(signer.generate_presigned_url("get_object", Params=params,
-                                                     ExpiresIn=int(expires_s)))
+            return str(signer.presigned_get_object(
+                self.bucket, self._s3_key(key), expires=timedelta(seconds=int(expires_s)),
+                response_headers=headers or None))
 
     def list(self, prefix: str = "") -> list[str]:
         """Sorted keys (relative to the root) starting with ``prefix`` (a string prefix,

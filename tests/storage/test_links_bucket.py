@@ -1,7 +1,8 @@
 """Object-store services beyond get/put, on the real S3 server (SeaweedFS): every object
-carries its SHA-256, invoice detail downloads go straight from the store (a presigned
-link, checked against the manifest first), and the bucket's lifecycle rules are set
-and read back, a refused rule reported."""
+carries its SHA-256 (boto3), invoice detail downloads go straight from the store (a
+link presigned by minio-py, checked against the manifest first), and the bucket's
+lifecycle rules are set by minio-py and read back -- here also through boto3, the
+other client -- a refused rule reported."""
 from __future__ import annotations
 
 import hashlib
@@ -124,6 +125,26 @@ def test_an_object_without_a_recorded_sha256_is_served_verified(s3_storage):
     store.put(prefix + "detail.parquet", body[:-1] + b"\x00")       # same size, other bytes
     with pytest.raises(IntegrityError):
         part_link(store, prefix, manifest, "detail.parquet", now=now)
+
+
+def test_links_are_signed_offline_for_the_public_endpoint(s3_storage):
+    """The link names the host users reach (``M2C_S3_PUBLIC_ENDPOINT``), signing sends
+    no request (the public host need not be reachable from the API), and the server
+    accepts the signature when that host is the server."""
+    from dataclasses import replace
+    from urllib.parse import urlparse
+    store = ObjectStore.from_config(s3_storage)
+    store.put("links/a.bin", b"abc")
+    offline = ObjectStore.from_config(replace(s3_storage,
+                                              public_endpoint="https://files.example.invalid:9443"))
+    url = offline.presigned_get("links/a.bin", expires_s=60, filename="a.bin")
+    assert url.startswith("https://files.example.invalid:9443/") and "X-Amz-Signature=" in url
+    port = urlparse(s3_storage.endpoint).port
+    public = ObjectStore.from_config(replace(s3_storage, public_endpoint=f"http://localhost:{port}"))
+    got = httpx.get(public.presigned_get("links/a.bin", expires_s=60, filename="a.bin",
+                                         content_type="application/octet-stream"))
+    assert got.status_code == 200 and got.content == b"abc"
+    assert got.headers["content-disposition"] == 'attachment; filename="a.bin"'
 
 
 # -- lifecycle ------------------------------------------------------------------------
