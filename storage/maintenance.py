@@ -16,7 +16,8 @@ calls these; they run where the store is (no job, no API).
 * :func:`vacuum` deletes data files no longer in the current version once removed
   longer ago than ``retain`` (delta-rs ``vacuum``). A file some *named* version
   still needs would make that version unreadable; the versions named are those an
-  invoice's lineage, a published result or a job's pinned inputs record
+  invoice's lineage, a published result, a job's pinned inputs or a certificate
+  issuance record
   (:func:`lineage_versions`). If the retention would remove one, nothing is deleted
   and :class:`~engine.errors.ConflictError` lists each such version and what names
   it -- unless the caller keeps them (``keep_named``: the files they need stay) or
@@ -58,11 +59,14 @@ from .tables.specs import TableSpec
 log = logging.getLogger(__name__)
 
 #: where lineage names data versions: invoice documents, published results' manifests,
-#: jobs' pinned inputs (``jobs.settle_inputs.pins_key``)
+#: jobs' pinned inputs (``jobs.settle_inputs.pins_key``), and the certificate registry's
+#: issuances (the meter version the energy of each certificate was read from)
 LINEAGE_SOURCES = (
     ("invoice", "invoices/", re.compile(r"^invoices/(?P<what>[^/]+/[^/]+/v\d+)/invoice\.json$")),
     ("result", "results/", re.compile(r"^results/(?P<what>[^/]+/[^/]+)/manifest\.json$")),
     ("job", "runs/", re.compile(r"^runs/(?P<what>[^/]+)/pins-[^/]+\.json$")),
+    ("certificate issuance", "certificates/log/",
+     re.compile(r"^certificates/log/(?P<what>\d+)\.json$")),
 )
 #: keys under which a lineage document maps table names to data versions
 VERSION_MAPS = ("data_versions", "data")
@@ -307,7 +311,8 @@ def _duration(d: timedelta) -> str:
 
 def lineage_versions(store: ObjectStore) -> dict[str, dict[int, list[str]]]:
     """table -> data version -> what names it (``invoice C/P/vN``, ``result K/ID``,
-    ``job ID``), from every invoice document, result manifest and job pin file."""
+    ``job ID``, ``certificate issuance SEQ``), from every invoice document, result
+    manifest, job pin file and certificate log entry (:data:`LINEAGE_SOURCES`)."""
     keys: list[tuple[str, str, str]] = []
     for kind, prefix, pattern in LINEAGE_SOURCES:
         for key in store.list(prefix):

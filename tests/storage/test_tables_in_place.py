@@ -139,6 +139,31 @@ def test_price_and_index_corrections_are_in_the_table(store):
     assert tables.partitions("index") == [(name,)]
 
 
+def test_grid_factor_corrections_are_in_the_table(store, tmp_path):
+    """The carbon table follows the same rule: a corrected factor file read with the
+    ``deltalake`` package gives one row per hour, the corrected value."""
+    from storage.ingest import ingest_grid_factors
+    head = "balancing_authority,interval_start,co2e_kg_per_mwh,cfe_share\n"
+    hours = [f"2026-10-01T{5 + h:02d}:00:00Z" for h in range(4)]
+    first = tmp_path / "erco.csv"
+    first.write_text(head + "".join(f"ERCO,{t},400.0,0.3\n" for t in hours))
+    fix = tmp_path / "erco-fix.csv"
+    fix.write_text(head + f"ERCO,{hours[1]},350.5,0.4\n")
+    v0 = ingest_grid_factors(store, [first], now_utc=NOW).version
+    rep = ingest_grid_factors(store, [fix], now_utc=NOW + timedelta(days=1))
+    assert rep.rows_superseded == 1
+    tables = Tables(store)
+    outside = delta_read(tables, "grid_factors").sort_by("interval_start_utc")
+    assert outside.num_rows == 4
+    assert outside.column("co2e_mg_per_mwh").to_pylist() == [400_000_000, 350_500_000,
+                                                             400_000_000, 400_000_000]
+    assert delta_read(tables, "grid_factors", v0).column("co2e_mg_per_mwh").to_pylist() == \
+        [400_000_000] * 4
+    assert tables.read_partition("grid_factors", {"balancing_authority": "ERCO", "month": "2026-10"}
+                                 ).sort_by("interval_start_utc").column("co2e_mg_per_mwh").equals(
+        outside.column("co2e_mg_per_mwh"))
+
+
 def commit_actions(tables: Tables, name: str, version: int):
     entry = tables.delta_log.log_entry(name, version)
     return {a.rel_path for a in entry.adds}, {r.rel_path for r in entry.removes}

@@ -129,14 +129,17 @@ def test_vacuum_refuses_to_remove_a_version_a_lineage_names(store):
                {"lineage": {"data_versions": {"meter": v0, "prices": None, "sites": 1}}})
     write_json(store, f"runs/job-7/pins-{'0' * 16}.json", {"data": {"meter": v0, "index": None}})
     write_json(store, "results/scenario/r1/manifest.json", {"lineage": {"data_versions": {"meter": v1}}})
+    write_json(store, "certificates/log/000000000003.json",   # as storage.certificates writes
+               {"seq": 3, "action": "issue", "data_versions": {"meter": v0, "sites": 1}})
     assert lineage_versions(store)["meter"] == {
-        v0: ["invoice C1/2026-10/v1", "job job-7"], v1: ["result scenario/r1"]}
+        v0: ["invoice C1/2026-10/v1", "job job-7", "certificate issuance 000000000003"],
+        v1: ["result scenario/r1"]}
     files_before = store.list("tables/meter/site_id=S1/")
 
     with pytest.raises(ConflictError) as err:
         vacuum(store, "meter", timedelta(0))
     msg = str(err.value)
-    assert f"version {v0}: invoice C1/2026-10/v1, job job-7" in msg
+    assert f"version {v0}: invoice C1/2026-10/v1, job job-7, certificate issuance 000000000003" in msg
     assert f"version {v1}: result scenario/r1" in msg and "--keep-named" in msg
     assert store.list("tables/meter/site_id=S1/") == files_before           # nothing deleted
 
