@@ -2,7 +2,7 @@
 optimize`` (a script, not a test: it prints figures and checks that the reads agree).
 
     .venv/bin/python bench/tables.py [--ingests 5000] [--sites 2] [--channels 2]
-        [--hours 1] [--root DIR]
+        [--hours 1] [--corrections 20] [--root DIR]
 
 1. **Ingests.** ``--ingests`` commits of ``--hours`` hours of 1-minute data for every
    site and channel (a meter feed arriving hourly), each through ``Tables.append``
@@ -18,6 +18,9 @@ optimize`` (a script, not a test: it prints figures and checks that the reads ag
    after it, and, for comparison, replaying every JSON commit (the same log without
    its checkpoints, copied aside). One site-month read: cold (new ``Tables``: open,
    snapshot, read) and warm (best of 5).
+   Then ``--corrections`` commits re-sending 10 intervals of an earlier hour each:
+   in place (the file holding them read, merged and written again in the commit)
+   against the old way (appended), median per commit.
 3. **Optimize** (``storage.maintenance.optimize``: one file per partition, one commit,
    a checkpoint), then the same figures. The site-month rows must be identical.
 
@@ -133,12 +136,41 @@ def report(label: str, store: ObjectStore, root: Path, site: str, period: str) -
     return rows
 
 
+def corrections(tables: Tables, old: Tables | None, args: argparse.Namespace, sites: list[str],
+                channels: list[str], rng: np.random.Generator) -> None:
+    """``--corrections`` commits each re-sending 10 intervals of one earlier hour block
+    (a meter's corrected reads): in place, the commit rewrites the file holding them;
+    the old way appends them. Median wall time per commit on each, interleaved."""
+    wall, cpu, old_wall = [], [], []
+    for k in range(args.corrections):
+        i = int(rng.integers(0, args.ingests))
+        data = batch(i, sites[:1], channels[:1], args.hours, rng).slice(0, 10)
+        data = data.set_column(data.schema.get_field_index("ingested_at_utc"), "ingested_at_utc",
+                               pa.array(np.full(10, to_us(NOW) + 10**9 + k), pa.timestamp("us", tz="UTC")))
+        if old is not None:
+            w0 = time.perf_counter()
+            append_on_read(old.delta_log, "meter", data, metadata={"fix": k})
+            old_wall.append(time.perf_counter() - w0)
+        w0, c0 = time.perf_counter(), time.process_time()
+        tables.append("meter", data, metadata={"fix": k})
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    line = (f"[corrections] {args.corrections} commits of 10 corrected intervals: in place "
+            f"{np.median(wall) * 1e3:.1f} ms wall, {np.median(cpu) * 1e3:.1f} ms CPU (reads and "
+            f"rewrites the file holding them)")
+    if old_wall:
+        line += f" | the old way {np.median(old_wall) * 1e3:.1f} ms wall (appends; readers dedupe)"
+    print(line + f"; {load()}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ingests", type=int, default=5000)
     ap.add_argument("--sites", type=int, default=2)
     ap.add_argument("--channels", type=int, default=2, choices=range(1, 5))
     ap.add_argument("--hours", type=int, default=1, help="hours of data per ingest")
+    ap.add_argument("--corrections", type=int, default=20,
+                    help="correcting commits after the ingests (0: none)")
     ap.add_argument("--root", default=None, help="work folder (default: a temporary one)")
     ap.add_argument("--old-way", action=argparse.BooleanOptionalAction, default=True,
                     help="also commit every batch to an append-only table (the old way)")
@@ -184,6 +216,9 @@ def main() -> int:
         print(f"    a commit, median: in place {np.median(times) * 1e3:.1f} ms wall, "
               f"{np.median(cpu) * 1e3:.1f} ms CPU | the old way (append-only) "
               f"{np.median(old_wall) * 1e3:.1f} ms wall, {np.median(old_cpu) * 1e3:.1f} ms CPU")
+
+    if args.corrections:
+        corrections(tables, old if args.old_way else None, args, sites, channels, rng)
 
     end = START + timedelta(hours=args.ingests * args.hours)
     period = str(local_month_labels(np.array([to_us(START + (end - START) / 2)]), TZ)[0])
