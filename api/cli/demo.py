@@ -8,13 +8,13 @@ appending to ``STEPS`` (or ``add_step``) without touching the others.
 1. build     ``jobs.demo.build_portfolio`` (pure, deterministic)
 2. files     write the canonical files under ``$M2C_HOME/demo/`` (byte-identical on rerun)
 3. bucket    on an S3 root: the bucket created if missing and meter2cash's lifecycle
-             rules set and read back (``storage.bucket``; a rule the server refuses
-             is reported); nothing on a local folder
-3. sites     load the registry into storage (skipped when already identical)
-4. ingest    meter, meter resend, prices, index through ``storage.ingest``;
+             rules set and read back (``storage.bucket``, minio-py; a rule the server
+             refuses is reported); nothing on a local folder
+4. sites     load the registry into storage (skipped when already identical)
+5. ingest    meter, meter resend, prices, index through ``storage.ingest``;
              files ingested before are reported "already ingested"
-5. vee       VEE of the last full month of every site, summarised per site
-6. settle    month-end settlement of the last full month on Ray (the ``m2c settle``
+6. vee       VEE of the last full month of every site, summarised per site
+7. settle    month-end settlement of the last full month on Ray (the ``m2c settle``
              path: catalogued job, warm workers, atomically published invoices),
              then the invoices are printed; a rerun returns the same job
 
