@@ -436,9 +436,15 @@ def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:
         return pa.array(np.zeros(n, np.int8))
     part_cols = list(spec.partition_by)
     parts = incoming.select(part_cols).group_by(part_cols).aggregate([])
+    # only stored rows at the incoming instants can share a key with them: files whose
+    # log statistics lie outside are not read (new intervals after the stored ones: none)
+    span = None
+    if "interval_start_utc" in spec.key and n:
+        t = _us(incoming)
+        span = (int(t.min()), int(t.max()) + 1)
     current = []
     for values in zip(*(parts.column(c).to_pylist() for c in part_cols)):
-        cur = tables.read_partition(table, dict(zip(part_cols, values)))
+        cur = tables.read_partition(table, dict(zip(part_cols, values)), time_range=span)
         if cur.num_rows:
             current.append(cur.select([*spec.key, *payload]))
     if not current:

@@ -141,9 +141,11 @@ class Tables:
         return readers.read_index(self.delta_log, index, start, end, as_of=as_of)
 
     def read_partition(self, table: str, partition: dict[str, str], *,
-                       as_of: int | datetime | None = None) -> pa.Table:
-        """All rows of one partition: :func:`.readers.read_partition`."""
-        return readers.read_partition(self.delta_log, table, partition, as_of=as_of)
+                       as_of: int | datetime | None = None,
+                       time_range: tuple[int, int] | None = None) -> pa.Table:
+        """All rows of one partition (within ``time_range``): :func:`.readers.read_partition`."""
+        return readers.read_partition(self.delta_log, table, partition, as_of=as_of,
+                                      time_range=time_range)
 
     def partitions(self, table: str, *,
                    as_of: int | datetime | None = None) -> list[tuple[str, ...]]:

@@ -137,15 +137,18 @@ def read_index(delta_log: DeltaLog, index: str, start: date, end: date, *,
 
 
 def read_partition(delta_log: DeltaLog, table: str, partition: dict[str, str], *,
-                   as_of: int | datetime | None = None) -> pa.Table:
+                   as_of: int | datetime | None = None,
+                   time_range: tuple[int, int] | None = None) -> pa.Table:
     """All deduped rows of one partition (e.g. ``{"site_id": s, "month": m}``), sorted
-    by the key. Used by ingest to compare new rows with current values."""
+    by the key. Used by ingest to compare new rows with current values.
+    ``time_range`` = ``[start, end)`` on ``interval_start_utc`` (tables that have it):
+    only those rows, and only the files whose log statistics reach into it are read."""
     spec = table_spec(table)
     version = delta_log.resolve_as_of(table, as_of)
     if version is None:
         return spec.schema.empty_table()
     rows, files = read_rows(delta_log, table, version,
-                            {k: [v] for k, v in partition.items()}, None)
+                            {k: [v] for k, v in partition.items()}, None, time_range=time_range)
     return latest(rows, files, [k for k in spec.key if k not in partition],
                   unique=_unique(delta_log, table, version))
 
