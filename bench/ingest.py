@@ -205,6 +205,8 @@ def main() -> int:
     ap.add_argument("--key", default=None)
     ap.add_argument("--secret", default=None)
     args = ap.parse_args()
+    if args.days < 181:
+        ap.error("--days must be at least 181: the read and the correction use June 2025")
 
     sites = make_sites(args.sites, args.channels)
     with tempfile.TemporaryDirectory(prefix="m2c-bench-") as tmp:
