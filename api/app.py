@@ -38,8 +38,8 @@ from .deps import AppContext
 from .dispatch import JobDispatcher, RayDispatcher
 from .keystore import KeyStore
 from .problems import BodySizeLimit, install_problem_handlers
-from .routes import (bankability, contracts, esg, health, ingest, invoice_actions, invoices, jobs,
-                     keys, market, metrics, readiness, scenarios, sites, webhooks)
+from .routes import (bankability, contracts, downloads, esg, health, ingest, invoice_actions,
+                     invoices, jobs, keys, market, metrics, readiness, scenarios, sites, webhooks)
 from .settings import Settings
 from .telemetry import ApiMetrics, HttpMetricsMiddleware
 
@@ -120,6 +120,7 @@ def create_app(settings: Settings, *, dispatcher: JobDispatcher | None = None,
     app.include_router(jobs.router)        # routers carry their full /v1/... prefix, so
     app.include_router(invoices.router)    # route templates (metrics labels) are complete
     app.include_router(invoice_actions.router)
+    app.include_router(downloads.router)
     app.include_router(contracts.router)
     app.include_router(sites.router)
     app.include_router(ingest.router)

@@ -30,6 +30,9 @@ class Settings:
     api_max_upload_bytes: int = 256 * 1024 * 1024
     #: a job fails after this long with no CPU in the cluster (``M2C_WORKER_WAIT_S``)
     worker_wait_s: float = 900.0
+    #: the S3 endpoint clients reach, for download links (``M2C_S3_PUBLIC_ENDPOINT``;
+    #: default: ``M2C_S3_ENDPOINT``)
+    s3_public_endpoint: str | None = None
     bankability_max_paths: int = 100_000      # M2C_BANKABILITY_MAX_PATHS
 
     @classmethod
@@ -62,6 +65,7 @@ class Settings:
             api_max_upload_bytes=_positive_int("M2C_API_MAX_UPLOAD_BYTES", max_upload,
                                                256 * 1024 * 1024),
             worker_wait_s=_positive_seconds("M2C_WORKER_WAIT_S", worker_wait, 900.0),
+            s3_public_endpoint=e.get("M2C_S3_PUBLIC_ENDPOINT") or None,
             bankability_max_paths=_positive_int("M2C_BANKABILITY_MAX_PATHS",
                                                 e.get("M2C_BANKABILITY_MAX_PATHS"), 100_000),
         )
@@ -101,7 +105,8 @@ class Settings:
         from storage.config import StorageConfig
         return StorageConfig(uri=self.storage_uri, endpoint=self.s3_endpoint,
                              access_key=self.aws_access_key_id,
-                             secret_key=self.aws_secret_access_key, region=self.aws_region)
+                             secret_key=self.aws_secret_access_key, region=self.aws_region,
+                             public_endpoint=self.s3_public_endpoint)
 
 
 def _positive_int(name: str, raw: str | None, default: int) -> int:

@@ -8,11 +8,21 @@ local store (and an S3 store if ``--s3 URI`` is given), then reads one site-mont
 
 * ``Tables.read_meter`` (Delta snapshot -> partition pruning -> pyarrow -> dedupe)
 * plain ``pyarrow.parquet.read_table`` of the very same Parquet files
-* a supersession round: one site-month corrected, read again (dedupe sorts)
+* a supersession round: one site-month corrected (every 16th interval), read again
 
-Prints rows/s for each, in one process. Usage::
+once per table layout, in one process (``--layout both``, the default):
+
+* ``in-place``: a table created by this version: the correction rewrites the
+  site-month's file in its commit, and a plain Delta reader (``deltalake``) of the
+  month is checked to see the corrected rows, equal to ``Tables.read_meter``;
+* ``on-read``: a table written the old way (``delta.appendOnly``): every ingest a
+  plain append through ``write_deltalake``, the correction an extra file that
+  ``read_meter`` dedupes (what every table was before supersession moved into it).
+
+Prints rows/s for each. Usage::
 
     .venv/bin/python bench/ingest.py [--sites 10] [--days 365] [--channels 1]
+        [--layout both|in-place|on-read]
         [--s3 s3://bucket/prefix --endpoint http://127.0.0.1:8333 --key K --secret S]
 """
 from __future__ import annotations
@@ -32,12 +42,14 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.schema import METER_SCHEMA  # noqa: E402
 from engine.sites import Channel, Site  # noqa: E402
 from engine.timebase import US_PER_MINUTE, local_month_bounds_us, to_us  # noqa: E402
 from storage.config import StorageConfig  # noqa: E402
 from storage.ingest import ingest_meter  # noqa: E402
 from storage.objectstore import ObjectStore  # noqa: E402
 from storage.tables import Tables  # noqa: E402
+from storage.tables.append import append_on_read  # noqa: E402
 
 TZ = "America/Chicago"
 START = datetime(2025, 1, 1, 6, 0, tzinfo=timezone.utc)        # 2025-01-01 00:00 CST
@@ -84,14 +96,36 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
 
 
 def run(cfg: StorageConfig, files: list[Path], sites: dict[str, Site], total_rows: int,
-        label: str, repeat: int) -> None:
+        label: str, repeat: int, layout: str) -> None:
     store = ObjectStore.from_config(cfg)
+    label = f"{label} {layout}"
+    if layout == "on-read":            # a table created the old way (append-only, empty)
+        append_on_read(Tables(store).delta_log, "meter", METER_SCHEMA.empty_table())
     now = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     rep = ingest_meter(store, files, "csv", sites=sites, now_utc=now)
     dt = time.perf_counter() - t0
     print(f"[{label}] ingest {len(files)} files, {total_rows:,} rows -> version {rep.version}: "
           f"{dt:.2f} s = {total_rows / dt:,.0f} rows/s")
+    # the commit alone (what this layout changes): the same site-month of rows, added
+    # to a table of this layout holding another site (best of --repeat)
+    rows_all = Tables(store).read_partition("meter", {"site_id": sorted(sites)[0],
+                                                      "month": "2025-06"})
+    walls, cpus = [], []
+    for i in range(repeat):
+        commit_store = ObjectStore.from_config(StorageConfig(
+            uri=f"{cfg.uri.rstrip('/')}-commit-{i}", endpoint=cfg.endpoint,
+            access_key=cfg.access_key, secret_key=cfg.secret_key))
+        writer = Tables(commit_store)
+        other = rows_all.set_column(0, "site_id", pa.repeat(pa.scalar("OTHER"), rows_all.num_rows))
+        (append_on_read(writer.delta_log, "meter", other) if layout == "on-read"
+         else writer.append("meter", other))
+        w0, c0 = time.perf_counter(), time.process_time()
+        writer.append("meter", rows_all)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    print(f"[{label}] the commit alone, one site-month ({rows_all.num_rows:,} rows) into a "
+          f"table: {min(walls) * 1e3:.1f} ms wall, {min(cpus) * 1e3:.1f} ms CPU (best of {repeat})")
 
     site = sites[sorted(sites)[0]]
     period = "2025-06"
@@ -118,9 +152,9 @@ def run(cfg: StorageConfig, files: list[Path], sites: dict[str, Site], total_row
     print(f"    pyarrow.read_table      {raw_s * 1e3:8.1f} ms = {n / raw_s:,.0f} rows/s "
           f"(same files; ratio {warm_s / raw_s:.2f}x)")
 
-    # supersession: correct the month (every 10th interval), read again -> sort + dedupe
+    # supersession: correct the month (every 16th interval), read again
     fix = rows.filter(pc.equal(pc.bit_wise_and(pa.array(np.arange(n)), 15), 0))
-    corr = files[0].with_name(f"correction-{label}.csv")
+    corr = files[0].with_name(f"correction-{label.replace(' ', '-')}.csv")
     out = pa.table({
         "site_id": fix.column("site_id"), "channel": fix.column("channel"),
         "interval_start": pc.binary_join_element_wise(
@@ -139,8 +173,22 @@ def run(cfg: StorageConfig, files: list[Path], sites: dict[str, Site], total_row
     tables.read_meter(site.site_id, TZ, start, end)
     sup_s, rows2 = best_of(lambda: tables.read_meter(site.site_id, TZ, start, end), repeat)
     assert rows2.num_rows == n
-    print(f"    Tables.read_meter after supersession (2 files, dedupe) {sup_s * 1e3:8.1f} ms = "
-          f"{n / sup_s:,.0f} rows/s")
+    snap = tables._snapshot("meter", rep.version)
+    in_month = snap.files.filter(pc.and_(pc.equal(snap.files.column("site_id"), site.site_id),
+                                         pc.equal(snap.files.column("month"), period)))
+    how = "unique keys, no dedupe" if snap.keys_unique else "dedupe"
+    print(f"    Tables.read_meter after supersession ({in_month.num_rows} file(s), {how}) "
+          f"{sup_s * 1e3:8.1f} ms = {n / sup_s:,.0f} rows/s")
+    if layout == "in-place":           # what a plain Delta reader of the month sees
+        from deltalake import DeltaTable
+        delta = DeltaTable(tables.uri("meter"), storage_options=store.delta_storage_options())
+        outside = pa.table(delta.to_pyarrow_dataset().to_table(
+            filter=(pc.field("site_id") == site.site_id) & (pc.field("month") == period)))
+        outside = outside.sort_by([("channel", "ascending"), ("interval_start_utc", "ascending")])
+        same = outside.select(rows2.column_names).cast(rows2.schema).equals(rows2)
+        print(f"    deltalake reads the month: {outside.num_rows:,} rows, "
+              f"{'equal to' if same else 'DIFFERENT from'} Tables.read_meter")
+        assert same
 
 
 def main() -> int:
@@ -149,11 +197,16 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--channels", type=int, default=1, choices=range(1, 6))
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--layout", default="both", choices=["both", "in-place", "on-read"],
+                    help="table layout: supersession in place (new tables), on read (old "
+                         "tables), or both in one run")
     ap.add_argument("--s3", default=None, metavar="URI", help="also run against s3://bucket/prefix")
     ap.add_argument("--endpoint", default=None)
     ap.add_argument("--key", default=None)
     ap.add_argument("--secret", default=None)
     args = ap.parse_args()
+    if args.days < 181:
+        ap.error("--days must be at least 181: the read and the correction use June 2025")
 
     sites = make_sites(args.sites, args.channels)
     with tempfile.TemporaryDirectory(prefix="m2c-bench-") as tmp:
@@ -168,10 +221,15 @@ def main() -> int:
         print(f"generated {total:,} rows ({args.sites} sites x {args.days} days x "
               f"{args.channels} channel(s), 1-minute), {size / 1e6:.0f} MB CSV in "
               f"{time.perf_counter() - t0:.1f} s")
-        run(StorageConfig(uri=f"file://{d / 'store'}"), files, sites, total, "local", args.repeat)
+        layouts = ["on-read", "in-place"] if args.layout == "both" else [args.layout]
+        for layout in layouts:
+            run(StorageConfig(uri=f"file://{d / f'store-{layout}'}"), files, sites, total,
+                "local", args.repeat, layout)
         if args.s3:
-            run(StorageConfig(uri=args.s3, endpoint=args.endpoint, access_key=args.key,
-                              secret_key=args.secret), files, sites, total, "s3", args.repeat)
+            for layout in layouts:
+                run(StorageConfig(uri=f"{args.s3.rstrip('/')}/{layout}", endpoint=args.endpoint,
+                                  access_key=args.key, secret_key=args.secret),
+                    files, sites, total, "s3", args.repeat, layout)
     return 0
 
 

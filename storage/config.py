@@ -11,6 +11,8 @@ class StorageConfig:
     access_key: str | None = None
     secret_key: str | None = None
     region: str = "us-east-1"
+    #: the S3 endpoint clients reach, for download links (None: ``endpoint``)
+    public_endpoint: str | None = None
 
     @property
     def is_s3(self) -> bool:

@@ -1,4 +1,4 @@
-"""Translation of backend exceptions (botocore, deltalake, OS) into ``engine.errors``.
+"""Translation of backend exceptions (botocore, minio, deltalake, OS) into ``engine.errors``.
 
 Nothing above ``storage`` sees a ``ClientError``, a ``DeltaError`` or an ``OSError``
 from the object store: the store and the tables wrap every backend call in
@@ -26,7 +26,11 @@ S3_CONDITIONAL_CONFLICT = frozenset({"ConditionalRequestConflict", "409"})
 
 
 def s3_error_code(exc: BaseException) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (or None for other exceptions)."""
+    """The S3 error code of a botocore ``ClientError`` or a minio-py ``S3Error`` (the
+    HTTP status of a minio-py ``ServerError``); None for other exceptions."""
+    if type(exc).__module__.startswith("minio"):
+        code = getattr(exc, "code", None) or getattr(exc, "status_code", None)
+        return str(code) if code is not None else None
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return None

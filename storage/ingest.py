@@ -19,10 +19,13 @@ Rules (one call of ``ingest_meter`` / ``ingest_prices`` / ``ingest_index`` / ...
    writes the log entry then -- the log is a shortcut, the data stay correct without it.
 4. **Supersession stats.** Each row's key is looked up in the current data:
    ``unchanged`` (same key, identical payload -- value, quality, method, interval
-   length -- not re-appended), ``superseded`` (same key, different payload: appended,
-   and wins on read because it is the latest ingest), ``new`` (key not present).
-   Two concurrent ingests may both count a row as new; dedupe-on-read still gives
-   one deterministic winner.
+   length -- not re-written), ``superseded`` (same key, different payload: it wins
+   because it is the latest ingest, and the commit rewrites the file holding the
+   row it replaces, so every Delta reader sees it: ``storage.tables.rewrite``; on a
+   table written the old way it is appended and wins on read), ``new`` (key not
+   present: appended). Two concurrent ingests may both count a row as new; the
+   commit of the second is planned again on top of the first, so the table still
+   holds one row per key.
 5. **Provenance.** Stored rows carry ``source_file`` (base name), ``source_sha256``
    and ``ingested_at_utc`` = ``now_utc`` passed in by the entry point (the clock is
    never read here). Meter rows get the partition ``month`` = SITE-LOCAL month
@@ -433,9 +436,15 @@ def _classify(tables: Tables, table: str, incoming: pa.Table) -> pa.Array:
         return pa.array(np.zeros(n, np.int8))
     part_cols = list(spec.partition_by)
     parts = incoming.select(part_cols).group_by(part_cols).aggregate([])
+    # only stored rows at the incoming instants can share a key with them: files whose
+    # log statistics lie outside are not read (new intervals after the stored ones: none)
+    span = None
+    if "interval_start_utc" in spec.key and n:
+        t = _us(incoming)
+        span = (int(t.min()), int(t.max()) + 1)
     current = []
     for values in zip(*(parts.column(c).to_pylist() for c in part_cols)):
-        cur = tables.read_partition(table, dict(zip(part_cols, values)))
+        cur = tables.read_partition(table, dict(zip(part_cols, values)), time_range=span)
         if cur.num_rows:
             current.append(cur.select([*spec.key, *payload]))
     if not current:

@@ -264,6 +264,21 @@ class InvoiceStore:
             html = with_superseded_notice(html, superseded_by)      # the page as published
         return doc, html
 
+    def committed(self, contract_id: str, period: str, version: int | None = None
+                  ) -> tuple[int, str, dict]:
+        """``(version, key prefix, committed manifest)`` of a version (the latest if None),
+        for readers that check a part without this class reading it (``storage.links``)."""
+        v = self._require(contract_id, period, version)
+        prefix = self._prefix(contract_id, period, v)
+        manifest = read_committed(self.store, prefix)
+        if manifest is None:
+            raise NotFoundError(f"invoice {contract_id} {period} v{v} is not committed")
+        return v, prefix, manifest
+
+    def part(self, contract_id: str, period: str, version: int, name: str) -> bytes:
+        """One part's bytes, checked against the committed manifest."""
+        return self._part(contract_id, period, version, name)
+
     def _parts(self, contract_id: str, period: str, version: int, *names: str
                ) -> builtins.list[bytes]:
         """Parts of a committed version, each checked against the committed manifest."""

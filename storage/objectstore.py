@@ -7,10 +7,19 @@ Two backends behind one interface, chosen by the URI of a :class:`StorageConfig`
   or the new object, never a torn one. ``put_if_absent`` hard-links a fully written
   temporary file to the target name (``os.link`` fails if the name exists), which is
   atomic on POSIX file systems.
-* ``s3://bucket/prefix`` -- any S3-compatible server (AWS, SeaweedFS, MinIO) through
-  boto3, the client that can send ``If-None-Match: *`` (minio-py cannot).
+* ``s3://bucket/prefix`` -- any S3-compatible server (AWS, SeaweedFS, MinIO). Two
+  clients, each for what it does well: **boto3** for every read and write of objects
+  (:attr:`ObjectStore.s3`), because it can send ``If-None-Match: *`` (minio-py
+  cannot); **minio-py** (:attr:`ObjectStore.minio`) for what stands beside the data
+  path: download links signed offline (:meth:`presigned_get`, always SigV4) and the
+  bucket's creation and lifecycle rules (:mod:`storage.bucket`). Both are built from
+  the one :class:`StorageConfig` (endpoint, credentials, region).
   ``put_if_absent`` answers False on 412 PreconditionFailed and retries on 409
-  ConditionalRequestConflict, as AWS documents.
+  ConditionalRequestConflict, as AWS documents. Every object is written with its
+  SHA-256 (``x-amz-checksum-sha256``): the server refuses bytes that arrive
+  different (BadDigest), and :meth:`stat` reads the digest back without reading the
+  object, so a download link is only handed out for an object whose bytes are the
+  ones a manifest recorded (:mod:`storage.links`).
 
 Keys are ``/``-separated paths relative to the root (``registry/sites/v1.json``);
 ``..`` segments and absolute keys are refused. The store holds no state beyond its
@@ -24,15 +33,18 @@ conditional puts (``conditional_put: etag``), so no external lock is needed.
 """
 from __future__ import annotations
 
+import base64
 import builtins
-
 import functools
+import hashlib
 import logging
 import os
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlparse
@@ -69,6 +81,35 @@ def _s3_client(endpoint: str | None, access_key: str | None, secret_key: str | N
         config=Config(retries={"max_attempts": 5, "mode": "standard"},
                       s3={"addressing_style": "path"} if endpoint else None,
                       max_pool_connections=32))
+
+
+@functools.lru_cache(maxsize=16)
+def _minio_client(endpoint: str | None, access_key: str | None, secret_key: str | None,
+                  region: str | None) -> Any:
+    """A minio-py client for ``endpoint`` (``http(s)://host:port``; None: AWS). The region
+    is given, so signing a URL sends no request (minio-py would otherwise ask the
+    server for the bucket's location first)."""
+    from minio import Minio
+    parsed = urlparse(endpoint) if endpoint else None
+    host = parsed.netloc if parsed else "s3.amazonaws.com"
+    secure = parsed.scheme != "http" if parsed else True
+    if parsed and parsed.path not in ("", "/"):
+        raise StorageError(f"S3 endpoint {endpoint!r}: a path after host:port is not supported")
+    return Minio(host, access_key=access_key, secret_key=secret_key, secure=secure,
+                 region=region or "us-east-1")
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What the store knows of an object without reading it."""
+    size: int
+    #: hex SHA-256 of the bytes, as the server recorded it at upload (None: not known,
+    #: e.g. written before checksums, by multipart, or on a local folder)
+    sha256: str | None
+
+
+def _checksum(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def _writer_pool() -> ThreadPoolExecutor:
@@ -160,6 +201,15 @@ class ObjectStore:
                                       self.config.secret_key, self.config.region)
         return self._client
 
+    @property
+    def minio(self) -> Any:
+        """The minio-py client of this store's endpoint (bucket provisioning and
+        lifecycle: :mod:`storage.bucket`); S3 only."""
+        if self.backend != "s3":
+            raise StorageError("a local folder has no bucket")
+        cfg = self.config
+        return _minio_client(cfg.endpoint, cfg.access_key, cfg.secret_key, cfg.region)
+
     def _tmp_path(self, target: Path) -> Path:
         return target.with_name(f".{target.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
 
@@ -193,7 +243,8 @@ class ObjectStore:
                     tmp.unlink(missing_ok=True)
                     raise
                 return
-            self.s3.put_object(Bucket=self.bucket, Key=self._s3_key(key), Body=data)
+            self.s3.put_object(Bucket=self.bucket, Key=self._s3_key(key), Body=data,
+                               ChecksumSHA256=_checksum(data))
 
     def put_many(self, objects: dict[str, bytes]) -> None:
         """``put`` each object, concurrently; returns when all are written. Each object
@@ -236,9 +287,11 @@ class ObjectStore:
                     tmp.unlink(missing_ok=True)
             from botocore.exceptions import ClientError
             s3_key = self._s3_key(key)
+            digest = _checksum(data)
             for attempt in range(_CONFLICT_RETRIES):
                 try:
-                    self.s3.put_object(Bucket=self.bucket, Key=s3_key, Body=data, IfNoneMatch="*")
+                    self.s3.put_object(Bucket=self.bucket, Key=s3_key, Body=data, IfNoneMatch="*",
+                                       ChecksumSHA256=digest)
                     return True
                 except ClientError as exc:
                     code = s3_error_code(exc)
@@ -262,6 +315,40 @@ class ObjectStore:
                 if s3_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                     return False
                 raise
+
+    def stat(self, key: str) -> ObjectStat:
+        """Size and (S3) recorded SHA-256 of an object; ``NotFoundError`` if missing."""
+        with storage_errors("stat", key):
+            if self.backend == "file":
+                return ObjectStat(self._path(key).stat().st_size, None)
+            head = self.s3.head_object(Bucket=self.bucket, Key=self._s3_key(key),
+                                       ChecksumMode="ENABLED")
+            digest = head.get("ChecksumSHA256")
+            sha = (base64.b64decode(digest).hex()
+                   if digest and "-" not in digest else None)   # "-N": a multipart composite
+            return ObjectStat(int(head["ContentLength"]), sha)
+
+    def presigned_get(self, key: str, *, expires_s: int, filename: str | None = None,
+                      content_type: str | None = None) -> str:
+        """A URL from which anyone holding it can GET the object for ``expires_s``
+        seconds, straight from the object store (S3 only). Signed offline (SigV4) by
+        minio-py for ``StorageConfig.public_endpoint`` when set (the host clients
+        reach), else the endpoint this process uses. ``filename``/``content_type`` set
+        the response's Content-Disposition and Content-Type (signed into the URL)."""
+        if self.backend != "s3":
+            raise StorageError("download links need an S3 store; a local folder is read through the API")
+        headers: dict[str, str] = {}
+        if filename:
+            headers["response-content-disposition"] = f'attachment; filename="{filename}"'
+        if content_type:
+            headers["response-content-type"] = content_type
+        cfg = self.config
+        signer = _minio_client(cfg.public_endpoint or cfg.endpoint, cfg.access_key,
+                               cfg.secret_key, cfg.region)
+        with storage_errors("sign a download link", key):
+            return str(signer.presigned_get_object(
+                self.bucket, self._s3_key(key), expires=timedelta(seconds=int(expires_s)),
+                response_headers=headers or None))
 
     def list(self, prefix: str = "") -> list[str]:
         """Sorted keys (relative to the root) starting with ``prefix`` (a string prefix,
@@ -366,4 +453,4 @@ class ObjectStore:
         return opts
 
 
-__all__ = ["ObjectStore"]
+__all__ = ["ObjectStore", "ObjectStat"]

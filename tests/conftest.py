@@ -39,8 +39,14 @@ def nem12_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def seaweed():
+    from storage.bucket import provision
+    from storage.objectstore import ObjectStore
     from tests.support.seaweed import start_seaweed
     server = start_seaweed(bucket="m2c-test")
+    # the bucket as `m2c demo` leaves one: meter2cash's lifecycle rules, read back
+    provision(ObjectStore.from_config(StorageConfig(
+        uri="s3://m2c-test", endpoint=server.endpoint, access_key=server.access_key,
+        secret_key=server.secret_key)))
     yield server
     server.stop()
 

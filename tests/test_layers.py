@@ -29,7 +29,8 @@ FIRST_PARTY = ("engine", "storage", "jobs", "cluster", "api")
 LAYERS: dict[str, set[str]] = {
     "engine": {"engine", "numpy", "pyarrow", "jsonschema", "highspy",
                "numba"},    # engine/kernels: compiled passes (compute only, imported on first use)
-    "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "yaml"},
+    "storage": {"storage", "engine", "numpy", "pyarrow", "deltalake", "boto3", "botocore", "minio",
+                "yaml"},   # minio: download links and the bucket's lifecycle (storage/bucket.py)
     "jobs": {"jobs", "storage", "engine", "numpy", "pyarrow", "pydantic", "yaml",
              "psycopg"},    # psycopg: the PostgreSQL catalog (jobs/db.py), loaded only for it
     "cluster": {"cluster", "jobs", "storage", "engine", "ray", "pydantic", "numpy", "pyarrow",

@@ -7,11 +7,14 @@ appending to ``STEPS`` (or ``add_step``) without touching the others.
 
 1. build     ``jobs.demo.build_portfolio`` (pure, deterministic)
 2. files     write the canonical files under ``$M2C_HOME/demo/`` (byte-identical on rerun)
-3. sites     load the registry into storage (skipped when already identical)
-4. ingest    meter, meter resend, prices, index through ``storage.ingest``;
+3. bucket    on an S3 root: the bucket created if missing and meter2cash's lifecycle
+             rules set and read back (``storage.bucket``, minio-py; a rule the server
+             refuses is reported); nothing on a local folder
+4. sites     load the registry into storage (skipped when already identical)
+5. ingest    meter, meter resend, prices, index through ``storage.ingest``;
              files ingested before are reported "already ingested"
-5. vee       VEE of the last full month of every site, summarised per site
-6. settle    month-end settlement of the last full month on Ray (the ``m2c settle``
+6. vee       VEE of the last full month of every site, summarised per site
+7. settle    month-end settlement of the last full month on Ray (the ``m2c settle``
              path: catalogued job, warm workers, atomically published invoices),
              then the invoices are printed; a rerun returns the same job
 
@@ -101,6 +104,11 @@ def step_files(run: DemoRun) -> dict:
     run.files = write_demo_files(run.portfolio, run.directory)
     return {"directory": str(run.directory),
             "files": {k: len(v) for k, v in run.files.items()}}
+
+
+def step_bucket(run: DemoRun) -> dict:
+    from storage.bucket import provision
+    return provision(run.store)
 
 
 def step_sites(run: DemoRun) -> dict:
@@ -209,6 +217,7 @@ def step_settle(run: DemoRun) -> dict:
 STEPS: list[Step] = [
     ("build", step_build),
     ("files", step_files),
+    ("bucket", step_bucket),
     ("sites", step_sites),
     ("contracts", step_contracts),
     ("ingest", step_ingest),
@@ -242,6 +251,14 @@ def _print_step(run: DemoRun, name: str, summary: dict, seconds: float) -> None:
     elif name == "files":
         counts = ", ".join(f"{n} {k}" for k, n in summary["files"].items() if n)
         run.say(f"wrote files under {summary['directory']}: {counts}  [{seconds:.1f} s]")
+    elif name == "bucket":
+        if summary["bucket"] is not None:
+            rules = ", ".join(f"{r['id']} {r['status']}" for r in summary["rules"])
+            run.say(f"bucket {summary['bucket']}: {'created' if summary['created'] else 'exists'}"
+                    f"; lifecycle rules: {rules}")
+            for r in summary["rules"]:
+                if r["status"] != "applied":
+                    run.say(f"  {r['id']}: {r['status']}: {r['detail']}")
     elif name == "sites":
         run.say(f"site registry: {summary['status']} (version {summary['version']})")
     elif name == "ingest":

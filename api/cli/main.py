@@ -26,7 +26,7 @@ from .output import error_doc, json_mode, print_json, stdout_for_this_thread, wa
 # command-group modules, each with register(subparsers)
 COMMAND_MODULES = [
     "demo", "sites", "ingest", "vee", "contracts", "settle", "rebill", "jobs", "invoices",
-    "serve", "keys", "market", "cluster", "bankability", "scenarios", "esg", "webhooks",
+    "serve", "keys", "market", "cluster", "bankability", "scenarios", "esg", "webhooks", "tables",
 ]
 
 

@@ -8,35 +8,44 @@ Layout (under the storage root; schemas in ``engine/schema.py``)::
 
 Conventions
 -----------
-* **Append-only.** Every ingest is exactly one Delta commit, and one commit is one
-  *data version* (the Delta version number, 0, 1, 2, ...). Nothing is ever updated
-  or deleted (the tables carry ``delta.appendOnly=true``), so every past version
-  stays readable for audit and rebills.
-* **Supersession is dedupe-on-read.** A corrected value is a new row with the same
-  key. When reading, for each key -- meter ``(site_id, channel, interval_start_utc)``,
-  prices ``(iso, node, market_run, interval_start_utc)``, index
-  ``(index, period_start)`` -- the row with the latest ``ingested_at_utc`` wins,
-  ties broken by the larger ``source_sha256`` (deterministic whatever the file order).
+* **One commit per write.** Every ingest is exactly one Delta commit, and one commit
+  is one *data version* (the Delta version number, 0, 1, 2, ...). Every past version
+  stays readable for audit and rebills: Delta time travel, and data files are only
+  ever removed by ``m2c tables vacuum``, which keeps every version a lineage names.
+* **Supersession inside the table.** For each key -- meter ``(site_id, channel,
+  interval_start_utc)``, prices ``(iso, node, market_run, interval_start_utc)``, index
+  ``(index, period_start)`` -- the row with the latest ``ingested_at_utc`` wins, ties
+  broken by the larger ``source_sha256`` (deterministic whatever the file order). A
+  write that supersedes rows rewrites the files holding them in the same commit
+  (:mod:`.rewrite`), so the current files hold one row per key and every Delta reader
+  (delta-rs, DuckDB, Spark, Polars) sees the corrected values; the superseded ones
+  stay readable as of the versions that had them. Tables written before this
+  (``delta.appendOnly``) keep their corrections as extra rows, dropped on read
+  (:mod:`.merge`), until ``m2c tables optimize`` rewrites them.
 * **As-of.** Every read takes ``as_of``: ``None`` (current version), an ``int``
   (that data version) or an aware ``datetime`` (the latest version committed at or
-  before that instant). Reading as of version *N* sees exactly the rows committed
-  in versions ``0..N``, deduped; a rebill pinned to *N* is reproducible forever.
+  before that instant). Reading as of version *N* sees exactly the rows of version
+  *N*; a rebill pinned to *N* is reproducible for as long as *N* is kept.
 * **Partition pruning.** Reads take the file list of the snapshot from the Delta log
   (cached per immutable version), keep the files of the partitions overlapping the
   request, and read those with pyarrow -- no listing of the bucket, no scan of
   other sites or months.
 
-Concurrent writers are safe: delta-rs commits with a create-only put of the next
-log entry (``conditional_put: etag`` on S3) and retries append/append conflicts.
+Concurrent writers are safe: a commit is a create-only put of the next log entry
+(``conditional_put: etag`` on S3), made on top of the version it was planned on or
+planned again (:mod:`.commit`).
 
 Modules, one concern each; :class:`Tables` is the entry point to all of them:
 
 ==============  ====================================================================
 ``specs``       each table's schema, partition columns, key, encodings; month labels
-``log``         the Delta log: versions, as-of, commit history, cached snapshots
-``append``      one commit per append: write order, writer properties, commit id
+``log``         the Delta log: versions, as-of, history, cached snapshots, unique keys
+``append``      the one write entry: in place, or appended the old way
+``rewrite``     supersession inside the table: plan which files a write rewrites
+``datafiles``   sorted data files in the table's encodings; Delta add/remove actions
+``commit``      one commit on top of its planned base, or planned again
 ``scan``        partition pruning and file reads (rows as stored)
-``merge``       supersession: the latest row per key (dedupe-on-read, sort-free merge)
+``merge``       supersession: the latest row per key (dedupe, sort-free merge)
 ``readers``     typed reads: meter, prices, index, a partition, the inventory
 ==============  ====================================================================
 """
@@ -50,7 +59,7 @@ import pyarrow.dataset as ds
 
 from ..objectstore import ObjectStore
 from . import readers
-from .append import TABLE_CONFIGURATION, append_commit
+from .append import LEGACY_CONFIGURATION, TABLE_CONFIGURATION, append_commit
 from .log import DeltaLog, Snapshot
 from .merge import TIEBREAK, dedupe_latest
 from .scan import read_rows
@@ -99,8 +108,8 @@ class Tables:
     # -- writing ----------------------------------------------------------------------
 
     def append(self, table: str, data: pa.Table, *, metadata: dict[str, Any] | None = None) -> int:
-        """Append ``data`` as ONE commit and return the new data version:
-        :func:`.append.append_commit`."""
+        """Write ``data`` as ONE commit and return the new data version (new keys
+        appended, superseded rows replaced in their files): :func:`.append.append_commit`."""
         return append_commit(self.delta_log, table, data, metadata=metadata)
 
     # -- reading (superseded rows dropped; see .readers) ------------------------------
@@ -132,9 +141,11 @@ class Tables:
         return readers.read_index(self.delta_log, index, start, end, as_of=as_of)
 
     def read_partition(self, table: str, partition: dict[str, str], *,
-                       as_of: int | datetime | None = None) -> pa.Table:
-        """All rows of one partition: :func:`.readers.read_partition`."""
-        return readers.read_partition(self.delta_log, table, partition, as_of=as_of)
+                       as_of: int | datetime | None = None,
+                       time_range: tuple[int, int] | None = None) -> pa.Table:
+        """All rows of one partition (within ``time_range``): :func:`.readers.read_partition`."""
+        return readers.read_partition(self.delta_log, table, partition, as_of=as_of,
+                                      time_range=time_range)
 
     def partitions(self, table: str, *,
                    as_of: int | datetime | None = None) -> list[tuple[str, ...]]:
@@ -155,4 +166,4 @@ class Tables:
 
 
 __all__ = ["Tables", "TableSpec", "TABLES", "table_spec", "dedupe_latest", "utc_month_labels",
-           "TIEBREAK", "TABLE_CONFIGURATION"]
+           "TIEBREAK", "TABLE_CONFIGURATION", "LEGACY_CONFIGURATION"]

@@ -1,12 +1,15 @@
-"""Supersession: a later row for the same key supersedes the earlier one, applied on read.
+"""Supersession: a later row for the same key supersedes the earlier one.
 
-A corrected value is stored as a new row with the same key (the tables are
-append-only). For each key -- meter ``(site_id, channel, interval_start_utc)``,
-prices ``(iso, node, market_run, interval_start_utc)``, index ``(index,
-period_start)`` -- the row with the latest ``ingested_at_utc`` wins, ties broken by
-the larger ``source_sha256`` (:data:`TIEBREAK`; deterministic whatever the file
-order). This module is the one home of that rule: the readers hand it the rows they
-read and the number of files those came from.
+The one home of that rule: the in-place writer keeps only the latest row per key
+when it rewrites a file (:mod:`.rewrite`), and readers apply it to tables written
+the old way, where a corrected value was appended as a new row with the same key
+(versions whose log does not say their keys are unique: :mod:`.log`). For each key
+-- meter ``(site_id, channel, interval_start_utc)``, prices ``(iso, node,
+market_run, interval_start_utc)``, index ``(index, period_start)`` -- the row with
+the latest ``ingested_at_utc`` wins, ties broken by the larger ``source_sha256``
+(:data:`TIEBREAK`; deterministic whatever the file order). Readers hand it the rows
+they read, the number of files those came from and whether the version has unique
+keys (then rows from several files are only sorted).
 
 The rows of one data file are already sorted and unique by key (the append writes
 them so), which the fast paths here rely on: a single file needs neither sort nor
@@ -20,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..keys import composite_key
+from ..keys import composite_key, sort_order
 
 #: columns that break ties between rows of the same key (latest ingest wins)
 TIEBREAK = ("ingested_at_utc", "source_sha256")
@@ -100,17 +103,22 @@ def _strictly_increasing(table: pa.Table, keys: list[str]) -> bool:
     return bool(pc.all(greater).as_py())
 
 
-def latest(rows: pa.Table, files: int, keys: list[str]) -> pa.Table:
+def latest(rows: pa.Table, files: int, keys: list[str], *, unique: bool = False) -> pa.Table:
     """The rows read from ``files`` data files, superseded rows dropped, sorted by
     ``keys``. The rows of a single data file are already sorted and unique (see
-    :func:`storage.tables.append.append_commit`), so they are returned as read."""
+    :mod:`storage.tables.append`), so they are returned as read; rows of a version
+    with ``unique`` keys are only sorted."""
     if files <= 1:
         return rows
-    return dedupe_latest(rows.combine_chunks(), keys)
+    rows = rows.combine_chunks()
+    if unique:
+        order = sort_order(rows, keys)
+        return rows if order is None else rows.take(order)
+    return dedupe_latest(rows, keys)
 
 
 def latest_parts(parts: list[tuple[pa.Table, int]], keys: list[str],
-                 schema: pa.Schema) -> pa.Table | None:
+                 schema: pa.Schema, *, unique: bool = False) -> pa.Table | None:
     """:func:`latest` over partitions read by :func:`storage.tables.scan.read_parts`
     (each with its number of files), sorted by ``keys``, projected to ``schema``;
     None when the partitions may share keys.
@@ -125,13 +133,13 @@ def latest_parts(parts: list[tuple[pa.Table, int]], keys: list[str],
     if not parts:
         return schema.empty_table()
     if len(parts) == 1:
-        return latest(parts[0][0], parts[0][1], keys).select(schema.names)
+        return latest(parts[0][0], parts[0][1], keys, unique=unique).select(schema.names)
     if len(keys) > 2:
         return None
     keep = set(schema.names) | set(keys)
     tables = []
     for t, n in parts:
-        t = latest(t, n, keys)
+        t = latest(t, n, keys, unique=unique)
         tables.append(t.select([c for c in t.column_names if c in keep]))
     merged = merge_disjoint(tables, keys)
     return None if merged is None else merged.select(schema.names)

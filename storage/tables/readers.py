@@ -3,7 +3,9 @@ index, one whole partition, and the partition inventory; each as of a data versi
 
 Each read resolves its ``as_of`` to a version (:class:`.log.DeltaLog`), maps its
 request to partitions and a row filter, reads the files (:mod:`.scan`) and drops
-superseded rows (:mod:`.merge`).
+superseded rows (:mod:`.merge`) -- unless the version's keys are unique
+(``Snapshot.keys_unique``: written in place), when rows of several files are only
+put in key order.
 """
 from __future__ import annotations
 
@@ -50,11 +52,12 @@ def read_meter(delta_log: DeltaLog, site_id: str, tz: str, start_us: int, end_us
                        columns=schema.names, dictionary=dictionary)
     if any(n > 1 for _, n in parts):     # deduped on plain strings (several files: rare)
         parts = [(t.cast(as_plain(t.schema)), n) for t, n in parts]
-    rows = latest_parts(parts, keys, plain)
+    unique = delta_log.snapshot("meter", version).keys_unique
+    rows = latest_parts(parts, keys, plain, unique=unique)
     if rows is None:                   # partitions that may share keys: dedupe them all
         rows, files = read_rows(delta_log, "meter", version, where, flt,
                                 time_range=(start_us, end_us))
-        rows = latest(rows, files, keys).select(schema.names)
+        rows = latest(rows, files, keys, unique=unique).select(schema.names)
     return rows if rows.schema == schema else rows.cast(schema)
 
 
@@ -117,7 +120,7 @@ def read_prices(delta_log: DeltaLog, iso: str, node: str, market_run: str, start
     rows, files = read_rows(delta_log, "prices", version,
                             {"market_run": [market_run], "month": months},
                             flt, time_range=(start_us, end_us))
-    return latest(rows, files, ["interval_start_utc"])
+    return latest(rows, files, ["interval_start_utc"], unique=_unique(delta_log, "prices", version))
 
 
 def read_index(delta_log: DeltaLog, index: str, start: date, end: date, *,
@@ -130,20 +133,28 @@ def read_index(delta_log: DeltaLog, index: str, start: date, end: date, *,
     flt = ((pc.field("period_start") >= pa.scalar(start, pa.date32()))
            & (pc.field("period_start") < pa.scalar(end, pa.date32())))
     rows, files = read_rows(delta_log, "index", version, {"index": [index]}, flt)
-    return latest(rows, files, ["period_start"])
+    return latest(rows, files, ["period_start"], unique=_unique(delta_log, "index", version))
 
 
 def read_partition(delta_log: DeltaLog, table: str, partition: dict[str, str], *,
-                   as_of: int | datetime | None = None) -> pa.Table:
+                   as_of: int | datetime | None = None,
+                   time_range: tuple[int, int] | None = None) -> pa.Table:
     """All deduped rows of one partition (e.g. ``{"site_id": s, "month": m}``), sorted
-    by the key. Used by ingest to compare new rows with current values."""
+    by the key. Used by ingest to compare new rows with current values.
+    ``time_range`` = ``[start, end)`` on ``interval_start_utc`` (tables that have it):
+    only those rows, and only the files whose log statistics reach into it are read."""
     spec = table_spec(table)
     version = delta_log.resolve_as_of(table, as_of)
     if version is None:
         return spec.schema.empty_table()
     rows, files = read_rows(delta_log, table, version,
-                            {k: [v] for k, v in partition.items()}, None)
-    return latest(rows, files, [k for k in spec.key if k not in partition])
+                            {k: [v] for k, v in partition.items()}, None, time_range=time_range)
+    return latest(rows, files, [k for k in spec.key if k not in partition],
+                  unique=_unique(delta_log, table, version))
+
+
+def _unique(delta_log: DeltaLog, table: str, version: int) -> bool:
+    return delta_log.snapshot(table, version).keys_unique
 
 
 def partitions(delta_log: DeltaLog, table: str, *,

@@ -61,7 +61,8 @@ def read_parts(delta_log: DeltaLog, name: str, version: int, partitions: dict[st
     millisecond, hence the 1 ms margin).
     """
     spec = table_spec(name)
-    files = _in_partitions(delta_log.snapshot(name, version).files, partitions)
+    snap = delta_log.snapshot(name, version)
+    files = _in_partitions(snap.files, partitions)
     wholly_inside = None
     if time_range is not None and files.num_rows:
         files, wholly_inside = _in_time_range(files, *time_range)
@@ -69,11 +70,33 @@ def read_parts(delta_log: DeltaLog, name: str, version: int, partitions: dict[st
         return []
     groups = _group_files(files, spec.partition_by, wholly_inside)
     files_in = _files_per_partition(groups)
-    reader = _GroupReader.build(delta_log, spec, row_filter, time_range, columns, dictionary)
+    reader = _GroupReader.build(delta_log, spec, row_filter, time_range, columns, dictionary,
+                                unique=snap.keys_unique)
     with storage_errors("read", name):
         read = [(pv, reader.read(pv, whole, paths, files_in=files_in[pv]), len(paths))
                 for (pv, whole), paths in sorted(groups.items())]
     return _by_partition(read)
+
+
+def read_files(delta_log: DeltaLog, name: str, files: pa.Table,
+               columns: list[str] | None = None) -> list[pa.Table]:
+    """The rows of each of ``files`` (rows of :attr:`.log.Snapshot.files`) as stored,
+    one table per file in that order, with its partition columns; ``columns`` (None:
+    the full schema) in schema order. For writers that rewrite whole files."""
+    spec = table_spec(name)
+    schema = project(spec.schema, columns)
+    fs, _ = delta_log.filesystem()
+    stored = [f.name for f in schema if f.name not in spec.partition_by]
+    out = []
+    with storage_errors("read", name):
+        for row in files.select(["path", *spec.partition_by]).to_pylist():
+            t = ds.FileSystemDataset.from_paths(
+                [row["path"]], schema=spec.file_schema, format=ds.ParquetFileFormat(),
+                filesystem=fs).to_table(columns=stored)
+            out.append(pa.table({f.name: (_constant(row[f.name], t.num_rows)
+                                          if f.name in spec.partition_by else t.column(f.name))
+                                 for f in schema}, schema=schema))
+    return out
 
 
 def _in_partitions(files: pa.Table, partitions: dict[str, list[str]]) -> pa.Table:
@@ -129,18 +152,19 @@ class _GroupReader:
     wanted: frozenset[str]
     row_filter: ds.Expression | None
     time_filter: ds.Expression | None
+    unique: bool                      # the version has one row per key: no tie-break read
 
     @classmethod
     def build(cls, delta_log: DeltaLog, spec: TableSpec, row_filter: ds.Expression | None,
               time_range: tuple[int, int] | None, columns: list[str] | None,
-              dictionary: tuple[str, ...]) -> _GroupReader:
+              dictionary: tuple[str, ...], *, unique: bool = False) -> _GroupReader:
         fs, _ = delta_log.filesystem()
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
             dictionary_columns=list(dictionary))) if dictionary else ds.ParquetFileFormat()
         return cls(spec, fs, fmt, as_dictionary(spec.file_schema, dictionary),
                    as_dictionary(spec.schema, dictionary),
                    frozenset(spec.schema.names if columns is None else columns), row_filter,
-                   _time_filter(*time_range) if time_range is not None else None)
+                   _time_filter(*time_range) if time_range is not None else None, unique)
 
     def read(self, pv: tuple[str, ...], whole: bool, paths: list[str], *,
              files_in: int) -> pa.Table | None:
@@ -164,10 +188,10 @@ class _GroupReader:
 
     def _schema(self, files_in: int) -> pa.Schema:
         """The columns to return: those wanted, the key, and the tie-break when the
-        partition has several files (so its rows can be deduped)."""
+        partition has several files that may share keys (so its rows can be deduped)."""
         spec = self.spec
         need = (self.wanted | (set(spec.key) - set(spec.partition_by))
-                | (set(TIEBREAK) if files_in > 1 else set()))
+                | (set(TIEBREAK) if files_in > 1 and not self.unique else set()))
         return pa.schema([f for f in self.table_schema if f.name in need])
 
 
@@ -229,5 +253,5 @@ def _constant(value: str, n: int, type_: pa.DataType = _STRING) -> pa.Array:
     return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
-__all__ = ["read_parts", "read_rows", "project", "as_dictionary", "as_plain",
+__all__ = ["read_parts", "read_rows", "read_files", "project", "as_dictionary", "as_plain",
            "STATS_MARGIN_US"]

@@ -7,6 +7,7 @@ billing month is one partition), the prices (and grid factors') month is UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -30,10 +31,18 @@ class TableSpec:
     #: 1.42 -> 0.27 MB, and the settlement's read of it 2.7 -> 1.4 ms.
     delta_encoded: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def file_schema(self) -> pa.Schema:
         """Columns stored inside the Parquet files (Delta keeps partition values in the log)."""
         return pa.schema([f for f in self.schema if f.name not in self.partition_by])
+
+    @property
+    def key_partitions(self) -> tuple[str, ...]:
+        """Partition columns that are part of the key (``site_id`` of the meter table):
+        rows of one key always share them. The others (``month``) are derived from the
+        key by a rule that may change (a site's zone), so the same key can sit in two
+        of their partitions; writers look for a key across them (:mod:`.rewrite`)."""
+        return tuple(c for c in self.partition_by if c in self.key)
 
 
 TABLES: dict[str, TableSpec] = {

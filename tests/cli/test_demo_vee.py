@@ -22,6 +22,8 @@ def test_demo_ingests_validates_and_is_safe_to_rerun(home, m2c):
     assert first["build"]["sites"] == ["TX-DC1", "TX-DC2"]
     assert (home / "demo" / "meter" / "TX-DC1_2026-10.csv").is_file()
     assert first["sites"]["status"] == "saved"
+    bucket = first["bucket"]        # on S3: the bucket's lifecycle rules, set and read back
+    assert bucket["bucket"] is None or [r["status"] for r in bucket["rules"]] == ["applied"] * 2
     ingest = first["ingest"]
     assert ingest["meter"]["rows_new"] == first["build"]["meter_rows"]
     assert ingest["meter_resend"]["rows_unchanged"] == 1          # the duplicate row

@@ -48,6 +48,7 @@ REMOTE_COMMANDS = {
 LOCAL_ONLY = {
     "demo": [], "serve": [], "cluster start": [], "cluster stop": [], "cluster status": [],
     "invoices reproduce": [CONTRACT, PERIOD], "invoices reindex": [], "webhooks deliver": [],
+    "tables list": [], "tables optimize": [], "tables vacuum": ["--retain", "30d"],
     "esg certificates issue": ["--site", "TX-DC1", "--period", PERIOD],
     "esg certificates transfer": ["--from", "A", "--to", "B", "X"],
     "esg certificates cancel": ["--account", "A", "--beneficiary", "B", "X"],

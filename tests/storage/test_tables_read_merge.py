@@ -4,6 +4,8 @@ month partitions, and the fall-back to a full dedupe when partitions may share k
 Every read is compared with the reference path (all files concatenated, then
 ``dedupe_latest``), which is what ``read_meter`` returned before the merge existed,
 and read again with string columns dictionary-encoded (same values in each case).
+Each test runs on a table superseded in place and on one written the old way
+(append-only: corrections are extra rows, dropped on read).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from engine.schema import METER_SCHEMA
 from engine.timebase import US_PER_DAY, local_month_bounds_us, local_month_labels, periods_between
 from storage.objectstore import ObjectStore
 from storage.tables import Tables, dedupe_latest
+from storage.tables.append import append_on_read
 from tests.support.meter_data import meter_table
 
 TZ = "America/Chicago"
@@ -50,9 +53,17 @@ def same_read_as_dictionary(tables: Tables, start_us: int, end_us: int, plain: p
     return got.cast(plain.schema).combine_chunks().equals(plain.combine_chunks())
 
 
-@pytest.fixture
-def tables(storage_config) -> Tables:
-    return Tables(ObjectStore.from_config(storage_config))
+class WrittenTheOldWay(Tables):
+    """Tables whose writes append, corrections and all (``append_on_read``)."""
+
+    def append(self, table, data, *, metadata=None):
+        return append_on_read(self.delta_log, table, data, metadata=metadata)
+
+
+@pytest.fixture(params=["in place", "on read"])
+def tables(request, storage_config) -> Tables:
+    kind = Tables if request.param == "in place" else WrittenTheOldWay
+    return kind(ObjectStore.from_config(storage_config))
 
 
 def test_month_partitions_merge_like_a_full_dedupe(tables):

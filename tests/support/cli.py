@@ -24,7 +24,7 @@ from storage.config import StorageConfig
 SETTINGS_VARIABLES = ("M2C_HOME", "M2C_STORAGE", "M2C_S3_ENDPOINT", "AWS_ACCESS_KEY_ID",
                       "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION", "M2C_DB",
                       "RAY_ADDRESS", "M2C_WORKERS", "M2C_PARTITION_SIZE", "M2C_API_URL",
-                      "M2C_API_KEY", "M2C_API_MAX_BODY_BYTES")
+                      "M2C_API_KEY", "M2C_API_MAX_BODY_BYTES", "M2C_S3_PUBLIC_ENDPOINT")
 
 
 def point_cli_at(monkeypatch: pytest.MonkeyPatch, home: Path, storage: StorageConfig,
