@@ -224,10 +224,11 @@ def ensure_carbon_inputs(cfg: StorageConfig, portfolio: Portfolio) -> None:
 
 
 def clear_outputs(cfg: StorageConfig) -> int:
-    """Delete the invoices and job runs a previous benchmark run left in a reused store,
-    so every run publishes (rather than finding identical invoices). Returns the count."""
+    """Delete the invoices, their issuers' number claims and the job runs a previous
+    benchmark run left in a reused store, so every run publishes (rather than finding
+    identical invoices) under the same invoice numbers. Returns the count."""
     store = ObjectStore.from_config(cfg)
-    keys = store.list("invoices/") + store.list("runs/")
+    keys = store.list("invoices/") + store.list("issuers/") + store.list("runs/")
     for key in keys:
         store.delete(key)
     return len(keys)
