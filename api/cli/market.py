@@ -180,6 +180,11 @@ def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cells(rows: list[dict], cols: list[str]) -> list[list]:
+    """The table cells of ``rows``' ``cols``, "-" where a value is absent."""
+    return [[r[c] if r[c] is not None else "-" for c in cols] for r in rows]
+
+
 def chain_command(args: argparse.Namespace, settings: Settings) -> int:
     from engine.market.report import chain_csv, chain_html, chain_invoice_rows, chain_stage_rows
     with open_backend(settings) as be:
@@ -199,7 +204,7 @@ def chain_command(args: argparse.Namespace, settings: Settings) -> int:
             out.append("\nawards -> metered -> ISO settlement (ISO convention: > 0 a charge)")
             out.append(table([["resource", "DA MWh", "metered MWh", "physical@RT", "DA spread",
                                "shadow energy", "exact", "statement energy", "differing"]]
-                             + [[r[c] if r[c] is not None else "-" for c in cols] for r in stages],
+                             + _cells(stages, cols),
                              right=set(range(1, len(cols)))))
         inv = chain_invoice_rows(doc)
         if inv:
@@ -209,7 +214,7 @@ def chain_command(args: argparse.Namespace, settings: Settings) -> int:
             out.append("\nPPA invoice (> 0 the buyer pays) against the ISO")
             out.append(table([["contract", "line", "priced at", "site amount", "share of ISO",
                                "energy diff", "price diff", "rate rounding", "reconciles"]]
-                             + [[r[c] if r[c] is not None else "-" for c in cols] for r in inv],
+                             + _cells(inv, cols),
                              right={3, 4, 5, 6, 7}))
             for r in inv:
                 if r["reasons"]:
